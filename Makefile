@@ -1,0 +1,240 @@
+# ckpt — one entry point for building, testing and installing.
+#
+#   make demo      install missing packages, build, run the examples
+#   make test      install missing packages, build, run the whole test suite
+#   make check     the test suite rebuilt under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench     benchmarks (ratios against limits measured in the same run)
+#   make golden    regenerate the golden generated-code fixtures
+#   make install   PREFIX=/usr/local: ckptgen, ckpt, headers, libckpt.{a,so}, ckpt.pc, helpers
+#   make clean
+#
+# Variables: CC (gcc or clang), BUILD (output directory), SAN=1 (sanitizers), PREFIX.
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+PYTHON   ?= /usr/bin/python3
+SAN      ?=
+
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+CSTD     := -std=c11
+WARN     := -Wall -Wextra -Wpedantic -Werror
+OPT      ?= -O2 -g
+ifneq ($(SAN),)
+OPT      := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+endif
+
+PKGS     := libcjson libprotobuf-c libzstd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd)
+
+CPPFLAGS_ALL := -D_GNU_SOURCE -Iruntime/include -I$(BUILD)/gen $(PKG_CFLAGS)
+CFLAGS_ALL   := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP
+LDFLAGS_ALL  := $(SANFLAGS)
+LDLIBS_ALL   := $(PKG_LIBS) -lpthread -lm
+
+CKPTGEN      := $(BUILD)/bin/ckptgen
+CKPT_TOOL    := $(BUILD)/bin/ckpt
+LIBCKPT_A    := $(BUILD)/lib/libckpt.a
+LIBCKPT_SO   := $(BUILD)/lib/libckpt.so
+
+.DEFAULT_GOAL := all
+.PHONY: all deps demo test check bench golden install clean run-tests examples
+
+# ---------------------------------------------------------------- generator (ckptgen)
+GEN_SRCS   := $(wildcard generator/*.c)
+GEN_OBJS   := $(GEN_SRCS:%.c=$(BUILD)/obj/%.o)
+GEN_LEXER  := $(BUILD)/generator/lexer.c
+GEN_PARSER := $(BUILD)/generator/parser.c
+GEN_PARSER_H := $(BUILD)/generator/parser.h
+GEN_FLEXBISON_OBJS := $(BUILD)/obj/generator/lexer.o $(BUILD)/obj/generator/parser.o
+GEN_CPPFLAGS := -D_GNU_SOURCE -Igenerator -I$(BUILD)/generator -Iruntime/include \
+                -DCKPTGEN_DATADIR='"$(PREFIX)/share/ckpt/schemas"'
+
+$(GEN_PARSER) $(GEN_PARSER_H): generator/parser.y
+	@mkdir -p $(dir $@)
+	bison -Wall -Werror --defines=$(GEN_PARSER_H) -o $(GEN_PARSER) $<
+
+$(GEN_LEXER): generator/lexer.l $(GEN_PARSER_H)
+	@mkdir -p $(dir $@)
+	flex -o $@ $<
+
+# Flex and Bison output is third-party generated code: same standard, minus the warnings its
+# skeletons are known to trigger.
+$(BUILD)/obj/generator/lexer.o: $(GEN_LEXER)
+	@mkdir -p $(dir $@)
+	$(CC) $(GEN_CPPFLAGS) $(CFLAGS_ALL) -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter -c -o $@ $<
+$(BUILD)/obj/generator/parser.o: $(GEN_PARSER)
+	@mkdir -p $(dir $@)
+	$(CC) $(GEN_CPPFLAGS) $(CFLAGS_ALL) -Wno-unused-function -c -o $@ $<
+
+$(BUILD)/obj/generator/%.o: generator/%.c $(GEN_PARSER_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(GEN_CPPFLAGS) $(CFLAGS_ALL) -c -o $@ $<
+
+$(CKPTGEN): $(GEN_OBJS) $(GEN_FLEXBISON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+# ---------------------------------------------------------------- schemas → C
+# ckptgen names outputs by the schema's path below its -I root, so
+# schemas/ckpt/builtin.ckpt becomes $(BUILD)/gen/ckpt/builtin.ckpt.{h,c}.
+BUILTIN_GEN  := $(BUILD)/gen/ckpt/builtin.ckpt.c
+$(BUILD)/gen/%.ckpt.c $(BUILD)/gen/%.ckpt.h: schemas/%.ckpt $(CKPTGEN)
+	@mkdir -p $(dir $@)
+	$(CKPTGEN) -I schemas -o $(BUILD)/gen --depfile $(BUILD)/gen/$*.ckpt.d $<
+
+EXAMPLE_PROTOS := $(shell find schemas/examples -name '*.proto' 2>/dev/null | sort)
+EXAMPLE_PB_C   := $(EXAMPLE_PROTOS:schemas/%.proto=$(BUILD)/gen/%.pb-c.c)
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: schemas/%.proto
+	@mkdir -p $(dir $@)
+	protoc-c -Ischemas --c_out=$(BUILD)/gen $<
+
+EXAMPLE_SCHEMAS := $(shell find schemas/examples -name '*.ckpt' 2>/dev/null | sort)
+EXAMPLE_GEN_C   := $(EXAMPLE_SCHEMAS:schemas/%.ckpt=$(BUILD)/gen/%.ckpt.c)
+
+-include $(wildcard $(BUILD)/gen/*.d $(BUILD)/gen/*/*.d $(BUILD)/gen/*/*/*.d)
+
+# ---------------------------------------------------------------- runtime (libckpt)
+RT_SRCS  := $(shell find runtime/src -name '*.c' | sort)
+RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ckpt/builtin.ckpt.o
+
+$(BUILD)/obj/runtime/%.o: runtime/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h $(EXAMPLE_PB_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+
+# protoc-c output is third-party generated code (it casts away const in its tables).
+$(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+
+$(LIBCKPT_A): $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIBCKPT_SO): $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libckpt.so.0 -o $@ $^ $(LDLIBS_ALL)
+
+# Example schemas and their protos, compiled once for examples and tests.
+EXAMPLES_LIB := $(BUILD)/lib/libckpt_examples.a
+EXAMPLES_OBJS := $(EXAMPLE_GEN_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o) \
+                 $(EXAMPLE_PB_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+$(EXAMPLES_OBJS): | $(EXAMPLE_GEN_C) $(EXAMPLE_PB_C)
+$(EXAMPLES_LIB): $(EXAMPLES_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+# ---------------------------------------------------------------- the ckpt tool
+CLI_SRCS := $(wildcard runtime/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+$(CKPT_TOOL): $(CLI_OBJS) $(LIBCKPT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIBCKPT_A) $(LDLIBS_ALL)
+
+ifneq ($(CLI_SRCS),)
+TOOLS := $(CKPT_TOOL)
+endif
+
+all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS)
+
+# ---------------------------------------------------------------- tests
+# Each directory tests/<suite>/ becomes one Criterion binary $(BUILD)/tests/<suite> built from
+# its *.c files, plus any *.proto and *.ckpt files beside them (compiled into
+# $(BUILD)/tests/<suite>-gen/). Tests find the tree, the build and the peers through these
+# macros.
+TEST_SUITES := $(sort $(filter-out fixtures,$(notdir $(patsubst %/,%,$(wildcard tests/*/)))))
+TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
+TEST_CPPFLAGS := $(CPPFLAGS_ALL) -Iruntime/src \
+  -DCKPT_SOURCE_DIR='"$(CURDIR)"' -DCKPT_BUILD_DIR='"$(abspath $(BUILD))"' \
+  -DCKPTGEN_PATH='"$(abspath $(CKPTGEN))"' -DCKPT_TOOL_PATH='"$(abspath $(CKPT_TOOL))"' \
+  -DCKPT_PYTHON='"$(PYTHON)"' -DCKPT_CC='"$(CC)"'
+TEST_LDLIBS := -lcriterion
+
+define TEST_SUITE_template
+$(1)_SRCS   := $$(wildcard tests/$(1)/*.c)
+$(1)_PROTOS := $$(wildcard tests/$(1)/*.proto)
+$(1)_SCHEMAS:= $$(wildcard tests/$(1)/*.ckpt)
+$(1)_GENDIR := $(BUILD)/tests/$(1)-gen
+$(1)_PB_C   := $$($(1)_PROTOS:tests/$(1)/%.proto=$$($(1)_GENDIR)/%.pb-c.c)
+$(1)_CK_C   := $$($(1)_SCHEMAS:tests/$(1)/%.ckpt=$$($(1)_GENDIR)/%.ckpt.c)
+$(1)_OBJS   := $$($(1)_SRCS:%.c=$(BUILD)/obj/%.o) \
+               $$($(1)_PB_C:%.c=%.o) $$($(1)_CK_C:%.c=%.o)
+
+$$($(1)_GENDIR)/%.pb-c.c $$($(1)_GENDIR)/%.pb-c.h: tests/$(1)/%.proto
+	@mkdir -p $$(dir $$@)
+	protoc-c -Itests/$(1) --c_out=$$($(1)_GENDIR) $$<
+$$($(1)_GENDIR)/%.ckpt.c $$($(1)_GENDIR)/%.ckpt.h: tests/$(1)/%.ckpt $(CKPTGEN) $$($(1)_PB_C)
+	@mkdir -p $$(dir $$@)
+	$(CKPTGEN) -I tests/$(1) -I schemas -o $$($(1)_GENDIR) $$<
+$$($(1)_GENDIR)/%.o: $$($(1)_GENDIR)/%.c
+	$(CC) $(TEST_CPPFLAGS) -I$$($(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
+$(BUILD)/obj/tests/$(1)/%.o: tests/$(1)/%.c $$($(1)_PB_C) $$($(1)_CK_C) | $(BUILD)/gen/ckpt/builtin.ckpt.h $(EXAMPLE_GEN_C) $(EXAMPLE_PB_C)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(TEST_CPPFLAGS) -I$$($(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
+$(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) $(TEST_LDLIBS) $(LDLIBS_ALL)
+endef
+$(foreach s,$(TEST_SUITES),$(eval $(call TEST_SUITE_template,$(s))))
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Runs every suite even when one fails, then fails if any did.
+run-tests: all $(TEST_BINS)
+	@status=0; for t in $(TEST_BINS); do \
+	  echo "== $$t"; \
+	  $$t --jobs 2 || status=1; \
+	done; exit $$status
+
+deps:
+	@scripts/install-deps
+
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 run-tests
+
+golden: $(CKPTGEN)
+	@scripts/update-golden $(CKPTGEN)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench $(BUILD)
+
+examples: all
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo $(BUILD)
+
+# ---------------------------------------------------------------- install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/ckpt \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/ckpt/schemas/ckpt \
+	  $(DESTDIR)$(PREFIX)/lib/cmake/ckpt
+	install -m 755 $(CKPTGEN) $(DESTDIR)$(PREFIX)/bin/ckptgen
+	if [ -f $(CKPT_TOOL) ]; then install -m 755 $(CKPT_TOOL) $(DESTDIR)$(PREFIX)/bin/ckpt; fi
+	install -m 644 runtime/include/ckpt/*.h $(BUILD)/gen/ckpt/builtin.ckpt.h $(DESTDIR)$(PREFIX)/include/ckpt/
+	install -m 644 $(LIBCKPT_A) $(DESTDIR)$(PREFIX)/lib/libckpt.a
+	install -m 755 $(LIBCKPT_SO) $(DESTDIR)$(PREFIX)/lib/libckpt.so.0
+	ln -sf libckpt.so.0 $(DESTDIR)$(PREFIX)/lib/libckpt.so
+	install -m 644 schemas/ckpt/builtin.ckpt $(DESTDIR)$(PREFIX)/share/ckpt/schemas/ckpt/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*CKPT_VERSION_STRING "\(.*\)".*/\1/p' runtime/include/ckpt/desc.h)|g' \
+	  scripts/ckpt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ckpt.pc
+	install -m 644 scripts/ckptgen.mk $(DESTDIR)$(PREFIX)/share/ckpt/ckptgen.mk
+	install -m 644 scripts/CkptGen.cmake $(DESTDIR)$(PREFIX)/lib/cmake/ckpt/CkptGen.cmake
+
+clean:
+	rm -rf build

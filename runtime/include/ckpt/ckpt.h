@@ -1,0 +1,17 @@
+/* ckpt/ckpt.h — the umbrella header of libckpt: include this one. */
+#ifndef CKPT_CKPT_H
+#define CKPT_CKPT_H
+
+#include "ckpt/error.h"
+#include "ckpt/dtype.h"
+#include "ckpt/desc.h"
+#include "ckpt/value.h"
+#include "ckpt/array.h"
+#include "ckpt/tree.h"
+#include "ckpt/random.h"
+#include "ckpt/handler.h"
+#include "ckpt/registry.h"
+#include "ckpt/io.h"
+#include "ckpt/checkpointer.h"
+
+#endif

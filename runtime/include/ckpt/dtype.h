@@ -1,0 +1,50 @@
+/* ckpt/dtype.h — element types of arrays and scalars, with their Orbax/NumPy/zarr names. */
+#ifndef CKPT_DTYPE_H
+#define CKPT_DTYPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(enum suffix, schema/jnp name, zarr v2 dtype string as TensorStore writes it, size) */
+#define CKPT_DTYPE_LIST(X)                   \
+  X(BOOL, "bool", "|b1", 1)                  \
+  X(INT8, "int8", "|i1", 1)                  \
+  X(INT16, "int16", "<i2", 2)                \
+  X(INT32, "int32", "<i4", 4)                \
+  X(INT64, "int64", "<i8", 8)                \
+  X(UINT8, "uint8", "|u1", 1)                \
+  X(UINT16, "uint16", "<u2", 2)              \
+  X(UINT32, "uint32", "<u4", 4)              \
+  X(UINT64, "uint64", "<u8", 8)              \
+  X(FLOAT16, "float16", "<f2", 2)            \
+  X(BFLOAT16, "bfloat16", "bfloat16", 2)     \
+  X(FLOAT32, "float32", "<f4", 4)            \
+  X(FLOAT64, "float64", "<f8", 8)            \
+  X(COMPLEX64, "complex64", "<c8", 8)        \
+  X(COMPLEX128, "complex128", "<c16", 16)
+
+typedef enum ckpt_dtype {
+#define CKPT_DTYPE_ENUM_(id, name, zarr, size) CKPT_DTYPE_##id,
+  CKPT_DTYPE_LIST(CKPT_DTYPE_ENUM_)
+#undef CKPT_DTYPE_ENUM_
+  CKPT_DTYPE_COUNT_
+} ckpt_dtype;
+
+/* Bytes per element; 0 for an invalid dtype. */
+size_t ckpt_dtype_size(ckpt_dtype dt);
+/* "float32", "bfloat16", ...; NULL for an invalid dtype. */
+const char *ckpt_dtype_name(ckpt_dtype dt);
+/* "<f4", "bfloat16", ... as in a zarr v2 .zarray; NULL for an invalid dtype. */
+const char *ckpt_dtype_zarr(ckpt_dtype dt);
+/* Parses a name ("float32") or a zarr/NumPy typestr ("<f4", "|b1", "bfloat16"). */
+bool ckpt_dtype_parse(const char *text, ckpt_dtype *out);
+bool ckpt_dtype_valid(ckpt_dtype dt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
