@@ -22,6 +22,8 @@
  *   NUMPY_RNG            ckpt_numpy_rng *NAME (owned)                NULL when absent
  *   TREE                 ckpt_tree *NAME (owned)                     NULL when absent
  *   ARGS                 ckpt_args *NAME (owned, any args type)      NULL when absent
+ *   RECORD_REF           const R *NAME (borrowed, never freed)       NULL when absent
+ *                        (only in the args ckptgen makes for `handler H for R;`)
  *
  * List and map elements use the same layout as a required field of their type (a list of
  * arrays is ckpt_array **). Lists and maps do not nest directly; wrap the inner one in a
@@ -70,7 +72,8 @@ typedef enum ckpt_kind {
   CKPT_KIND_JAX_KEY,
   CKPT_KIND_NUMPY_RNG,
   CKPT_KIND_TREE,
-  CKPT_KIND_ARGS
+  CKPT_KIND_ARGS,
+  CKPT_KIND_RECORD_REF
 } ckpt_kind;
 
 /* Owned byte string. */
@@ -94,7 +97,7 @@ typedef struct ckpt_type_desc {
   ckpt_dtype dtype;                /* ARRAY: element dtype */
   uint32_t n_dims;                 /* ARRAY: rank */
   const ckpt_dim_desc *dims;       /* ARRAY: n_dims entries */
-  const ckpt_record_desc *record;  /* RECORD: the record */
+  const ckpt_record_desc *record;  /* RECORD, RECORD_REF: the record */
   const struct ProtobufCMessageDescriptor *proto; /* PROTO: the message descriptor */
   const struct ckpt_type_desc *elem;              /* LIST, MAP: element type */
   size_t elem_size;          /* LIST: sizeof one element; MAP: sizeof one entry */
