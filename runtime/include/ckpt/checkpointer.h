@@ -1,0 +1,84 @@
+/* ckpt/checkpointer.h — Checkpointer and AsyncCheckpointer: atomic saves through one handler.
+ *
+ * A checkpointer owns one handler instance (usually CompositeCheckpointHandler) and adds what a
+ * handler alone does not: the temporary directory, _CHECKPOINT_METADATA, the commit
+ * (commit_success.txt, fsyncs, rename), and the checks of Orbax's Checkpointer (an existing
+ * destination needs force; restoring a missing or unfinalized path is an error).
+ *
+ * Lifecycle: ckpt_checkpointer_new → save/restore/metadata... → ckpt_checkpointer_close (waits
+ * for a pending async save, like leaving Python's `with`, and frees). Not thread-safe: one
+ * thread drives a checkpointer. */
+#ifndef CKPT_CHECKPOINTER_H
+#define CKPT_CHECKPOINTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ckpt/handler.h"
+#include "ckpt/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ckpt_atomicity {
+  CKPT_ATOMICITY_RENAME = 0, /* write <path>.orbax-checkpoint-tmp, rename at commit (default) */
+  CKPT_ATOMICITY_COMMIT_FILE /* write in place; finalized when commit_success.txt exists */
+} ckpt_atomicity;
+
+#define CKPT_TMP_SUFFIX ".orbax-checkpoint-tmp"
+#define CKPT_COMMIT_FILE "commit_success.txt"
+#define CKPT_CHECKPOINT_METADATA_FILE "_CHECKPOINT_METADATA"
+
+typedef struct ckpt_checkpointer_options {
+  ckpt_atomicity atomicity;
+  ckpt_io *io;        /* NULL: ckpt_io_default(); must outlive the checkpointer */
+  bool async;         /* save returns after the snapshot; the write and commit run behind */
+  bool zero_copy;     /* caller promises not to modify saved data until the save finished */
+  uint64_t memory_budget_bytes; /* bound on in-flight bytes (0 = default) */
+  int io_threads;     /* 0 = default */
+} ckpt_checkpointer_options;
+
+/* Zero-initialised options are the defaults; this documents it. */
+#define CKPT_CHECKPOINTER_OPTIONS_INIT {CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0}
+
+typedef struct ckpt_checkpointer ckpt_checkpointer;
+
+/* handler: the handler type to instantiate; NULL means CompositeCheckpointHandler.
+ * options may be NULL (defaults). *out owned by the caller; release with ckpt_checkpointer_close. */
+ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
+                                  const ckpt_checkpointer_options *options,
+                                  ckpt_checkpointer **out, ckpt_error *err);
+
+/* Saves args atomically at path. An existing path is an error unless force (then it is replaced
+ * only after the new checkpoint is complete). custom_metadata (may be NULL; copied) goes into
+ * _CHECKPOINT_METADATA. Async: returns after the snapshot; errors of the background part are
+ * returned by the next call. */
+ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
+                                   const ckpt_args *args, bool force,
+                                   const cJSON *custom_metadata, ckpt_error *err);
+/* Restores path (waits for a pending save first). args may be NULL (restore as saved). *out is
+ * filled on success and owned by the caller (ckpt_value_free). */
+ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path,
+                                      const ckpt_args *args, ckpt_value *out, ckpt_error *err);
+/* _CHECKPOINT_METADATA of path merged with the handler's metadata as
+ * {"step_metadata": {...}, "item_metadata": ...}; *out owned by the caller (cJSON_Delete). */
+ckpt_status ckpt_checkpointer_metadata(ckpt_checkpointer *ckptr, const char *path, cJSON **out,
+                                       ckpt_error *err);
+/* Waits for a pending async save; returns its error, if any (once). */
+ckpt_status ckpt_checkpointer_wait_until_finished(ckpt_checkpointer *ckptr, ckpt_error *err);
+/* Returns a stored background error without waiting (once); OK when there is none. */
+ckpt_status ckpt_checkpointer_check_for_errors(ckpt_checkpointer *ckptr, ckpt_error *err);
+/* Waits, then frees everything. Returns a pending background error. NULL is a no-op. */
+ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err);
+
+/* True when path is a finalized checkpoint under the given atomicity mode (a directory, not a
+ * symlink, without the tmp suffix; in commit-file mode with commit_success.txt). */
+bool ckpt_is_finalized(ckpt_io *io, const char *path, ckpt_atomicity atomicity);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
