@@ -15,4 +15,7 @@
 #include "ckpt/record_handler.h"
 #include "ckpt/checkpointer.h"
 
+/* The built-in args and handlers, generated from schemas/ckpt/builtin.ckpt by ckptgen. */
+#include "ckpt/builtin.ckpt.h"
+
 #endif
