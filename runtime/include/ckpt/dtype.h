@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,36 @@ const char *ckpt_dtype_zarr(ckpt_dtype dt);
 /* Parses a name ("float32") or a zarr/NumPy typestr ("<f4", "|b1", "bfloat16"). */
 bool ckpt_dtype_parse(const char *text, ckpt_dtype *out);
 bool ckpt_dtype_valid(ckpt_dtype dt);
+
+/* ---- Conversions (added by the array/tree implementation; runtime/src/dtype.c) ---- */
+
+/* The family a dtype belongs to, which decides how casts between dtypes behave. */
+typedef enum ckpt_dtype_class {
+  CKPT_DTYPE_CLASS_BOOL,
+  CKPT_DTYPE_CLASS_SIGNED,
+  CKPT_DTYPE_CLASS_UNSIGNED,
+  CKPT_DTYPE_CLASS_FLOAT,  /* float16, bfloat16, float32, float64 */
+  CKPT_DTYPE_CLASS_COMPLEX
+} ckpt_dtype_class;
+
+ckpt_dtype_class ckpt_dtype_class_of(ckpt_dtype dt);
+
+/* Casts n elements of dtype `from` at src into dtype `to` at dst (little-endian, C order;
+ * src and dst are either the same pointer — an in-place cast, widening or narrowing — or do
+ * not overlap). The rules follow NumPy's astype where NumPy defines them:
+ *  - to float16 / bfloat16 / float32: rounded to nearest, ties to even (also from int64);
+ *  - float to integer: truncated toward zero; NaN becomes 0 and out-of-range values saturate
+ *    (NumPy leaves these undefined);
+ *  - integer to integer: wraps modulo 2^bits, as NumPy does;
+ *  - to bool: non-zero (NaN included) is true; complex to real: the real part. */
+void ckpt_dtype_convert(ckpt_dtype to, void *dst, ckpt_dtype from, const void *src, size_t n);
+
+/* Single-value conversions of the 16-bit float formats, rounding to nearest even. */
+uint16_t ckpt_float_to_bfloat16(float value);
+float ckpt_bfloat16_to_float(uint16_t bits);
+uint16_t ckpt_double_to_bfloat16(double value);
+uint16_t ckpt_double_to_float16(double value);
+double ckpt_float16_to_double(uint16_t bits);
 
 #ifdef __cplusplus
 }

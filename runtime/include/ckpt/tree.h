@@ -78,7 +78,8 @@ const char *ckpt_tree_key(const ckpt_tree *node, size_t index);
 /* Dict child by key; NULL when absent. */
 ckpt_tree *ckpt_tree_dict_get(const ckpt_tree *dict, const char *key);
 /* Look-up by a '.'-separated path of dict keys and sequence indices ("layer0.w", "opt.1.mu");
- * NULL when absent. */
+ * NULL when absent. Dict keys may contain '.': a key equal to the rest of the path is taken
+ * first, otherwise keys that are a prefix of it are tried in key order. */
 ckpt_tree *ckpt_tree_get(const ckpt_tree *root, const char *path);
 
 /* Leaf accessors: NULL / false when the node is of another kind. */
@@ -100,6 +101,24 @@ typedef ckpt_status (*ckpt_tree_visit_fn)(void *ctx, const char *const *path, si
                                           const ckpt_tree *node, ckpt_error *err);
 ckpt_status ckpt_tree_walk(const ckpt_tree *root, ckpt_tree_visit_fn fn, void *ctx,
                            ckpt_error *err);
+
+/* ---- Additions (runtime/src/tree.c) ---- */
+
+/* Removes and returns the array of an array leaf, leaving the leaf as None; the caller owns the
+ * result (ckpt_array_free). NULL when node is not an array leaf. */
+ckpt_array *ckpt_tree_take_array(ckpt_tree *node);
+/* Removes key from a dict and frees the child; false when absent or not a dict. */
+bool ckpt_tree_dict_remove(ckpt_tree *dict, const char *key);
+/* Replaces child index of a dict/list/tuple (the old child is freed; child owned afterwards,
+ * also on error). */
+ckpt_status ckpt_tree_set_child(ckpt_tree *node, size_t index, ckpt_tree *child,
+                                ckpt_error *err);
+/* A scalar's value as the dtype-size little-endian bytes of its dtype (NumPy's 0-d array). */
+void ckpt_scalar_store(const ckpt_scalar *value, void *dst);
+/* The scalar held in one element of dtype at src. */
+ckpt_scalar ckpt_scalar_load(ckpt_dtype dtype, const void *src);
+/* Number of leaves (arrays, scalars, strings, bytes, placeholders) below node. */
+size_t ckpt_tree_num_leaves(const ckpt_tree *node);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,35 @@
+/* handlers/pytree_internal.h — shared between the PyTree engine's save, restore and metadata
+ * files (private to those files). */
+#ifndef CKPT_HANDLERS_PYTREE_INTERNAL_H
+#define CKPT_HANDLERS_PYTREE_INTERNAL_H
+
+#include "ckpt/builtin.ckpt.h"
+#include "handlers/pytree.h"
+#include "storage/pytree_meta.h"
+
+/* "('a', 'b')" for messages; never NULL (falls back to a static text). Caller frees unless it
+ * equals the fallback — use ckpt_pt_free_repr. */
+char *ckpt_pt_repr(const ckpt_meta_key *keys, size_t depth);
+void ckpt_pt_free_repr(char *repr);
+
+/* Reads and parses dir/_METADATA (*meta owned by the caller: ckpt_pytree_meta_free). */
+ckpt_status ckpt_pt_read_metadata(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
+                                  ckpt_error *err);
+/* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. */
+ckpt_status ckpt_pt_read_strings(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
+
+/* True for value types stored as zarr arrays. */
+bool ckpt_pt_is_array_type(const char *value_type);
+
+/* Converts a generated SaveArgs (the value of save_args[param]) into engine options; strings
+ * (dtype, compression) are validated with errors naming param. StandardSave rejects
+ * aggregate=true. */
+ckpt_status ckpt_pt_save_args(const ckpt_SaveArgs *a, const char *param, bool standard,
+                              const char *what, ckpt_pytree_leaf_save *out, ckpt_error *err);
+/* Converts a generated RestoreArgs into engine options (pointers borrowed from a). */
+ckpt_status ckpt_pt_restore_args(const ckpt_RestoreArgs *a, const char *param, const char *what,
+                                 ckpt_pytree_leaf_restore *out, ckpt_error *err);
+/* The name of an args type for messages ("NULL" when there is none). */
+const char *ckpt_pt_args_name(const ckpt_args *args);
+
+#endif

@@ -1,0 +1,748 @@
+/* handlers/pytree_save.c — the save half of the PyTree engine.
+ *
+ * Blocking part (caller's thread): flatten the tree into leaves with Orbax's parameter names,
+ * validate names and leaf kinds, choose chunk shapes, snapshot the replica-0 shards (one copy,
+ * casting on the way when a save dtype is given), and build _METADATA in memory.
+ * Deferred part (ckpt_op_defer): create the array directories and .zarray files, write every
+ * chunk in parallel (checksummed, durable), then _strings.json, _CHECKSUMS and, last,
+ * _METADATA, fsyncing the directories so the whole item is durable when the job returns. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/pytree_internal.h"
+#include "storage/path_safety.h"
+#include "storage/zarr_io.h"
+#include "storage/zarr_staging.h"
+
+typedef struct snap_shard {
+  int64_t off[CKPT_MAX_RANK];
+  int64_t shape[CKPT_MAX_RANK];
+  void *data;
+  bool owned;  /* a snapshot buffer of ours (else the caller's memory, zero-copy) */
+  bool pooled; /* from the staging pool (else malloc) */
+} snap_shard;
+
+typedef struct save_leaf {
+  size_t entry;         /* index into meta.entries */
+  ckpt_zarr_meta zm;    /* as stored */
+  ckpt_dtype src_dtype; /* dtype of the snapshot buffers */
+  size_t n_shards;
+  snap_shard *shards;
+  char *dir; /* <item>/<param> */
+} save_leaf;
+
+typedef struct save_chunk {
+  size_t leaf;
+  size_t shard;
+  uint64_t linear;
+  uint32_t crc;
+  uint64_t bytes;
+} save_chunk;
+
+typedef struct save_job {
+  ckpt_io *io;
+  char *dir;
+  ckpt_pytree_meta meta;
+  size_t n_leaves, cap_leaves;
+  save_leaf *leaves;
+  size_t n_chunks, cap_chunks;
+  save_chunk *chunks;
+  cJSON *strings; /* param → value, or NULL */
+  unsigned threads;
+} save_job;
+
+static void job_free(void *arg) {
+  save_job *j = arg;
+  if (j == NULL)
+    return;
+  for (size_t i = 0; i < j->n_leaves; i++) {
+    save_leaf *l = &j->leaves[i];
+    for (size_t s = 0; s < l->n_shards; s++)
+      if (l->shards[s].owned)
+        ckpt_staging_release(l->shards[s].data, l->shards[s].pooled);
+    free(l->shards);
+    free(l->dir);
+  }
+  free(j->leaves);
+  free(j->chunks);
+  cJSON_Delete(j->strings);
+  ckpt_pytree_meta_free(&j->meta);
+  free(j->dir);
+  free(j);
+}
+
+/* ---------------------------------------------------------------- helpers shared with restore */
+
+static const char k_repr_fallback[] = "(a key)";
+
+char *ckpt_pt_repr(const ckpt_meta_key *keys, size_t depth) {
+  const char **names = malloc((depth ? depth : 1) * sizeof *names);
+  if (names == NULL)
+    return (char *)k_repr_fallback;
+  for (size_t i = 0; i < depth; i++)
+    names[i] = keys[i].key;
+  char *r = ckpt_py_tuple_repr(names, depth);
+  free(names);
+  return r ? r : (char *)k_repr_fallback;
+}
+
+void ckpt_pt_free_repr(char *repr) {
+  if (repr != k_repr_fallback)
+    free(repr);
+}
+
+bool ckpt_pt_is_array_type(const char *vt) {
+  return strcmp(vt, CKPT_VT_NDARRAY) == 0 || strcmp(vt, CKPT_VT_JAX_ARRAY) == 0 ||
+         strcmp(vt, CKPT_VT_SCALAR) == 0;
+}
+
+/* ---------------------------------------------------------------- flattening */
+
+typedef struct flat_ctx {
+  save_job *job;
+  const ckpt_pytree_save_spec *spec;
+  bool zero_copy;
+  const char *what;
+  ckpt_meta_key *stack;
+  size_t depth, cap;
+  size_t cap_entries;
+} flat_ctx;
+
+static ckpt_status push_key(flat_ctx *c, const char *key, int type, ckpt_error *err) {
+  if (c->depth == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    ckpt_meta_key *s = realloc(c->stack, cap * sizeof *s);
+    if (s == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    c->stack = s;
+    c->cap = cap;
+  }
+  c->stack[c->depth].key = strdup(key);
+  if (c->stack[c->depth].key == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  c->stack[c->depth].key_type = type;
+  c->depth++;
+  return CKPT_OK;
+}
+
+static void pop_key(flat_ctx *c) {
+  free(c->stack[--c->depth].key);
+}
+
+/* Appends a metadata entry for the current key stack. */
+static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, size_t *index,
+                             ckpt_error *err) {
+  ckpt_pytree_meta *m = &c->job->meta;
+  if (m->n == c->cap_entries) {
+    size_t cap = c->cap_entries ? c->cap_entries * 2 : 16;
+    ckpt_meta_entry *e = realloc(m->entries, cap * sizeof *e);
+    if (e == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    m->entries = e;
+    c->cap_entries = cap;
+  }
+  ckpt_meta_entry *e = &m->entries[m->n];
+  memset(e, 0, sizeof *e);
+  m->n++;
+  e->keys = calloc(c->depth ? c->depth : 1, sizeof *e->keys);
+  e->value_type = strdup(value_type);
+  size_t plen = 1;
+  for (size_t i = 0; i < c->depth; i++)
+    plen += strlen(c->stack[i].key) + 1;
+  e->param = malloc(plen);
+  if (e->keys == NULL || e->value_type == NULL || e->param == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  size_t pos = 0;
+  for (size_t i = 0; i < c->depth; i++) {
+    e->keys[i].key = strdup(c->stack[i].key);
+    if (e->keys[i].key == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    e->keys[i].key_type = c->stack[i].key_type;
+    e->depth = i + 1;
+    size_t l = strlen(c->stack[i].key);
+    if (i)
+      e->param[pos++] = '.';
+    memcpy(e->param + pos, c->stack[i].key, l);
+    pos += l;
+  }
+  e->param[pos] = '\0';
+  e->skip_deserialize = skip;
+  *index = m->n - 1;
+  return CKPT_OK;
+}
+
+static ckpt_status leaf_error(flat_ctx *c, ckpt_status code, const char *msg, ckpt_error *err) {
+  char *repr = ckpt_pt_repr(c->stack, c->depth);
+  ckpt_status st = ckpt_error_set(err, code, "%s: leaf %s: %s", c->what, repr, msg);
+  ckpt_pt_free_repr(repr);
+  return st;
+}
+
+static const ckpt_pytree_leaf_save *find_leaf_args(const ckpt_pytree_save_spec *spec,
+                                                   const char *param) {
+  for (size_t i = 0; i < spec->n_leaf_args; i++)
+    if (spec->leaf_args[i].param && strcmp(spec->leaf_args[i].param, param) == 0)
+      return &spec->leaf_args[i];
+  return NULL;
+}
+
+static ckpt_status add_chunks(save_job *j, size_t leaf_index, ckpt_error *err) {
+  save_leaf *l = &j->leaves[leaf_index];
+  const ckpt_zarr_meta *m = &l->zm;
+  int nd = m->ndim;
+  int64_t grid[CKPT_MAX_RANK];
+  uint64_t total = ckpt_zarr_grid(m, grid);
+  if (total == 0)
+    return CKPT_OK;
+  for (size_t s = 0; s < l->n_shards; s++) {
+    const snap_shard *sh = &l->shards[s];
+    int64_t lo[CKPT_MAX_RANK], cnt[CKPT_MAX_RANK];
+    uint64_t count = 1;
+    for (int d = 0; d < nd; d++) {
+      lo[d] = sh->off[d] / m->chunks[d];
+      int64_t hi = (sh->off[d] + sh->shape[d] + m->chunks[d] - 1) / m->chunks[d];
+      cnt[d] = hi - lo[d];
+      count *= (uint64_t)(cnt[d] > 0 ? cnt[d] : 0);
+    }
+    if (count == 0)
+      continue;
+    if (j->n_chunks + count > j->cap_chunks) {
+      size_t cap = j->cap_chunks ? j->cap_chunks : 64;
+      while (cap < j->n_chunks + count)
+        cap *= 2;
+      save_chunk *c = realloc(j->chunks, cap * sizeof *c);
+      if (c == NULL)
+        return ckpt_error_set(err, CKPT_ENOMEM, "out of memory planning chunks");
+      j->chunks = c;
+      j->cap_chunks = cap;
+    }
+    int64_t idx[CKPT_MAX_RANK] = {0};
+    for (uint64_t k = 0; k < count; k++) {
+      uint64_t lin = 0;
+      for (int d = 0; d < nd; d++)
+        lin = lin * (uint64_t)grid[d] + (uint64_t)(lo[d] + idx[d]);
+      save_chunk *c = &j->chunks[j->n_chunks++];
+      c->leaf = leaf_index;
+      c->shard = s;
+      c->linear = lin;
+      c->crc = 0;
+      c->bytes = 0;
+      for (int d = nd - 1; d >= 0; d--) {
+        if (++idx[d] < cnt[d])
+          break;
+        idx[d] = 0;
+      }
+    }
+  }
+  return CKPT_OK;
+}
+
+/* Plans one array (or scalar, as a 0-d array) leaf: stored metadata, chunks, snapshot. */
+static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *value_type,
+                              ckpt_error *err) {
+  save_job *j = c->job;
+  size_t entry;
+  ckpt_status st = add_entry(c, value_type, false, &entry, err);
+  if (st != CKPT_OK)
+    return st;
+  ckpt_meta_entry *e = &j->meta.entries[entry];
+  ckpt_error local = CKPT_ERROR_INIT;
+  if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK) {
+    char *repr = ckpt_pt_repr(e->keys, e->depth);
+    st = ckpt_error_set(err, CKPT_EUNSAFE, "%s: leaf %s: %s", c->what, repr, local.message);
+    ckpt_pt_free_repr(repr);
+    return st;
+  }
+  if (!ckpt_dtype_valid(a->dtype))
+    return leaf_error(c, CKPT_EINVAL, "invalid dtype", err);
+  const ckpt_pytree_leaf_save *la = find_leaf_args(c->spec, e->param);
+  if (j->n_leaves == j->cap_leaves) {
+    size_t cap = j->cap_leaves ? j->cap_leaves * 2 : 16;
+    save_leaf *l = realloc(j->leaves, cap * sizeof *l);
+    if (l == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    j->leaves = l;
+    j->cap_leaves = cap;
+  }
+  size_t li = j->n_leaves++;
+  save_leaf *l = &j->leaves[li];
+  memset(l, 0, sizeof *l);
+  l->entry = entry;
+  l->dir = ckpt_path_child(j->dir, e->param);
+  if (l->dir == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  ckpt_zarr_meta *m = &l->zm;
+  m->dtype = (la && la->has_dtype) ? la->dtype : a->dtype;
+  if (!ckpt_dtype_valid(m->dtype))
+    return leaf_error(c, CKPT_EINVAL, "invalid save dtype", err);
+  m->ndim = a->ndim;
+  memcpy(m->shape, a->shape, sizeof m->shape);
+  m->separator = '.';
+  m->fill_is_null = true;
+  ckpt_compression comp = la ? la->compression : CKPT_COMPRESSION_DEFAULT;
+  m->compressor = comp == CKPT_COMPRESSION_ZSTD ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE;
+  m->level = (la && la->compression_level != 0) ? la->compression_level : 1;
+  uint64_t target =
+      c->spec->default_chunk_bytes ? c->spec->default_chunk_bytes : CKPT_PYTREE_DEFAULT_CHUNK_BYTES;
+  if (la && la->chunk_byte_size > 0)
+    target = (uint64_t)la->chunk_byte_size;
+  if (la && la->chunk_byte_size < 0)
+    return leaf_error(c, CKPT_EINVAL, "negative chunk_byte_size", err);
+  local = (ckpt_error)CKPT_ERROR_INIT;
+  st = ckpt_zarr_choose_chunks(a, ckpt_dtype_size(m->dtype), target, la ? la->shard_axes : NULL,
+                               la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
+  if (st != CKPT_OK)
+    return leaf_error(c, st, local.message, err);
+  e->has_write_shape = a->ndim > 0;
+  e->write_ndim = a->ndim;
+  /* write_shape is the local shard shape (Orbax); with several shards, the first one's. */
+  for (size_t s = 0; s < a->n_shards; s++) {
+    if (a->shards[s].replica_id != 0)
+      continue;
+    memcpy(e->write_shape, a->shards[s].shape, sizeof(int64_t) * (size_t)a->ndim);
+    break;
+  }
+
+  /* Snapshot the replica-0 shards. */
+  size_t n0 = 0;
+  for (size_t s = 0; s < a->n_shards; s++)
+    n0 += a->shards[s].replica_id == 0;
+  l->shards = calloc(n0 ? n0 : 1, sizeof *l->shards);
+  if (l->shards == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  bool copy = !c->zero_copy;
+  l->src_dtype = copy ? m->dtype : a->dtype; /* a copy casts on the way */
+  for (size_t s = 0; s < a->n_shards; s++) {
+    const ckpt_shard *src = &a->shards[s];
+    if (src->replica_id != 0)
+      continue;
+    snap_shard *dst = &l->shards[l->n_shards];
+    memcpy(dst->off, src->offset, sizeof dst->off);
+    memcpy(dst->shape, src->shape, sizeof dst->shape);
+    uint64_t n = 1;
+    for (int d = 0; d < a->ndim; d++)
+      n *= (uint64_t)src->shape[d];
+    if (n > 0 && src->data == NULL)
+      return leaf_error(c, CKPT_EINVAL, "a shard has no data", err);
+    if (!copy) {
+      dst->data = src->data;
+      dst->owned = false;
+    } else {
+      size_t bytes = (size_t)n * ckpt_dtype_size(m->dtype);
+      dst->data = ckpt_staging_acquire(bytes, &dst->pooled);
+      if (dst->data == NULL)
+        return leaf_error(c, CKPT_ENOMEM, "cannot allocate the snapshot buffer", err);
+      dst->owned = true;
+      if (n > 0)
+        ckpt_dtype_convert(m->dtype, dst->data, a->dtype, src->data, (size_t)n);
+    }
+    l->n_shards++;
+  }
+  return add_chunks(j, li, err);
+}
+
+static ckpt_status flatten(flat_ctx *c, const ckpt_tree *node, ckpt_error *err) {
+  ckpt_node_kind kind = ckpt_tree_kind(node);
+  size_t n = ckpt_tree_count(node);
+  size_t entry;
+  switch (kind) {
+    case CKPT_NODE_DICT:
+    case CKPT_NODE_LIST:
+    case CKPT_NODE_TUPLE:
+      if (n == 0) {
+        const char *vt = kind == CKPT_NODE_DICT   ? CKPT_VT_DICT
+                         : kind == CKPT_NODE_LIST ? CKPT_VT_LIST
+                                                  : CKPT_VT_TUPLE;
+        return add_entry(c, vt, true, &entry, err);
+      }
+      for (size_t i = 0; i < n; i++) {
+        char idx[32];
+        const char *key = ckpt_tree_key(node, i);
+        int type = CKPT_KEY_DICT;
+        if (kind != CKPT_NODE_DICT) {
+          snprintf(idx, sizeof idx, "%zu", i);
+          key = idx;
+          type = CKPT_KEY_SEQUENCE;
+        }
+        ckpt_status st = push_key(c, key, type, err);
+        if (st != CKPT_OK)
+          return st;
+        st = flatten(c, ckpt_tree_child(node, i), err);
+        pop_key(c);
+        if (st != CKPT_OK)
+          return st;
+      }
+      return CKPT_OK;
+    case CKPT_NODE_NONE:
+      return add_entry(c, CKPT_VT_NONE, true, &entry, err);
+    case CKPT_NODE_PLACEHOLDER:
+      if (c->spec->standard)
+        return leaf_error(c, CKPT_ETYPE, "placeholders cannot be saved with StandardSave", err);
+      return add_entry(c, CKPT_VT_PLACEHOLDER, false, &entry, err);
+    case CKPT_NODE_STRING: {
+      if (c->spec->standard)
+        return leaf_error(c, CKPT_ETYPE,
+                          "strings are not supported by StandardSave; use PyTreeSave", err);
+      ckpt_status st = add_entry(c, CKPT_VT_STRING, false, &entry, err);
+      if (st != CKPT_OK)
+        return st;
+      save_job *j = c->job;
+      if (j->strings == NULL && (j->strings = cJSON_CreateObject()) == NULL)
+        return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+      const char *param = j->meta.entries[entry].param;
+      if (cJSON_GetObjectItemCaseSensitive(j->strings, param) != NULL)
+        return leaf_error(c, CKPT_EINVAL, "another leaf has the same parameter name", err);
+      if (cJSON_AddStringToObject(j->strings, param, ckpt_tree_string(node)) == NULL)
+        return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+      return CKPT_OK;
+    }
+    case CKPT_NODE_BYTES: {
+      if (c->spec->standard)
+        return leaf_error(c, CKPT_ETYPE, "bytes are not supported by StandardSave", err);
+      /* Stored as a 1-d uint8 array, which is how NumPy would hold them. */
+      const void *data;
+      size_t len;
+      ckpt_tree_bytes(node, &data, &len);
+      ckpt_array view;
+      ckpt_shard shard;
+      memset(&view, 0, sizeof view);
+      memset(&shard, 0, sizeof shard);
+      view.dtype = CKPT_DTYPE_UINT8;
+      view.ndim = 1;
+      view.shape[0] = (int64_t)len;
+      view.n_shards = 1;
+      view.shards = &shard;
+      shard.shape[0] = (int64_t)len;
+      shard.data = (void *)data;
+      bool zc = c->zero_copy;
+      c->zero_copy = false; /* the node's bytes are not the caller's promise to keep */
+      ckpt_status st = plan_array(c, &view, CKPT_VT_NDARRAY, err);
+      c->zero_copy = zc;
+      return st;
+    }
+    case CKPT_NODE_SCALAR: {
+      ckpt_scalar s;
+      ckpt_tree_scalar(node, &s);
+      if (!ckpt_dtype_valid(s.dtype))
+        return leaf_error(c, CKPT_EINVAL, "invalid scalar dtype", err);
+      unsigned char buf[16];
+      ckpt_scalar_store(&s, buf);
+      ckpt_array view;
+      ckpt_shard shard;
+      memset(&view, 0, sizeof view);
+      memset(&shard, 0, sizeof shard);
+      view.dtype = s.dtype;
+      view.ndim = 0;
+      view.n_shards = 1;
+      view.shards = &shard;
+      shard.data = buf;
+      bool zc = c->zero_copy;
+      c->zero_copy = false; /* buf lives on this stack frame */
+      ckpt_status st = plan_array(c, &view, CKPT_VT_SCALAR, err);
+      c->zero_copy = zc;
+      return st;
+    }
+    case CKPT_NODE_ARRAY:
+      return plan_array(c, ckpt_tree_array(node), CKPT_VT_NDARRAY, err);
+  }
+  return leaf_error(c, CKPT_EINVAL, "unknown node kind", err);
+}
+
+static int cmp_param_ptr(const void *a, const void *b) {
+  const ckpt_meta_entry *x = *(const ckpt_meta_entry *const *)a;
+  const ckpt_meta_entry *y = *(const ckpt_meta_entry *const *)b;
+  return strcmp(x->param, y->param);
+}
+
+/* Keys containing '.' can make two leaves share a parameter name (Orbax lets them collide
+ * silently; we refuse, naming both). */
+static ckpt_status check_collisions(save_job *j, const char *what, ckpt_error *err) {
+  size_t n = j->meta.n;
+  if (n < 2)
+    return CKPT_OK;
+  const ckpt_meta_entry **v = malloc(n * sizeof *v);
+  if (v == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
+  for (size_t i = 0; i < n; i++)
+    v[i] = &j->meta.entries[i];
+  qsort(v, n, sizeof *v, cmp_param_ptr);
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 1; i < n; i++) {
+    if (strcmp(v[i - 1]->param, v[i]->param) != 0)
+      continue;
+    char *a = ckpt_pt_repr(v[i - 1]->keys, v[i - 1]->depth);
+    char *b = ckpt_pt_repr(v[i]->keys, v[i]->depth);
+    st = ckpt_error_set(err, CKPT_EINVAL,
+                        "%s: leaves %s and %s both have the parameter name '%s' (keys "
+                        "containing '.' collide)",
+                        what, a, b, v[i]->param);
+    ckpt_pt_free_repr(a);
+    ckpt_pt_free_repr(b);
+    break;
+  }
+  free(v);
+  return st;
+}
+
+static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
+                             const ckpt_tree *node, ckpt_error *err) {
+  (void)path;
+  (void)depth;
+  (void)err;
+  const ckpt_array *a = ckpt_tree_array(node);
+  if (a == NULL)
+    return CKPT_OK;
+  uint64_t *total = ctx;
+  for (size_t s = 0; s < a->n_shards; s++) {
+    if (a->shards[s].replica_id != 0)
+      continue;
+    uint64_t n = ckpt_dtype_size(a->dtype);
+    for (int d = 0; d < a->ndim; d++)
+      n *= (uint64_t)a->shards[s].shape[d];
+    *total += n;
+  }
+  return CKPT_OK;
+}
+
+/* The blocking half: everything but the writing. *out owned by the caller (job_free). */
+static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
+                             const ckpt_pytree_save_spec *spec, save_job **out, ckpt_error *err) {
+  *out = NULL;
+  const char *what = spec && spec->what ? spec->what : "PyTree save";
+  if (spec == NULL || spec->tree == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "%s into '%s': no item to save", what,
+                          dir ? dir : "(null)");
+  if (dir == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "%s: no directory", what);
+  ckpt_node_kind rk = ckpt_tree_kind(spec->tree);
+  if (rk != CKPT_NODE_DICT && rk != CKPT_NODE_LIST && rk != CKPT_NODE_TUPLE)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "%s: the item must be a dict, list or tuple, not a bare %s (use "
+                          "ArraySave for a single array)",
+                          what, ckpt_node_kind_name(rk));
+  save_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
+  j->io = io;
+  j->threads = ckpt_task_threads();
+  j->dir = strdup(dir);
+  j->meta.use_ocdbt = false;
+  j->meta.use_zarr3 = false;
+  j->meta.store_array_data_equal_to_fill_value = true;
+  ckpt_status st = CKPT_OK;
+  if (j->dir == NULL) {
+    st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
+    goto fail;
+  }
+  if (spec->custom_metadata != NULL) {
+    j->meta.custom_metadata = cJSON_Duplicate(spec->custom_metadata, true);
+    if (j->meta.custom_metadata == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory copying custom_metadata", what);
+      goto fail;
+    }
+  }
+  if (!zero_copy) {
+    /* Size the staging pool for this snapshot before taking buffers from it. */
+    uint64_t total = 0;
+    ckpt_error ignore = CKPT_ERROR_INIT;
+    ckpt_tree_walk(spec->tree, add_bytes, &total, &ignore);
+    ckpt_staging_prepare(total);
+  }
+  flat_ctx c;
+  memset(&c, 0, sizeof c);
+  c.job = j;
+  c.spec = spec;
+  c.zero_copy = zero_copy;
+  c.what = what;
+  st = flatten(&c, spec->tree, err);
+  while (c.depth > 0)
+    pop_key(&c);
+  free(c.stack);
+  if (st != CKPT_OK)
+    goto fail;
+  st = check_collisions(j, what, err);
+  if (st != CKPT_OK)
+    goto fail;
+  /* Every per-leaf option must name a leaf: a typo would otherwise be ignored silently. */
+  for (size_t i = 0; i < spec->n_leaf_args; i++) {
+    const char *p = spec->leaf_args[i].param;
+    bool found = false;
+    for (size_t k = 0; p && k < j->meta.n && !found; k++)
+      found = strcmp(j->meta.entries[k].param, p) == 0;
+    if (!found) {
+      st = ckpt_error_set(err, CKPT_EINVAL,
+                          "%s: save_args names parameter '%s', which is not a leaf of the item",
+                          what, p ? p : "(null)");
+      goto fail;
+    }
+  }
+  *out = j;
+  return CKPT_OK;
+fail:
+  job_free(j);
+  return st;
+}
+
+/* ---------------------------------------------------------------- the deferred write */
+
+static ckpt_status task_meta(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
+  (void)scratch;
+  save_job *j = ctx;
+  return ckpt_zarr_write_meta(j->io, j->leaves[i].dir, &j->leaves[i].zm, err);
+}
+
+static ckpt_status task_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
+  save_job *j = ctx;
+  save_chunk *ch = &j->chunks[i];
+  save_leaf *l = &j->leaves[ch->leaf];
+  const ckpt_zarr_meta *m = &l->zm;
+  const snap_shard *sh = &l->shards[ch->shard];
+  const char *param = j->meta.entries[l->entry].param;
+  int nd = m->ndim;
+  int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK], off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK],
+      rel[CKPT_MAX_RANK], zero[CKPT_MAX_RANK] = {0};
+  ckpt_zarr_grid(m, grid);
+  ckpt_zarr_chunk_index(m, grid, ch->linear, index);
+  ckpt_zarr_chunk_box(m, index, off, ext);
+  bool edge = false;
+  for (int d = 0; d < nd; d++) {
+    rel[d] = off[d] - sh->off[d];
+    edge |= ext[d] != m->chunks[d];
+  }
+  size_t es = ckpt_dtype_size(m->dtype);
+  size_t raw = (size_t)ckpt_zarr_chunk_elements(m) * es;
+  const void *data;
+  if (!edge && l->src_dtype == m->dtype && ckpt_box_contiguous(nd, ext, sh->shape)) {
+    /* The chunk is one run of the snapshot: write it from there without copying. */
+    data = (const unsigned char *)sh->data + ckpt_box_offset(nd, sh->shape, rel) * es;
+  } else {
+    unsigned char *buf = ckpt_scratch_get(scratch, raw);
+    if (buf == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate %zu bytes", param, raw);
+    if (edge)
+      memset(buf, 0, raw); /* zarr v2 pads edge chunks to the full chunk shape */
+    ckpt_box_copy(nd, ext, buf, m->dtype, m->chunks, zero, sh->data, l->src_dtype, sh->shape, rel);
+    data = buf;
+  }
+  char key[CKPT_ZARR_KEY_MAX];
+  ckpt_zarr_chunk_key(m, index, key);
+  char *path = ckpt_path_child(l->dir, key);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st;
+  if (m->compressor == CKPT_COMPRESSION_ZSTD) {
+    void *z = NULL;
+    size_t zn = 0;
+    char what[300];
+    snprintf(what, sizeof what, "array '%.200s' chunk '%.40s'", param, key);
+    st = ckpt_zarr_compress(data, raw, m->level, &z, &zn, what, err);
+    if (st == CKPT_OK)
+      st = ckpt_zarr_write_chunk(j->io, path, z, zn, &ch->crc, err);
+    ch->bytes = zn;
+    free(z);
+  } else {
+    st = ckpt_zarr_write_chunk(j->io, path, data, raw, &ch->crc, err);
+    ch->bytes = raw;
+  }
+  free(path);
+  return st;
+}
+
+static ckpt_status task_fsync_dir(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
+  (void)scratch;
+  save_job *j = ctx;
+  return ckpt_io_fsync_dir(j->io, j->leaves[i].dir, err);
+}
+
+static ckpt_status write_json_file(save_job *j, const char *name, const char *text, size_t len,
+                                   ckpt_error *err) {
+  char *path = ckpt_path_child(j->dir, name);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = ckpt_io_write_file(j->io, path, text, len, true, err);
+  free(path);
+  return st;
+}
+
+static ckpt_status run_save(void *arg, ckpt_error *err) {
+  save_job *j = arg;
+  ckpt_status st = ckpt_parallel_for(j->n_leaves, j->threads, task_meta, j, err);
+  if (st == CKPT_OK)
+    st = ckpt_parallel_for(j->n_chunks, j->threads, task_chunk, j, err);
+  if (st == CKPT_OK && j->strings != NULL) {
+    char *text;
+    size_t len;
+    st = ckpt_json_dump_compact(j->strings, &text, &len, err);
+    if (st == CKPT_OK) {
+      st = write_json_file(j, CKPT_STRINGS_FILE, text, len, err);
+      free(text);
+    }
+  }
+  if (st == CKPT_OK) {
+    cJSON *sums = ckpt_checksums_new();
+    bool ok = sums != NULL;
+    for (size_t i = 0; ok && i < j->n_chunks; i++) {
+      const save_chunk *c = &j->chunks[i];
+      const save_leaf *l = &j->leaves[c->leaf];
+      int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
+      char key[CKPT_ZARR_KEY_MAX];
+      ckpt_zarr_grid(&l->zm, grid);
+      ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
+      ckpt_zarr_chunk_key(&l->zm, index, key);
+      ok = ckpt_checksums_add(sums, j->meta.entries[l->entry].param, key, c->crc, c->bytes);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (!ok)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
+    else
+      st = ckpt_json_dump_compact(sums, &text, &len, err);
+    if (st == CKPT_OK)
+      st = write_json_file(j, CKPT_CHECKSUMS_FILE, text, len, err);
+    free(text);
+    cJSON_Delete(sums);
+  }
+  if (st == CKPT_OK)
+    st = ckpt_parallel_for(j->n_leaves, j->threads, task_fsync_dir, j, err);
+  if (st == CKPT_OK) {
+    char *text;
+    size_t len;
+    st = ckpt_pytree_meta_encode(&j->meta, &text, &len, err);
+    if (st == CKPT_OK) {
+      st = write_json_file(j, CKPT_METADATA_FILE, text, len, err);
+      free(text);
+    }
+  }
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync_dir(j->io, j->dir, err);
+  if (st != CKPT_OK)
+    ckpt_error_prefix(err, "while writing '%s': ", j->dir);
+  return st;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_save_spec *spec,
+                             ckpt_error *err) {
+  if (op == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
+  save_job *j;
+  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
+  if (st != CKPT_OK)
+    return st;
+  return ckpt_op_defer(op, run_save, j, job_free, err);
+}
+
+ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
+                                  const ckpt_pytree_save_spec *spec, ckpt_error *err) {
+  if (io == NULL)
+    io = ckpt_io_default();
+  save_job *j;
+  ckpt_status st = plan_save(io, zero_copy, dir, spec, &j, err);
+  if (st != CKPT_OK)
+    return st;
+  st = run_save(j, err);
+  job_free(j);
+  return st;
+}

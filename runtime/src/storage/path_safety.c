@@ -1,0 +1,78 @@
+/* storage/path_safety.c — validation of names that become directory entries of a checkpoint.
+ * Why reject instead of escape: see path_safety.h. */
+#include "storage/path_safety.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_reserved[] = {
+    "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
+    "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
+};
+
+bool ckpt_path_is_reserved(const char *name) {
+  for (size_t i = 0; i < sizeof k_reserved / sizeof k_reserved[0]; i++)
+    if (strcmp(name, k_reserved[i]) == 0)
+      return true;
+  /* A name ending like a checkpointer's temporary directory would be cleaned up as one. */
+  static const char tmp[] = ".orbax-checkpoint-tmp";
+  size_t n = strlen(name), t = sizeof tmp - 1;
+  return n >= t && strcmp(name + n - t, tmp) == 0;
+}
+
+ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error *err) {
+  if (what == NULL)
+    what = "name";
+  if (name == NULL)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s is NULL", what);
+  size_t n = strlen(name);
+  if (n == 0)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s is empty", what);
+  if (n > CKPT_PATH_NAME_MAX)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%.40s...' is %zu bytes long (at most %d)", what,
+                          name, n, CKPT_PATH_NAME_MAX);
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' would name a directory itself", what, name);
+  if (name[0] == '.')
+    return ckpt_error_set(err, CKPT_EUNSAFE,
+                          "%s '%s' starts with '.' (hidden files such as .zarray are reserved; "
+                          "is a key empty?)",
+                          what, name);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c == '/')
+      return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' contains '/'", what, name);
+    if (c < 0x20 || c == 0x7f)
+      return ckpt_error_set(err, CKPT_EUNSAFE, "%s contains control character 0x%02x at byte %zu",
+                            what, c, i);
+  }
+  if (ckpt_path_is_reserved(name))
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' is reserved by the checkpoint layout", what,
+                          name);
+  return CKPT_OK;
+}
+
+char *ckpt_path_child(const char *dir, const char *name) {
+  size_t a = strlen(dir), b = strlen(name);
+  char *p = malloc(a + b + 2);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, dir, a);
+  p[a] = '/';
+  memcpy(p + a + 1, name, b + 1);
+  return p;
+}
+
+char *ckpt_path_child2(const char *dir, const char *a, const char *b) {
+  size_t la = strlen(dir), lb = strlen(a), lc = strlen(b);
+  char *p = malloc(la + lb + lc + 3);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, dir, la);
+  p[la] = '/';
+  memcpy(p + la + 1, a, lb);
+  p[la + 1 + lb] = '/';
+  memcpy(p + la + lb + 2, b, lc + 1);
+  return p;
+}

@@ -1,0 +1,90 @@
+/* storage/pytree_meta.h — Orbax's PyTree metadata files: _METADATA and _strings.json.
+ *
+ * _METADATA (written exactly as Orbax's json.dumps writes it, so the bytes match):
+ *   {"tree_metadata": {"('a', 'b')": {"key_metadata": [{"key": "a", "key_type": 2}, ...],
+ *                                     "value_metadata": {"value_type": "np.ndarray",
+ *                                                        "skip_deserialize": false,
+ *                                                        "write_shape": [4, 8]}}, ...},
+ *    "use_ocdbt": false, "use_zarr3": false, "store_array_data_equal_to_fill_value": true,
+ *    "custom_metadata": null}
+ * _strings.json: {"<param>": "<value>", ...} as TensorStore's json driver writes it. */
+#ifndef CKPT_STORAGE_PYTREE_META_H
+#define CKPT_STORAGE_PYTREE_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ckpt/array.h"
+#include "ckpt/error.h"
+
+#define CKPT_METADATA_FILE "_METADATA"
+#define CKPT_STRINGS_FILE "_strings.json"
+#define CKPT_METADATA_MAX (512u << 20)
+
+/* Orbax's key_type values. */
+#define CKPT_KEY_SEQUENCE 1
+#define CKPT_KEY_DICT 2
+
+/* Orbax's value_type strings. */
+#define CKPT_VT_NDARRAY "np.ndarray"
+#define CKPT_VT_JAX_ARRAY "jax.Array"
+#define CKPT_VT_SCALAR "scalar"
+#define CKPT_VT_STRING "string"
+#define CKPT_VT_PLACEHOLDER "placeholder"
+#define CKPT_VT_DICT "Dict"
+#define CKPT_VT_LIST "List"
+#define CKPT_VT_TUPLE "Tuple"
+#define CKPT_VT_NAMEDTUPLE "NamedTuple"
+#define CKPT_VT_NONE "None"
+
+typedef struct ckpt_meta_key {
+  char *key;    /* dict key, or a sequence index in decimal */
+  int key_type; /* CKPT_KEY_SEQUENCE or CKPT_KEY_DICT */
+} ckpt_meta_key;
+
+typedef struct ckpt_meta_entry {
+  size_t depth;
+  ckpt_meta_key *keys;
+  char *param; /* keys joined by '.' */
+  char *value_type;
+  bool skip_deserialize;
+  bool has_write_shape;
+  int write_ndim;
+  int64_t write_shape[CKPT_MAX_RANK];
+} ckpt_meta_entry;
+
+typedef struct ckpt_pytree_meta {
+  size_t n;
+  ckpt_meta_entry *entries; /* in the order of the file (the tree's flatten order when ckpt
+                               wrote it) */
+  bool use_ocdbt;
+  bool use_zarr3;
+  bool store_array_data_equal_to_fill_value;
+  cJSON *custom_metadata; /* owned; NULL when null or absent */
+} ckpt_pytree_meta;
+
+/* True for the value types that stand for an empty container or None (nothing stored). */
+bool ckpt_meta_is_empty_type(const char *value_type);
+
+/* Python's str(tuple(keys)): "('a', 'b')", "('a',)", "()"; malloc'ed (caller frees) or NULL. */
+char *ckpt_py_tuple_repr(const char *const *keys, size_t n);
+
+/* Encodes the document described by meta (entries, flags, custom_metadata) in Orbax's exact
+ * text; *text malloc'ed, caller frees. */
+ckpt_status ckpt_pytree_meta_encode(const ckpt_pytree_meta *meta, char **text, size_t *len,
+                                    ckpt_error *err);
+/* Parses a _METADATA document; where names the file in messages. *meta is owned by the
+ * caller (ckpt_pytree_meta_free) also on failure. */
+ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
+                                   ckpt_pytree_meta *meta, ckpt_error *err);
+void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);
+
+/* Compact UTF-8 JSON with sorted keys, as nlohmann's dump() (TensorStore) writes it; used for
+ * _strings.json and _CHECKSUMS. *text malloc'ed, caller frees. (Python-style text for Orbax's
+ * own files comes from json_text/json_text.h.) */
+ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err);
+
+#endif

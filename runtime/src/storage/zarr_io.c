@@ -1,0 +1,263 @@
+/* storage/zarr_io.c — writing zarr v2 metadata and chunk files, zstd compression, and the
+ * _CHECKSUMS table. Reading chunks lives in zarr_read.c. */
+#include "storage/zarr_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "storage/checksum.h"
+#include "storage/path_safety.h"
+
+ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
+                                 ckpt_error *err) {
+  ckpt_error local = CKPT_ERROR_INIT;
+  ckpt_status st = ckpt_io_mkdir(io, array_dir, &local);
+  if (st == CKPT_EEXIST) {
+    /* Accept a directory left by an earlier attempt, never a symlink or a file. */
+    ckpt_io_kind kind;
+    uint64_t size;
+    st = ckpt_io_stat(io, array_dir, &kind, &size, err);
+    if (st != CKPT_OK)
+      return st;
+    if (kind != CKPT_IO_KIND_DIR)
+      return ckpt_error_set(err, CKPT_EUNSAFE, "'%s' exists and is not a directory", array_dir);
+  } else if (st != CKPT_OK) {
+    if (err != NULL && err->code == CKPT_OK)
+      *err = local;
+    return st;
+  }
+  char *json;
+  size_t len;
+  st = ckpt_zarr_meta_encode(m, &json, &len, err);
+  if (st != CKPT_OK)
+    return st;
+  char *path = ckpt_path_child(array_dir, CKPT_ZARR_METADATA_FILE);
+  if (path == NULL) {
+    free(json);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", array_dir);
+  }
+  st = ckpt_io_write_file(io, path, json, len, true, err);
+  free(path);
+  free(json);
+  return st;
+}
+
+bool ckpt_zarr_all_zero(const void *data, size_t n) {
+  const unsigned char *p = data;
+  /* Word at a time after the first bytes; the early exit makes non-zero data cost nothing. */
+  size_t i = 0;
+  for (; i < n && ((uintptr_t)(p + i) & 7) != 0; i++)
+    if (p[i])
+      return false;
+  for (; i + 64 <= n; i += 64) {
+    uint64_t acc = 0, w;
+    for (int k = 0; k < 8; k++) {
+      memcpy(&w, p + i + 8 * k, 8);
+      acc |= w;
+    }
+    if (acc)
+      return false;
+  }
+  for (; i < n; i++)
+    if (p[i])
+      return false;
+  return true;
+}
+
+/* Zero blocks are left as holes: fresh optimiser state, padding and sparse tensors cost no
+ * disk space or write bandwidth, and reads return zeros for them. 1 MiB blocks keep the check
+ * cheap (dense data fails it on its first word) and the writes large. */
+#define ZERO_BLOCK (1u << 20)
+
+ckpt_status ckpt_zarr_write_chunk(ckpt_io *io, const char *path, const void *data, size_t n,
+                                  uint32_t *crc, ckpt_error *err) {
+  int fd;
+  ckpt_status st =
+      ckpt_io_open(io, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666, &fd, err);
+  if (st != CKPT_OK)
+    return st;
+  const unsigned char *p = data;
+  size_t run_start = 0, pos = 0;
+  bool in_run = false, last_written = false;
+  uint32_t c = 0;
+  while (st == CKPT_OK && pos < n) {
+    size_t len = n - pos < ZERO_BLOCK ? n - pos : ZERO_BLOCK;
+    bool zero = ckpt_zarr_all_zero(p + pos, len);
+    c = zero ? ckpt_crc32c_zeros(c, len) : ckpt_crc32c(c, p + pos, len);
+    if (!zero && !in_run) {
+      run_start = pos;
+      in_run = true;
+    }
+    if (zero && in_run) {
+      st = ckpt_io_pwrite_all(io, fd, path, p + run_start, pos - run_start, run_start, err);
+      in_run = false;
+    }
+    last_written = !zero;
+    pos += len;
+  }
+  if (st == CKPT_OK && in_run)
+    st = ckpt_io_pwrite_all(io, fd, path, p + run_start, n - run_start, run_start, err);
+  if (st == CKPT_OK && n > 0 && !last_written) {
+    /* The file must have its full size even when it ends in a hole. */
+    static const unsigned char zero = 0;
+    st = ckpt_io_pwrite_all(io, fd, path, &zero, 1, (uint64_t)n - 1, err);
+  }
+  *crc = c;
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync(io, fd, path, err);
+  ckpt_status cst = ckpt_io_close(io, fd, path, st == CKPT_OK ? err : NULL);
+  return st != CKPT_OK ? st : cst;
+}
+
+ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out, size_t *out_len,
+                               const char *what, ckpt_error *err) {
+  *out = NULL;
+  size_t cap = ZSTD_compressBound(n);
+  void *buf = malloc(cap > 0 ? cap : 1);
+  if (buf == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: cannot allocate %zu bytes for compression", what,
+                          cap);
+  size_t r = ZSTD_compress(buf, cap, data, n, level == 0 ? 1 : level);
+  if (ZSTD_isError(r)) {
+    free(buf);
+    return ckpt_error_set(err, CKPT_EIO, "%s: zstd compression failed: %s", what,
+                          ZSTD_getErrorName(r));
+  }
+  *out = buf;
+  *out_len = r;
+  return CKPT_OK;
+}
+
+/* ---------------------------------------------------------------- checksums */
+
+cJSON *ckpt_checksums_new(void) {
+  cJSON *doc = cJSON_CreateObject();
+  if (doc == NULL)
+    return NULL;
+  if (!cJSON_AddStringToObject(doc, "format", "ckpt-checksums") ||
+      !cJSON_AddNumberToObject(doc, "version", 1) ||
+      !cJSON_AddStringToObject(doc, "algorithm", "crc32c") ||
+      !cJSON_AddObjectToObject(doc, "arrays")) {
+    cJSON_Delete(doc);
+    return NULL;
+  }
+  return doc;
+}
+
+bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
+                        uint64_t bytes) {
+  cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
+  if (arrays == NULL)
+    return false;
+  cJSON *a = cJSON_GetObjectItemCaseSensitive(arrays, param);
+  if (a == NULL) {
+    a = cJSON_AddObjectToObject(arrays, param);
+    if (a == NULL)
+      return false;
+  }
+  /* cJSON_AddItemTo* only fail on NULL arguments or a failed key copy; an item not attached
+   * is freed here. */
+  cJSON *entry = cJSON_CreateArray();
+  if (entry == NULL)
+    return false;
+  cJSON *c = cJSON_CreateNumber((double)crc);
+  if (c == NULL || !cJSON_AddItemToArray(entry, c)) {
+    cJSON_Delete(c);
+    cJSON_Delete(entry);
+    return false;
+  }
+  cJSON *b = cJSON_CreateNumber((double)bytes);
+  if (b == NULL || !cJSON_AddItemToArray(entry, b)) {
+    cJSON_Delete(b);
+    cJSON_Delete(entry);
+    return false;
+  }
+  if (!cJSON_AddItemToObject(a, key, entry)) {
+    cJSON_Delete(entry);
+    return false;
+  }
+  return true;
+}
+
+ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
+  *doc = NULL;
+  char *path = ckpt_path_child(dir, CKPT_CHECKSUMS_FILE);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_io_kind kind;
+  uint64_t size;
+  ckpt_status st = ckpt_io_stat(io, path, &kind, &size, err);
+  if (st == CKPT_OK && kind == CKPT_IO_KIND_MISSING) {
+    free(path);
+    return CKPT_OK;
+  }
+  void *data = NULL;
+  size_t n = 0;
+  if (st == CKPT_OK)
+    st = ckpt_io_read_file(io, path, CKPT_CHECKSUMS_MAX, &data, &n, err);
+  if (st == CKPT_OK) {
+    cJSON *d = cJSON_ParseWithLength(data, n);
+    const cJSON *arrays = d ? cJSON_GetObjectItemCaseSensitive(d, "arrays") : NULL;
+    const cJSON *alg = d ? cJSON_GetObjectItemCaseSensitive(d, "algorithm") : NULL;
+    if (d == NULL || !cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
+        strcmp(alg->valuestring, "crc32c") != 0) {
+      cJSON_Delete(d);
+      st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed", path);
+    } else {
+      *doc = d;
+    }
+  }
+  free(data);
+  free(path);
+  return st;
+}
+
+const cJSON *ckpt_checksums_array(const cJSON *doc, const char *param) {
+  if (doc == NULL)
+    return NULL;
+  const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(arrays, param);
+  return cJSON_IsObject(a) ? a : NULL;
+}
+
+/* ---------------------------------------------------------------- metadata read */
+
+ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
+                                ckpt_zarr_meta *m, ckpt_error *err) {
+  ckpt_io_kind kind;
+  uint64_t size;
+  ckpt_status st = ckpt_io_stat(io, array_dir, &kind, &size, err);
+  if (st != CKPT_OK)
+    return st;
+  if (kind == CKPT_IO_KIND_MISSING)
+    return ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': directory '%s' is missing", name,
+                          array_dir);
+  if (kind == CKPT_IO_KIND_SYMLINK)
+    return ckpt_error_set(err, CKPT_EUNSAFE,
+                          "array '%s': '%s' is a symlink (not followed inside a checkpoint)", name,
+                          array_dir);
+  if (kind != CKPT_IO_KIND_DIR)
+    return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': '%s' is not a directory", name,
+                          array_dir);
+  char *path = ckpt_path_child(array_dir, CKPT_ZARR_METADATA_FILE);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  void *data = NULL;
+  size_t n = 0;
+  ckpt_error local = CKPT_ERROR_INIT;
+  st = ckpt_io_read_file(io, path, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+  if (st == CKPT_ENOENT)
+    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing", name, path);
+  else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
+    *err = local;
+  if (st == CKPT_OK)
+    st = ckpt_zarr_meta_decode(data, n, path, m, err);
+  free(data);
+  free(path);
+  return st;
+}

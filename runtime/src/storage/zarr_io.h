@@ -1,0 +1,136 @@
+/* storage/zarr_io.h — the file side of zarr v2 arrays: writing .zarray and chunk files
+ * durably, reading chunk regions straight into destination buffers, the _CHECKSUMS table, and
+ * the small thread pool that runs chunk reads and writes in parallel.
+ *
+ * All file access goes through ckpt/io.h. Paths inside a checkpoint are untrusted on read:
+ * array directories must be real directories (not symlinks), chunk files regular files opened
+ * with O_NOFOLLOW, and sizes are checked before anything is allocated from them. */
+#ifndef CKPT_STORAGE_ZARR_IO_H
+#define CKPT_STORAGE_ZARR_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ckpt/error.h"
+#include "ckpt/io.h"
+#include "storage/zarr.h"
+
+/* ---------------------------------------------------------------- parallel tasks */
+
+/* Per-worker scratch memory, reused across the tasks one worker runs (fresh allocations of
+ * large buffers cost page faults on every use). */
+typedef struct ckpt_scratch {
+  void *data;
+  size_t cap;
+} ckpt_scratch;
+
+/* Returns a buffer of at least n bytes (contents undefined); NULL when memory runs out. */
+void *ckpt_scratch_get(ckpt_scratch *s, size_t n);
+void ckpt_scratch_free(ckpt_scratch *s);
+
+typedef ckpt_status (*ckpt_task_fn)(void *ctx, size_t index, ckpt_scratch *scratch,
+                                    ckpt_error *err);
+
+/* Default worker count for chunk I/O: CKPT_IO_THREADS from the environment, else 4. */
+unsigned ckpt_task_threads(void);
+
+/* Runs fn(ctx, i) for every i in [0, n) on up to `threads` threads (0 = ckpt_task_threads()).
+ * After a failure no new index is started; the error of the lowest failing index is returned,
+ * so the report does not depend on thread timing. */
+ckpt_status ckpt_parallel_for(size_t n, unsigned threads, ckpt_task_fn fn, void *ctx,
+                              ckpt_error *err);
+
+/* ---------------------------------------------------------------- writing */
+
+/* Creates the array directory (a fresh one; an existing real directory is accepted) and
+ * writes its .zarray durably. */
+ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
+                                 ckpt_error *err);
+
+/* Writes one chunk file durably (created or truncated, fsync'd). All-zero 1 MiB blocks are
+ * left as holes of a sparse file of the same size. *crc receives the CRC-32C of the n bytes. */
+ckpt_status ckpt_zarr_write_chunk(ckpt_io *io, const char *path, const void *data, size_t n,
+                                  uint32_t *crc, ckpt_error *err);
+
+/* True when the n bytes are all zero (stops at the first non-zero word). */
+bool ckpt_zarr_all_zero(const void *data, size_t n);
+
+/* zstd-compresses n bytes into *out (malloc'ed by the call; caller frees). */
+ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out, size_t *out_len,
+                               const char *what, ckpt_error *err);
+
+/* ---------------------------------------------------------------- checksums */
+
+#define CKPT_CHECKSUMS_FILE "_CHECKSUMS"
+#define CKPT_CHECKSUMS_MAX (256u << 20)
+
+/* Builds the _CHECKSUMS document: {"format": "ckpt-checksums", "version": 1,
+ * "algorithm": "crc32c", "arrays": {param: {chunk key: [crc32c, stored bytes], ...}}}. */
+cJSON *ckpt_checksums_new(void);
+/* Adds one chunk's entry; false when memory runs out. */
+bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
+                        uint64_t bytes);
+/* Reads dir/_CHECKSUMS: *doc NULL when the file does not exist (checkpoints written by Orbax
+ * itself have none); malformed files are CKPT_ECORRUPT. Caller owns *doc (cJSON_Delete). */
+ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
+/* The entry of one array, or NULL. */
+const cJSON *ckpt_checksums_array(const cJSON *doc, const char *param);
+
+/* ---------------------------------------------------------------- reading */
+
+/* Reads and parses array_dir/.zarray (array_dir must be a real directory). name is the
+ * parameter name, for messages. */
+ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
+                                ckpt_zarr_meta *m, ckpt_error *err);
+
+/* One box to fill, in the coordinates of the destination array. */
+typedef struct ckpt_zarr_dest {
+  int64_t offset[CKPT_MAX_RANK];
+  int64_t shape[CKPT_MAX_RANK];
+  void *data;  /* C-order buffer of shape, dtype below */
+  bool zeroed; /* the buffer is known to be all zeros already (fresh calloc) */
+} ckpt_zarr_dest;
+
+typedef struct ckpt_zarr_read_req {
+  ckpt_io *io;
+  const char *array_dir;
+  const char *name;       /* parameter name for messages */
+  ckpt_zarr_meta meta;    /* as stored */
+  ckpt_dtype dtype;       /* the destination dtype (a cast when it differs) */
+  const cJSON *checksums; /* the array's _CHECKSUMS entry, or NULL */
+  bool require_checksums; /* _CHECKSUMS exists: every chunk must be listed */
+  bool missing_is_error;  /* _METADATA.store_array_data_equal_to_fill_value */
+  size_t n_dest;
+  ckpt_zarr_dest *dest;
+  /* Statistics, filled by the read. */
+  uint64_t chunks_read;
+  uint64_t bytes_read;
+} ckpt_zarr_read_req;
+
+/* A chunk read as a unit of work: several arrays' chunks can be pooled into one parallel run. */
+typedef struct ckpt_zarr_chunk_task {
+  ckpt_zarr_read_req *req;
+  uint64_t linear; /* chunk number in the stored grid */
+} ckpt_zarr_chunk_task;
+
+/* Appends the chunks of req that intersect its destination boxes (each once) to *tasks.
+ * Regions of destinations outside the stored shape are zero-filled here (pad); regions beyond
+ * the destination are simply not read (truncate). */
+ckpt_status ckpt_zarr_plan_read(ckpt_zarr_read_req *req, ckpt_zarr_chunk_task **tasks,
+                                size_t *n_tasks, size_t *cap_tasks, ckpt_error *err);
+/* Reads one planned chunk into every destination it intersects, verifying size and checksum.
+ * Thread-safe across different tasks. */
+ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *scratch,
+                               ckpt_error *err);
+
+/* Verifies one stored chunk (size, checksum, decompression) without a destination. A missing
+ * chunk is an error when missing_is_error (checkpoints that store every chunk). */
+ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const char *name,
+                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
+                                   bool require_checksums, bool missing_is_error,
+                                   ckpt_scratch *scratch, ckpt_error *err);
+
+#endif

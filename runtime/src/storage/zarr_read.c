@@ -1,0 +1,483 @@
+/* storage/zarr_read.c — reading zarr v2 chunks into destination boxes (restore with
+ * resharding).
+ *
+ * A read request names the destination boxes; planning lists each stored chunk that
+ * intersects any of them exactly once, and each chunk is then read by one task, which copies
+ * it into every box it touches. When a chunk lands contiguously in a single destination and
+ * needs no decoding, it is pread straight into the destination buffer; otherwise it is read
+ * whole into per-worker scratch memory, verified, decompressed and scattered. Every size and
+ * checksum is checked: a missing, short or corrupt chunk is an error naming the array and the
+ * chunk, never silent zeros (unless the checkpoint predates store_array_data_equal_to_fill_value,
+ * where a missing chunk means "fill value", as in TensorStore). */
+#include "storage/zarr_io.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "storage/checksum.h"
+#include "storage/path_safety.h"
+
+/* Upper bound on a compressed chunk's size: anything larger is not a zstd frame of the
+ * expected content. */
+static uint64_t compressed_limit(uint64_t raw) {
+  return ZSTD_compressBound(raw) + 4096;
+}
+
+/* ---------------------------------------------------------------- planning */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+ckpt_status ckpt_zarr_plan_read(ckpt_zarr_read_req *req, ckpt_zarr_chunk_task **tasks,
+                                size_t *n_tasks, size_t *cap_tasks, ckpt_error *err) {
+  const ckpt_zarr_meta *m = &req->meta;
+  int nd = m->ndim;
+  size_t esize = ckpt_dtype_size(req->dtype);
+  int64_t zero[CKPT_MAX_RANK] = {0};
+  uint64_t *list = NULL;
+  size_t n = 0, cap = 0;
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 0; i < req->n_dest; i++) {
+    ckpt_zarr_dest *d = &req->dest[i];
+    int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK];
+    bool inside = true, any = ckpt_box_intersect(nd, d->offset, d->shape, zero, m->shape, io, ie);
+    for (int k = 0; k < nd; k++)
+      if (d->offset[k] + d->shape[k] > m->shape[k])
+        inside = false;
+    if (!inside && !d->zeroed) {
+      /* Pad: whatever the stored array does not cover reads as zeros. */
+      static const unsigned char z[16];
+      ckpt_box_fill(nd, d->shape, d->data, esize, d->shape, zero, z);
+      d->zeroed = true;
+    }
+    if (!any && nd > 0)
+      continue;
+    int64_t lo[CKPT_MAX_RANK], cnt[CKPT_MAX_RANK], grid[CKPT_MAX_RANK];
+    ckpt_zarr_grid(m, grid);
+    uint64_t count = 1;
+    for (int k = 0; k < nd; k++) {
+      lo[k] = io[k] / m->chunks[k];
+      int64_t hi = (io[k] + ie[k] - 1) / m->chunks[k];
+      cnt[k] = hi - lo[k] + 1;
+      count *= (uint64_t)cnt[k];
+    }
+    if (count > (SIZE_MAX / sizeof *list) - n) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': too many chunks to read", req->name);
+      goto fail;
+    }
+    if (n + count > cap) {
+      size_t nc = cap ? cap : 16;
+      while (nc < n + count)
+        nc *= 2;
+      uint64_t *g = realloc(list, nc * sizeof *g);
+      if (g == NULL) {
+        st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': out of memory planning the read",
+                            req->name);
+        goto fail;
+      }
+      list = g;
+      cap = nc;
+    }
+    int64_t idx[CKPT_MAX_RANK] = {0};
+    for (uint64_t c = 0; c < count; c++) {
+      uint64_t lin = 0;
+      for (int k = 0; k < nd; k++)
+        lin = lin * (uint64_t)grid[k] + (uint64_t)(lo[k] + idx[k]);
+      list[n++] = lin;
+      for (int k = nd - 1; k >= 0; k--) {
+        if (++idx[k] < cnt[k])
+          break;
+        idx[k] = 0;
+      }
+    }
+  }
+  if (n > 1)
+    qsort(list, n, sizeof *list, cmp_u64);
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (u == 0 || list[u - 1] != list[i])
+      list[u++] = list[i];
+  if (*n_tasks + u > *cap_tasks) {
+    size_t nc = *cap_tasks ? *cap_tasks : 16;
+    while (nc < *n_tasks + u)
+      nc *= 2;
+    ckpt_zarr_chunk_task *t = realloc(*tasks, nc * sizeof *t);
+    if (t == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': out of memory planning the read",
+                          req->name);
+      goto fail;
+    }
+    *tasks = t;
+    *cap_tasks = nc;
+  }
+  for (size_t i = 0; i < u; i++) {
+    (*tasks)[*n_tasks].req = req;
+    (*tasks)[*n_tasks].linear = list[i];
+    (*n_tasks)++;
+  }
+fail:
+  free(list);
+  return st;
+}
+
+/* ---------------------------------------------------------------- one chunk */
+
+typedef struct chunk_ctx {
+  ckpt_io *io;
+  const char *dir;
+  const char *name;
+  const ckpt_zarr_meta *m;
+  int64_t index[CKPT_MAX_RANK];
+  int64_t off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
+  char key[CKPT_ZARR_KEY_MAX];
+  char *path;
+  uint64_t raw_bytes;  /* decoded size of a full chunk */
+  uint64_t file_bytes; /* size on disk */
+  bool missing;
+  bool has_crc;
+  uint32_t crc;
+} chunk_ctx;
+
+/* Chunk keys with the '/' separator are nested directories: each must be a real directory,
+ * so a symlink inside the array cannot redirect the read. */
+static ckpt_status check_nested(chunk_ctx *c, ckpt_error *err) {
+  if (c->m->separator != '/' || c->m->ndim < 2)
+    return CKPT_OK;
+  size_t dl = strlen(c->dir);
+  for (size_t i = 0; c->key[i]; i++) {
+    if (c->key[i] != '/')
+      continue;
+    char save = c->path[dl + 1 + i];
+    c->path[dl + 1 + i] = '\0';
+    ckpt_io_kind kind;
+    uint64_t size;
+    ckpt_status st = ckpt_io_stat(c->io, c->path, &kind, &size, err);
+    bool ok = st == CKPT_OK && (kind == CKPT_IO_KIND_DIR || kind == CKPT_IO_KIND_MISSING);
+    c->path[dl + 1 + i] = save;
+    if (st != CKPT_OK)
+      return st;
+    if (!ok)
+      return ckpt_error_set(err, CKPT_EUNSAFE,
+                            "array '%s': chunk '%s': a path component is not a directory", c->name,
+                            c->key);
+  }
+  return CKPT_OK;
+}
+
+/* Locates a chunk file and checks its size against the metadata and _CHECKSUMS. */
+static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
+                              bool missing_is_error, ckpt_error *err) {
+  const ckpt_zarr_meta *m = c->m;
+  ckpt_zarr_chunk_key(m, c->index, c->key);
+  ckpt_zarr_chunk_box(m, c->index, c->off, c->ext);
+  c->raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
+  c->path = ckpt_path_child(c->dir, c->key);
+  if (c->path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = check_nested(c, err);
+  if (st != CKPT_OK)
+    return st;
+  ckpt_io_kind kind;
+  st = ckpt_io_stat(c->io, c->path, &kind, &c->file_bytes, err);
+  if (st != CKPT_OK)
+    return st;
+  if (kind == CKPT_IO_KIND_MISSING) {
+    if (missing_is_error)
+      return ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': chunk '%s' is missing ('%s')",
+                            c->name, c->key, c->path);
+    c->missing = true;
+    return CKPT_OK;
+  }
+  if (kind == CKPT_IO_KIND_SYMLINK)
+    return ckpt_error_set(err, CKPT_EUNSAFE,
+                          "array '%s': chunk '%s' is a symlink (not followed inside a checkpoint)",
+                          c->name, c->key);
+  if (kind != CKPT_IO_KIND_FILE)
+    return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' is not a regular file",
+                          c->name, c->key);
+  const cJSON *ent = checksums ? cJSON_GetObjectItemCaseSensitive(checksums, c->key) : NULL;
+  if (ent != NULL) {
+    const cJSON *cv = cJSON_GetArrayItem(ent, 0), *bv = cJSON_GetArrayItem(ent, 1);
+    if (!cJSON_IsArray(ent) || !cJSON_IsNumber(cv) || !cJSON_IsNumber(bv) || cv->valuedouble < 0 ||
+        cv->valuedouble > 4294967295.0)
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s': malformed _CHECKSUMS entry", c->name, c->key);
+    c->has_crc = true;
+    c->crc = (uint32_t)cv->valuedouble;
+    if ((double)c->file_bytes != bv->valuedouble)
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s' has %llu bytes but %.0f were written "
+                            "(truncated or replaced)",
+                            c->name, c->key, (unsigned long long)c->file_bytes, bv->valuedouble);
+  } else if (require_checksums) {
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
+  }
+  if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
+    return ckpt_error_set(
+        err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
+        c->key, (unsigned long long)c->file_bytes, (unsigned long long)c->raw_bytes,
+        c->file_bytes < c->raw_bytes ? "truncated" : "too long");
+  if (m->compressor != CKPT_COMPRESSION_NONE && c->file_bytes > compressed_limit(c->raw_bytes))
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "array '%s': chunk '%s' has %llu bytes, too many for a zstd frame of "
+                          "%llu bytes",
+                          c->name, c->key, (unsigned long long)c->file_bytes,
+                          (unsigned long long)c->raw_bytes);
+  return CKPT_OK;
+}
+
+static ckpt_status crc_mismatch(chunk_ctx *c, uint32_t got, ckpt_error *err) {
+  return ckpt_error_set(err, CKPT_ECORRUPT,
+                        "array '%s': chunk '%s' is corrupt (crc32c %08x, expected %08x)", c->name,
+                        c->key, got, c->crc);
+}
+
+/* Reads the whole chunk into scratch and decodes it; *out points into scratch. */
+static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **out,
+                              ckpt_error *err) {
+  const ckpt_zarr_meta *m = c->m;
+  bool comp = m->compressor != CKPT_COMPRESSION_NONE;
+  uint64_t need = comp ? c->raw_bytes + c->file_bytes : c->raw_bytes;
+  if (need > SIZE_MAX)
+    return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': chunk '%s' too large", c->name, c->key);
+  unsigned char *buf = ckpt_scratch_get(scratch, (size_t)need);
+  if (buf == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate %llu bytes for chunk '%s'",
+                          c->name, (unsigned long long)need, c->key);
+  unsigned char *file = comp ? buf + c->raw_bytes : buf;
+  int fd;
+  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  if (st != CKPT_OK)
+    return st;
+  size_t got = 0;
+  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, 0, &got, err);
+  ckpt_io_close(c->io, fd, c->path, NULL);
+  if (st != CKPT_OK)
+    return st;
+  if (got != c->file_bytes)
+    return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
+                          c->name, c->key);
+  if (c->has_crc) {
+    uint32_t crc = ckpt_crc32c(0, file, (size_t)c->file_bytes);
+    if (crc != c->crc)
+      return crc_mismatch(c, crc, err);
+  }
+  if (comp) {
+    unsigned long long fsz = ZSTD_getFrameContentSize(file, (size_t)c->file_bytes);
+    if (fsz == ZSTD_CONTENTSIZE_ERROR || (fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != c->raw_bytes))
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s' is not a zstd frame of %llu bytes", c->name,
+                            c->key, (unsigned long long)c->raw_bytes);
+    size_t r = ZSTD_decompress(buf, (size_t)c->raw_bytes, file, (size_t)c->file_bytes);
+    if (ZSTD_isError(r) || r != c->raw_bytes)
+      return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' does not decompress: %s",
+                            c->name, c->key, ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
+  }
+  if (m->big_endian)
+    ckpt_zarr_byteswap(m->dtype, buf, (size_t)(c->raw_bytes / ckpt_dtype_size(m->dtype)));
+  *out = buf;
+  return CKPT_OK;
+}
+
+/* The direct path: the chunk's part for a single destination is one contiguous run in both
+ * the file and the destination and needs no decoding, so pread puts it in place. With a
+ * checksum the whole valid chunk must be wanted (the tail padding is read into scratch to
+ * finish the CRC). */
+static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *io,
+                                const int64_t *ie, ckpt_scratch *scratch, ckpt_error *err) {
+  const ckpt_zarr_meta *m = c->m;
+  int nd = m->ndim;
+  size_t es = ckpt_dtype_size(m->dtype);
+  int64_t rel_c[CKPT_MAX_RANK], rel_d[CKPT_MAX_RANK];
+  uint64_t len = es;
+  for (int k = 0; k < nd; k++) {
+    rel_c[k] = io[k] - c->off[k];
+    rel_d[k] = io[k] - d->offset[k];
+    len *= (uint64_t)ie[k];
+  }
+  uint64_t foff = ckpt_box_offset(nd, m->chunks, rel_c) * es;
+  uint64_t doff = ckpt_box_offset(nd, d->shape, rel_d) * es;
+  unsigned char *dst = (unsigned char *)d->data + doff;
+  int fd;
+  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  if (st != CKPT_OK)
+    return st;
+  size_t got = 0;
+  uint32_t crc = 0;
+  const size_t piece = 1u << 20;
+  uint64_t done = 0;
+  if (d->zeroed) {
+    /* The destination is fresh zero memory: read through scratch block by block and copy only
+     * blocks that are not zero, so holes and zero regions never fault destination pages in
+     * (touching fresh memory dominates restore time here). Two dense blocks in a row switch to
+     * reading the rest straight into place. */
+    int dense = 0;
+    while (st == CKPT_OK && done < len && dense < 2) {
+      size_t n = len - done < piece ? (size_t)(len - done) : piece;
+      unsigned char *tmp = ckpt_scratch_get(scratch, n);
+      if (tmp == NULL) {
+        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+        break;
+      }
+      st = ckpt_io_pread_all(c->io, fd, c->path, tmp, n, foff + done, &got, err);
+      if (st == CKPT_OK && got != n)
+        st = ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
+                            c->name, c->key);
+      if (st != CKPT_OK)
+        break;
+      if (ckpt_zarr_all_zero(tmp, n)) {
+        if (c->has_crc)
+          crc = ckpt_crc32c_zeros(crc, n);
+        dense = 0;
+      } else {
+        if (c->has_crc)
+          crc = ckpt_crc32c(crc, tmp, n);
+        memcpy(dst + done, tmp, n);
+        dense++;
+      }
+      done += n;
+    }
+  }
+  if (st == CKPT_OK && done < len) {
+    st = ckpt_io_pread_all(c->io, fd, c->path, dst + done, (size_t)(len - done), foff + done, &got,
+                           err);
+    if (st == CKPT_OK && got != len - done)
+      st = ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
+                          c->name, c->key);
+    if (st == CKPT_OK && c->has_crc)
+      crc = ckpt_crc32c(crc, dst + done, (size_t)(len - done));
+  }
+  if (st == CKPT_OK && c->has_crc) {
+    uint64_t pos = foff + len;
+    while (st == CKPT_OK && pos < c->file_bytes) {
+      uint64_t left = c->file_bytes - pos;
+      size_t n = left < piece ? (size_t)left : piece;
+      void *tmp = ckpt_scratch_get(scratch, n);
+      if (tmp == NULL) {
+        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+        break;
+      }
+      st = ckpt_io_pread_all(c->io, fd, c->path, tmp, n, pos, &got, err);
+      if (st == CKPT_OK && got != n)
+        st = ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
+                            c->name, c->key);
+      if (st == CKPT_OK)
+        crc = ckpt_zarr_all_zero(tmp, n) ? ckpt_crc32c_zeros(crc, n) : ckpt_crc32c(crc, tmp, n);
+      pos += n;
+    }
+  }
+  ckpt_io_close(c->io, fd, c->path, NULL);
+  if (st == CKPT_OK && c->has_crc && crc != c->crc)
+    st = crc_mismatch(c, crc, err);
+  return st;
+}
+
+ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *scratch,
+                               ckpt_error *err) {
+  ckpt_zarr_read_req *req = task->req;
+  const ckpt_zarr_meta *m = &req->meta;
+  int nd = m->ndim;
+  chunk_ctx c;
+  memset(&c, 0, sizeof c);
+  c.io = req->io;
+  c.dir = req->array_dir;
+  c.name = req->name;
+  c.m = m;
+  int64_t grid[CKPT_MAX_RANK];
+  ckpt_zarr_grid(m, grid);
+  ckpt_zarr_chunk_index(m, grid, task->linear, c.index);
+  ckpt_status st =
+      chunk_open(&c, req->checksums, req->require_checksums, req->missing_is_error, err);
+  if (st != CKPT_OK)
+    goto done;
+
+  /* Which destinations does this chunk touch? */
+  size_t hits = 0, first = 0;
+  int64_t fio[CKPT_MAX_RANK], fie[CKPT_MAX_RANK];
+  for (size_t i = 0; i < req->n_dest; i++) {
+    int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK];
+    if (nd == 0 ||
+        ckpt_box_intersect(nd, c.off, c.ext, req->dest[i].offset, req->dest[i].shape, io, ie)) {
+      if (hits++ == 0) {
+        first = i;
+        memcpy(fio, io, sizeof(int64_t) * (size_t)nd);
+        memcpy(fie, ie, sizeof(int64_t) * (size_t)nd);
+      }
+    }
+  }
+  if (hits == 0)
+    goto done;
+
+  if (c.missing) {
+    unsigned char fill[16];
+    ckpt_dtype_convert(req->dtype, fill, m->dtype, m->fill, 1);
+    for (size_t i = 0; i < req->n_dest; i++) {
+      ckpt_zarr_dest *d = &req->dest[i];
+      int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK], rel[CKPT_MAX_RANK];
+      if (nd > 0 && !ckpt_box_intersect(nd, c.off, c.ext, d->offset, d->shape, io, ie))
+        continue;
+      for (int k = 0; k < nd; k++)
+        rel[k] = io[k] - d->offset[k];
+      ckpt_box_fill(nd, ie, d->data, ckpt_dtype_size(req->dtype), d->shape, rel, fill);
+    }
+    goto done;
+  }
+
+  bool whole = true;
+  for (int k = 0; k < nd; k++)
+    whole &= fio[k] == c.off[k] && fie[k] == c.ext[k];
+  if (hits == 1 && m->compressor == CKPT_COMPRESSION_NONE && !m->big_endian &&
+      req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
+      ckpt_box_contiguous(nd, fie, req->dest[first].shape) && (whole || !c.has_crc)) {
+    st = chunk_direct(&c, &req->dest[first], fio, fie, scratch, err);
+  } else {
+    const void *buf;
+    st = chunk_load(&c, scratch, &buf, err);
+    for (size_t i = 0; st == CKPT_OK && i < req->n_dest; i++) {
+      ckpt_zarr_dest *d = &req->dest[i];
+      int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK], rd[CKPT_MAX_RANK], rc[CKPT_MAX_RANK];
+      if (nd > 0 && !ckpt_box_intersect(nd, c.off, c.ext, d->offset, d->shape, io, ie))
+        continue;
+      for (int k = 0; k < nd; k++) {
+        rd[k] = io[k] - d->offset[k];
+        rc[k] = io[k] - c.off[k];
+      }
+      ckpt_box_copy(nd, ie, d->data, req->dtype, d->shape, rd, buf, m->dtype, m->chunks, rc);
+    }
+  }
+  if (st == CKPT_OK) {
+    __atomic_fetch_add(&req->chunks_read, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&req->bytes_read, c.file_bytes, __ATOMIC_RELAXED);
+  }
+done:
+  free(c.path);
+  return st;
+}
+
+ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const char *name,
+                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
+                                   bool require_checksums, bool missing_is_error,
+                                   ckpt_scratch *scratch, ckpt_error *err) {
+  chunk_ctx c;
+  memset(&c, 0, sizeof c);
+  c.io = io;
+  c.dir = array_dir;
+  c.name = name;
+  c.m = m;
+  int64_t grid[CKPT_MAX_RANK];
+  ckpt_zarr_grid(m, grid);
+  ckpt_zarr_chunk_index(m, grid, linear, c.index);
+  ckpt_status st = chunk_open(&c, checksums, require_checksums, missing_is_error, err);
+  const void *buf;
+  if (st == CKPT_OK && !c.missing)
+    st = chunk_load(&c, scratch, &buf, err);
+  free(c.path);
+  return st;
+}

@@ -1,0 +1,188 @@
+/* test_pytree_util.h — helpers for the tree / array / zarr / PyTree-handler tests: temporary
+ * directories, deterministic array contents, file surgery on saved checkpoints, and calling
+ * the Debian Python (CKPT_PYTHON) with numpy and zarr.
+ *
+ * Header-only (static functions) so every test file that includes it stays independent. */
+#ifndef CKPT_TESTS_PYTREE_UTIL_H
+#define CKPT_TESTS_PYTREE_UTIL_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ckpt/ckpt.h"
+#include "handlers/pytree.h"
+
+/* A fresh directory under /tmp; caller frees the path after pt_rmtree. */
+static inline char *pt_tmpdir(void) {
+  char tmpl[] = "/tmp/ckpt_t1_XXXXXX";
+  char *d = mkdtemp(tmpl);
+  cr_assert_not_null(d, "mkdtemp: %s", strerror(errno));
+  return strdup(d);
+}
+
+static inline int pt_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static inline void pt_rmtree(char *path) {
+  if (path == NULL)
+    return;
+  nftw(path, pt_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  free(path);
+}
+
+/* printf into a malloc'ed string. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static inline char *
+pt_fmt(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0)
+    s = NULL;
+  va_end(ap);
+  cr_assert_not_null(s);
+  return s;
+}
+
+/* A contiguous array of dtype/shape whose byte i is a deterministic function of (seed, i),
+ * with float dtypes given finite values (so comparisons are bitwise meaningful). */
+static inline ckpt_array *pt_array(ckpt_dtype dt, int ndim, const int64_t *shape, uint32_t seed) {
+  ckpt_array *a = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_array_new(dt, ndim, shape, &a, &err), CKPT_OK, "%s", err.message);
+  int64_t n = ckpt_array_num_elements(a);
+  unsigned char *p = ckpt_array_data(a);
+  uint32_t x = seed * 2654435761u + 12345u;
+  for (int64_t i = 0; i < n; i++) {
+    x = x * 1103515245u + 12345u;
+    double v = (double)((int32_t)(x >> 8) % 2000) / 8.0; /* exact in every float format */
+    int64_t iv = (int64_t)((x >> 4) & 0x7fff) - 0x4000;
+    size_t es = ckpt_dtype_size(dt);
+    switch (ckpt_dtype_class_of(dt)) {
+      case CKPT_DTYPE_CLASS_BOOL:
+        p[i] = (x >> 16) & 1;
+        break;
+      case CKPT_DTYPE_CLASS_SIGNED:
+      case CKPT_DTYPE_CLASS_UNSIGNED:
+        ckpt_dtype_convert(dt, p + (size_t)i * es, CKPT_DTYPE_INT64, &iv, 1);
+        break;
+      case CKPT_DTYPE_CLASS_FLOAT:
+        ckpt_dtype_convert(dt, p + (size_t)i * es, CKPT_DTYPE_FLOAT64, &v, 1);
+        break;
+      case CKPT_DTYPE_CLASS_COMPLEX: {
+        double c[2] = {v, -v / 2};
+        if (dt == CKPT_DTYPE_COMPLEX64) {
+          float f[2] = {(float)c[0], (float)c[1]};
+          memcpy(p + (size_t)i * es, f, 8);
+        } else {
+          memcpy(p + (size_t)i * es, c, 16);
+        }
+        break;
+      }
+    }
+  }
+  return a;
+}
+
+/* Writes or overwrites a whole file. */
+static inline void pt_write(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+  cr_assert_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+/* Reads a whole file (NUL-terminated); caller frees. */
+static inline char *pt_read(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)len + 1);
+  cr_assert_not_null(buf);
+  cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+  buf[len] = '\0';
+  fclose(f);
+  if (n)
+    *n = (size_t)len;
+  return buf;
+}
+
+static inline bool pt_exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+/* Flips one bit of a file at offset. */
+static inline void pt_flip(const char *path, long offset) {
+  int fd = open(path, O_RDWR);
+  cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+  unsigned char b;
+  cr_assert_eq(pread(fd, &b, 1, offset), 1);
+  b ^= 0x10;
+  cr_assert_eq(pwrite(fd, &b, 1, offset), 1);
+  close(fd);
+}
+
+/* Runs CKPT_PYTHON with a script file and arguments; returns the exit status, output in *out
+ * (caller frees) when out is not NULL. */
+static inline int pt_python(const char *script, const char *args, char **out) {
+  char *cmd = pt_fmt("%s %s/%s %s 2>&1", CKPT_PYTHON, CKPT_SOURCE_DIR, script, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  size_t got;
+  while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+    len += got;
+    if (cap - len < 1024) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+    }
+  }
+  buf[len] = '\0';
+  int status = pclose(p);
+  free(cmd);
+  if (out)
+    *out = buf;
+  else
+    free(buf);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Save spec / restore helpers with the default I/O. */
+static inline ckpt_status pt_save(const char *dir, const ckpt_tree *tree, ckpt_error *err) {
+  ckpt_pytree_save_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.tree = tree;
+  return ckpt_pytree_save_sync(NULL, false, dir, &spec, err);
+}
+
+static inline ckpt_status pt_restore(const char *dir, const ckpt_tree *target, ckpt_tree **out,
+                                     ckpt_error *err) {
+  ckpt_pytree_restore_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.target = target;
+  spec.transforms_default_to_original = true;
+  return ckpt_pytree_restore_io(NULL, dir, &spec, out, err);
+}
+
+#endif
