@@ -1000,15 +1000,23 @@ static void resolve_handler(compiler *c, ast_file *f, ast_decl *h) {
 }
 
 static void check_handler_args(compiler *c, ast_file *f) {
+  /* One pass over the registrations records the first save and restore args of each handler
+   * (keyed by its full name; duplicate handlers are skipped below), then one pass over the
+   * handlers: linear, where a scan of every declaration per handler was quadratic on schemas
+   * with thousands of hand-written handlers. */
+  strmap first_save, first_restore;
+  strmap_init(&first_save);
+  strmap_init(&first_restore);
+  for (ast_decl *a = f->decls; a != NULL; a = a->next)
+    for (ast_reg *r = a->regs; r != NULL; r = r->next) {
+      if (r->handler == NULL || r->handler->full_name == NULL) continue;
+      if (r->for_save) strmap_put(&first_save, r->handler->full_name, (void *)a->name);
+      if (r->for_restore) strmap_put(&first_restore, r->handler->full_name, (void *)a->name);
+    }
   for (ast_decl *h = f->decls; h != NULL; h = h->next) {
     if (h->kind != D_HANDLER || h->for_name != NULL || h->duplicate) continue;
-    const char *save = NULL, *restore = NULL;
-    for (ast_decl *a = f->decls; a != NULL; a = a->next)
-      for (ast_reg *r = a->regs; r != NULL; r = r->next) {
-        if (r->handler != h) continue;
-        if (r->for_save && save == NULL) save = a->name;
-        if (r->for_restore && restore == NULL) restore = a->name;
-      }
+    const char *save = strmap_get(&first_save, h->full_name);
+    const char *restore = strmap_get(&first_restore, h->full_name);
     if (save != NULL && restore == NULL)
       err(c, f, h->loc,
           "handler '%s' has save args ('%s') but no restore args: register an args type with @register_with_handler(%s, for_restore = true) (Orbax's get_registered_args_cls needs both)",
@@ -1022,6 +1030,8 @@ static void check_handler_args(compiler *c, ast_file *f) {
           "handler '%s' has no args registered with it: declare save and restore args with @register_with_handler(%s, for_save = true) and (%s, for_restore = true)",
           h->name, h->name, h->name);
   }
+  strmap_free(&first_save);
+  strmap_free(&first_restore);
 }
 
 /* ------------------------------------------------------------------ one file */
