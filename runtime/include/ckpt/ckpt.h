@@ -14,8 +14,11 @@
 #include "ckpt/io.h"
 #include "ckpt/record_handler.h"
 #include "ckpt/checkpointer.h"
+#include "ckpt/pbtxt.h"
 
 /* The built-in args and handlers, generated from schemas/ckpt/builtin.ckpt by ckptgen. */
 #include "ckpt/builtin.ckpt.h"
+#include "ckpt/composite.h"
+#include "ckpt/manager.h"
 
 #endif

@@ -175,10 +175,12 @@ typedef struct ckpt_args {
  * left safe to pass to ckpt_record_free. */
 ckpt_status ckpt_record_init(const ckpt_record_desc *desc, void *record);
 /* Releases everything *record owns (deeply) and leaves it as after init with no defaults
- * (all zero). Does not free the struct itself. */
+ * (all zero, except that an args struct keeps base.desc). Borrowed RECORD_REF targets are not
+ * touched. Does not free the struct itself. */
 void ckpt_record_free(const ckpt_record_desc *desc, void *record);
 /* Deep, field-by-field equality (maps compare as sets of keys; arrays by dtype, shape and
- * bytes; JSON with cJSON_Compare; protos by packed bytes). */
+ * bytes; JSON with cJSON_Compare; protos by packed bytes; floats by value with NaN == NaN;
+ * RECORD_REF by the referenced records; absent optionals ignore their members). */
 bool ckpt_record_equal(const ckpt_record_desc *desc, const void *a, const void *b);
 
 /* Allocates and initialises an args struct on the heap. The caller owns it; release with

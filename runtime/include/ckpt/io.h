@@ -55,6 +55,10 @@ void ckpt_io_free(ckpt_io *io);
 void ckpt_io_set_fault(ckpt_io *io, ckpt_io_fault_fn fn, void *arg);
 /* Number of operations of each kind performed so far (for fault-injection sweeps). */
 uint64_t ckpt_io_count(const ckpt_io *io, ckpt_io_op op);
+/* For I/O performed outside the functions below (an io_uring submission, say): counts op and
+ * consults the fault hook exactly as they do. Returns 0 (go ahead), an errno to fail with, or
+ * -1 for a WRITE that should be made short. io NULL means ckpt_io_default(). */
+int ckpt_io_fault_check(ckpt_io *io, ckpt_io_op op, const char *path);
 
 /* File descriptors: flags/mode as for open(2); O_CLOEXEC is always added. */
 ckpt_status ckpt_io_open(ckpt_io *io, const char *path, int flags, int mode, int *fd,
@@ -74,6 +78,11 @@ ckpt_status ckpt_io_mkdir(ckpt_io *io, const char *path, ckpt_error *err); /* mo
 /* mkdir -p for the components of path that are missing. */
 ckpt_status ckpt_io_mkdirs(ckpt_io *io, const char *path, ckpt_error *err);
 ckpt_status ckpt_io_rename(ckpt_io *io, const char *from, const char *to, ckpt_error *err);
+/* Atomically swaps two existing paths (renameat2 RENAME_EXCHANGE; counted as a RENAME). When
+ * the kernel or file system cannot exchange, returns CKPT_OK with *exchanged false and changes
+ * nothing, so the caller can fall back to two renames. */
+ckpt_status ckpt_io_exchange(ckpt_io *io, const char *a, const char *b, bool *exchanged,
+                             ckpt_error *err);
 /* Removes a file, or a directory tree without following symlinks; a missing path is OK. */
 ckpt_status ckpt_io_remove_tree(ckpt_io *io, const char *path, ckpt_error *err);
 /* Opens the directory, fsyncs it and closes it. */

@@ -1,0 +1,64 @@
+/* op.h — the context of one save or restore (private to libckpt; tests may include it).
+ *
+ * A ckpt_op carries what a handler needs besides its arguments: the I/O layer, the zero-copy
+ * promise, the atomicity mode (the Composite handler names its item directories after it),
+ * and the queue of deferred work. Handlers see it only through ckpt/handler.h (ckpt_op_io,
+ * ckpt_op_zero_copy, ckpt_op_defer).
+ *
+ * Deferred work is why the type exists: a handler's save does the blocking part (validation,
+ * snapshot) and queues the slow part with ckpt_op_defer. The synchronous checkpointer drains
+ * the queue inline right after the handler returns; the asynchronous one drains it on its
+ * background thread (a worker pool can replace ckpt_op_run_deferred later without any handler
+ * noticing). Either way the queue is drained before finalize and the commit. */
+#ifndef CKPT_SRC_OP_H
+#define CKPT_SRC_OP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ckpt/checkpointer.h"
+#include "ckpt/handler.h"
+#include "ckpt/io.h"
+
+typedef struct ckpt_deferred_job {
+  ckpt_deferred_fn run;
+  void *arg;
+  void (*release)(void *);
+} ckpt_deferred_job;
+
+struct ckpt_op {
+  ckpt_io *io;
+  bool zero_copy;
+  ckpt_atomicity atomicity;
+  pthread_mutex_t mu;      /* guards the queue: deferred jobs may queue more work from any thread */
+  ckpt_deferred_job *jobs; /* jobs[head .. n_jobs) are waiting, oldest first */
+  size_t head;
+  size_t n_jobs;
+  size_t cap_jobs;
+};
+
+/* Initialises *op in place (io NULL means ckpt_io_default()). Release with ckpt_op_destroy. */
+ckpt_status ckpt_op_init(ckpt_op *op, ckpt_io *io, bool zero_copy, ckpt_atomicity atomicity,
+                         ckpt_error *err);
+/* Releases every job still queued (without running it) and the op's own resources. */
+void ckpt_op_destroy(ckpt_op *op);
+
+/* Heap flavour for handler tests that call a handler directly: *out owned by the caller,
+ * release with ckpt_op_free (which also releases unrun jobs). */
+ckpt_status ckpt_op_new(ckpt_io *io, bool zero_copy, ckpt_atomicity atomicity, ckpt_op **out,
+                        ckpt_error *err);
+void ckpt_op_free(ckpt_op *op);
+
+/* Runs every queued job in queue order, including jobs queued by running jobs, until the queue
+ * is empty. After the first failure the remaining jobs are released without running; that
+ * first error is returned. Every job's release runs exactly once. */
+ckpt_status ckpt_op_run_deferred(ckpt_op *op, ckpt_error *err);
+/* Releases every queued job without running it (a canceled or failed save). */
+void ckpt_op_cancel(ckpt_op *op);
+/* Number of jobs waiting. */
+size_t ckpt_op_pending(ckpt_op *op);
+
+ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op);
+
+#endif

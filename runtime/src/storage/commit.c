@@ -1,0 +1,333 @@
+/* storage/commit.c — tmp directory, commit file, fsyncs and the atomic rename (see commit.h). */
+#include "storage/commit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcntl.h>
+
+char *ckpt_path_normalize(const char *path) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  char *p = malloc(n + 1);
+  if (p != NULL) {
+    memcpy(p, path, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+char *ckpt_path_concat(const char *a, const char *b) {
+  size_t x = strlen(a), y = strlen(b);
+  char *p = malloc(x + y + 1);
+  if (p != NULL) {
+    memcpy(p, a, x);
+    memcpy(p + x, b, y + 1);
+  }
+  return p;
+}
+
+char *ckpt_path_join(const char *dir, const char *name) {
+  size_t x = strlen(dir), y = strlen(name);
+  char *p = malloc(x + y + 2);
+  if (p != NULL) {
+    memcpy(p, dir, x);
+    p[x] = '/';
+    memcpy(p + x + 1, name, y + 1);
+  }
+  return p;
+}
+
+/* The directory containing path ("." for a bare name, "/" for a top-level one). */
+static char *parent_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    return strdup(".");
+  if (slash == path)
+    return strdup("/");
+  size_t n = (size_t)(slash - path);
+  char *p = malloc(n + 1);
+  if (p != NULL) {
+    memcpy(p, path, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+void ckpt_commit_clear(ckpt_commit *c) {
+  if (c == NULL)
+    return;
+  free(c->final_path);
+  free(c->tmp_path);
+  free(c->parent);
+  memset(c, 0, sizeof *c);
+}
+
+ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,
+                                   bool durable, ckpt_error *err) {
+  char *path = ckpt_path_join(dir, CKPT_COMMIT_FILE);
+  char *text = ckpt_path_concat("Checkpoint commit was successful to ", final_path);
+  ckpt_status st;
+  if (path == NULL || text == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory committing '%s'", final_path);
+  else
+    st = ckpt_io_write_file(io, path, text, strlen(text), durable, err);
+  free(path);
+  free(text);
+  return st;
+}
+
+/* Is there a commit file in dir (commit-file mode's "finalized")? */
+static ckpt_status has_commit_file(ckpt_io *io, const char *dir, bool *yes, ckpt_error *err) {
+  *yes = false;
+  char *p = ckpt_path_join(dir, CKPT_COMMIT_FILE);
+  if (p == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory checking '%s'", dir);
+  ckpt_io_kind kind;
+  ckpt_status st = ckpt_io_stat(io, p, &kind, NULL, err);
+  free(p);
+  if (st == CKPT_OK)
+    *yes = kind == CKPT_IO_KIND_FILE;
+  return st;
+}
+
+ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
+                              const char *path, bool force, ckpt_error *err) {
+  memset(c, 0, sizeof *c);
+  c->io = io != NULL ? io : ckpt_io_default();
+  c->atomicity = atomicity;
+  if (path == NULL || path[0] == '\0')
+    return ckpt_error_set(err, CKPT_EINVAL, "checkpoint path is empty");
+  if (atomicity != CKPT_ATOMICITY_RENAME && atomicity != CKPT_ATOMICITY_COMMIT_FILE)
+    return ckpt_error_set(err, CKPT_EINVAL, "unknown atomicity mode %d", (int)atomicity);
+  c->final_path = ckpt_path_normalize(path);
+  if (c->final_path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (strcmp(c->final_path, "/") == 0)
+    return ckpt_error_set(err, CKPT_EINVAL, "cannot save a checkpoint at '/'");
+  const char *base = strrchr(c->final_path, '/');
+  base = base != NULL ? base + 1 : c->final_path;
+  if (ends_with(base, CKPT_TMP_SUFFIX) || strstr(base, CKPT_TMP_SUFFIX "-") != NULL)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "checkpoint path '%s' carries the reserved temporary suffix \"%s\"",
+                          c->final_path, CKPT_TMP_SUFFIX);
+  c->parent = parent_of(c->final_path);
+  c->tmp_path = atomicity == CKPT_ATOMICITY_RENAME
+                    ? ckpt_path_concat(c->final_path, CKPT_TMP_SUFFIX)
+                    : strdup(c->final_path);
+  if (c->parent == NULL || c->tmp_path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+
+  ckpt_io_kind kind;
+  ckpt_status st = ckpt_io_stat(c->io, c->final_path, &kind, NULL, err);
+  if (st != CKPT_OK)
+    return st;
+  if (kind != CKPT_IO_KIND_MISSING) {
+    bool stale = false;
+    if (atomicity == CKPT_ATOMICITY_COMMIT_FILE && kind == CKPT_IO_KIND_DIR) {
+      /* In commit-file mode a directory without the commit file is an interrupted save: the
+       * counterpart of a stale tmp directory, removed the same way. */
+      bool committed;
+      st = has_commit_file(c->io, c->final_path, &committed, err);
+      if (st != CKPT_OK)
+        return st;
+      stale = !committed;
+    }
+    if (!stale && !force)
+      return ckpt_error_set(err, CKPT_EEXIST,
+                            "Destination '%s' already exists; pass force to replace it",
+                            c->final_path);
+    if (atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
+      /* Writing in place leaves no way to keep the old checkpoint until the new one is
+       * complete: it goes first, as in Orbax. */
+      st = ckpt_io_remove_tree(c->io, c->final_path, err);
+      if (st != CKPT_OK)
+        return st;
+    } else {
+      c->replace = true;
+    }
+  }
+  if (atomicity == CKPT_ATOMICITY_RENAME) {
+    /* Leftovers of an interrupted save (or of a replace interrupted before its cleanup). */
+    st = ckpt_io_remove_tree(c->io, c->tmp_path, err);
+    if (st != CKPT_OK)
+      return st;
+    char *aside = ckpt_path_concat(c->final_path, CKPT_REPLACED_SUFFIX);
+    if (aside == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    st = ckpt_io_remove_tree(c->io, aside, err);
+    free(aside);
+    if (st != CKPT_OK)
+      return st;
+  }
+  st = ckpt_io_mkdirs(c->io, c->parent, err);
+  if (st != CKPT_OK)
+    return st;
+  st = ckpt_io_mkdir(c->io, c->tmp_path, err);
+  if (st != CKPT_OK)
+    return st;
+  c->created = true;
+  return CKPT_OK;
+}
+
+static ckpt_status sync_tree_rec(ckpt_io *io, const char *dir, int depth, ckpt_error *err) {
+  if (depth > 256)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED, "cannot sync '%s': nested too deeply", dir);
+  char **names = NULL;
+  size_t count = 0;
+  ckpt_status st = ckpt_io_list_dir(io, dir, &names, &count, err);
+  if (st != CKPT_OK)
+    return st;
+  for (size_t i = 0; i < count && st == CKPT_OK; i++) {
+    char *child = ckpt_path_join(dir, names[i]);
+    if (child == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory syncing '%s'", dir);
+      break;
+    }
+    ckpt_io_kind kind;
+    st = ckpt_io_stat(io, child, &kind, NULL, err);
+    if (st == CKPT_OK && kind == CKPT_IO_KIND_DIR) {
+      st = sync_tree_rec(io, child, depth + 1, err);
+    } else if (st == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
+      int fd;
+      st = ckpt_io_open(io, child, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+      if (st == CKPT_OK) {
+        st = ckpt_io_fsync(io, fd, child, err);
+        ckpt_status cst = ckpt_io_close(io, fd, child, err);
+        if (st == CKPT_OK)
+          st = cst;
+      }
+    }
+    free(child);
+  }
+  ckpt_io_free_names(names, count);
+  if (st != CKPT_OK)
+    return st;
+  return ckpt_io_fsync_dir(io, dir, err);
+}
+
+ckpt_status ckpt_sync_tree(ckpt_io *io, const char *dir, ckpt_error *err) {
+  return sync_tree_rec(io != NULL ? io : ckpt_io_default(), dir, 0, err);
+}
+
+/* Rename mode with a checkpoint to replace, on a file system without RENAME_EXCHANGE: move the
+ * old one aside, move the new one in (moving the old one back if that fails). On success the
+ * old checkpoint is at *aside_out for the caller to remove. */
+static ckpt_status replace_by_two_renames(ckpt_commit *c, char **aside_out, ckpt_error *err) {
+  char *aside = ckpt_path_concat(c->final_path, CKPT_REPLACED_SUFFIX);
+  if (aside == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = ckpt_io_rename(c->io, c->final_path, aside, err);
+  if (st == CKPT_OK) {
+    st = ckpt_io_rename(c->io, c->tmp_path, c->final_path, err);
+    if (st != CKPT_OK) {
+      ckpt_error scratch = CKPT_ERROR_INIT;
+      ckpt_io_rename(c->io, aside, c->final_path, &scratch);
+    }
+  }
+  if (st != CKPT_OK) {
+    free(aside);
+    return st;
+  }
+  *aside_out = aside;
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err) {
+  if (c->final_path == NULL || !c->created)
+    return ckpt_error_set(err, CKPT_ESTATE, "commit without a started save");
+  ckpt_status st;
+  if (c->atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
+    /* The commit file is the commit: everything else must be durable before it is written,
+     * and it must be durable (with its directory entry) before the save reports success. */
+    st = ckpt_sync_tree(c->io, c->tmp_path, err);
+    if (st == CKPT_OK)
+      st = ckpt_write_commit_file(c->io, c->tmp_path, c->final_path, true, err);
+    if (st == CKPT_OK)
+      st = ckpt_io_fsync_dir(c->io, c->tmp_path, err);
+    /* The checkpoint directory's own entry in its parent. */
+    if (st == CKPT_OK)
+      st = ckpt_io_fsync_dir(c->io, c->parent, err);
+    if (st == CKPT_OK)
+      c->committed = true;
+    return st;
+  }
+
+  /* Rename mode: the rename is the commit, so the commit file (Orbax writes it in every mode
+   * since 0.12.3) is just another file, made durable with the rest: every file and directory
+   * under the tmp directory is fsync'd before anything declares it committed. */
+  st = ckpt_write_commit_file(c->io, c->tmp_path, c->final_path, false, err);
+  if (st == CKPT_OK)
+    st = ckpt_sync_tree(c->io, c->tmp_path, err);
+  if (st != CKPT_OK)
+    return st;
+
+  /* The rename that publishes it. */
+  bool exchanged = false;
+  char *aside = NULL;
+  if (c->replace) {
+    st = ckpt_io_exchange(c->io, c->tmp_path, c->final_path, &exchanged, err);
+    if (st == CKPT_OK && !exchanged)
+      st = replace_by_two_renames(c, &aside, err);
+  } else {
+    st = ckpt_io_rename(c->io, c->tmp_path, c->final_path, err);
+  }
+  if (st != CKPT_OK)
+    return st;
+
+  /* The rename is durable only once the parent is synced. If that fails, undo it: a save
+   * that reports an error must not leave a checkpoint readers could pick up. */
+  st = ckpt_io_fsync_dir(c->io, c->parent, err);
+  if (st != CKPT_OK) {
+    ckpt_error scratch = CKPT_ERROR_INIT;
+    ckpt_status undo;
+    if (exchanged) {
+      bool again = false;
+      undo = ckpt_io_exchange(c->io, c->tmp_path, c->final_path, &again, &scratch);
+      if (undo == CKPT_OK && !again)
+        undo = CKPT_EIO;
+    } else {
+      undo = ckpt_io_rename(c->io, c->final_path, c->tmp_path, &scratch);
+      if (undo == CKPT_OK && aside != NULL)
+        undo = ckpt_io_rename(c->io, aside, c->final_path, &scratch);
+    }
+    if (undo != CKPT_OK)
+      ckpt_error_prefix(err,
+                        "the checkpoint at '%s' may be visible but not durable: ", c->final_path);
+    free(aside);
+    return st;
+  }
+  c->committed = true;
+
+  /* The replaced checkpoint (now at the tmp path, or aside) goes. The new checkpoint is
+   * committed whatever happens here; a failure is still reported, naming what is left. */
+  if (c->replace) {
+    const char *old = exchanged ? c->tmp_path : aside;
+    st = ckpt_io_remove_tree(c->io, old, err);
+    if (st != CKPT_OK)
+      ckpt_error_prefix(err,
+                        "checkpoint committed at '%s', but removing the replaced one "
+                        "(left at '%s') failed: ",
+                        c->final_path, old);
+  }
+  free(aside);
+  return st;
+}
+
+void ckpt_commit_abort(ckpt_commit *c) {
+  if (c == NULL || !c->created || c->committed || c->tmp_path == NULL)
+    return;
+  ckpt_error scratch = CKPT_ERROR_INIT;
+  /* Best effort: what stays behind carries the tmp suffix (rename mode) or lacks the commit
+   * file (commit-file mode), so no reader takes it for a checkpoint, and the next save of this
+   * path removes it. */
+  ckpt_io_remove_tree(c->io, c->tmp_path, &scratch);
+  c->created = false;
+}

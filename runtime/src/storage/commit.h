@@ -1,0 +1,61 @@
+/* storage/commit.h — the commit protocol of one save (private).
+ *
+ * Orbax's TemporaryPath in C (orbax-reference 3.2–3.3):
+ *   begin   checks the destination (exists → CKPT_EEXIST unless force), removes a stale tmp
+ *           directory, creates the directory the handler writes into: <path>.orbax-checkpoint-tmp
+ *           in rename mode, <path> itself in commit-file mode;
+ *   finish  writes commit_success.txt and fsyncs every file and directory under the tmp
+ *           directory (in commit-file mode the commit file comes last, after the rest is
+ *           durable); in rename mode it then renames the directory to <path> (atomically
+ *           exchanging it with the old checkpoint when force replaces one, which is then
+ *           removed); finally it fsyncs the parent;
+ *   abort   removes what begin created (best effort) after a failure.
+ * Until finish's rename (or, in commit-file mode, until commit_success.txt is durable), no
+ * reader sees a checkpoint at <path>, and a replaced checkpoint stays intact. */
+#ifndef CKPT_SRC_STORAGE_COMMIT_H
+#define CKPT_SRC_STORAGE_COMMIT_H
+
+#include <stdbool.h>
+
+#include "ckpt/checkpointer.h"
+#include "ckpt/io.h"
+
+/* Where a checkpoint being replaced is moved when the file system cannot exchange two paths
+ * atomically; it carries the tmp marker so nothing lists it as a checkpoint. */
+#define CKPT_REPLACED_SUFFIX ".orbax-checkpoint-tmp-replaced"
+
+typedef struct ckpt_commit {
+  ckpt_io *io;
+  ckpt_atomicity atomicity;
+  char *final_path; /* normalised (no trailing '/') */
+  char *tmp_path;   /* where the handler writes; == final_path in commit-file mode */
+  char *parent;     /* directory containing final_path */
+  bool replace;     /* rename mode, force, and a destination existed: swap at finish */
+  bool created;     /* begin created tmp_path (abort removes it) */
+  bool committed;   /* finish made the checkpoint visible */
+} ckpt_commit;
+
+/* Fills *c (which the caller releases with ckpt_commit_clear, also after a failure). */
+ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
+                              const char *path, bool force, ckpt_error *err);
+ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err);
+/* Best-effort removal of the uncommitted directory; never touches a committed checkpoint or
+ * the one being replaced. */
+void ckpt_commit_abort(ckpt_commit *c);
+void ckpt_commit_clear(ckpt_commit *c);
+
+/* "<path>" without trailing slashes, in a malloc'ed string (NULL on allocation failure). */
+char *ckpt_path_normalize(const char *path);
+/* dir + "/" + name, malloc'ed; NULL on allocation failure. */
+char *ckpt_path_join(const char *dir, const char *name);
+/* a + b, malloc'ed; NULL on allocation failure. */
+char *ckpt_path_concat(const char *a, const char *b);
+
+/* fsyncs every regular file and directory under dir (dir last), never following symlinks. */
+ckpt_status ckpt_sync_tree(ckpt_io *io, const char *dir, ckpt_error *err);
+/* Writes <dir>/commit_success.txt ("Checkpoint commit was successful to <final_path>"),
+ * fsync'd when durable. */
+ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,
+                                   bool durable, ckpt_error *err);
+
+#endif
