@@ -28,9 +28,9 @@ OPT      := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 endif
 
-PKGS     := libcjson libprotobuf-c libzstd
+PKGS     := libcjson libprotobuf-c libzstd liburing
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd -luring)
 
 CPPFLAGS_ALL := -D_GNU_SOURCE -Iruntime/include -I$(BUILD)/gen $(PKG_CFLAGS)
 CFLAGS_ALL   := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP
@@ -55,7 +55,7 @@ GEN_FLEXBISON_OBJS := $(BUILD)/obj/generator/lexer.o $(BUILD)/obj/generator/pars
 GEN_CPPFLAGS := -D_GNU_SOURCE -Igenerator -I$(BUILD)/generator -Iruntime/include \
                 -DCKPTGEN_DATADIR='"$(PREFIX)/share/ckpt/schemas"'
 
-$(GEN_PARSER) $(GEN_PARSER_H): generator/parser.y
+$(GEN_PARSER) $(GEN_PARSER_H) &: generator/parser.y
 	@mkdir -p $(dir $@)
 	bison -Wall -Werror --defines=$(GEN_PARSER_H) -o $(GEN_PARSER) $<
 
@@ -87,6 +87,10 @@ BUILTIN_GEN  := $(BUILD)/gen/ckpt/builtin.ckpt.c
 $(BUILD)/gen/%.ckpt.c $(BUILD)/gen/%.ckpt.h: schemas/%.ckpt $(CKPTGEN)
 	@mkdir -p $(dir $@)
 	$(CKPTGEN) -I schemas -o $(BUILD)/gen --depfile $(BUILD)/gen/$*.ckpt.d $<
+
+# Generated files reached only through pattern rules (builtin.ckpt.h is an order-only
+# prerequisite) would otherwise be deleted by make as intermediates at the end of a build.
+.SECONDARY:
 
 EXAMPLE_PROTOS := $(shell find schemas/examples -name '*.proto' 2>/dev/null | sort)
 EXAMPLE_PB_C   := $(EXAMPLE_PROTOS:schemas/%.proto=$(BUILD)/gen/%.pb-c.c)
@@ -146,7 +150,10 @@ ifneq ($(CLI_SRCS),)
 TOOLS := $(CKPT_TOOL)
 endif
 
-all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS)
+EXAMPLE_PROGS := $(sort $(notdir $(patsubst %/,%,$(wildcard examples/*/))))
+EXAMPLE_BINS  := $(EXAMPLE_PROGS:%=$(BUILD)/bin/examples/%)
+
+all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS)
 
 # ---------------------------------------------------------------- tests
 # Each directory tests/<suite>/ becomes one Criterion binary $(BUILD)/tests/<suite> built from
@@ -188,14 +195,59 @@ $(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A)
 endef
 $(foreach s,$(TEST_SUITES),$(eval $(call TEST_SUITE_template,$(s))))
 
+# ---------------------------------------------------------------- examples
+# Each directory examples/<name>/ becomes the program $(BUILD)/bin/examples/<name>, built from its
+# *.c files plus its *.ckpt schemas and *.proto files, compiled the way a user's build would.
+
+define EXAMPLE_template
+ex_$(1)_SRCS   := $$(wildcard examples/$(1)/*.c)
+ex_$(1)_PROTOS := $$(wildcard examples/$(1)/*.proto)
+ex_$(1)_SCHEMAS:= $$(wildcard examples/$(1)/*.ckpt)
+ex_$(1)_GENDIR := $(BUILD)/examples/$(1)-gen
+ex_$(1)_PB_C   := $$(ex_$(1)_PROTOS:examples/$(1)/%.proto=$$(ex_$(1)_GENDIR)/%.pb-c.c)
+ex_$(1)_CK_C   := $$(ex_$(1)_SCHEMAS:examples/$(1)/%.ckpt=$$(ex_$(1)_GENDIR)/%.ckpt.c)
+ex_$(1)_OBJS   := $$(ex_$(1)_SRCS:%.c=$(BUILD)/obj/%.o) \
+                  $$(ex_$(1)_PB_C:%.c=%.o) $$(ex_$(1)_CK_C:%.c=%.o)
+
+$$(ex_$(1)_GENDIR)/%.pb-c.c $$(ex_$(1)_GENDIR)/%.pb-c.h: examples/$(1)/%.proto
+	@mkdir -p $$(dir $$@)
+	protoc-c -Iexamples/$(1) --c_out=$$(ex_$(1)_GENDIR) $$<
+$$(ex_$(1)_GENDIR)/%.ckpt.c $$(ex_$(1)_GENDIR)/%.ckpt.h: examples/$(1)/%.ckpt $(CKPTGEN) $$(ex_$(1)_PB_C)
+	@mkdir -p $$(dir $$@)
+	$(CKPTGEN) -I examples/$(1) -I schemas -o $$(ex_$(1)_GENDIR) $$<
+$$(ex_$(1)_GENDIR)/%.o: $$(ex_$(1)_GENDIR)/%.c
+	$(CC) $(CPPFLAGS_ALL) -I$$(ex_$(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
+$(BUILD)/obj/examples/$(1)/%.o: examples/$(1)/%.c $$(ex_$(1)_PB_C) $$(ex_$(1)_CK_C) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $$(dir $$@)
+	$(CC) $(CPPFLAGS_ALL) -I$$(ex_$(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
+$(BUILD)/bin/examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_A)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) $(LIBCKPT_A) $(LDLIBS_ALL)
+endef
+$(foreach e,$(EXAMPLE_PROGS),$(eval $(call EXAMPLE_template,$(e))))
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# Runs every suite even when one fails, then fails if any did.
+# Runs every suite even when one fails, then fails if any did. Sanitizer reports go to files
+# under $(BUILD)/sanitizer-logs, because Criterion counts a test as passed even when
+# LeakSanitizer reports a leak at the worker's exit: any report there fails the run (this also
+# catches leaks in child processes the tests start, such as ckptgen).
+SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer-logs
 run-tests: all $(TEST_BINS)
-	@status=0; for t in $(TEST_BINS); do \
+	@status=0; rm -rf $(SAN_LOG_DIR); mkdir -p $(SAN_LOG_DIR); \
+	for t in $(TEST_BINS); do \
 	  echo "== $$t"; \
-	  $$t --jobs 2 || status=1; \
-	done; exit $$status
+	  ASAN_OPTIONS="log_path=$(SAN_LOG_DIR)/asan:$$ASAN_OPTIONS" \
+	  UBSAN_OPTIONS="log_path=$(SAN_LOG_DIR)/ubsan:print_stacktrace=1:$$UBSAN_OPTIONS" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp:$$LSAN_OPTIONS" \
+	    $$t --jobs 2 || status=1; \
+	done; \
+	if [ -n "$$(ls -A $(SAN_LOG_DIR))" ]; then \
+	  echo "== sanitizer reports (each one fails the run):"; \
+	  for f in $(SAN_LOG_DIR)/*; do echo "-- $$f"; head -n 60 "$$f"; done; \
+	  status=1; \
+	fi; \
+	exit $$status
 
 deps:
 	@scripts/install-deps
