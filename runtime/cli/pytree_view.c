@@ -1,0 +1,142 @@
+/* cli/pytree_view.c — a PyTree item as `ckpt ls`, `cat` and `diff` see it: the leaves of
+ * _METADATA with, for array leaves, the .zarray metadata (dtype, shape, chunks, compressor)
+ * and optionally the bytes actually stored in chunk files. A leaf whose .zarray cannot be read
+ * keeps its error, so listing a damaged checkpoint still shows everything else. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "handlers/pytree_internal.h"
+#include "storage/commit.h"
+#include "storage/path_safety.h"
+#include "storage/zarr_io.h"
+
+void cli_pytree_free(cli_pytree *p) {
+  free(p->leaves);
+  cJSON_Delete(p->strings);
+  cJSON_Delete(p->checksums);
+  ckpt_pytree_meta_free(&p->meta);
+  free(p->dir);
+  memset(p, 0, sizeof *p);
+}
+
+/* Beyond this many chunks in a grid, stored sizes come from listing the array directory: a
+ * damaged .zarray can describe astronomically many chunks, and listing must stay quick. */
+#define STAT_EACH_MAX ((uint64_t)1 << 20)
+
+/* Sizes of the files in the array directory (nested chunk directories are not descended). */
+static ckpt_status list_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_error *err) {
+  char **names = NULL;
+  size_t n = 0;
+  if (ckpt_io_list_dir(io, adir, &names, &n, NULL) != CKPT_OK)
+    return CKPT_OK;
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
+    if (strcmp(names[i], CKPT_ZARR_METADATA_FILE) == 0)
+      continue;
+    char *p = ckpt_path_join(adir, names[i]);
+    if (p == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+      break;
+    }
+    ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+    uint64_t size = 0;
+    if (ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
+      l->chunks_present++;
+      l->stored_bytes += size;
+    }
+    free(p);
+  }
+  ckpt_io_free_names(names, n);
+  return st;
+}
+
+/* Sizes of the chunk files of one array (missing ones count as absent, not as errors). */
+static ckpt_status stat_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_error *err) {
+  if (l->n_chunks > STAT_EACH_MAX)
+    return list_chunks(io, adir, l, err);
+  int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
+  char key[CKPT_ZARR_KEY_MAX];
+  ckpt_zarr_grid(&l->zarr, grid);
+  for (uint64_t k = 0; k < l->n_chunks; k++) {
+    ckpt_zarr_chunk_index(&l->zarr, grid, k, index);
+    ckpt_zarr_chunk_key(&l->zarr, index, key);
+    char *p = ckpt_path_join(adir, key);
+    if (p == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+    uint64_t size = 0;
+    if (ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
+      l->chunks_present++;
+      l->stored_bytes += size;
+    }
+    free(p);
+  }
+  return CKPT_OK;
+}
+
+ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree *p,
+                            ckpt_error *err) {
+  memset(p, 0, sizeof *p);
+  p->dir = cli_strdup(dir);
+  if (p->dir == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = ckpt_pt_read_metadata(io, dir, &p->meta, err);
+  if (st != CKPT_OK)
+    return st;
+  bool any_string = false;
+  for (size_t i = 0; i < p->meta.n; i++)
+    any_string |= strcmp(p->meta.entries[i].value_type, CKPT_VT_STRING) == 0;
+  if (any_string)
+    st = ckpt_pt_read_strings(io, dir, &p->strings, err);
+  if (st == CKPT_OK)
+    st = ckpt_checksums_read(io, dir, &p->checksums, err);
+  if (st != CKPT_OK)
+    return st;
+  p->leaves = calloc(p->meta.n ? p->meta.n : 1, sizeof *p->leaves);
+  if (p->leaves == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  for (size_t i = 0; st == CKPT_OK && i < p->meta.n; i++) {
+    const ckpt_meta_entry *e = &p->meta.entries[i];
+    cli_leaf *l = &p->leaves[p->n++];
+    l->entry = e;
+    l->param = e->param;
+    l->value_type = e->value_type;
+    l->is_empty = ckpt_meta_is_empty_type(e->value_type);
+    l->is_string = strcmp(e->value_type, CKPT_VT_STRING) == 0;
+    l->is_array = ckpt_pt_is_array_type(e->value_type);
+    if (l->is_string) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(p->strings, e->param);
+      l->string_value = cJSON_IsString(v) ? v->valuestring : NULL;
+    }
+    if (!l->is_array)
+      continue;
+    if (p->meta.use_ocdbt) {
+      ckpt_error_set(&l->zarr_err, CKPT_EUNSUPPORTED,
+                     "array '%s' is stored in OCDBT (use_ocdbt is true), which ckpt cannot read",
+                     e->param);
+      continue;
+    }
+    if (ckpt_path_check_name(e->param, "parameter name", &l->zarr_err) != CKPT_OK)
+      continue;
+    char *adir = ckpt_path_child(dir, e->param);
+    if (adir == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    l->zarr_ok = ckpt_zarr_read_meta(io, adir, e->param, &l->zarr, &l->zarr_err) == CKPT_OK;
+    if (l->zarr_ok) {
+      int64_t grid[CKPT_MAX_RANK];
+      l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);
+      if (stat)
+        st = stat_chunks(io, adir, l, err);
+    }
+    free(adir);
+  }
+  return st;
+}
+
+cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param) {
+  for (size_t i = 0; i < p->n; i++)
+    if (strcmp(p->leaves[i].param, param) == 0)
+      return &p->leaves[i];
+  return NULL;
+}

@@ -1,0 +1,178 @@
+/* cli/steps.c — the step directories of a CheckpointManager directory, seen from the outside.
+ *
+ * The tool does not know the manager's step_prefix or step_format_fixed_length, so it accepts
+ * every name Orbax's naming can produce (orbax-reference 4.3): "<digits>" or
+ * "<prefix>_<digits>", zero-padded or not, optionally followed by the tmp marker of a save in
+ * flight or interrupted. A step counts as finalized as Orbax's is_path_finalized decides it for
+ * local file systems: no tmp marker, plus (ckpt's rule for commit-file mode) a commit file or
+ * a commit timestamp. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json_text/json_text.h"
+#include "storage/commit.h"
+
+#define MAX_STEP_DIGITS 18 /* keeps every accepted step inside int64 */
+
+bool cli_parse_step_name(const char *name, int64_t *step, bool *tmp) {
+  size_t n = strlen(name);
+  const char *mark = strstr(name, CKPT_TMP_SUFFIX);
+  *tmp = false;
+  if (mark != NULL) {
+    const char *rest = mark + strlen(CKPT_TMP_SUFFIX);
+    if (*rest != '\0' && *rest != '-')
+      return false;
+    *tmp = true;
+    n = (size_t)(mark - name);
+  }
+  size_t start = n;
+  while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
+    start--;
+  size_t digits = n - start;
+  if (digits == 0 || digits > MAX_STEP_DIGITS)
+    return false;
+  if (start > 0 && (name[start - 1] != '_' || start == 1))
+    return false;
+  int64_t v = 0;
+  for (size_t i = start; i < n; i++)
+    v = v * 10 + (name[i] - '0');
+  *step = v;
+  return true;
+}
+
+void cli_mgr_free(cli_mgr *m) {
+  for (size_t i = 0; i < m->n; i++) {
+    cli_step *s = &m->steps[i];
+    free(s->name);
+    free(s->path);
+    cJSON_Delete(s->metrics);
+    ckpt_io_free_names(s->items, s->n_items);
+  }
+  free(m->steps);
+  free(m->path);
+  memset(m, 0, sizeof *m);
+}
+
+static int cmp_steps(const void *a, const void *b) {
+  const cli_step *x = a, *y = b;
+  if (x->step != y->step)
+    return x->step < y->step ? -1 : 1;
+  if (x->finalized != y->finalized)
+    return x->finalized ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+static bool is_kind(ckpt_io *io, const char *dir, const char *name, ckpt_io_kind want) {
+  char *p = ckpt_path_join(dir, name);
+  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+  uint64_t size;
+  bool ok = p != NULL && ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == want;
+  free(p);
+  return ok;
+}
+
+/* Commit time, metrics and items of one step; problems reading them leave the fields unset
+ * (ls shows what it can; verify looks closer). */
+static ckpt_status describe_step(ckpt_io *io, cli_step *s, ckpt_error *err) {
+  ckpt_step_metadata meta;
+  ckpt_error ignored = CKPT_ERROR_INIT;
+  bool meta_ok = ckpt_step_metadata_read(io, s->path, &meta, &ignored) == CKPT_OK;
+  bool commit_file = is_kind(io, s->path, CKPT_COMMIT_FILE, CKPT_IO_KIND_FILE);
+  if (meta_ok && meta.has_commit_timestamp) {
+    char init[32];
+    s->has_commit_time = true;
+    s->commit_nsecs = meta.commit_timestamp_nsecs;
+    cli_read_timestamps(io, s->path, init, s->commit_text);
+  }
+  s->finalized = !s->tmp && (commit_file || s->has_commit_time);
+  char *mpath = ckpt_path_join(s->path, "metrics/metrics");
+  if (mpath == NULL) {
+    if (meta_ok)
+      ckpt_step_metadata_clear(&meta);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+  uint64_t size;
+  if (ckpt_io_stat(io, mpath, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
+    cJSON *m = NULL;
+    ckpt_error e2 = CKPT_ERROR_INIT;
+    if (ckpt_json_read_file(io, mpath, 64u << 20, &m, &e2) == CKPT_OK)
+      s->metrics = m;
+  }
+  free(mpath);
+  if (s->metrics == NULL && meta_ok && meta.metrics && meta.metrics->child) {
+    s->metrics = meta.metrics;
+    meta.metrics = NULL;
+  }
+  if (meta_ok)
+    ckpt_step_metadata_clear(&meta);
+  char **names = NULL;
+  size_t n = 0;
+  if (ckpt_io_list_dir(io, s->path, &names, &n, NULL) != CKPT_OK)
+    return CKPT_OK;
+  s->items = calloc(n ? n : 1, sizeof *s->items);
+  if (s->items == NULL) {
+    ckpt_io_free_names(names, n);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!cli_name_is_tmp(names[i]) && is_kind(io, s->path, names[i], CKPT_IO_KIND_DIR)) {
+      s->items[s->n_items++] = names[i];
+      names[i] = NULL;
+    }
+  }
+  ckpt_io_free_names(names, n);
+  return CKPT_OK;
+}
+
+ckpt_status cli_mgr_scan(ckpt_io *io, const char *path, cli_mgr *m, ckpt_error *err) {
+  memset(m, 0, sizeof *m);
+  m->path = ckpt_path_normalize(path);
+  if (m->path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  char **names = NULL;
+  size_t n = 0;
+  ckpt_status st = ckpt_io_list_dir(io, m->path, &names, &n, err);
+  if (st != CKPT_OK)
+    return st;
+  m->steps = calloc(n ? n : 1, sizeof *m->steps);
+  if (m->steps == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  for (size_t i = 0; st == CKPT_OK && i < n; i++) {
+    int64_t step;
+    bool tmp;
+    if (!cli_parse_step_name(names[i], &step, &tmp))
+      continue;
+    if (!is_kind(io, m->path, names[i], CKPT_IO_KIND_DIR))
+      continue;
+    cli_step *s = &m->steps[m->n];
+    s->step = step;
+    s->tmp = tmp;
+    s->name = cli_strdup(names[i]);
+    s->path = ckpt_path_join(m->path, names[i]);
+    m->n++;
+    if (s->name == NULL || s->path == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    else
+      st = describe_step(io, s, err);
+  }
+  ckpt_io_free_names(names, n);
+  if (st == CKPT_OK && m->n > 1)
+    qsort(m->steps, m->n, sizeof *m->steps, cmp_steps);
+  return st;
+}
+
+const cli_step *cli_mgr_pick(const cli_mgr *m, int64_t step) {
+  const cli_step *best = NULL;
+  for (size_t i = 0; i < m->n; i++) {
+    const cli_step *s = &m->steps[i];
+    if (!s->finalized)
+      continue;
+    if (step < 0 ? (best == NULL || s->step > best->step) : s->step == step)
+      best = s;
+    if (step >= 0 && best)
+      break;
+  }
+  return best;
+}
