@@ -189,7 +189,7 @@ $$($(1)_GENDIR)/%.o: $$($(1)_GENDIR)/%.c
 $(BUILD)/obj/tests/$(1)/%.o: tests/$(1)/%.c $$($(1)_PB_C) $$($(1)_CK_C) | $(BUILD)/gen/ckpt/builtin.ckpt.h $(EXAMPLE_GEN_C) $(EXAMPLE_PB_C)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(TEST_CPPFLAGS) -I$$($(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
-$(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A)
+$(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) | $(TOOLS) $(EXAMPLE_BINS)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LDFLAGS_ALL) -o $$@ $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) $(TEST_LDLIBS) $(LDLIBS_ALL)
 endef
