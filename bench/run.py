@@ -1,0 +1,488 @@
+"""bench/run.py — the orchestrator of `make bench` (called as `scripts/bench BUILD_DIR`).
+
+It builds the C programs of bench/, writes the state manifests, then runs rounds: in each
+round, for each state, every program once, each as its own process, in an order rotated from
+round to round (ckpt, the machine's limits, libhdf5, NumPy, zarr-python). The figures of
+performance.md are medians over rounds of ratios paired within a round (goals.py). It writes
+results.json and prints the goals table.
+
+Environment:
+  QUICK=1          states scaled down 16x, 3 rounds, context-only work trimmed (QUICK_ROUNDS):
+                   the whole run in under a minute
+  BENCH_REPS=N     rounds (default 5; 3 with QUICK)
+  BENCH_STATES=a,b only these states (llm, large, small, small1)
+  BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
+                   past the first round, the slowest jobs give up rounds to stay within it
+  BENCH_DIR=DIR    where the data goes (default BUILD_DIR/bench/data); removed afterwards
+  BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind)
+  CC               the compiler for the C programs (default cc)
+"""
+
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import build_tools  # noqa: E402
+import goals  # noqa: E402
+import machine  # noqa: E402
+import state  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+PROCESS_TIMEOUT = 900
+
+# What runs on each state. ckpt's ops are bench_ckpt's (see its header comment). The peers run
+# where a goal (or its calibration) needs them; the small state's 10,000 files make
+# zarr-python and numpy.save take minutes there, so they are left out.
+JOBS = {
+    "llm": [("limits", []), ("ckpt", ["save", "restore", "save_chunked", "reshard", "partial", "async"]),
+            ("hdf5", []), ("numpy", []), ("zarr", ["default"]), ("zarr_none", ["none"])],
+    "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
+    "small": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
+    "small1": [("ckpt", ["save"])],
+}
+# States whose figures pair with each other's (small_vs_large) lose rounds together.
+STATE_GROUP = {"small1": "small"}
+PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
+# QUICK keeps every goal's figure but trims what only feeds the context section or repeats
+# slow work: zarr-python's per-file fsyncs (hundreds of files even scaled down) run in the first
+# round only, the compressor=None variant and the small state's limits not at all, the large
+# state (no goal uses it) once, and ckpt's save_chunked/reshard/partial/async ops in the first
+# round only.
+QUICK_ROUNDS = {("*", "zarr"): 1, ("*", "zarr_none"): 0, ("large", "*"): 1, ("small", "limits"): 0}
+QUICK_LATER_CKPT_OPS = ("save", "restore")
+
+
+def quick_job(rnd, st, prog, args):
+    """The args of a job in round rnd of a QUICK run, or None when it sits this round out."""
+    for key in ((st, prog), ("*", prog), (st, "*")):
+        if key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
+            return None
+    if prog == "ckpt" and rnd > 0:
+        return [op for op in args if op in QUICK_LATER_CKPT_OPS]
+    return args
+
+
+def log(msg):
+    sys.stdout.write(f"[bench] {msg}\n")
+    sys.stdout.flush()
+
+
+class Run:
+    def __init__(self, repo, build_dir):
+        self.repo = repo
+        self.build_dir = build_dir
+        self.quick = os.environ.get("QUICK", "") not in ("", "0")
+        self.scale = 16 if self.quick else 1
+        self.reps = int(os.environ.get("BENCH_REPS") or (3 if self.quick else 5))
+        wanted = os.environ.get("BENCH_STATES")
+        self.states = [s for s in JOBS if not wanted or s in wanted.split(",")]
+        self.cc = os.environ.get("CC") or "cc"
+        self.out_dir = os.path.join(build_dir, "bench")
+        self.log_dir = os.path.join(self.out_dir, "logs")
+        self.results_path = os.environ.get("BENCH_RESULTS") or os.path.join(repo, "bench", "results.json")
+        self.samples = goals.Samples()
+        self.notes = {}        # (state, prog) -> [notes printed by the program]
+        self.failures = {}     # (state, prog) -> [failure texts]
+        self.fingerprints = {}  # state -> (fingerprint, who)
+        self.manifests = {}    # state -> (path, bytes, arrays)
+        self.built, self.build_failed = {}, {}
+        # Seconds for the whole run (0: no limit): 9.5 minutes, or 55 s with QUICK.
+        self.budget = float(os.environ.get("BENCH_BUDGET") or (55 if self.quick else 570))
+        self.job_seconds = {}  # (state, prog) -> wall seconds of each of its runs so far
+        self.ckptgen_seconds = None
+        self.rounds_of = {}    # (state, prog) -> rounds left to it by the time budget
+
+    # ---------------------------------------------------------------- one process
+
+    def command(self, prog, args, manifest, data):
+        if prog in PROGRAM:
+            return [self.built[PROGRAM[prog]], manifest, data] + args
+        script = "peer_numpy.py" if prog == "numpy" else "peer_zarr.py"
+        return [PYTHON, os.path.join(self.repo, "bench", script), manifest, data] + args
+
+    def available(self, prog):
+        return prog not in PROGRAM or PROGRAM[prog] in self.built
+
+    def run_one(self, rnd, st, prog, args, data_root):
+        manifest = self.manifests[st][0]
+        data = os.path.join(data_root, f"{st}-{prog}-r{rnd}")
+        os.makedirs(data)
+        os.sync()  # nothing left dirty by the previous process runs behind this one
+        cmd = self.command(prog, args, manifest, data)
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT, cwd=self.repo)
+            out, err, rc = proc.stdout, proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err, rc = f"timed out after {PROCESS_TIMEOUT} s", -1
+        elapsed = time.monotonic() - t0
+        with open(os.path.join(self.log_dir, f"{st}-{prog}-r{rnd}.log"), "w") as f:
+            f.write("$ " + " ".join(cmd) + "\n" + out + err)
+        for line in out.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if "fingerprint" in rec:
+                self.check_fingerprint(st, prog, rec["fingerprint"])
+            elif "note" in rec:
+                notes = self.notes.setdefault((st, prog), [])
+                if rec["note"] not in notes:
+                    notes.append(rec["note"])
+            else:
+                self.samples.add(rnd, rec)
+        if rc != 0:
+            last = [l for l in err.splitlines() if l.strip()]
+            text = f"round {rnd + 1}: exit status {rc}: {last[-1] if last else 'no message'}"
+            self.failures.setdefault((st, prog), []).append(text)
+            log(f"  FAILED {st} {prog}: {text}")
+        shutil.rmtree(data, ignore_errors=True)
+        return elapsed
+
+    def check_fingerprint(self, st, prog, fp):
+        if st not in self.fingerprints:
+            self.fingerprints[st] = (fp, prog)
+        elif self.fingerprints[st][0] != fp:
+            other = self.fingerprints[st][1]
+            raise SystemExit(f"bench: {prog} and {other} generated different bytes for state {st} "
+                             f"(fingerprints {fp} and {self.fingerprints[st][0]}): "
+                             "bench_common.c and state.py disagree")
+
+    # ---------------------------------------------------------------- the run
+
+    def execute(self):
+        os.makedirs(self.log_dir, exist_ok=True)
+        started = time.monotonic()
+        load_start = machine.loadavg()
+        log(f"building the C programs with {self.cc}")
+        self.built, self.build_failed = build_tools.build(self.repo, self.build_dir, self.out_dir, self.cc)
+        for name, err in self.build_failed.items():
+            log(f"  {name} did not build: {err}")
+        for st in self.states:
+            path = os.path.join(self.out_dir, f"{st}.manifest")
+            nbytes, narrays = state.write_manifest(st, self.scale, path)
+            self.manifests[st] = (path, nbytes, narrays)
+        data_parent = os.environ.get("BENCH_DIR") or os.path.join(self.out_dir, "data")
+        os.makedirs(data_parent, exist_ok=True)
+        data_root = tempfile.mkdtemp(prefix="run-", dir=data_parent)
+        info = machine.info(data_root, self.cc, PYTHON)
+        # The generator benchmark first: its duration is known before the rounds are budgeted.
+        t0 = time.monotonic()
+        ckptgen, ckptgen_note = self.run_ckptgen_bench()
+        self.ckptgen_seconds = round(time.monotonic() - t0, 1)
+        try:
+            for rnd in range(self.reps):
+                if rnd >= 1 and self.budget:
+                    self.plan_rounds(rnd, self.budget - (time.monotonic() - started))
+                for st in self.states:
+                    for prog, args in self.jobs_of_round(rnd, st):
+                        secs = self.run_one(rnd, st, prog, args, data_root)
+                        self.job_seconds.setdefault((st, prog), []).append(secs)
+                        log(f"round {rnd + 1}/{self.reps} {st:6} {prog:9} {secs:6.1f} s")
+        finally:
+            shutil.rmtree(data_root, ignore_errors=True)
+        info["loadavg_start"] = load_start
+        info["loadavg_end"] = machine.loadavg()
+        results = self.figures(ckptgen, ckptgen_note, info, time.monotonic() - started)
+        os.makedirs(os.path.dirname(self.results_path), exist_ok=True)
+        with open(self.results_path, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+        print_table(results)
+        log(f"results written to {self.results_path} ({time.monotonic() - started:.0f} s)")
+        return 1 if self.failures else 0
+
+    def jobs_of_round(self, rnd, st):
+        """(prog, args) to run on state st in round rnd, rotated by the round number."""
+        jobs = [(p, a) for p, a in JOBS[st] if self.available(p)]
+        if self.quick:
+            jobs = [(p, quick_job(rnd, st, p, a)) for p, a in jobs]
+            jobs = [(p, a) for p, a in jobs if a is not None]
+        jobs = [(p, a) for p, a in jobs if rnd < self.rounds_of.get((st, p), self.reps)]
+        k = rnd % len(jobs) if jobs else 0
+        return jobs[k:] + jobs[:k]
+
+    def cost(self, job):
+        """Expected wall seconds of one more run of job: the mean of its runs so far."""
+        xs = self.job_seconds[job]
+        return sum(xs) / len(xs)
+
+    def plan_rounds(self, rnd, remaining):
+        """Keeps the run within its time budget; called before every round from the second on.
+        When the rounds still to come, at the durations measured so far, would not fit in
+        `remaining` seconds, rounds are taken away: first from jobs no goal depends on
+        (zarr_none, the large state, the small state's limits), most expensive first, down to
+        the rounds they already ran; then from whole states (small and small1 together), the one
+        that would spend the most time in its remaining rounds first. Cutting a state's jobs
+        together keeps the pairs of every ratio in the same rounds. A job always runs in a
+        prefix of the rounds, so cutting it means lowering its last round."""
+        later = {}
+        for st in self.states:
+            for prog, _ in JOBS[st]:
+                job = (st, prog)
+                if job in self.job_seconds:
+                    later[job] = sum(1 for r in range(rnd, self.reps)
+                                     if any(p == prog for p, _ in self.jobs_of_round(r, st)))
+        needed = {(st, prog) for num, den in goals.TIME_RATIOS.values() for st, prog, _ in (num, den)}
+        needed.add(("llm", "ckpt"))
+        total = sum(self.cost(j) * n for j, n in later.items())
+        before = dict(later)
+        for job in sorted((j for j in later if j not in needed), key=lambda j: -self.cost(j) * later[j]):
+            if total <= remaining:
+                break
+            total -= self.cost(job) * later[job]
+            later[job] = 0
+        group = lambda st: STATE_GROUP.get(st, st)  # noqa: E731
+        while total > remaining:
+            def group_cost(g):
+                top = max([later[j] for j in later if group(j[0]) == g] + [0])
+                return top * sum(self.cost(j) for j in later if group(j[0]) == g and later[j] == top)
+            g = max({group(st) for st in self.states}, key=group_cost)
+            if group_cost(g) == 0:
+                break
+            top = max(later[j] for j in later if group(j[0]) == g)
+            for j in later:
+                if group(j[0]) == g and later[j] == top:
+                    later[j] -= 1
+                    total -= self.cost(j)
+        for job, n in later.items():
+            if n < before[job]:
+                self.rounds_of[job] = rnd + n
+                st, prog = job
+                log(f"time budget: {prog} on {st} stops after round {rnd + n} "
+                    f"({self.cost(job):.0f} s a run, {remaining:.0f} s left)")
+
+    def run_ckptgen_bench(self):
+        """Runs bench/ckptgen_bench OUT.json (engineer G2's generator benchmark) if present."""
+        tool = os.path.join(self.repo, "bench", "ckptgen_bench")
+        if not os.path.exists(tool):
+            return None, "bench/ckptgen_bench is not there yet"
+        if not os.access(tool, os.X_OK):
+            return None, "bench/ckptgen_bench is not executable"
+        out = os.path.join(self.out_dir, "ckptgen.json")
+        if os.path.exists(out):
+            os.unlink(out)
+        env = dict(os.environ, CKPTGEN=os.path.join(self.build_dir, "bin", "ckptgen"),
+                   CKPT_BUILD_DIR=self.build_dir, BUILD=self.build_dir)
+        log("running bench/ckptgen_bench")
+        # QUICK: fewer runs and no 500,000-line schema (its own options, see its usage line).
+        extra = ["--runs", "3", "--sizes", "5000,50000"] if self.quick else []
+        try:
+            proc = subprocess.run([tool, out] + extra, capture_output=True, text=True, cwd=self.repo, env=env,
+                                  timeout=PROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return None, f"bench/ckptgen_bench timed out after {PROCESS_TIMEOUT} s"
+        with open(os.path.join(self.log_dir, "ckptgen_bench.log"), "w") as f:
+            f.write(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            last = [l for l in proc.stderr.splitlines() if l.strip()]
+            return None, f"bench/ckptgen_bench exited {proc.returncode}: {last[-1] if last else ''}"
+        try:
+            with open(out) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            return None, f"bench/ckptgen_bench wrote no readable {out}: {e}"
+        if not isinstance(data, dict):
+            return None, f"bench/ckptgen_bench wrote {type(data).__name__}, not an object"
+        return data, None
+
+    # ---------------------------------------------------------------- figures
+
+    def why_missing(self, st, prog, ops):
+        if st not in self.states:
+            return f"state {st} was not run (BENCH_STATES)"
+        if prog in PROGRAM and PROGRAM[prog] in self.build_failed:
+            return f"{PROGRAM[prog]} did not build: {self.build_failed[PROGRAM[prog]]}"
+        for text in self.notes.get((st, prog), []):
+            if any(text.startswith(op) for op in ops + [o.split("_")[0] for o in ops]):
+                return f"{prog} on {st}: {text}"
+        if (st, prog) in self.failures:
+            return f"{prog} on {st} failed: {self.failures[(st, prog)][0]}"
+        if self.notes.get((st, prog)):
+            return f"{prog} on {st}: {self.notes[(st, prog)][0]}"
+        return f"no {'/'.join(ops)} figure from {prog} on {st}"
+
+    def figures(self, ckptgen, ckptgen_note, info, duration):
+        s = self.samples
+        results = {k: None for k in goals.GOAL_KEYS}
+        notes, rounds = {}, {}
+        for key, (num, den) in goals.TIME_RATIOS.items():
+            value, n = goals.paired_ratio(s, num, den)
+            rounds[key] = n
+            if value is None:
+                side = num if not s.side(num) else den
+                notes[key] = self.why_missing(*side)
+            else:
+                results[key] = round(value, 4)
+        if results["blocking_vs_memcpy"] is None and not s.side(goals.TIME_RATIOS["blocking_vs_memcpy"][0]):
+            detail = self.why_missing("llm", "ckpt", ["async"])
+            notes["blocking_vs_memcpy"] = f"n/a (async save not available: {detail})"
+        else:
+            blocking = s.median_time("llm", "ckpt", "async_blocking")
+            total = s.median_time("llm", "ckpt", "async_total")
+            if blocking and total and blocking >= 0.9 * total:
+                notes["blocking_vs_memcpy"] = (f"the async save blocked for {blocking:.3f} s of "
+                                               f"{total:.3f} s: it does not run in the background")
+
+        if "llm" in self.manifests:
+            value, n = goals.value_ratio(s, ("llm", "ckpt", "async_extra_rss_bytes"), self.manifests["llm"][1])
+            results["extra_rss_vs_state"] = None if value is None else round(value, 4)
+            rounds["extra_rss_vs_state"] = n
+        if results["extra_rss_vs_state"] is None:
+            notes["extra_rss_vs_state"] = ("n/a (async save not available: "
+                                           f"{self.why_missing('llm', 'ckpt', ['async'])})")
+
+        amp, n, amp_note = self.partial_amplification()
+        results["partial_read_amplification"] = amp
+        rounds["partial_read_amplification"] = n
+        if amp_note:
+            notes["partial_read_amplification"] = amp_note
+
+        for key, (num, den) in goals.TIME_RATIOS.items():
+            n = rounds.get(key, 0)
+            if results[key] is not None and n < self.reps and key not in notes:
+                trimmed = [f"{prog} on {st} gave up rounds to the time budget "
+                           f"({self.cost((st, prog)):.0f} s a run)"
+                           for st, prog, _ in (num, den) if (st, prog) in self.rounds_of]
+                trimmed += [f"{prog} on {st} failed in {len(self.failures[(st, prog)])} round(s): "
+                            f"{self.failures[(st, prog)][0]}"
+                            for st, prog, _ in (num, den) if (st, prog) in self.failures]
+                trimmed = list(dict.fromkeys(trimmed))  # reshard_vs_aligned: one job on both sides
+                if not trimmed and self.quick:
+                    trimmed = ["QUICK runs it in fewer rounds (QUICK_ROUNDS in bench/run.py)"]
+                notes[key] = f"median of {n} round(s), not {self.reps}" + (
+                    ": " + "; ".join(trimmed) if trimmed else "")
+
+        context_ckptgen = {}
+        if ckptgen is not None:
+            for k, v in ckptgen.items():
+                if k in results and k in ("ckptgen_ms_per_kloc",):
+                    results[k] = v
+                elif k == "notes" and isinstance(v, dict):
+                    notes.update({nk: nv for nk, nv in v.items() if nk.startswith("ckptgen")})
+                else:
+                    context_ckptgen[k] = v
+        if results["ckptgen_ms_per_kloc"] is None:
+            notes.setdefault("ckptgen_ms_per_kloc", ckptgen_note or "bench/ckptgen_bench gave no ckptgen_ms_per_kloc")
+
+        out = dict(results)
+        out["notes"] = notes
+        out["goals"] = {k: {"goal": f"<= {g}", "met": goals.met(k, results[k]), "rounds": rounds.get(k),
+                            "what": what} for k, g, what in goals.GOALS}
+        out["context"] = self.context(context_ckptgen)
+        out["machine"] = info
+        out["run"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "quick": self.quick, "scale": self.scale, "rounds": self.reps, "states": self.states,
+            "duration_seconds": round(duration, 1), "git_commit": self.git_commit(),
+            "method": ("each figure is the median over rounds of a ratio paired within one round; "
+                       "every timed section starts right after pre-warming S*1.25+64 MiB of memory "
+                       "(bench_common.h: bench_prewarm)"),
+            "budget_seconds": self.budget or None,
+            "ckptgen_bench_seconds": self.ckptgen_seconds,
+            "rounds_cut_by_budget": {f"{st}/{prog}": n for (st, prog), n in self.rounds_of.items()},
+            "process_seconds": {f"{st}/{prog}": [round(t, 1) for t in ts] for (st, prog), ts in self.job_seconds.items()},
+            "failures": {f"{st}/{prog}": texts for (st, prog), texts in self.failures.items()},
+            "program_notes": {f"{st}/{prog}": texts for (st, prog), texts in self.notes.items()},
+        }
+        return out
+
+    def partial_amplification(self):
+        s = self.samples
+        chunk = s.values.get(("llm", "ckpt", "partial_chunk_bytes"), {})
+        dev = s.values.get(("llm", "ckpt", "partial_device_read_bytes"), {})
+        rchar = s.values.get(("llm", "ckpt", "partial_rchar_bytes"), {})
+        ratios, used_rchar = [], False
+        for rnd, c in chunk.items():
+            if not c:
+                continue
+            d = dev.get(rnd, 0)
+            # Device reads below half the chunk bytes mean the cache was not dropped (or the
+            # kernel does not account them): fall back to the bytes passed through read calls.
+            if d >= 0.5 * c:
+                ratios.append(d / c)
+            elif rchar.get(rnd):
+                ratios.append(rchar[rnd] / c)
+                used_rchar = True
+        if not ratios:
+            return None, 0, self.why_missing("llm", "ckpt", ["partial", "restore_partial", "layout"])
+        note = None
+        if used_rchar:
+            note = "measured with rchar (bytes through read calls) in some rounds: device reads were not counted"
+        return round(statistics.median(ratios), 4), len(ratios), note
+
+    def context(self, ckptgen):
+        s = self.samples
+        seconds, values = {}, {}
+        for (st, prog, op) in sorted(s.times):
+            seconds.setdefault(st, {}).setdefault(prog, {})[op] = round(s.median_time(st, prog, op), 6)
+        for (st, prog, key) in sorted(s.values):
+            values.setdefault(st, {}).setdefault(prog, {})[key] = s.median_value(st, prog, key)
+        ratios = {}
+        for key, (num, den) in goals.CONTEXT_RATIOS.items():
+            value, _ = goals.paired_ratio(s, num, den)
+            ratios[key] = None if value is None else round(value, 4)
+        # The partial restore's device reads against the bytes asked for, not rounded to chunks.
+        req = s.values.get(("llm", "ckpt", "partial_requested_bytes"), {})
+        dev = s.values.get(("llm", "ckpt", "partial_device_read_bytes"), {})
+        pairs = [dev[r] / req[r] for r in dev if req.get(r)]
+        ratios["llm.partial_read_vs_requested_unrounded"] = round(statistics.median(pairs), 4) if pairs else None
+        return {
+            "states": {st: {"bytes": b, "arrays": n} for st, (_, b, n) in self.manifests.items()},
+            "seconds": seconds,
+            "values": values,
+            "ratios": ratios,
+            "ckptgen": ckptgen,
+        }
+
+    def git_commit(self):
+        try:
+            out = subprocess.run(["git", "-C", self.repo, "rev-parse", "HEAD"], capture_output=True, text=True)
+            return out.stdout.strip() or None
+        except OSError:
+            return None
+
+
+def print_table(results):
+    print()
+    print(f"{'figure':28} {'result':>9}  {'goal':>7}  met  note")
+    for key, goal, _ in goals.GOALS:
+        v = results[key]
+        met = results["goals"][key]["met"]
+        shown = "n/a" if v is None else f"{v:.3f}"
+        mark = "-" if met is None else ("yes" if met else "NO")
+        note = results["notes"].get(key, "")
+        print(f"{key:28} {shown:>9}  <= {goal:<4}  {mark:3}  {note[:90]}")
+    secs = results["context"]["seconds"]
+    states = results["context"]["states"]
+    print()
+    print("absolute medians (context only; seconds, and GB/s of the state's bytes):")
+    for st in secs:
+        nbytes = states.get(st, {}).get("bytes") or 0
+        for prog, ops in secs[st].items():
+            parts = []
+            for op, t in ops.items():
+                rate = f" {nbytes / t / 1e9:.2f} GB/s" if t and nbytes and not op.startswith("restore_partial") else ""
+                parts.append(f"{op} {t:.3f}s{rate}")
+            print(f"  {st:6} {prog:9} " + ", ".join(parts))
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: scripts/bench BUILD_DIR\n")
+        return 2
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return Run(repo, os.path.abspath(argv[1])).execute()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
