@@ -22,16 +22,7 @@ static cJSON *elem_json(const void *data, ckpt_dtype dt, uint64_t i) {
   if (cls == CKPT_DTYPE_CLASS_COMPLEX) {
     double re, im;
     ckpt_dtype c = dt == CKPT_DTYPE_COMPLEX64 ? CKPT_DTYPE_FLOAT32 : CKPT_DTYPE_FLOAT64;
-    if (dt == CKPT_DTYPE_COMPLEX64) {
-      float r, m;
-      memcpy(&r, p, 4);
-      memcpy(&m, p + 4, 4);
-      re = r;
-      im = m;
-    } else {
-      memcpy(&re, p, 8);
-      memcpy(&im, p + 8, 8);
-    }
+    cli_complex_parts(p, dt, 0, &re, &im);
     cJSON *a = cJSON_CreateArray();
     bool oom = false;
     char buf[64];

@@ -8,7 +8,7 @@
  *   table.c          aligned text tables
  *   layout.c         what a path is: checkpoint, item directory, or manager (step) directory
  *   item_files.c     the files behind an item: loading, one-line summaries, exact timestamps
- *   steps.c          step names and the scan of a manager directory
+ *   steps.c          step names, the scan of a manager directory, PATH [--step] → checkpoint
  *   pytree_view.c    a PyTree item's leaves with their zarr metadata and stored bytes
  *   array_read.c     reading boxes of a stored array (checksummed), slab iteration
  *   numfmt.c         numpy-style printing of arrays and scalars
@@ -240,6 +240,15 @@ void cli_mgr_free(cli_mgr *m);
 /* The finalized step `step` (or the latest finalized one when step < 0); NULL when none. */
 const cli_step *cli_mgr_pick(const cli_mgr *m, int64_t step);
 
+/* What a command does with the one checkpoint it was pointed at; returns an exit status. */
+typedef int (*cli_ckpt_fn)(void *ctx, const char *ckpt_path);
+/* Runs fn on the checkpoint that PATH (of the given kind, from cli_classify) and an optional
+ * --step name, for command cmd: PATH itself when it is a checkpoint (a --step is then a usage
+ * error), else step `step` of the directory of steps, or its latest finalized step without
+ * --step. Returns fn's exit status, or that of the error it reported on stderr. */
+int cli_run_on_checkpoint(ckpt_io *io, const char *cmd, const char *path, cli_path_kind kind,
+                          bool has_step, int64_t step, cli_ckpt_fn fn, void *ctx);
+
 /* ================================================================ pytree_view.c */
 
 typedef struct cli_leaf {
@@ -321,6 +330,8 @@ ckpt_status cli_for_each_box(int ndim, const int64_t *shape, uint64_t max_elems,
  * entries along k: numpy's summarised form). malloc'ed (caller frees) or NULL on OOM. */
 char *cli_np_array_str(const void *data, ckpt_dtype dtype, int ndim, const int64_t *shape,
                        const bool *summarized);
+/* Real and imaginary parts of element i of data as doubles (imaginary 0 for real dtypes). */
+void cli_complex_parts(const void *data, ckpt_dtype dt, uint64_t i, double *re, double *im);
 /* str() of a numpy scalar of dtype at elem ("0.5", "7", "True", "(1+2j)"); malloc'ed. */
 char *cli_np_scalar_str(const void *elem, ckpt_dtype dtype);
 /* The shortest decimal text that reads back as the same value of dtype (a float dtype),

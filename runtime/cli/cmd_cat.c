@@ -354,6 +354,18 @@ static int cat_checkpoint(const cat_opts *o, ckpt_io *io, const char *path, cons
   return rc;
 }
 
+/* What cat_checkpoint needs besides the path, for cli_run_on_checkpoint. */
+typedef struct cat_target {
+  const cat_opts *o;
+  ckpt_io *io;
+  const char *key;
+} cat_target;
+
+static int cat_target_run(void *ctx, const char *path) {
+  const cat_target *t = ctx;
+  return cat_checkpoint(t->o, t->io, path, t->key);
+}
+
 int cli_cmd_cat(int argc, char **argv) {
   static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                        {"stats", no_argument, NULL, 'S'},
@@ -399,34 +411,11 @@ int cli_cmd_cat(int argc, char **argv) {
   if (npos != 2)
     return cli_usage_error("cat", "%s",
                            npos < 2 ? "missing PATH or KEY" : "expected PATH and one KEY");
-  const char *path = argv[optind], *key = argv[optind + 1];
-  ckpt_io *io = ckpt_io_default();
+  const char *path = argv[optind];
+  cat_target t = {&o, ckpt_io_default(), argv[optind + 1]};
   cli_path_kind kind;
   ckpt_error err = CKPT_ERROR_INIT;
-  if (cli_classify(io, path, &kind, &err) != CKPT_OK)
+  if (cli_classify(t.io, path, &kind, &err) != CKPT_OK)
     return cli_report(&err);
-  if (kind != CLI_PATH_MANAGER) {
-    if (has_step)
-      return cli_usage_error("cat", "--step applies to a directory of steps; '%s' is a checkpoint",
-                             path);
-    return cat_checkpoint(&o, io, path, key);
-  }
-  cli_mgr m;
-  if (cli_mgr_scan(io, path, &m, &err) != CKPT_OK) {
-    cli_mgr_free(&m);
-    return cli_report(&err);
-  }
-  const cli_step *s = cli_mgr_pick(&m, step);
-  int rc;
-  if (s == NULL) {
-    if (has_step)
-      fprintf(stderr, "ckpt: cat: '%s' has no finalized step %lld\n", path, (long long)step);
-    else
-      fprintf(stderr, "ckpt: cat: '%s' has no finalized step\n", path);
-    rc = CLI_EXIT_ERROR;
-  } else {
-    rc = cat_checkpoint(&o, io, s->path, key);
-  }
-  cli_mgr_free(&m);
-  return rc;
+  return cli_run_on_checkpoint(t.io, "cat", path, kind, has_step, step, cat_target_run, &t);
 }

@@ -427,6 +427,10 @@ static int list_manager(ls_ctx *c, const char *path) {
   return rc;
 }
 
+static int list_checkpoint_run(void *ctx, const char *path) {
+  return list_checkpoint(ctx, path);
+}
+
 int cli_cmd_ls(int argc, char **argv) {
   static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                        {"step", required_argument, NULL, 's'},
@@ -463,25 +467,5 @@ int cli_cmd_ls(int argc, char **argv) {
     return cli_report(&err);
   if (kind == CLI_PATH_MANAGER && !has_step)
     return list_manager(&c, path);
-  if (kind == CLI_PATH_MANAGER) {
-    cli_mgr m;
-    if (cli_mgr_scan(c.io, path, &m, &err) != CKPT_OK) {
-      cli_mgr_free(&m);
-      return cli_report(&err);
-    }
-    const cli_step *s = cli_mgr_pick(&m, step);
-    int rc;
-    if (s == NULL) {
-      fprintf(stderr, "ckpt: ls: '%s' has no finalized step %lld\n", path, (long long)step);
-      rc = CLI_EXIT_ERROR;
-    } else {
-      rc = list_checkpoint(&c, s->path);
-    }
-    cli_mgr_free(&m);
-    return rc;
-  }
-  if (has_step)
-    return cli_usage_error("ls", "--step applies to a directory of steps; '%s' is a checkpoint",
-                           path);
-  return list_checkpoint(&c, path);
+  return cli_run_on_checkpoint(c.io, "ls", path, kind, has_step, step, list_checkpoint_run, &c);
 }

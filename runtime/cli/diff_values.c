@@ -71,23 +71,6 @@ static void elem_text(const void *buf, ckpt_dtype dt, uint64_t i, char *out) {
   free(s);
 }
 
-static void parts(const void *buf, ckpt_dtype dt, uint64_t i, double *re, double *im) {
-  const unsigned char *p = (const unsigned char *)buf + i * ckpt_dtype_size(dt);
-  *im = 0;
-  if (dt == CKPT_DTYPE_COMPLEX64) {
-    float r, m;
-    memcpy(&r, p, 4);
-    memcpy(&m, p + 4, 4);
-    *re = r;
-    *im = m;
-  } else if (dt == CKPT_DTYPE_COMPLEX128) {
-    memcpy(re, p, 8);
-    memcpy(im, p + 8, 8);
-  } else {
-    ckpt_dtype_convert(CKPT_DTYPE_FLOAT64, re, dt, p, 1);
-  }
-}
-
 static bool close_enough(const value_cmp *v, double a, double b) {
   if (isnan(a) || isnan(b))
     return isnan(a) && isnan(b);
@@ -136,8 +119,8 @@ static ckpt_status compare_box(void *ctx, const int64_t *off, const int64_t *sha
     const unsigned char *pb = (const unsigned char *)v->bbuf + i * eb;
     bool eq;
     double ar, ai, br, bi;
-    parts(v->abuf, da, i, &ar, &ai);
-    parts(v->bbuf, db, i, &br, &bi);
+    cli_complex_parts(v->abuf, da, i, &ar, &ai);
+    cli_complex_parts(v->bbuf, db, i, &br, &bi);
     if (v->exact_bytes)
       eq = memcmp(pa, pb, ea) == 0;
     else if (ints)

@@ -290,8 +290,7 @@ static ckpt_dtype component(ckpt_dtype dt) {
   return dt == CKPT_DTYPE_COMPLEX64 ? CKPT_DTYPE_FLOAT32 : CKPT_DTYPE_FLOAT64;
 }
 
-/* Real and imaginary parts of element i as doubles. */
-static void parts(const void *data, ckpt_dtype dt, uint64_t i, double *re, double *im) {
+void cli_complex_parts(const void *data, ckpt_dtype dt, uint64_t i, double *re, double *im) {
   const unsigned char *p = (const unsigned char *)data + i * ckpt_dtype_size(dt);
   if (dt == CKPT_DTYPE_COMPLEX64) {
     float r, m;
@@ -346,7 +345,7 @@ static char **format_elements(const void *data, ckpt_dtype dt, uint64_t n) {
     double *im = malloc((n ? (size_t)n : 1) * sizeof *im);
     ok = re && im;
     for (uint64_t i = 0; ok && i < n; i++)
-      parts(data, dt, i, &re[i], &im[i]);
+      cli_complex_parts(data, dt, i, &re[i], &im[i]);
     ffmt fr, fi;
     ckpt_dtype cdt = cplx ? component(dt) : dt;
     if (ok) {
@@ -595,7 +594,7 @@ char *cli_np_scalar_str(const void *elem, ckpt_dtype dtype) {
     return cli_strdup(buf);
   }
   double re, im;
-  parts(elem, dtype, 0, &re, &im);
+  cli_complex_parts(elem, dtype, 0, &re, &im);
   if (cls == CKPT_DTYPE_CLASS_FLOAT) {
     cli_float_repr(re, dtype, buf);
     return cli_strdup(buf);

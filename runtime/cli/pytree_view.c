@@ -24,6 +24,23 @@ void cli_pytree_free(cli_pytree *p) {
  * damaged .zarray can describe astronomically many chunks, and listing must stay quick. */
 #define STAT_EACH_MAX ((uint64_t)1 << 20)
 
+/* Counts adir/name in l when it is a regular file (anything else, or a stat that fails,
+ * counts as absent, not as an error); fails only when memory runs out. */
+static ckpt_status count_chunk_file(ckpt_io *io, const char *adir, const char *name, cli_leaf *l,
+                                    ckpt_error *err) {
+  char *p = ckpt_path_join(adir, name);
+  if (p == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+  uint64_t size = 0;
+  if (ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
+    l->chunks_present++;
+    l->stored_bytes += size;
+  }
+  free(p);
+  return CKPT_OK;
+}
+
 /* Sizes of the files in the array directory (nested chunk directories are not descended). */
 static ckpt_status list_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_error *err) {
   char **names = NULL;
@@ -34,18 +51,7 @@ static ckpt_status list_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
     if (strcmp(names[i], CKPT_ZARR_METADATA_FILE) == 0)
       continue;
-    char *p = ckpt_path_join(adir, names[i]);
-    if (p == NULL) {
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-      break;
-    }
-    ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-    uint64_t size = 0;
-    if (ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
-      l->chunks_present++;
-      l->stored_bytes += size;
-    }
-    free(p);
+    st = count_chunk_file(io, adir, names[i], l, err);
   }
   ckpt_io_free_names(names, n);
   return st;
@@ -61,16 +67,9 @@ static ckpt_status stat_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_
   for (uint64_t k = 0; k < l->n_chunks; k++) {
     ckpt_zarr_chunk_index(&l->zarr, grid, k, index);
     ckpt_zarr_chunk_key(&l->zarr, index, key);
-    char *p = ckpt_path_join(adir, key);
-    if (p == NULL)
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-    uint64_t size = 0;
-    if (ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
-      l->chunks_present++;
-      l->stored_bytes += size;
-    }
-    free(p);
+    ckpt_status st = count_chunk_file(io, adir, key, l, err);
+    if (st != CKPT_OK)
+      return st;
   }
   return CKPT_OK;
 }

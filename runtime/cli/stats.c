@@ -61,16 +61,7 @@ void cli_stats_add(cli_stats *s, const void *data, uint64_t n) {
     }
     if (c == CKPT_DTYPE_CLASS_COMPLEX) {
       double re, im;
-      if (s->dtype == CKPT_DTYPE_COMPLEX64) {
-        float r, m;
-        memcpy(&r, p, 4);
-        memcpy(&m, p + 4, 4);
-        re = r;
-        im = m;
-      } else {
-        memcpy(&re, p, 8);
-        memcpy(&im, p + 8, 8);
-      }
+      cli_complex_parts(p, s->dtype, 0, &re, &im);
       if (isnan(re) || isnan(im)) {
         s->n_nan++;
         continue;

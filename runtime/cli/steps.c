@@ -5,7 +5,8 @@
  * "<prefix>_<digits>", zero-padded or not, optionally followed by the tmp marker of a save in
  * flight or interrupted. A step counts as finalized as Orbax's is_path_finalized decides it for
  * local file systems: no tmp marker, plus (ckpt's rule for commit-file mode) a commit file or
- * a commit timestamp. */
+ * a commit timestamp. cli_run_on_checkpoint turns PATH [--step] into the one checkpoint that
+ * `ls` and `cat` act on, so both resolve and report steps alike. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,4 +176,33 @@ const cli_step *cli_mgr_pick(const cli_mgr *m, int64_t step) {
       break;
   }
   return best;
+}
+
+int cli_run_on_checkpoint(ckpt_io *io, const char *cmd, const char *path, cli_path_kind kind,
+                          bool has_step, int64_t step, cli_ckpt_fn fn, void *ctx) {
+  if (kind != CLI_PATH_MANAGER) {
+    if (has_step)
+      return cli_usage_error(cmd, "--step applies to a directory of steps; '%s' is a checkpoint",
+                             path);
+    return fn(ctx, path);
+  }
+  cli_mgr m;
+  ckpt_error err = CKPT_ERROR_INIT;
+  if (cli_mgr_scan(io, path, &m, &err) != CKPT_OK) {
+    cli_mgr_free(&m);
+    return cli_report(&err);
+  }
+  const cli_step *s = cli_mgr_pick(&m, has_step ? step : -1);
+  int rc;
+  if (s == NULL) {
+    if (has_step)
+      fprintf(stderr, "ckpt: %s: '%s' has no finalized step %lld\n", cmd, path, (long long)step);
+    else
+      fprintf(stderr, "ckpt: %s: '%s' has no finalized step\n", cmd, path);
+    rc = CLI_EXIT_ERROR;
+  } else {
+    rc = fn(ctx, s->path);
+  }
+  cli_mgr_free(&m);
+  return rc;
 }

@@ -332,12 +332,7 @@ Test(cli_cat, ambiguous_leaf_needs_the_item) {
     s->item = t;
     ckpt_composite_add(c, i ? "b" : "a", &s->base, &err);
   }
-  ckpt_checkpointer *k = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &k, &err), CKPT_OK);
-  cr_assert_eq(ckpt_checkpointer_save(k, m, &c->base, false, NULL, &err), CKPT_OK, "%s",
-               err.message);
-  ckpt_checkpointer_close(k, &err);
-  ckpt_args_delete(&c->base);
+  tc_save_args(NULL, m, &c->base);
   tc_run r;
   TC_TOOL(&r, "cat", m, "w");
   cr_assert_eq(r.status, 2);
@@ -352,17 +347,11 @@ Test(cli_cat, ambiguous_leaf_needs_the_item) {
 
 Test(cli_cat, string_leaf) {
   char *p = tc_join(dir, "strings");
-  ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = ckpt_tree_new_dict();
   set(t, "opt", ckpt_tree_new_string("adam, β=0.9"));
   ckpt_PyTreeSave *s = ckpt_PyTreeSave_new();
   s->item = t;
-  ckpt_checkpointer *c = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(&ckpt_PyTreeCheckpointHandler_desc, NULL, &c, &err), CKPT_OK);
-  cr_assert_eq(ckpt_checkpointer_save(c, p, &s->base, false, NULL, &err), CKPT_OK, "%s",
-               err.message);
-  ckpt_checkpointer_close(c, &err);
-  ckpt_args_delete(&s->base);
+  tc_save_args(&ckpt_PyTreeCheckpointHandler_desc, p, &s->base);
   tc_run r;
   TC_TOOL(&r, "cat", p, "opt");
   cr_assert_eq(r.status, 0, "%s", r.err);
@@ -390,6 +379,7 @@ Test(cli_cat, manager_directory_latest_or_step) {
   tc_run_free(&r);
   TC_TOOL(&r, "cat", "--step", "4", m, "w");
   cr_assert_eq(r.status, 2);
+  cr_assert(strstr(r.err, "cat: '") && strstr(r.err, "' has no finalized step 4\n"), "%s", r.err);
   tc_run_free(&r);
   free(m);
 }

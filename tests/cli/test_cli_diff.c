@@ -184,12 +184,7 @@ Test(cli_diff, items_only_on_one_side) {
   ckpt_JsonSave *k = ckpt_JsonSave_new();
   k->item = cJSON_Parse("[1]");
   ckpt_composite_add(c, "notes", &k->base, &err);
-  ckpt_checkpointer *ck = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &ck, &err), CKPT_OK);
-  cr_assert_eq(ckpt_checkpointer_save(ck, b, &c->base, false, NULL, &err), CKPT_OK, "%s",
-               err.message);
-  ckpt_checkpointer_close(ck, &err);
-  ckpt_args_delete(&c->base);
+  tc_save_args(NULL, b, &c->base);
   tc_run r;
   TC_TOOL(&r, "diff", a, b);
   cr_assert_eq(r.status, 1);

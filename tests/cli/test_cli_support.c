@@ -255,7 +255,7 @@ static void leaf_args(ckpt_StandardSave *s, const char *param, int64_t chunk_byt
     e->value.compression = strdup("zstd");
 }
 
-static void save_args_checked(const ckpt_handler_desc *h, const char *path, ckpt_args *args) {
+void tc_save_args(const ckpt_handler_desc *h, const char *path, ckpt_args *args) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer *c = NULL;
   cr_assert_eq(ckpt_checkpointer_new(h, NULL, &c, &err), CKPT_OK, "%s", err.message);
@@ -272,7 +272,7 @@ void tc_save_standard(const char *path, ckpt_tree *tree, const char *chunk_param
   s->item = tree;
   if (chunk_param)
     leaf_args(s, chunk_param, chunk_bytes, compress);
-  save_args_checked(&ckpt_StandardCheckpointHandler_desc, path, &s->base);
+  tc_save_args(&ckpt_StandardCheckpointHandler_desc, path, &s->base);
 }
 
 static ckpt_args *run_info_args(void) {
@@ -328,7 +328,7 @@ void tc_save_composite(const char *path, int variant) {
   ckpt_composite_add(c, "config", &j->base, &err);
   ckpt_composite_add(c, "run", run_info_args(), &err);
   cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
-  save_args_checked(NULL, path, &c->base);
+  tc_save_args(NULL, path, &c->base);
 }
 
 void tc_save_step(const char *dir, const char *prefix, int width, int64_t step, double loss) {

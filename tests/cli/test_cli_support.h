@@ -52,6 +52,10 @@ bool tc_exists(const char *path);
  * 0, 0.5, 1.0, ... when values is NULL. */
 ckpt_tree *tc_array(ckpt_dtype dtype, int ndim, const int64_t *shape, const double *values);
 
+/* Saves args through a new checkpointer (handler h, or NULL for the registry's choice) at path,
+ * asserting that the save and the close succeed. Takes args. */
+void tc_save_args(const ckpt_handler_desc *h, const char *path, ckpt_args *args);
+
 /* Saves tree with StandardSave through a checkpointer at path (a single-item checkpoint).
  * chunk_param/chunk_bytes (may be NULL/0) set a SaveArgs chunk size for one leaf, compress
  * makes that leaf zstd-compressed. Takes tree. */

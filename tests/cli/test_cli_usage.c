@@ -85,6 +85,8 @@ Test(cli_usage, usage_errors_exit_2) {
       {{"cat", ck}, "cat: missing PATH or KEY"},
       {{"cat", "--stats", "--values", ck, "params/lr"}, "--stats and --values exclude"},
       {{"cat", missing, "k"}, "does not exist"},
+      {{"cat", "--step", "1", ck, "params/lr"}, "cat: --step applies to a directory of steps"},
+      {{"cat", pd, "w"}, "has no finalized step\n"},
       {{"diff", ck}, "diff: missing A or B"},
       {{"diff", "--atol", "nan", ck, ck}, "--atol needs a finite number"},
       {{"gc"}, "gc: missing DIR"},

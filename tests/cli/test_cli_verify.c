@@ -208,12 +208,7 @@ Test(cli_verify, missing_string_leaf) {
   ckpt_tree_dict_set(t, "n", ckpt_tree_new_int(CKPT_DTYPE_INT32, 3), &err);
   ckpt_PyTreeSave *s = ckpt_PyTreeSave_new();
   s->item = t;
-  ckpt_checkpointer *c = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(&ckpt_PyTreeCheckpointHandler_desc, NULL, &c, &err), CKPT_OK);
-  cr_assert_eq(ckpt_checkpointer_save(c, p, &s->base, false, NULL, &err), CKPT_OK, "%s",
-               err.message);
-  ckpt_checkpointer_close(c, &err);
-  ckpt_args_delete(&s->base);
+  tc_save_args(&ckpt_PyTreeCheckpointHandler_desc, p, &s->base);
   expect(p, 0, NULL);
   char *sj = tc_join(p, "_strings.json");
   tc_write(sj, "{}", 2);
@@ -342,12 +337,7 @@ Test(cli_verify, item_directories_alone) {
   n->item = calloc(1, sizeof *n->item);
   ckpt_numpy_rng_seed(n->item, 42);
   ckpt_composite_add(c, "np_rng", &n->base, &err);
-  ckpt_checkpointer *k = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &k, &err), CKPT_OK);
-  cr_assert_eq(ckpt_checkpointer_save(k, rng, &c->base, false, NULL, &err), CKPT_OK, "%s",
-               err.message);
-  ckpt_checkpointer_close(k, &err);
-  ckpt_args_delete(&c->base);
+  tc_save_args(NULL, rng, &c->base);
   /* the whole checkpoint, a top-level item, a nested item: each sound on its own */
   char *item = tc_join(rng, "np_rng"), *nested = tc_join2(rng, "np_rng", "np_random_key");
   char *params = at("params");

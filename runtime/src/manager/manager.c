@@ -333,16 +333,20 @@ ckpt_status ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char **o
   return CKPT_OK;
 }
 
-/* The directory of an existing, finalized step; *path malloc'ed. */
+/* The directory of an existing, finalized step, once the pending save (which may be that very
+ * step) has finished; *path malloc'ed, owned by the caller. */
 static ckpt_status existing_step_dir(ckpt_manager *m, int64_t step, char **path, ckpt_error *err) {
   *path = NULL;
+  ckpt_status st = mgr_join(m, err);
+  if (st != CKPT_OK)
+    return st;
   if (step < 0)
     return ckpt_error_set(err, CKPT_EINVAL, "step %" PRId64 " is negative", step);
   char *p = mgr_step_path(&m->cfg, step);
   if (p == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_io_kind kind;
-  ckpt_status st = ckpt_io_stat(m->cfg.io, p, &kind, NULL, err);
+  st = ckpt_io_stat(m->cfg.io, p, &kind, NULL, err);
   if (st == CKPT_OK && kind == CKPT_IO_KIND_MISSING)
     st = ckpt_error_set(err, CKPT_ENOENT, "No checkpoint for step %" PRId64 " in '%s' ('%s')", step,
                         m->cfg.dir, p);
@@ -360,12 +364,8 @@ ckpt_status ckpt_manager_metrics(ckpt_manager *m, int64_t step, cJSON **out, ckp
   if (m == NULL || out == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_manager_metrics: NULL argument");
   *out = NULL;
-  /* The step may be the one still being saved. */
-  ckpt_status st = mgr_join(m, err);
-  if (st != CKPT_OK)
-    return st;
   char *path;
-  st = existing_step_dir(m, step, &path, err);
+  ckpt_status st = existing_step_dir(m, step, &path, err);
   if (st != CKPT_OK)
     return st;
   st = mgr_metrics_read(&m->cfg, path, out, err);
@@ -377,11 +377,8 @@ ckpt_status ckpt_manager_metadata(ckpt_manager *m, int64_t step, cJSON **out, ck
   if (m == NULL || out == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_manager_metadata: NULL argument");
   *out = NULL;
-  ckpt_status st = mgr_join(m, err);
-  if (st != CKPT_OK)
-    return st;
   char *path;
-  st = existing_step_dir(m, step, &path, err);
+  ckpt_status st = existing_step_dir(m, step, &path, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_checkpointer_metadata(m->ckptr, path, out, err);
