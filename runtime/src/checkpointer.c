@@ -1,13 +1,21 @@
 /* checkpointer.c — Orbax's Checkpointer and AsyncCheckpointer (orbax-reference 3.2–3.4).
  *
- * A save is two parts. The blocking part, on the caller's thread: check the destination,
- * create the tmp directory with the initial _CHECKPOINT_METADATA, and run the handler's save
- * (which snapshots what it needs and may queue the slow work with ckpt_op_defer). The finishing
- * part: run the deferred work, record item_handlers and custom_metadata, let the handler
- * finalize, stamp the commit time, and commit (storage/commit.c). A synchronous checkpointer
- * runs the finishing part inline; an async one runs it on a background thread and returns.
- * Background errors are kept and returned once, by the next save, restore, metadata,
- * wait_until_finished, check_for_errors or close. */
+ * A save is two parts. The blocking part, on the caller's thread: wait for the previous save,
+ * check the destination, create the tmp directory, and run the handler's save (which snapshots
+ * what it needs and queues everything with a file in it with ckpt_op_defer). The finishing
+ * part: run the deferred work (whose file I/O fans out on the checkpointer's I/O engine and is
+ * durable when it returns), write _CHECKPOINT_METADATA (init time, item_handlers,
+ * custom_metadata), let the handler finalize, stamp the commit time, and commit
+ * (storage/commit.c). An async checkpointer runs the finishing part on a background thread and
+ * returns; a synchronous one is the same save followed by the wait, with the finishing part run
+ * on the caller's thread (same code, same engine, no thread to start). Background errors are
+ * kept and returned once, by the next save, restore, metadata, wait_until_finished,
+ * check_for_errors or close.
+ *
+ * The engine (io/engine.h) is created with the checkpointer and reused by every save and
+ * restore: options.io_threads workers (0: CKPT_IO_THREADS, else 4) and a memory budget of
+ * options.memory_budget_bytes in-flight read/write bytes (0: unlimited — a staged snapshot is
+ * already in memory, and a restore reads into the caller's buffers). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,6 +25,7 @@
 #include "ckpt/checkpointer.h"
 #include "ckpt/registry.h"
 #include "handlers/composite_internal.h"
+#include "io/engine.h"
 #include "op.h"
 #include "registry_internal.h"
 #include "storage/checkpoint_metadata.h"
@@ -39,6 +48,7 @@ struct ckpt_checkpointer {
   ckpt_handler *handler;
   ckpt_checkpointer_options opts;
   ckpt_io *io;
+  ckpt_engine *engine;   /* every save's and restore's file I/O; owned */
   pending_save *pending; /* the save running in the background, if any */
   pthread_t thread;
   atomic_bool thread_done;
@@ -66,6 +76,9 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   const ckpt_checkpointer_options *o = options != NULL ? options : &defaults;
   if (o->atomicity != CKPT_ATOMICITY_RENAME && o->atomicity != CKPT_ATOMICITY_COMMIT_FILE)
     return ckpt_error_set(err, CKPT_EINVAL, "unknown atomicity mode %d", (int)o->atomicity);
+  if (o->io_threads < 0 || o->io_threads > 256)
+    return ckpt_error_set(err, CKPT_EINVAL, "io_threads must be 0 (default) to 256, not %d",
+                          o->io_threads);
   ckpt_checkpointer *c = calloc(1, sizeof *c);
   if (c == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a checkpointer");
@@ -73,8 +86,20 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   c->io = o->io != NULL ? o->io : ckpt_io_default();
   c->handler_desc = handler != NULL ? handler : &ckpt_CompositeCheckpointHandler_desc;
   atomic_init(&c->thread_done, false);
-  ckpt_status st = ckpt_handler_create(c->handler_desc, &c->handler, err);
+  ckpt_engine_options eo;
+  ckpt_engine_options_init(&eo);
+  eo.io = c->io;
+  eo.threads = (unsigned)o->io_threads;
+  eo.max_inflight_bytes = o->memory_budget_bytes;
+  ckpt_status st = ckpt_engine_new(&eo, &c->engine, err);
   if (st != CKPT_OK) {
+    ckpt_error_prefix(err, "creating the I/O engine of a checkpointer: ");
+    free(c);
+    return st;
+  }
+  st = ckpt_handler_create(c->handler_desc, &c->handler, err);
+  if (st != CKPT_OK) {
+    ckpt_engine_free(c->engine);
     free(c);
     return st;
   }
@@ -226,13 +251,22 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
   }
   st = ckpt_commit_begin(&p->commit, ckptr->io, ckptr->opts.atomicity, path, force, err);
   if (st == CKPT_OK) {
+    /* Orbax's lifecycle: the tmp directory starts with the init timestamp, and handlers may
+     * look at it. One small file, not fsync'd (the commit syncs it with everything else): the
+     * only file the blocking path creates. */
     p->meta.has_init_timestamp = true;
     p->meta.init_timestamp_nsecs = ckpt_now_nsecs();
     st = ckpt_step_metadata_write(ckptr->io, p->commit.tmp_path, &p->meta, err);
   }
   if (st == CKPT_OK) {
-    st = ckpt_op_init(&p->op, ckptr->io, ckptr->opts.zero_copy, ckptr->opts.atomicity, err);
+    /* A synchronous save returns only once everything is written, so the caller cannot touch
+     * its arrays meanwhile: it needs no snapshot, and the engine writes from the caller's
+     * memory (no copy, no staging memory). */
+    bool zero_copy = ckptr->opts.zero_copy || !ckptr->opts.async;
+    st = ckpt_op_init(&p->op, ckptr->io, zero_copy, ckptr->opts.atomicity, err);
     p->op_live = st == CKPT_OK;
+    if (p->op_live)
+      ckpt_op_set_engine(&p->op, ckptr->engine);
   }
   if (st == CKPT_OK) {
     st = ckptr->handler->desc->vtable->save(ckptr->handler, &p->op, p->commit.tmp_path, args, err);
@@ -344,6 +378,7 @@ ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path
   st = ckpt_op_init(&op, ckptr->io, false, ckptr->opts.atomicity, err);
   if (st != CKPT_OK)
     return st;
+  ckpt_op_set_engine(&op, ckptr->engine);
   ckpt_value v = {0};
   st = ckptr->handler->desc->vtable->restore(ckptr->handler, &op, path, args, &v, err);
   if (st != CKPT_OK)
@@ -392,6 +427,7 @@ ckpt_status ckpt_checkpointer_metadata(ckpt_checkpointer *ckptr, const char *pat
     ckpt_op op;
     st = ckpt_op_init(&op, ckptr->io, false, ckptr->opts.atomicity, err);
     if (st == CKPT_OK) {
+      ckpt_op_set_engine(&op, ckptr->engine);
       st = vt->metadata(ckptr->handler, &op, path, &item, err);
       if (st != CKPT_OK)
         ckpt_error_set(err, st, "handler metadata failed without a message");
@@ -424,6 +460,7 @@ ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err) {
     return CKPT_OK;
   ckpt_status st = join_pending(ckptr, err);
   ckpt_handler_destroy(ckptr->handler);
+  ckpt_engine_free(ckptr->engine);
   free(ckptr);
   return st;
 }

@@ -65,6 +65,15 @@ ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op) {
   return op != NULL ? op->atomicity : CKPT_ATOMICITY_RENAME;
 }
 
+void ckpt_op_set_engine(ckpt_op *op, ckpt_engine *engine) {
+  if (op != NULL)
+    op->engine = engine;
+}
+
+ckpt_engine *ckpt_op_engine(const ckpt_op *op) {
+  return op != NULL ? op->engine : NULL;
+}
+
 ckpt_status ckpt_op_defer(ckpt_op *op, ckpt_deferred_fn run, void *arg, void (*release)(void *),
                           ckpt_error *err) {
   if (op == NULL || run == NULL) {
@@ -114,7 +123,8 @@ ckpt_status ckpt_op_run_deferred(ckpt_op *op, ckpt_error *err) {
       if (st != CKPT_OK) {
         first = st;
         /* A job that failed without saying why still leaves a message for the caller. */
-        ckpt_error_set(err, st, "deferred save work failed (%s)", ckpt_status_text(st));
+        if (err != NULL && err->code == CKPT_OK)
+          ckpt_error_set(err, st, "deferred save work failed (%s)", ckpt_status_text(st));
       }
     }
     if (job.release != NULL)

@@ -6,10 +6,13 @@
  * ckpt_op_zero_copy, ckpt_op_defer).
  *
  * Deferred work is why the type exists: a handler's save does the blocking part (validation,
- * snapshot) and queues the slow part with ckpt_op_defer. The synchronous checkpointer drains
- * the queue inline right after the handler returns; the asynchronous one drains it on its
- * background thread (a worker pool can replace ckpt_op_run_deferred later without any handler
- * noticing). Either way the queue is drained before finalize and the commit. */
+ * snapshot) and queues the slow part with ckpt_op_defer. The queue is drained by the save's
+ * finishing part — on the checkpointer's background thread for an async save, inline for a
+ * synchronous one — in FIFO order, one job at a time: a handler may rely on its deferred jobs
+ * running in the order it queued them, each after the previous one returned. Parallelism comes
+ * from inside a job: ckpt_op_engine gives it the checkpointer's I/O engine (io/engine.h), on
+ * which it fans out its file I/O and waits (the finishing part never runs on an engine worker,
+ * so waiting there is allowed). The queue is drained before finalize and the commit. */
 #ifndef CKPT_SRC_OP_H
 #define CKPT_SRC_OP_H
 
@@ -20,6 +23,7 @@
 #include "ckpt/checkpointer.h"
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
+#include "io/engine.h"
 
 typedef struct ckpt_deferred_job {
   ckpt_deferred_fn run;
@@ -31,6 +35,7 @@ struct ckpt_op {
   ckpt_io *io;
   bool zero_copy;
   ckpt_atomicity atomicity;
+  ckpt_engine *engine;     /* borrowed from the checkpointer; NULL when a handler runs alone */
   pthread_mutex_t mu;      /* guards the queue: deferred jobs may queue more work from any thread */
   ckpt_deferred_job *jobs; /* jobs[head .. n_jobs) are waiting, oldest first */
   size_t head;
@@ -60,5 +65,11 @@ void ckpt_op_cancel(ckpt_op *op);
 size_t ckpt_op_pending(ckpt_op *op);
 
 ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op);
+
+/* The I/O engine jobs of this op run on (borrowed: the checkpointer owns it and it outlives
+ * the op). NULL when none was set (a handler called directly, in tests): then the storage code
+ * creates a short-lived engine of its own for the duration of the call. */
+void ckpt_op_set_engine(ckpt_op *op, ckpt_engine *engine);
+ckpt_engine *ckpt_op_engine(const ckpt_op *op);
 
 #endif

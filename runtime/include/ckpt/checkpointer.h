@@ -36,7 +36,8 @@ typedef struct ckpt_checkpointer_options {
   ckpt_atomicity atomicity;
   ckpt_io *io;        /* NULL: ckpt_io_default(); must outlive the checkpointer */
   bool async;         /* save returns after the snapshot; the write and commit run behind */
-  bool zero_copy;     /* caller promises not to modify saved data until the save finished */
+  bool zero_copy;     /* caller promises not to modify saved data until the save finished
+                       * (implied for a synchronous checkpointer, whose save returns only then) */
   uint64_t memory_budget_bytes; /* bound on in-flight bytes (0 = default) */
   int io_threads;     /* 0 = default */
 } ckpt_checkpointer_options;

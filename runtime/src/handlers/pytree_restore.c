@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "handlers/pytree_internal.h"
+#include "io/engine.h"
+#include "op.h"
 #include "storage/path_safety.h"
 #include "storage/zarr_io.h"
 
@@ -974,8 +976,16 @@ static ckpt_status task_read(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   return ckpt_zarr_run_read(&tasks[i], scratch, err);
 }
 
-static ckpt_status restore(ckpt_io *io, const char *dir, const ckpt_pytree_restore_spec *spec,
-                           ckpt_tree **out, ckpt_error *err) {
+/* A chunk task's share of the memory budget: the chunk's decoded size. */
+static uint64_t task_weight(void *ctx, size_t i) {
+  const ckpt_zarr_chunk_task *tasks = ctx;
+  const ckpt_zarr_meta *m = &tasks[i].req->meta;
+  return ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
+}
+
+static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
+                           const ckpt_pytree_restore_spec *spec, ckpt_tree **out,
+                           ckpt_error *err) {
   *out = NULL;
   rs_ctx c;
   memset(&c, 0, sizeof c);
@@ -1080,7 +1090,9 @@ static ckpt_status restore(ckpt_io *io, const char *dir, const ckpt_pytree_resto
     if (c.leaves[i].has_req)
       st = ckpt_zarr_plan_read(&c.leaves[i].req, &tasks, &n_tasks, &cap_tasks, err);
   if (st == CKPT_OK)
-    st = ckpt_parallel_for(n_tasks, 0, task_read, tasks, err);
+    /* Chunk reads in parallel on the op's engine, straight into the destination where the
+     * boxes align, each chunk verified against _CHECKSUMS as it is read. */
+    st = ckpt_task_run(engine, dir, n_tasks, task_read, task_weight, tasks, err);
   if (st != CKPT_OK)
     goto done;
 
@@ -1102,11 +1114,11 @@ done:
 
 ckpt_status ckpt_pytree_restore(ckpt_op *op, const char *dir, const ckpt_pytree_restore_spec *spec,
                                 ckpt_tree **out, ckpt_error *err) {
-  return restore(op ? ckpt_op_io(op) : NULL, dir, spec, out, err);
+  return restore(op ? ckpt_op_io(op) : NULL, ckpt_op_engine(op), dir, spec, out, err);
 }
 
 ckpt_status ckpt_pytree_restore_io(ckpt_io *io, const char *dir,
                                    const ckpt_pytree_restore_spec *spec, ckpt_tree **out,
                                    ckpt_error *err) {
-  return restore(io, dir, spec, out, err);
+  return restore(io, NULL, dir, spec, out, err);
 }

@@ -3,17 +3,31 @@
  * Blocking part (caller's thread): flatten the tree into leaves with Orbax's parameter names,
  * validate names and leaf kinds, choose chunk shapes, snapshot the replica-0 shards (one copy,
  * casting on the way when a save dtype is given), and build _METADATA in memory.
- * Deferred part (ckpt_op_defer): create the array directories and .zarray files, write every
- * chunk in parallel (checksummed, durable), then _strings.json, _CHECKSUMS and, last,
- * _METADATA, fsyncing the directories so the whole item is durable when the job returns. */
+ * Deferred part (ckpt_op_defer, on the save's background thread): everything with a file in it,
+ * as jobs of the op's I/O engine (io/engine.h). One function job per array creates its
+ * directory and .zarray; one per chunk (after its array's) prepares the chunk's bytes (a copy
+ * only for edge chunks, casts and compression), computes its CRC-32C and finds its all-zero
+ * 1 MiB blocks, then submits the file's open, the writes of the non-zero runs and the durable
+ * close as engine jobs, so the data goes out with the engine's write-behind flushing and the
+ * per-file fsyncs overlap other files' writes; each directory is fsync'd once when the group
+ * ends. Only when every chunk is durable does a second group write _strings.json, _CHECKSUMS
+ * and _METADATA (durable, in parallel) and fsync the item directory, so the whole item is
+ * durable when the job returns. */
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/pytree_internal.h"
+#include "io/engine.h"
+#include "op.h"
+#include "storage/checksum.h"
 #include "storage/path_safety.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_staging.h"
+
+typedef struct save_job save_job;
 
 typedef struct snap_shard {
   int64_t off[CKPT_MAX_RANK];
@@ -24,6 +38,8 @@ typedef struct snap_shard {
 } snap_shard;
 
 typedef struct save_leaf {
+  save_job *job;
+  ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
   size_t entry;         /* index into meta.entries */
   ckpt_zarr_meta zm;    /* as stored */
   ckpt_dtype src_dtype; /* dtype of the snapshot buffers */
@@ -33,6 +49,10 @@ typedef struct save_leaf {
 } save_leaf;
 
 typedef struct save_chunk {
+  save_job *job;
+  void *own; /* a prepared copy of the chunk (edge, cast, compressed); freed after its close */
+  uint64_t reserved; /* memory-budget bytes the chunk holds and has not handed to a write */
+  ckpt_engine_file *file; /* opened by task_chunk; closed (fsync'd) by task_close_batch */
   size_t leaf;
   size_t shard;
   uint64_t linear;
@@ -40,8 +60,11 @@ typedef struct save_chunk {
   uint64_t bytes;
 } save_chunk;
 
-typedef struct save_job {
+struct save_job {
   ckpt_io *io;
+  ckpt_engine *engine;      /* the op's, or NULL: run_save makes a short-lived one */
+  ckpt_engine *engine_used; /* the one run_save runs on */
+  ckpt_engine_group *group; /* the chunk group, while run_save runs */
   char *dir;
   ckpt_pytree_meta meta;
   size_t n_leaves, cap_leaves;
@@ -49,8 +72,7 @@ typedef struct save_job {
   size_t n_chunks, cap_chunks;
   save_chunk *chunks;
   cJSON *strings; /* param → value, or NULL */
-  unsigned threads;
-} save_job;
+};
 
 static void job_free(void *arg) {
   save_job *j = arg;
@@ -65,6 +87,8 @@ static void job_free(void *arg) {
     free(l->dir);
   }
   free(j->leaves);
+  for (size_t i = 0; i < j->n_chunks; i++)
+    free(j->chunks[i].own);
   free(j->chunks);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
@@ -223,6 +247,8 @@ static ckpt_status add_chunks(save_job *j, size_t leaf_index, ckpt_error *err) {
       for (int d = 0; d < nd; d++)
         lin = lin * (uint64_t)grid[d] + (uint64_t)(lo[d] + idx[d]);
       save_chunk *c = &j->chunks[j->n_chunks++];
+      c->job = j;
+      c->own = NULL;
       c->leaf = leaf_index;
       c->shard = s;
       c->linear = lin;
@@ -268,6 +294,7 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   size_t li = j->n_leaves++;
   save_leaf *l = &j->leaves[li];
   memset(l, 0, sizeof *l);
+  l->job = j;
   l->entry = entry;
   l->dir = ckpt_path_child(j->dir, e->param);
   if (l->dir == NULL)
@@ -500,7 +527,10 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
     uint64_t n = ckpt_dtype_size(a->dtype);
     for (int d = 0; d < a->ndim; d++)
       n *= (uint64_t)a->shards[s].shape[d];
-    *total += n;
+    /* As the pool hands it out: whole 4 KiB pages, so that every pooled buffer fits and none
+     * falls back to fresh (page-faulting) memory; small ones are not pooled at all. */
+    if (n >= CKPT_STAGING_MIN_POOLED)
+      *total += (n + 4095) / 4096 * 4096;
   }
   return CKPT_OK;
 }
@@ -525,7 +555,6 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
   if (j == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
   j->io = io;
-  j->threads = ckpt_task_threads();
   j->dir = strdup(dir);
   j->meta.use_ocdbt = false;
   j->meta.use_zarr3 = false;
@@ -586,15 +615,106 @@ fail:
 
 /* ---------------------------------------------------------------- the deferred write */
 
-static ckpt_status task_meta(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
-  (void)scratch;
-  save_job *j = ctx;
-  return ckpt_zarr_write_meta(j->io, j->leaves[i].dir, &j->leaves[i].zm, err);
+/* on_done of jobs whose buffer is a malloc'ed copy owned by nobody else (JSON texts). */
+static void free_arg_on_done(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  free(arg);
 }
 
-static ckpt_status task_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
-  save_job *j = ctx;
-  save_chunk *ch = &j->chunks[i];
+/* on_done of a chunk file's close: every write of the file is done, its copy can go. */
+static void chunk_closed(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  save_chunk *ch = arg;
+  free(ch->own);
+  ch->own = NULL;
+}
+
+/* on_done of a chunk's function job (also when canceled): budget not handed to a write goes
+ * back. */
+static void chunk_task_done(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  save_chunk *ch = arg;
+  if (ch->reserved > 0)
+    ckpt_engine_unreserve(ch->job->engine_used, ch->reserved);
+  ch->reserved = 0;
+}
+
+/* Submits one write of a chunk file, handing it part of the chunk's budget reservation when
+ * that covers it (the write then releases it when done). */
+static ckpt_status submit_chunk_write(save_chunk *ch, ckpt_engine_file *f, const void *buf,
+                                      size_t n, uint64_t offset, ckpt_error *err) {
+  bool hand = n > 0 && n <= ch->reserved;
+  ckpt_engine_job_opts o = {.budget_reserved = hand};
+  ckpt_status st = ckpt_engine_write(ch->job->group, f, buf, n, offset, &o, NULL, err);
+  if (st == CKPT_OK && hand)
+    ch->reserved -= n;
+  return st;
+}
+
+/* Submits a small durable file: open, one write of text (taken over: freed when written, or
+ * here when nothing was submitted) and, unless keep_open is given, the close. With keep_open
+ * the file is left open in *keep_open for a later close (NULL when the open failed). */
+static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text,
+                                     size_t len, ckpt_engine_file **keep_open, ckpt_error *err) {
+  ckpt_engine_file *f;
+  if (keep_open != NULL)
+    *keep_open = NULL;
+  ckpt_status st = ckpt_engine_file_open(g, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666,
+                                         CKPT_ENGINE_FILE_DURABLE, &f, err);
+  if (st != CKPT_OK) {
+    free(text);
+    return st;
+  }
+  ckpt_engine_job_opts o = {.on_done = free_arg_on_done, .on_done_arg = text};
+  st = ckpt_engine_write(g, f, text, len, 0, &o, NULL, err);
+  if (st != CKPT_OK)
+    free(text); /* not submitted: still ours */
+  if (keep_open != NULL) {
+    *keep_open = f;
+    return st;
+  }
+  /* Closed even after a failed write submission: an open file would fail the group too, but
+   * this way its descriptor is closed by the engine and the first error stays the real one. */
+  ckpt_status cst = ckpt_engine_file_close(g, f, NULL, NULL, st == CKPT_OK ? err : NULL);
+  return st != CKPT_OK ? st : cst;
+}
+
+/* Function job: the array directory and its .zarray. */
+static ckpt_status task_leaf(void *arg, ckpt_error *err) {
+  save_leaf *l = arg;
+  save_job *j = l->job;
+  ckpt_status st = ckpt_zarr_make_array_dir(j->io, l->dir, err);
+  if (st != CKPT_OK)
+    return st;
+  char *json;
+  size_t len;
+  st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
+  if (st != CKPT_OK)
+    return st;
+  char *path = ckpt_path_child(l->dir, CKPT_ZARR_METADATA_FILE);
+  if (path == NULL) {
+    free(json);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
+  }
+  st = submit_small_file(j->group, path, json, len, &l->zfile, err);
+  free(path);
+  return st;
+}
+
+/* Zero blocks are left as holes: fresh optimiser state, padding and sparse tensors cost no
+ * disk space or write bandwidth, and reads return zeros for them. 1 MiB blocks keep the check
+ * cheap (dense data fails it on its first word) and the writes large. */
+#define ZERO_BLOCK ((size_t)1 << 20)
+/* Largest write job a chunk submits (a multiple of ZERO_BLOCK). */
+#define WRITE_PIECE ((size_t)8 << 20)
+
+/* Function job: prepares one chunk and submits its file's I/O (see the top of the file). */
+static ckpt_status task_chunk(void *arg, ckpt_error *err) {
+  save_chunk *ch = arg;
+  save_job *j = ch->job;
   save_leaf *l = &j->leaves[ch->leaf];
   const ckpt_zarr_meta *m = &l->zm;
   const snap_shard *sh = &l->shards[ch->shard];
@@ -612,110 +732,315 @@ static ckpt_status task_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_e
   }
   size_t es = ckpt_dtype_size(m->dtype);
   size_t raw = (size_t)ckpt_zarr_chunk_elements(m) * es;
-  const void *data;
+  const unsigned char *data;
   if (!edge && l->src_dtype == m->dtype && ckpt_box_contiguous(nd, ext, sh->shape)) {
-    /* The chunk is one run of the snapshot: write it from there without copying. */
+    /* The chunk is one run of the snapshot (or, zero-copy, of the caller's memory): the engine
+     * writes it from there. */
     data = (const unsigned char *)sh->data + ckpt_box_offset(nd, sh->shape, rel) * es;
   } else {
-    unsigned char *buf = ckpt_scratch_get(scratch, raw);
+    unsigned char *buf = malloc(raw > 0 ? raw : 1);
     if (buf == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate %zu bytes", param, raw);
     if (edge)
       memset(buf, 0, raw); /* zarr v2 pads edge chunks to the full chunk shape */
     ckpt_box_copy(nd, ext, buf, m->dtype, m->chunks, zero, sh->data, l->src_dtype, sh->shape, rel);
+    ch->own = buf;
     data = buf;
   }
   char key[CKPT_ZARR_KEY_MAX];
   ckpt_zarr_chunk_key(m, index, key);
-  char *path = ckpt_path_child(l->dir, key);
-  if (path == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st;
+  size_t n = raw;
   if (m->compressor == CKPT_COMPRESSION_ZSTD) {
     void *z = NULL;
     size_t zn = 0;
     char what[300];
     snprintf(what, sizeof what, "array '%.200s' chunk '%.40s'", param, key);
-    st = ckpt_zarr_compress(data, raw, m->level, &z, &zn, what, err);
-    if (st == CKPT_OK)
-      st = ckpt_zarr_write_chunk(j->io, path, z, zn, &ch->crc, err);
-    ch->bytes = zn;
-    free(z);
-  } else {
-    st = ckpt_zarr_write_chunk(j->io, path, data, raw, &ch->crc, err);
-    ch->bytes = raw;
+    ckpt_status st = ckpt_zarr_compress(data, raw, m->level, &z, &zn, what, err);
+    if (st != CKPT_OK)
+      return st;
+    free(ch->own);
+    ch->own = z;
+    data = z;
+    n = zn;
   }
+  ch->bytes = n;
+  char *path = ckpt_path_child(l->dir, key);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_engine_file *f;
+  ckpt_status st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+                                         0666, CKPT_ENGINE_FILE_DURABLE, &f, err);
+  free(path);
+  if (st != CKPT_OK)
+    return st;
+  /* CRC and zero detection in one pass over 1 MiB blocks; each run of non-zero blocks becomes
+   * one write job, submitted as soon as it ends so the engine starts on it at once. */
+  size_t run_start = 0, pos = 0;
+  bool in_run = false, last_written = false;
+  uint32_t c = 0;
+  while (st == CKPT_OK && pos < n) {
+    size_t len = n - pos < ZERO_BLOCK ? n - pos : ZERO_BLOCK;
+    bool z = ckpt_zarr_all_zero(data + pos, len);
+    c = z ? ckpt_crc32c_zeros(c, len) : ckpt_crc32c(c, data + pos, len);
+    if (!z && !in_run) {
+      run_start = pos;
+      in_run = true;
+    }
+    if (z && in_run) {
+      st = submit_chunk_write(ch, f, data + run_start, pos - run_start, run_start, err);
+      in_run = false;
+    }
+    last_written = !z;
+    pos += len;
+    if (st == CKPT_OK && in_run && pos - run_start >= WRITE_PIECE) {
+      /* Long runs go out in pieces, so the disk works while the CRC pass goes on. */
+      st = submit_chunk_write(ch, f, data + run_start, pos - run_start, run_start, err);
+      in_run = false;
+    }
+  }
+  if (st == CKPT_OK && in_run)
+    st = submit_chunk_write(ch, f, data + run_start, n - run_start, run_start, err);
+  if (st == CKPT_OK && n > 0 && !last_written) {
+    /* The file must have its full size even when it ends in a hole. */
+    static const unsigned char zero_byte = 0;
+    st = ckpt_engine_write(j->group, f, &zero_byte, 1, (uint64_t)n - 1, NULL, NULL, err);
+  }
+  ch->crc = c;
+  ch->file = f; /* closed by its batch's task_close_batch */
+  return st;
+}
+
+/* The files one closing job closes: arrays [leaf_lo, leaf_hi) (their .zarray) and chunks
+ * [chunk_lo, chunk_hi). */
+typedef struct close_batch {
+  save_job *job;
+  size_t leaf_lo, leaf_hi, chunk_lo, chunk_hi;
+  ckpt_future *closer; /* the closing job's future */
+} close_batch;
+
+/* Function job, after every array and chunk job of its batch: submits the durable close of
+ * every file they opened. Why not close each file as soon as its writes are submitted: an fsync
+ * commits the file system's journal, and creating files or directories while a commit runs
+ * waits for it, so fsyncs interleaved with the creation of hundreds of files serialised the two
+ * (measured here: mkdir and open(O_CREAT) took over 1 ms each). Created a batch at a time, the
+ * files are then fsync'd in parallel (their data already under write-back) and the directories
+ * once each at the end. Batches bound the files open at once (see batch_files). */
+static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
+  close_batch *b = arg;
+  save_job *j = b->job;
+  ckpt_status st = CKPT_OK;
+  for (size_t i = b->leaf_lo; i < b->leaf_hi; i++) {
+    if (j->leaves[i].zfile == NULL)
+      continue;
+    ckpt_status cst = ckpt_engine_file_close(j->group, j->leaves[i].zfile, NULL, NULL,
+                                             st == CKPT_OK ? err : NULL);
+    if (st == CKPT_OK)
+      st = cst;
+  }
+  for (size_t i = b->chunk_lo; i < b->chunk_hi; i++) {
+    save_chunk *ch = &j->chunks[i];
+    if (ch->file == NULL)
+      continue;
+    /* The close runs after every write of the file; then the copy can go. If the close cannot
+     * be submitted the copy stays with the chunk (job_free frees it once the group is done). */
+    ckpt_engine_job_opts o = {.on_done = chunk_closed, .on_done_arg = ch};
+    ckpt_status cst = ckpt_engine_file_close(j->group, ch->file, &o, NULL,
+                                             st == CKPT_OK ? err : NULL);
+    if (st == CKPT_OK)
+      st = cst;
+  }
+  return st;
+}
+
+/* Files per batch: an eighth of the descriptor limit (two batches may be open at once besides
+ * the one being closed, the direct flush mode opens two descriptors per file, and the caller
+ * has descriptors of its own), between 16 and 512. */
+static size_t batch_files(void) {
+  struct rlimit rl;
+  size_t n = 128;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    n = (size_t)(rl.rlim_cur / 8);
+  else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    n = 512;
+  return n < 16 ? 16 : n > 512 ? 512 : n;
+}
+
+/* _CHECKSUMS as compact JSON; *text malloc'ed (caller frees). */
+static ckpt_status checksums_text(save_job *j, char **text, size_t *len, ckpt_error *err) {
+  *text = NULL;
+  cJSON *sums = ckpt_checksums_new();
+  bool ok = sums != NULL;
+  for (size_t i = 0; ok && i < j->n_chunks; i++) {
+    const save_chunk *c = &j->chunks[i];
+    const save_leaf *l = &j->leaves[c->leaf];
+    int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
+    char key[CKPT_ZARR_KEY_MAX];
+    ckpt_zarr_grid(&l->zm, grid);
+    ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
+    ckpt_zarr_chunk_key(&l->zm, index, key);
+    ok = ckpt_checksums_add(sums, j->meta.entries[l->entry].param, key, c->crc, c->bytes);
+  }
+  ckpt_status st;
+  if (!ok)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
+  else
+    st = ckpt_json_dump_compact(sums, text, len, err);
+  cJSON_Delete(sums);
+  return st;
+}
+
+/* Submits dir/name with text (taken over). */
+static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const char *name,
+                                    char *text, size_t len, ckpt_error *err) {
+  char *path = ckpt_path_child(j->dir, name);
+  if (path == NULL) {
+    free(text);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  ckpt_status st = submit_small_file(g, path, text, len, NULL, err);
   free(path);
   return st;
 }
 
-static ckpt_status task_fsync_dir(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
-  (void)scratch;
-  save_job *j = ctx;
-  return ckpt_io_fsync_dir(j->io, j->leaves[i].dir, err);
+/* Phase 1: every array directory, .zarray and chunk file, durable (directories included). */
+/* Submits the closing job of the batch being built (its jobs: jobs[0 .. *n_jobs)). */
+static ckpt_status flush_batch(save_job *j, close_batch *b, ckpt_future **jobs, size_t *n_jobs,
+                               ckpt_error *err) {
+  ckpt_engine_job_opts o = {.after = jobs, .n_after = *n_jobs, .label = "closing files"};
+  ckpt_status st = ckpt_engine_call(j->group, task_close_batch, b, &o, &b->closer, err);
+  *n_jobs = 0;
+  return st;
 }
 
-static ckpt_status write_json_file(save_job *j, const char *name, const char *text, size_t len,
-                                   ckpt_error *err) {
-  char *path = ckpt_path_child(j->dir, name);
-  if (path == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st = ckpt_io_write_file(j->io, path, text, len, true, err);
-  free(path);
+/* Phase 1: every array directory, .zarray and chunk file, durable (directories included).
+ * Jobs go in batches of batch_files() files, in order (an array's job, then its chunks' jobs);
+ * the jobs of batch k start after the closing job of batch k-2, so about three batches of files
+ * are open at most, while the next batch's files are created as the previous one's fsync. */
+static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
+  ckpt_status st = ckpt_engine_group_new(e, j->dir, &j->group, err);
+  if (st != CKPT_OK)
+    return st;
+  size_t per = batch_files();
+  size_t max_batches = (j->n_leaves + j->n_chunks) / per + 2;
+  ckpt_future **leaf_done = calloc(j->n_leaves ? j->n_leaves : 1, sizeof *leaf_done);
+  ckpt_future **jobs = calloc(per, sizeof *jobs);
+  close_batch *batches = calloc(max_batches, sizeof *batches);
+  if (leaf_done == NULL || jobs == NULL || batches == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  /* The item directory holds the new array directories: fsync'd once at the group's end. */
+  if (st == CKPT_OK && j->n_leaves > 0)
+    st = ckpt_engine_group_note_dir(j->group, j->dir, err);
+  size_t nb = 0, n_jobs = 0, ci = 0;
+  if (st == CKPT_OK)
+    batches[0] = (close_batch){.job = j};
+  for (size_t li = 0; st == CKPT_OK && li < j->n_leaves; li++) {
+    ckpt_future *after[2];
+    size_t n_after = 0;
+    if (nb >= 2)
+      after[n_after++] = batches[nb - 2].closer;
+    ckpt_engine_job_opts lo = {.after = after, .n_after = n_after,
+                               .label = "array directory and .zarray"};
+    st = ckpt_engine_call(j->group, task_leaf, &j->leaves[li], &lo, &leaf_done[li], err);
+    if (st != CKPT_OK)
+      break;
+    jobs[n_jobs++] = leaf_done[li];
+    batches[nb].leaf_hi = li + 1;
+    while (st == CKPT_OK && (n_jobs == per || (ci < j->n_chunks && j->chunks[ci].leaf == li))) {
+      if (n_jobs == per) {
+        st = flush_batch(j, &batches[nb], jobs, &n_jobs, err);
+        nb++;
+        batches[nb] = (close_batch){.job = j, .leaf_lo = li + 1, .leaf_hi = li + 1,
+                                    .chunk_lo = ci, .chunk_hi = ci};
+        continue;
+      }
+      save_chunk *ch = &j->chunks[ci];
+      /* The memory budget bounds the chunks between submission and durability: this thread
+       * (never a worker) waits here while it is used up. */
+      const ckpt_zarr_meta *m = &j->leaves[li].zm;
+      ch->reserved = ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
+      ckpt_engine_reserve(e, ch->reserved);
+      n_after = 0;
+      after[n_after++] = leaf_done[li];
+      if (nb >= 2)
+        after[n_after++] = batches[nb - 2].closer;
+      ckpt_engine_job_opts o = {.after = after, .n_after = n_after, .label = "chunk",
+                                .on_done = chunk_task_done, .on_done_arg = ch};
+      st = ckpt_engine_call(j->group, task_chunk, ch, &o, &jobs[n_jobs], err);
+      if (st != CKPT_OK) {
+        chunk_task_done(ch, NULL, st); /* not submitted: its on_done will not run */
+        break;
+      }
+      n_jobs++;
+      ci++;
+      batches[nb].chunk_hi = ci;
+    }
+  }
+  if (st == CKPT_OK && n_jobs > 0)
+    st = flush_batch(j, &batches[nb], jobs, &n_jobs, err);
+  if (st != CKPT_OK)
+    ckpt_engine_group_cancel(j->group);
+  ckpt_status wst = ckpt_engine_group_wait(j->group, st == CKPT_OK ? err : NULL);
+  if (st == CKPT_OK)
+    st = wst;
+  ckpt_engine_group_free(j->group);
+  j->group = NULL;
+  free(batches);
+  free(jobs);
+  free(leaf_done);
+  return st;
+}
+
+/* Phase 2, once every chunk is durable: _strings.json, _CHECKSUMS and _METADATA. */
+static ckpt_status write_item_files(save_job *j, ckpt_engine *e, ckpt_error *err) {
+  ckpt_engine_group *g;
+  ckpt_status st = ckpt_engine_group_new(e, j->dir, &g, err);
+  if (st != CKPT_OK)
+    return st;
+  char *text = NULL;
+  size_t len = 0;
+  if (j->strings != NULL) {
+    st = ckpt_json_dump_compact(j->strings, &text, &len, err);
+    if (st == CKPT_OK)
+      st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
+  }
+  if (st == CKPT_OK)
+    st = checksums_text(j, &text, &len, err);
+  if (st == CKPT_OK)
+    st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
+  if (st == CKPT_OK)
+    st = ckpt_pytree_meta_encode(&j->meta, &text, &len, err);
+  if (st == CKPT_OK)
+    st = submit_item_file(j, g, CKPT_METADATA_FILE, text, len, err);
+  /* The item directory itself, even when no file above noted it. */
+  if (st == CKPT_OK)
+    st = ckpt_engine_group_note_dir(g, j->dir, err);
+  if (st != CKPT_OK)
+    ckpt_engine_group_cancel(g);
+  ckpt_status wst = ckpt_engine_group_wait(g, st == CKPT_OK ? err : NULL);
+  if (st == CKPT_OK)
+    st = wst;
+  ckpt_engine_group_free(g);
   return st;
 }
 
 static ckpt_status run_save(void *arg, ckpt_error *err) {
   save_job *j = arg;
-  ckpt_status st = ckpt_parallel_for(j->n_leaves, j->threads, task_meta, j, err);
-  if (st == CKPT_OK)
-    st = ckpt_parallel_for(j->n_chunks, j->threads, task_chunk, j, err);
-  if (st == CKPT_OK && j->strings != NULL) {
-    char *text;
-    size_t len;
-    st = ckpt_json_dump_compact(j->strings, &text, &len, err);
-    if (st == CKPT_OK) {
-      st = write_json_file(j, CKPT_STRINGS_FILE, text, len, err);
-      free(text);
-    }
+  ckpt_engine *e = j->engine, *temp = NULL;
+  ckpt_status st = CKPT_OK;
+  if (e == NULL) {
+    /* A handler called without a checkpointer: an engine for this save only. */
+    ckpt_engine_options o;
+    ckpt_engine_options_init(&o);
+    o.io = j->io;
+    st = ckpt_engine_new(&o, &temp, err);
+    e = temp;
   }
-  if (st == CKPT_OK) {
-    cJSON *sums = ckpt_checksums_new();
-    bool ok = sums != NULL;
-    for (size_t i = 0; ok && i < j->n_chunks; i++) {
-      const save_chunk *c = &j->chunks[i];
-      const save_leaf *l = &j->leaves[c->leaf];
-      int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
-      char key[CKPT_ZARR_KEY_MAX];
-      ckpt_zarr_grid(&l->zm, grid);
-      ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
-      ckpt_zarr_chunk_key(&l->zm, index, key);
-      ok = ckpt_checksums_add(sums, j->meta.entries[l->entry].param, key, c->crc, c->bytes);
-    }
-    char *text = NULL;
-    size_t len = 0;
-    if (!ok)
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
-    else
-      st = ckpt_json_dump_compact(sums, &text, &len, err);
-    if (st == CKPT_OK)
-      st = write_json_file(j, CKPT_CHECKSUMS_FILE, text, len, err);
-    free(text);
-    cJSON_Delete(sums);
-  }
+  j->engine_used = e;
   if (st == CKPT_OK)
-    st = ckpt_parallel_for(j->n_leaves, j->threads, task_fsync_dir, j, err);
-  if (st == CKPT_OK) {
-    char *text;
-    size_t len;
-    st = ckpt_pytree_meta_encode(&j->meta, &text, &len, err);
-    if (st == CKPT_OK) {
-      st = write_json_file(j, CKPT_METADATA_FILE, text, len, err);
-      free(text);
-    }
-  }
+    st = write_arrays(j, e, err);
   if (st == CKPT_OK)
-    st = ckpt_io_fsync_dir(j->io, j->dir, err);
+    st = write_item_files(j, e, err);
+  ckpt_engine_free(temp);
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "while writing '%s': ", j->dir);
   return st;
@@ -731,6 +1056,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
+  j->engine = ckpt_op_engine(op);
   return ckpt_op_defer(op, run_save, j, job_free, err);
 }
 

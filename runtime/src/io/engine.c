@@ -39,6 +39,8 @@ struct ckpt_engine_group {
   bool sealed;
   bool dirs_queued; /* the end-of-group directory fsyncs were queued */
   bool done;
+  int sync_fd;         /* SYNCFS: a directory of the file system, opened before any durable file */
+  char *sync_dir;      /* its path, for messages */
   ckpt_error error; /* first error of any job; code CKPT_OK while none */
   dir_set dirs;
   ckpt_engine_group *prev, *next;
@@ -48,6 +50,7 @@ struct ckpt_engine {
   ckpt_io *io;
   const engine_backend_ops *backend;
   ckpt_engine_flush flush;
+  ckpt_engine_durability durability;
   unsigned nthreads;
   unsigned uring_depth;
   uint64_t max_inflight;
@@ -71,6 +74,10 @@ struct ckpt_engine {
 /* Which engine, if any, the current thread works for: submissions from a worker never wait for
  * the budget, and waits from a worker are refused (both would deadlock). */
 static _Thread_local ckpt_engine *tl_worker_of;
+/* The group of the function job running on this worker, if any: that job may keep submitting
+ * to its own group after the group was sealed (the group cannot end while the job runs), which
+ * lets a job decide its follow-up I/O from the data (zero blocks, compression) on a worker. */
+static _Thread_local ckpt_engine_group *tl_running_group;
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -105,6 +112,7 @@ void ckpt_engine_options_init(ckpt_engine_options *o) {
 }
 
 ckpt_io *ckpt_engine_io(ckpt_engine *e) { return e->io; }
+unsigned ckpt_engine_threads(const ckpt_engine *e) { return e->nthreads; }
 unsigned ckpt_engine_uring_depth(ckpt_engine *e) { return e->uring_depth; }
 size_t ckpt_engine_segment_bytes(ckpt_engine *e) { return e->segment_bytes; }
 
@@ -116,6 +124,7 @@ void ckpt_engine_count_short(ckpt_engine *e) {
 
 ckpt_engine_backend ckpt_engine_backend_used(const ckpt_engine *e) { return e->backend->id; }
 ckpt_engine_flush ckpt_engine_flush_used(const ckpt_engine *e) { return e->flush; }
+ckpt_engine_durability ckpt_engine_durability_used(const ckpt_engine *e) { return e->durability; }
 
 static char *dup_str(const char *s) {
   if (s == NULL) return NULL;
@@ -341,9 +350,63 @@ int ckpt_engine_pick_fd(const ckpt_engine_file *f, const void *buf, size_t n, ui
   return f->fd_buffered;
 }
 
+/* SYNCFS: opens the descriptor the group's syncfs will use, once, before the first durable file
+ * is opened (so every writeback error of the group's files is reported to it). */
+static ckpt_status open_sync_fd(ckpt_engine *e, ckpt_engine_group *g, const char *dir_path,
+                                ckpt_error *err) {
+  pthread_mutex_lock(&e->mu);
+  bool have = g->sync_fd >= 0;
+  pthread_mutex_unlock(&e->mu);
+  if (have) return CKPT_OK;
+  char *dir = dup_str(dir_path);
+  if (dir == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", g->label);
+  int fd = -1;
+  ckpt_status st = ckpt_io_open(e->io, dir, O_RDONLY | O_DIRECTORY, 0, &fd, err);
+  if (st != CKPT_OK) {
+    free(dir);
+    return st;
+  }
+  pthread_mutex_lock(&e->mu);
+  if (g->sync_fd < 0) {
+    g->sync_fd = fd;
+    g->sync_dir = dir;
+    fd = -1;
+    dir = NULL;
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (fd >= 0) {
+    ckpt_error ignored = CKPT_ERROR_INIT;
+    ckpt_io_close(e->io, fd, dir, &ignored); /* another open won the race */
+  }
+  free(dir);
+  return CKPT_OK;
+}
+
+/* The directory part of path ("." when none), malloc'ed; NULL when memory runs out. */
+static char *parent_of(const char *path) {
+  char *dir = dup_str(path);
+  if (dir == NULL) return NULL;
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) {
+    free(dir);
+    return dup_str(".");
+  }
+  if (slash == dir) slash[1] = '\0';
+  else *slash = '\0';
+  return dir;
+}
+
 static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   ckpt_engine_file *f = j->file;
   int flags = f->flags;
+  if (e->durability == CKPT_ENGINE_DURABILITY_SYNCFS &&
+      (f->file_flags & CKPT_ENGINE_FILE_DURABLE)) {
+    char *dir = parent_of(f->path);
+    if (dir == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", j->group->label);
+    ckpt_status sst = open_sync_fd(e, j->group, dir, err);
+    free(dir);
+    if (sst != CKPT_OK) return sst;
+  }
   bool want_direct = e->flush == CKPT_ENGINE_FLUSH_DIRECT &&
                      (f->file_flags & CKPT_ENGINE_FILE_DURABLE) && (flags & O_ACCMODE) != O_RDONLY;
   int fd = -1;
@@ -382,7 +445,8 @@ static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
 static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt_error *err) {
   ckpt_engine_file *f = j->file;
   ckpt_status st = CKPT_OK;
-  if (f->fd >= 0 && !canceled && (f->file_flags & CKPT_ENGINE_FILE_DURABLE)) {
+  if (f->fd >= 0 && !canceled && (f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
+      e->durability != CKPT_ENGINE_DURABILITY_SYNCFS) {
     st = ckpt_io_fsync(e->io, f->fd, f->path, err);
     if (st == CKPT_OK) {
       pthread_mutex_lock(&e->mu);
@@ -404,7 +468,28 @@ static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt
   return st;
 }
 
+/* SYNCFS: the group's one syncfs(2), through the fault hook as an fsync of the directory. */
+static ckpt_status run_syncfs(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
+  ckpt_engine_group *g = j->group;
+  if (g->sync_fd < 0) {
+    /* Only noted directories, no durable file: open the noted one now. */
+    ckpt_status st = open_sync_fd(e, g, j->path, err);
+    if (st != CKPT_OK) return st;
+  }
+  int fault = ckpt_io_fault_check(e->io, CKPT_IO_FSYNC, g->sync_dir);
+  int rc = fault > 0 ? -1 : syncfs(g->sync_fd);
+  int en = fault > 0 ? fault : errno;
+  if (rc != 0)
+    return ckpt_error_errno(err, en, "cannot sync the file system of '%s' (syncfs)", g->sync_dir);
+  pthread_mutex_lock(&e->mu);
+  e->stats.dir_fsyncs++;
+  pthread_mutex_unlock(&e->mu);
+  return CKPT_OK;
+}
+
 static ckpt_status run_fsync_dir(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
+  if (j->final_dir_sync && e->durability == CKPT_ENGINE_DURABILITY_SYNCFS)
+    return run_syncfs(e, j, err);
   ckpt_status st = ckpt_io_fsync_dir(e->io, j->path, err);
   if (st == CKPT_OK) {
     pthread_mutex_lock(&e->mu);
@@ -442,7 +527,9 @@ static void run_other(ckpt_engine *e, ckpt_future *j, bool cancel) {
       st = run_fsync_dir(e, j, &err);
       break;
     case ENGINE_JOB_CALL:
+      tl_running_group = j->group;
       st = j->fn(j->fn_arg, &err);
+      tl_running_group = NULL;
       if (st != CKPT_OK && err.code == CKPT_OK) {
         ckpt_error_set(&err, st, "%s: function job '%s' failed without a message",
                        j->group->label, j->path != NULL ? j->path : "(unnamed)");
@@ -603,6 +690,17 @@ static ckpt_status parse_env(ckpt_engine_options *o, ckpt_error *err) {
                             "CKPT_IO_FLUSH='%s': expected 'writebehind', 'end' or 'direct'", f);
     }
   }
+  const char *du = getenv("CKPT_IO_DURABILITY");
+  if (o->durability == CKPT_ENGINE_DURABILITY_DEFAULT && du != NULL && du[0] != '\0') {
+    if (strcmp(du, "fsync") == 0) {
+      o->durability = CKPT_ENGINE_DURABILITY_FSYNC;
+    } else if (strcmp(du, "syncfs") == 0) {
+      o->durability = CKPT_ENGINE_DURABILITY_SYNCFS;
+    } else {
+      return ckpt_error_set(err, CKPT_EINVAL,
+                            "CKPT_IO_DURABILITY='%s': expected 'fsync' or 'syncfs'", du);
+    }
+  }
   const char *t = getenv("CKPT_IO_THREADS");
   if (o->threads == 0 && t != NULL && t[0] != '\0') {
     char *end = NULL;
@@ -640,6 +738,10 @@ ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, 
   if (o.uring_depth == 0) o.uring_depth = DEFAULT_URING_DEPTH;
   if (o.uring_depth > 4096) o.uring_depth = 4096;
   if (o.flush == CKPT_ENGINE_FLUSH_DEFAULT) o.flush = CKPT_ENGINE_FLUSH_WRITEBEHIND;
+  if (o.durability < CKPT_ENGINE_DURABILITY_DEFAULT || o.durability > CKPT_ENGINE_DURABILITY_SYNCFS)
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: unknown durability %d",
+                          (int)o.durability);
+  if (o.durability == CKPT_ENGINE_DURABILITY_DEFAULT) o.durability = CKPT_ENGINE_DURABILITY_FSYNC;
   if (o.writebehind_bytes == 0) o.writebehind_bytes = DEFAULT_WRITEBEHIND;
   if (o.segment_bytes == 0) o.segment_bytes = DEFAULT_SEGMENT;
   if (o.segment_bytes < CKPT_ENGINE_DIRECT_ALIGN) o.segment_bytes = CKPT_ENGINE_DIRECT_ALIGN;
@@ -665,6 +767,7 @@ ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, 
   e->io = o.io != NULL ? o.io : ckpt_io_default();
   e->backend = backend;
   e->flush = o.flush;
+  e->durability = o.durability;
   e->nthreads = o.threads;
   e->uring_depth = o.uring_depth;
   e->max_inflight = o.max_inflight_bytes;
@@ -773,6 +876,7 @@ ckpt_status ckpt_engine_group_new(ckpt_engine *e, const char *label, ckpt_engine
   ckpt_engine_group *g = calloc(1, sizeof *g);
   if (g == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "ckpt_engine_group_new: out of memory");
   g->engine = e;
+  g->sync_fd = -1;
   g->label = dup_str(label != NULL ? label : "I/O group");
   if (g->label == NULL) {
     free(g);
@@ -886,6 +990,11 @@ void ckpt_engine_group_free(ckpt_engine_group *g) {
     free_job(j);
   }
   dir_set_free(&g->dirs);
+  if (g->sync_fd >= 0) {
+    ckpt_error ignored = CKPT_ERROR_INIT;
+    ckpt_io_close(e->io, g->sync_fd, g->sync_dir, &ignored);
+  }
+  free(g->sync_dir);
   free(g->label);
   free(g);
 }
@@ -977,7 +1086,7 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
 
   pthread_mutex_lock(&e->mu);
   const char *why = NULL;
-  if (g->sealed && !r->final_dir_sync) why = "the group is sealed";
+  if (g->sealed && !r->final_dir_sync && tl_running_group != g) why = "the group is sealed";
   else if (r->file != NULL && r->file->close_submitted) why = "the file was already closed";
   for (size_t i = 0; why == NULL && opts != NULL && i < opts->n_after; i++) {
     if (opts->after[i] == NULL || opts->after[i]->group != g)
@@ -1061,9 +1170,12 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
 
 static void queue_final_dir_syncs_locked(ckpt_engine_group *g) {
   ckpt_engine *e = g->engine;
+  bool one = e->durability == CKPT_ENGINE_DURABILITY_SYNCFS; /* one syncfs covers them all */
+  size_t queued = 0;
   for (size_t i = 0; i < g->dirs.cap; i++) {
     const char *d = g->dirs.slots[i];
     if (d == NULL) continue;
+    if (one && queued > 0) break;
     ckpt_future *j = calloc(1, sizeof *j);
     char *p = dup_str(d);
     if (j == NULL || p == NULL) {
@@ -1079,6 +1191,7 @@ static void queue_final_dir_syncs_locked(ckpt_engine_group *g) {
     j->kind = ENGINE_JOB_FSYNC_DIR;
     j->path = p;
     j->final_dir_sync = true;
+    queued++;
     j->all_next = g->all_head;
     g->all_head = j;
     g->outstanding++;

@@ -47,6 +47,7 @@
  *   CKPT_IO_BACKEND = uring | pwrite       which backend (default: uring if the kernel allows)
  *   CKPT_IO_FLUSH   = writebehind | end | direct   durability strategy (default: writebehind)
  *   CKPT_IO_THREADS = N                    worker threads
+ *   CKPT_IO_DURABILITY = fsync | syncfs    how groups end durable (default: fsync)
  * docs/io-engine.md has the design and the figures measured on this machine. */
 #ifndef CKPT_IO_ENGINE_H
 #define CKPT_IO_ENGINE_H
@@ -80,6 +81,20 @@ typedef enum ckpt_engine_flush {
   CKPT_ENGINE_FLUSH_DIRECT        /* O_DIRECT for 4 KiB-aligned writes, fsync at close */
 } ckpt_engine_flush;
 
+/* How a group makes its durable files and noted directories durable at its end.
+ * FSYNC (default): each durable file is fsync'd by its close, each directory once at the end;
+ * an error names the file. SYNCFS: no per-file or per-directory fsync; the group ends with one
+ * syncfs(2) of the file system holding them, which writes back and commits everything at once
+ * (at least as strong as the fsyncs it replaces; on ext4 one journal commit instead of one per
+ * file). Writeback errors are reported through a descriptor opened before the group's first
+ * durable file, so none is missed (Linux >= 5.8 reports them to syncfs); the message then names
+ * the directory, not the file. It also flushes other processes' dirty data on that file system. */
+typedef enum ckpt_engine_durability {
+  CKPT_ENGINE_DURABILITY_DEFAULT = 0, /* environment (CKPT_IO_DURABILITY), else FSYNC */
+  CKPT_ENGINE_DURABILITY_FSYNC,
+  CKPT_ENGINE_DURABILITY_SYNCFS
+} ckpt_engine_durability;
+
 typedef struct ckpt_engine_options {
   ckpt_io *io;                 /* NULL: ckpt_io_default(). Must outlive the engine. */
   unsigned threads;            /* worker threads; 0: CKPT_IO_THREADS or 4 */
@@ -89,6 +104,7 @@ typedef struct ckpt_engine_options {
   ckpt_engine_flush flush;
   uint64_t writebehind_bytes;  /* write-behind granularity; 0: 8 MiB */
   size_t segment_bytes;        /* io_uring splits larger jobs into parallel pieces; 0: 4 MiB */
+  ckpt_engine_durability durability;
 } ckpt_engine_options;
 
 /* Zeroes o: every field at its default. */
@@ -106,6 +122,9 @@ void ckpt_engine_free(ckpt_engine *e);
 /* The backend actually in use: URING or PWRITE, never AUTO. */
 ckpt_engine_backend ckpt_engine_backend_used(const ckpt_engine *e);
 ckpt_engine_flush ckpt_engine_flush_used(const ckpt_engine *e);
+ckpt_engine_durability ckpt_engine_durability_used(const ckpt_engine *e);
+/* Number of worker threads (at most this many jobs run at once). */
+unsigned ckpt_engine_threads(const ckpt_engine *e);
 const char *ckpt_engine_backend_name(ckpt_engine_backend b);
 const char *ckpt_engine_flush_name(ckpt_engine_flush f);
 
@@ -173,7 +192,9 @@ typedef struct ckpt_engine_job_opts {
   const char *label;         /* names a function job in messages; copied */
 } ckpt_engine_job_opts;
 
-/* Every submission returns CKPT_OK or fails without creating a job (CKPT_EINVAL for a sealed
+/* A function job may submit further jobs to its own group even after the group was sealed
+ * (the group cannot end while that job runs); nobody else can.
+ * Every submission returns CKPT_OK or fails without creating a job (CKPT_EINVAL for a sealed
  * group, a closed file or a prerequisite of another group; CKPT_ENOMEM): then on_done is not
  * called and the caller keeps its buffer. A failed submission does not fail the group; the
  * caller decides (usually ckpt_engine_group_cancel). fut may be NULL; otherwise *fut belongs

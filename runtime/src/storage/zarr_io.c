@@ -13,8 +13,7 @@
 #include "storage/checksum.h"
 #include "storage/path_safety.h"
 
-ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
-                                 ckpt_error *err) {
+ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
   ckpt_error local = CKPT_ERROR_INIT;
   ckpt_status st = ckpt_io_mkdir(io, array_dir, &local);
   if (st == CKPT_EEXIST) {
@@ -31,6 +30,14 @@ ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_
       *err = local;
     return st;
   }
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
+                                 ckpt_error *err) {
+  ckpt_status st = ckpt_zarr_make_array_dir(io, array_dir, err);
+  if (st != CKPT_OK)
+    return st;
   char *json;
   size_t len;
   st = ckpt_zarr_meta_encode(m, &json, &len, err);

@@ -56,7 +56,8 @@ void *ckpt_staging_acquire(size_t n, bool *pooled) {
   *pooled = false;
   pthread_mutex_lock(&g_mu);
   void *buf = NULL;
-  if (g_pool != NULL && n >= (64u << 10) && ckpt_buffer_pool_try_acquire(g_pool, n, &buf)) {
+  if (g_pool != NULL && n >= CKPT_STAGING_MIN_POOLED &&
+      ckpt_buffer_pool_try_acquire(g_pool, n, &buf)) {
     g_out++;
     *pooled = true;
   }

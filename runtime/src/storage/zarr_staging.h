@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Smaller buffers come from malloc (cheap, and warm after the first save). */
+#define CKPT_STAGING_MIN_POOLED ((size_t)64 << 10)
+
 /* Announces that a snapshot of about `total` bytes is coming, so the pool can grow (only while
  * it is idle) before the buffers are taken. */
 void ckpt_staging_prepare(uint64_t total);
