@@ -231,7 +231,8 @@ $(foreach e,$(EXAMPLE_PROGS),$(eval $(call EXAMPLE_template,$(e))))
 # Runs every suite even when one fails, then fails if any did. Sanitizer reports go to files
 # under $(BUILD)/sanitizer-logs, because Criterion counts a test as passed even when
 # LeakSanitizer reports a leak at the worker's exit: any report there fails the run (this also
-# catches leaks in child processes the tests start, such as ckptgen).
+# catches leaks in child processes the tests start, such as ckptgen). print_suppressions=0: LSan
+# would otherwise log the statistics of a matched suppression, which is not a report.
 SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer-logs
 run-tests: all $(TEST_BINS)
 	@status=0; rm -rf $(SAN_LOG_DIR); mkdir -p $(SAN_LOG_DIR); \
@@ -239,7 +240,7 @@ run-tests: all $(TEST_BINS)
 	  echo "== $$t"; \
 	  ASAN_OPTIONS="log_path=$(SAN_LOG_DIR)/asan:$$ASAN_OPTIONS" \
 	  UBSAN_OPTIONS="log_path=$(SAN_LOG_DIR)/ubsan:print_stacktrace=1:$$UBSAN_OPTIONS" \
-	  LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp:$$LSAN_OPTIONS" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0:$$LSAN_OPTIONS" \
 	    $$t --jobs 2 || status=1; \
 	done; \
 	if [ -n "$$(ls -A $(SAN_LOG_DIR))" ]; then \

@@ -162,8 +162,11 @@ Test(interop_zarr, c_writes_zarr_python_reads) {
     }
     ckpt_tree_dict_set(t, ckpt_dtype_name(dt), per, &err);
   }
-  /* Keys whose Python repr needs care: non-ASCII, a single quote, both quotes, a space. */
-  static const char *odd_keys[] = {"wëird", "it's", "both '\"", "sp ace"};
+  /* Keys whose Python repr needs care: non-ASCII, a single quote, both quotes, a space, and
+   * control characters (tab, newline, ESC, DEL), which are kept as they are in the directory
+   * names (as Orbax keeps them) and escaped only inside _METADATA's text. */
+  static const char *odd_keys[] = {"wëird", "it's",      "both '\"",   "sp ace",
+                                   "t\tab", "new\nline", "esc\x1b[0m", "del\x7f"};
   ckpt_tree *odd = ckpt_tree_new_dict();
   for (size_t k = 0; k < sizeof odd_keys / sizeof odd_keys[0]; k++) {
     int64_t s1[1] = {3};
@@ -200,7 +203,12 @@ Test(interop_zarr, c_writes_zarr_python_reads) {
   cr_assert_eq(rc, 0, "%s", out);
   int checked = 0;
   cr_assert_eq(sscanf(out, "OK %d", &checked), 1, "%s", out);
-  cr_assert_eq(checked, (CKPT_DTYPE_COUNT_ - 1) * 5 + 4 + 1, "%s", out);
+  cr_assert_eq(checked, (CKPT_DTYPE_COUNT_ - 1) * 5 + (int)(sizeof odd_keys / sizeof *odd_keys) + 1,
+               "%s", out);
+  /* The directory of a tab key is named with the tab itself. */
+  char *tab_dir = fmt("%s/odd.t\tab/.zarray", item);
+  cr_assert_eq(stat(tab_dir, &st), 0, "%s", tab_dir);
+  free(tab_dir);
   free(out);
   free(args);
   free(cs);
@@ -267,6 +275,10 @@ Test(interop_zarr, python_writes_orbax_layout_c_restores) {
   compare_leaf(ckpt_tree_get(t, "layers.1.w"), expect, "layers.1.w");
   compare_leaf(ckpt_tree_get(t, "step"), expect, "step");
   compare_leaf(ckpt_tree_get(t, "lr"), expect, "lr");
+  /* Keys with control characters, in directories named with them (as Orbax writes them). */
+  compare_leaf(ckpt_tree_get(t, "odd.t\tab"), expect, "odd.t\tab");
+  compare_leaf(ckpt_tree_get(t, "odd.new\nline"), expect, "odd.new\nline");
+  cr_assert_str_eq(ckpt_tree_key(ckpt_tree_dict_get(t, "odd"), 0), "new\nline");
   cr_assert_eq(ckpt_tree_kind(ckpt_tree_get(t, "step")), CKPT_NODE_SCALAR);
   cr_assert_str_eq(ckpt_tree_string(ckpt_tree_get(t, "name")), "orbax-written");
   cr_assert_eq(ckpt_tree_kind(ckpt_tree_get(t, "none")), CKPT_NODE_NONE);

@@ -111,6 +111,9 @@ def write(item, expect):
     add(["lr"], [2], "scalar", np.array(0.25, dtype="float64"))
     add(["name"], [2], "string", "orbax-written")
     add(["empty"], [2], "np.ndarray", np.zeros((0, 3), dtype="float32"))
+    # Orbax (TensorStore) keeps control characters in directory names as they are.
+    add(["odd", "t\tab"], [2, 2], "np.ndarray", np.arange(6, dtype="int16").reshape(2, 3))
+    add(["odd", "new\nline"], [2, 2], "scalar", np.array(-7, dtype="int32"))
 
     tree_metadata = {}
     strings = {}

@@ -4,10 +4,12 @@
  * validation errors a bad checkpoint produces. */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "handlers/pytree.h"
 #include "op.h"
@@ -170,8 +172,9 @@ Test(record_handler, layout_is_a_pytree) {
   rec_TrainState_free(&s);
 }
 
-/* Async and zero-copy saves: the handler's views of the record are released when save returns,
- * so only the snapshot (or, zero-copy, the record's own memory) is written in the background. */
+/* Async and zero-copy saves: the args may go before the background write. Without zero-copy
+ * only the snapshot is written in the background; with it, the record's memory and the tree the
+ * handler made of it (held by the op until the write is over). */
 Test(record_handler, async_and_zero_copy_saves) {
   rec_TrainState s;
   fx_train_state(&s);
@@ -197,6 +200,196 @@ Test(record_handler, async_and_zero_copy_saves) {
     cr_assert(rec_TrainState_equal(&s, back), "mode %d", mode);
     free_state(back);
   }
+  rec_TrainState_free(&s);
+}
+
+/* ------------------------------------------------------------------ ownership across the
+ * background write (regression: the handler's temporary tree vs the engine's deferred job) */
+
+/* Holds the background part of a save at its first I/O operation (on a thread other than the
+ * test's, on a path containing `filter`, or any path when filter is NULL) until the test opens
+ * it, so the test can act between save returning and the background touching any data. The
+ * wait has a generous safety limit so a save that waits for its own background work fails the
+ * test instead of hanging it. */
+typedef struct gate {
+  pthread_t test_thread;
+  const char *filter;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool open;
+  bool held;      /* some background operation waited at the gate */
+  bool timed_out; /* the safety limit was hit */
+} gate;
+
+static int gate_hook(void *arg, ckpt_io_op op, const char *path) {
+  (void)op;
+  gate *g = arg;
+  if (pthread_equal(pthread_self(), g->test_thread))
+    return 0;
+  if (g->filter != NULL && strstr(path, g->filter) == NULL)
+    return 0;
+  pthread_mutex_lock(&g->mu);
+  g->held = true;
+  struct timespec limit;
+  clock_gettime(CLOCK_REALTIME, &limit);
+  limit.tv_sec += 120;
+  while (!g->open && !g->timed_out)
+    if (pthread_cond_timedwait(&g->cv, &g->mu, &limit) != 0)
+      g->timed_out = true;
+  pthread_mutex_unlock(&g->mu);
+  return 0;
+}
+
+static void gate_init(gate *g, const char *filter) {
+  memset(g, 0, sizeof *g);
+  g->test_thread = pthread_self();
+  g->filter = filter;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+}
+
+static void gate_open(gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->open = true;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_destroy(gate *g) {
+  pthread_mutex_destroy(&g->mu);
+  pthread_cond_destroy(&g->cv);
+}
+
+/* Allocates and scribbles over many small blocks, so memory freed too early is reused and
+ * overwritten (and ASan reports the access). Release with unchurn. */
+enum { CHURN_BLOCKS = 4096 };
+static void **churn(void) {
+  void **blocks = calloc(CHURN_BLOCKS, sizeof *blocks);
+  cr_assert_not_null(blocks);
+  for (size_t i = 0; i < CHURN_BLOCKS; i++) {
+    size_t n = 8 + (i % 64) * 8;
+    blocks[i] = malloc(n);
+    cr_assert_not_null(blocks[i]);
+    memset(blocks[i], 0xa5, n);
+  }
+  return blocks;
+}
+
+static void unchurn(void **blocks) {
+  for (size_t i = 0; i < CHURN_BLOCKS; i++)
+    free(blocks[i]);
+  free(blocks);
+}
+
+static ckpt_checkpointer *gated_checkpointer(ckpt_io *io, bool zero_copy) {
+  ckpt_checkpointer_options opts = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  opts.async = true;
+  opts.zero_copy = zero_copy;
+  opts.io = io;
+  ckpt_checkpointer *c = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_new(&rec_TrainStateHandler_desc, &opts, &c, &err), CKPT_OK, "%s",
+               err.message);
+  return c;
+}
+
+/* Zero-copy: the engine reads the leaves in place after save returned. The tree the record
+ * became owns some of them (the packed proto); it must outlive the background write even though
+ * save has returned and the args are gone. */
+Test(record_handler, zero_copy_tree_outlives_the_background_write) {
+  rec_TrainState s;
+  fx_train_state(&s);
+  ckpt_io *io = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_io_new(&io, &err), CKPT_OK);
+  gate g;
+  gate_init(&g, "/run_info");
+  ckpt_io_set_fault(io, gate_hook, &g);
+  ckpt_checkpointer *c = gated_checkpointer(io, true);
+  rec_TrainStateSave *args = rec_TrainStateSave_new();
+  args->item = &s;
+  cr_assert_eq(ckpt_checkpointer_save(c, at("zc"), &args->base, false, NULL, &err), CKPT_OK, "%s",
+               err.message);
+  ckpt_args_delete(&args->base);
+  void **blocks = churn();
+  gate_open(&g);
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+  close_checkpointer(c);
+  unchurn(blocks);
+  cr_assert(g.held, "the background write never created run_info/ (the gate was not reached)");
+  cr_assert_not(g.timed_out, "save waited for its own background write");
+  rec_TrainState *back = NULL;
+  cr_assert_eq(restore_state(at("zc"), NULL, true, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert(rec_TrainState_equal(&s, back), "the zero-copy save wrote something else");
+  free_state(back);
+  ckpt_io_free(io);
+  gate_destroy(&g);
+  rec_TrainState_free(&s);
+}
+
+/* Not zero-copy: once save returned, the record is the caller's again: it may be overwritten
+ * and freed before the background write starts, which must write the values of the save. */
+Test(record_handler, async_save_writes_the_snapshot_after_the_record_is_gone) {
+  rec_TrainState *s = calloc(1, sizeof *s);
+  fx_train_state(s);
+  ckpt_io *io = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_io_new(&io, &err), CKPT_OK);
+  gate g;
+  gate_init(&g, NULL);
+  ckpt_io_set_fault(io, gate_hook, &g);
+  ckpt_checkpointer *c = gated_checkpointer(io, false);
+  rec_TrainStateSave *args = rec_TrainStateSave_new();
+  args->item = s;
+  cr_assert_eq(ckpt_checkpointer_save(c, at("snap"), &args->base, false, NULL, &err), CKPT_OK, "%s",
+               err.message);
+  ckpt_args_delete(&args->base);
+  /* Scribble over the arrays, then free the whole record. */
+  memset(ckpt_array_data(s->w1), 0xff, (size_t)ckpt_array_nbytes(s->w1));
+  memset(ckpt_array_data(s->adam_m[1].value), 0xff, (size_t)ckpt_array_nbytes(s->adam_m[1].value));
+  s->run_info->started = 1;
+  free_state(s);
+  void **blocks = churn();
+  gate_open(&g);
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+  close_checkpointer(c);
+  unchurn(blocks);
+  cr_assert(g.held, "no background I/O was held at the gate");
+  cr_assert_not(g.timed_out, "save waited for its own background write");
+  rec_TrainState want;
+  fx_train_state(&want);
+  rec_TrainState *back = NULL;
+  cr_assert_eq(restore_state(at("snap"), NULL, true, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert(rec_TrainState_equal(&want, back), "the save wrote values changed after it returned");
+  free_state(back);
+  rec_TrainState_free(&want);
+  ckpt_io_free(io);
+  gate_destroy(&g);
+}
+
+/* A zero-copy save is planned on the caller's thread like any other: a map key that cannot be a
+ * parameter name fails the save call itself, not the background write, and nothing is left. */
+Test(record_handler, zero_copy_save_reports_an_unsafe_key_at_once) {
+  rec_TrainState s;
+  fx_train_state(&s);
+  free(s.adam_m[0].key);
+  s.adam_m[0].key = strdup("a/b");
+  ckpt_checkpointer_options opts = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  opts.async = true;
+  opts.zero_copy = true;
+  ckpt_checkpointer *c = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_new(&rec_TrainStateHandler_desc, &opts, &c, &err), CKPT_OK);
+  rec_TrainStateSave *args = rec_TrainStateSave_new();
+  args->item = &s;
+  cr_assert_eq(ckpt_checkpointer_save(c, at("unsafe"), &args->base, false, NULL, &err),
+               CKPT_EUNSAFE, "%s", err.message);
+  cr_assert(strstr(err.message, "adam_m.a/b") != NULL, "%s", err.message);
+  ckpt_args_delete(&args->base);
+  ckpt_error later = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &later), CKPT_OK, "%s", later.message);
+  close_checkpointer(c);
+  cr_assert_not(exists(at("unsafe")));
   rec_TrainState_free(&s);
 }
 

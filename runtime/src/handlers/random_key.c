@@ -348,7 +348,7 @@ ckpt_status ckpt_NumpyRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_o
   } else {
     /* The dict form is numpy's get_state(legacy=False) dict, without ckpt's "legacy" key
      * (the metadata item records that). */
-    st = ckpt_numpy_rng_to_tree(rng, false, "NumpyRandomKeySave", &tree, err);
+    st = ckpt_numpy_rng_to_tree(rng, CKPT_RECORD_ARRAYS_VIEW, "NumpyRandomKeySave", &tree, err);
     if (st == CKPT_OK)
       ckpt_tree_dict_remove(tree, "legacy");
   }

@@ -2,11 +2,11 @@
  *
  * ckptgen emits the handler's descriptor with this vtable and `impl` = the record's descriptor,
  * plus args RSave { const R *item } and RRestore { const R *target; bool strict }. Save turns
- * the record into a tree (array leaves are views: the PyTree engine snapshots them) and writes
- * it with the PyTree engine, so Python opens the item as a dict of arrays; field annotations
- * become per-leaf save options. Restore reads the tree back and fills a freshly allocated,
- * initialised struct (ckpt_value RECORD), validating dtypes, fixed and tied dimensions, optional
- * fields, nested records, lists and maps. */
+ * the record into a tree (array leaves are views: the PyTree engine snapshots them, or, in a
+ * zero-copy save, reads them in place later) and writes it with the PyTree engine, so Python
+ * opens the item as a dict of arrays; field annotations become per-leaf save options. Restore reads
+ * the tree back and fills a freshly allocated, initialised struct (ckpt_value RECORD), validating
+ * dtypes, fixed and tied dimensions, optional fields, nested records, lists and maps. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,34 +85,22 @@ static ckpt_status collect_leaf(void *ctx, const char *param, const ckpt_leaf_op
   return CKPT_OK;
 }
 
-/* A zero-copy save handed to the background whole: the tree the record became holds, besides
- * views of the record's arrays, memory of its own (packed protos, copied subtree leaves) that
- * the engine would otherwise reference after save returns. The job owns that tree. */
-typedef struct zero_copy_job {
-  ckpt_io *io;
-  char *dir;
-  const char *what; /* the handler's name: static */
-  ckpt_tree *tree;
-  leaf_list leaves;
-} zero_copy_job;
-
-static void zero_copy_job_free(void *arg) {
-  zero_copy_job *job = arg;
-  ckpt_tree_free(job->tree);
-  leaf_list_free(&job->leaves);
-  free(job->dir);
-  free(job);
+/* The tree a record becomes is the handler's own: besides views of the record's arrays it holds
+ * memory of its own (packed protos, for instance, are uint8 arrays the walk allocated). A
+ * normal save lets the PyTree engine snapshot every leaf before ckpt_pytree_save returns, so the
+ * tree can go at once. A zero-copy save does not snapshot: the engine's deferred job reads the
+ * leaves in place when it runs, later and on another thread, so the tree must live until that
+ * job is over. It is handed to the op as a deferred job of its own, queued right after the
+ * engine's: the op runs (or, for a failed save, releases) its jobs one at a time in queue order,
+ * so the tree is released only after the engine's job has run or been dropped. */
+static ckpt_status keep_tree_run(void *arg, ckpt_error *err) {
+  (void)arg;
+  (void)err;
+  return CKPT_OK;
 }
 
-static ckpt_status zero_copy_job_run(void *arg, ckpt_error *err) {
-  zero_copy_job *job = arg;
-  ckpt_pytree_save_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.tree = job->tree;
-  spec.n_leaf_args = job->leaves.n;
-  spec.leaf_args = job->leaves.items;
-  spec.what = job->what;
-  return ckpt_pytree_save_sync(job->io, true, job->dir, &spec, err);
+static void keep_tree_release(void *arg) {
+  ckpt_tree_free(arg);
 }
 
 static ckpt_status record_save(ckpt_handler *self, ckpt_op *op, const char *dir,
@@ -131,26 +119,9 @@ static ckpt_status record_save(ckpt_handler *self, ckpt_op *op, const char *dir,
   ckpt_tree *tree = NULL;
   st =
       ckpt_record_to_tree_ex(rec, item, CKPT_RECORD_ARRAYS_VIEW, collect_leaf, &leaves, &tree, err);
-  if (st == CKPT_OK && ckpt_op_zero_copy(op)) {
-    /* The caller promised not to touch the record until the save finished, so the whole
-     * write may run later; validation (dtypes, shapes, tied dims) already ran above. */
-    zero_copy_job *job = calloc(1, sizeof *job);
-    char *dir_copy = strdup(dir);
-    if (job == NULL || dir_copy == NULL) {
-      free(job);
-      free(dir_copy);
-      st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
-    } else {
-      job->io = ckpt_op_io(op);
-      job->dir = dir_copy;
-      job->what = handler_name(self);
-      job->tree = tree;
-      job->leaves = leaves;
-      tree = NULL;
-      memset(&leaves, 0, sizeof leaves);
-      st = ckpt_op_defer(op, zero_copy_job_run, job, zero_copy_job_free, err);
-    }
-  } else if (st == CKPT_OK) {
+  if (st == CKPT_OK) {
+    /* Planning (parameter names, chunking, per-leaf options) runs here in every mode, so a
+     * problem is reported by this save, not by the deferred write. */
     ckpt_pytree_save_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.tree = tree;
@@ -159,10 +130,15 @@ static ckpt_status record_save(ckpt_handler *self, ckpt_op *op, const char *dir,
     spec.what = handler_name(self);
     st = ckpt_pytree_save(op, dir, &spec, err);
   }
-  /* The engine snapshotted everything; the views and the tree that held them are no longer
-   * needed. */
-  ckpt_tree_free(tree);
+  /* The engine keeps none of the leaf options (it copied what it needs while planning). */
   leaf_list_free(&leaves);
+  if (st == CKPT_OK && ckpt_op_zero_copy(op)) {
+    /* Ownership passes to the op even when queueing fails (ckpt_op_defer then releases the tree
+     * at once): this save fails then, and a failed save's queued jobs are released unrun. */
+    st = ckpt_op_defer(op, keep_tree_run, tree, keep_tree_release, err);
+    tree = NULL;
+  }
+  ckpt_tree_free(tree);
   return st;
 }
 

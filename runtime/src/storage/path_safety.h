@@ -5,7 +5,13 @@
  * that becomes part of a path goes through ckpt_path_check_name first, so nothing is ever
  * written or read outside the checkpoint directory. Unsafe names are rejected (CKPT_EUNSAFE)
  * rather than escaped: Orbax and zarr-python must find the same directory under the same name,
- * and an escaping scheme they do not know would break that. */
+ * and an escaping scheme they do not know would break that.
+ *
+ * What is unsafe is decided by what a name can do to a path, not by how it looks: '/', ".",
+ * "..", a leading '.', over-long and reserved names are refused; every other byte (tabs,
+ * newlines and other control characters, non-ASCII) is kept as is, exactly as TensorStore's
+ * file driver (Orbax's storage) accepts it. Code that shows names to people escapes them for
+ * display; the names themselves are never altered. */
 #ifndef CKPT_STORAGE_PATH_SAFETY_H
 #define CKPT_STORAGE_PATH_SAFETY_H
 
@@ -19,8 +25,8 @@
 #define CKPT_PATH_NAME_MAX 200
 
 /* Checks that name is safe as one directory entry inside a checkpoint: not empty, not "." or
- * "..", no '/', no leading '.', no control characters or NUL, at most CKPT_PATH_NAME_MAX
- * bytes, and not one of the names the checkpoint layout itself uses (_METADATA, ...).
+ * "..", no '/', no leading '.', at most CKPT_PATH_NAME_MAX bytes, and not one of the names the
+ * checkpoint layout itself uses (_METADATA, ...). Control characters are allowed (see above).
  * what names the thing in the message ("parameter name", "item name"). */
 ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error *err);
 
