@@ -3,7 +3,7 @@
  *
  * Not built by make: compile and run by hand from the top of the tree,
  *   cc -O2 -D_GNU_SOURCE -std=c11 -Iruntime/include -Iruntime/src -o /tmp/engine_probe \
- *      bench/engine_probe.c runtime/src/io/engine.c runtime/src/io/engine_fault.c \
+ *      bench/engine_probe.c runtime/src/io/engine.c \
  *      runtime/src/io/pwrite_backend.c runtime/src/io/uring_backend.c \
  *      runtime/src/io/buffer_pool.c runtime/src/io/posix_io.c runtime/src/error.c \
  *      -luring -lpthread

@@ -100,11 +100,9 @@ extern const engine_backend_ops ckpt_engine_uring_backend;
 /* 0 when io_uring works here (a ring of `depth` entries can be created), else the errno. */
 int ckpt_engine_uring_probe(unsigned depth);
 
-/* Consults io's fault hook for one operation the engine performs itself (io_uring submissions,
- * O_DIRECT write loops) and counts it exactly as ckpt_io's own calls do: returns 0 to go ahead,
- * an errno to fail with, or -1 (WRITE only) to make the write short. Defined weakly in
- * engine_fault.c until posix_io.c provides it (see there). */
-int ckpt_io_fault_check(ckpt_io *io, ckpt_io_op op, const char *path);
+/* The backends consult the I/O layer's fault hook for the operations the engine performs itself
+ * (io_uring submissions, O_DIRECT write loops) through ckpt_io_fault_check, declared in
+ * ckpt/io.h and defined in posix_io.c, so they are counted exactly as ckpt_io's own calls. */
 
 /* Engine accessors for the backends. */
 ckpt_io *ckpt_engine_io(ckpt_engine *e);
