@@ -306,7 +306,8 @@ BOTH_BACKENDS(budget_bounds_inflight_bytes) {
   cr_assert_leq(s.peak_inflight_bytes, (uint64_t)1 << 20, "peak %llu over the budget",
                 (unsigned long long)s.peak_inflight_bytes);
   cr_assert_geq(s.peak_inflight_bytes, piece);
-  cr_assert_gt(s.budget_waits, 0, "12 MiB through a 1 MiB budget must have waited");
+  /* Whether the submitter had to wait depends on how fast the workers drain the page cache, so
+   * budget_waits is not asserted: the bound above is the guarantee (it failed as flaky). */
   cr_assert_eq(s.inflight_bytes, 0);
   te_check_file(p, size, 21);
   ckpt_engine_group_free(g);

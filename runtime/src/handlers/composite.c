@@ -19,6 +19,7 @@
 #include "op.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
+#include "storage/subdirs.h"
 
 /* ================================================================ ckpt_Composite helpers */
 
@@ -493,40 +494,10 @@ ckpt_status ckpt_composite_saved_item_handlers(ckpt_handler *composite, cJSON **
 
 /* ---------------------------------------------------------------- restore */
 
-/* Subdirectories of dir that can be items (real directories, valid names, no tmp marker). */
+/* Subdirectories of dir that can be items (real directories with valid item names). */
 static ckpt_status existing_items(ckpt_io *io, const char *dir, char ***names, size_t *count,
                                   ckpt_error *err) {
-  char **all;
-  size_t n;
-  ckpt_status st = ckpt_io_list_dir(io, dir, &all, &n, err);
-  if (st != CKPT_OK)
-    return st;
-  size_t kept = 0;
-  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    bool keep = ckpt_composite_check_item_name(all[i], NULL) == CKPT_OK;
-    if (keep) {
-      char *p = ckpt_path_join(dir, all[i]);
-      ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-      if (p == NULL)
-        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing '%s'", dir);
-      else
-        st = ckpt_io_stat(io, p, &kind, NULL, err);
-      free(p);
-      /* Only real directories: a symlink planted in a checkpoint is never followed. */
-      keep = st == CKPT_OK && kind == CKPT_IO_KIND_DIR;
-    }
-    if (keep)
-      all[kept++] = all[i];
-    else
-      free(all[i]);
-  }
-  if (st != CKPT_OK) {
-    ckpt_io_free_names(all, kept);
-    return st;
-  }
-  *names = all;
-  *count = kept;
-  return CKPT_OK;
+  return ckpt_list_subdirs(io, dir, ckpt_composite_check_item_name, names, count, err);
 }
 
 /* "a, b, c" of names, for messages (truncated to fit buf). */

@@ -64,21 +64,33 @@ typedef struct rs_ctx {
 
 /* ---------------------------------------------------------------- shared readers */
 
+/* Reads dir/name (at most CKPT_METADATA_MAX bytes) into *data (caller frees) and sets *path to
+ * the file's path (caller frees, also on error). A missing file returns CKPT_ENOENT without
+ * touching err, so each caller decides what absence means. */
+static ckpt_status read_item_file(ckpt_io *io, const char *dir, const char *name, char **path,
+                                  void **data, size_t *n, ckpt_error *err) {
+  *data = NULL;
+  *n = 0;
+  *path = ckpt_path_child(dir, name);
+  if (*path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_error local = CKPT_ERROR_INIT;
+  ckpt_status st = ckpt_io_read_file(io, *path, CKPT_METADATA_MAX, data, n, &local);
+  if (st != CKPT_OK && st != CKPT_ENOENT && err != NULL && err->code == CKPT_OK)
+    *err = local;
+  return st;
+}
+
 ckpt_status ckpt_pt_read_metadata(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
                                   ckpt_error *err) {
   memset(meta, 0, sizeof *meta);
-  char *path = ckpt_path_child(dir, CKPT_METADATA_FILE);
-  if (path == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  void *data = NULL;
-  size_t n = 0;
-  ckpt_error local = CKPT_ERROR_INIT;
-  ckpt_status st = ckpt_io_read_file(io, path, CKPT_METADATA_MAX, &data, &n, &local);
+  char *path;
+  void *data;
+  size_t n;
+  ckpt_status st = read_item_file(io, dir, CKPT_METADATA_FILE, &path, &data, &n, err);
   if (st == CKPT_ENOENT)
     st = ckpt_error_set(err, CKPT_ENOENT, "'%s' has no _METADATA (not a PyTree checkpoint item)",
                         dir);
-  else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
-    *err = local;
   if (st == CKPT_OK)
     st = ckpt_pytree_meta_parse(data, n, path, meta, err);
   free(data);
@@ -88,19 +100,13 @@ ckpt_status ckpt_pt_read_metadata(ckpt_io *io, const char *dir, ckpt_pytree_meta
 
 ckpt_status ckpt_pt_read_strings(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
   *doc = NULL;
-  char *path = ckpt_path_child(dir, CKPT_STRINGS_FILE);
-  if (path == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  void *data = NULL;
-  size_t n = 0;
-  ckpt_error local = CKPT_ERROR_INIT;
-  ckpt_status st = ckpt_io_read_file(io, path, CKPT_METADATA_MAX, &data, &n, &local);
+  char *path;
+  void *data;
+  size_t n;
+  ckpt_status st = read_item_file(io, dir, CKPT_STRINGS_FILE, &path, &data, &n, err);
   if (st == CKPT_ENOENT) {
     st = CKPT_OK;
-  } else if (st != CKPT_OK) {
-    if (err != NULL && err->code == CKPT_OK)
-      *err = local;
-  } else {
+  } else if (st == CKPT_OK) {
     cJSON *d = cJSON_ParseWithLength(data, n);
     if (!cJSON_IsObject(d)) {
       cJSON_Delete(d);
@@ -315,14 +321,9 @@ static ckpt_status tgt_flatten(rs_ctx *c, const ckpt_tree *node, ckpt_error *err
   if ((k != CKPT_NODE_DICT && k != CKPT_NODE_LIST && k != CKPT_NODE_TUPLE) || n == 0)
     return tgt_add(c, node, err);
   for (size_t i = 0; i < n; i++) {
-    char idx[32];
-    const char *key = ckpt_tree_key(node, i);
-    int type = CKPT_KEY_DICT;
-    if (k != CKPT_NODE_DICT) {
-      snprintf(idx, sizeof idx, "%zu", i);
-      key = idx;
-      type = CKPT_KEY_SEQUENCE;
-    }
+    char idx[CKPT_PT_INDEX_KEY_SIZE];
+    int type;
+    const char *key = ckpt_pt_child_key(node, i, idx, &type);
     ckpt_status st = tgt_push(c, key, type, err);
     if (st != CKPT_OK)
       return st;

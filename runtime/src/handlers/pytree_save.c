@@ -121,6 +121,17 @@ bool ckpt_pt_is_array_type(const char *vt) {
          strcmp(vt, CKPT_VT_SCALAR) == 0;
 }
 
+const char *ckpt_pt_child_key(const ckpt_tree *node, size_t i, char idx[CKPT_PT_INDEX_KEY_SIZE],
+                              int *type) {
+  if (ckpt_tree_kind(node) == CKPT_NODE_DICT) {
+    *type = CKPT_KEY_DICT;
+    return ckpt_tree_key(node, i);
+  }
+  snprintf(idx, CKPT_PT_INDEX_KEY_SIZE, "%zu", i);
+  *type = CKPT_KEY_SEQUENCE;
+  return idx;
+}
+
 /* ---------------------------------------------------------------- flattening */
 
 typedef struct flat_ctx {
@@ -384,14 +395,9 @@ static ckpt_status flatten(flat_ctx *c, const ckpt_tree *node, ckpt_error *err) 
         return add_entry(c, vt, true, &entry, err);
       }
       for (size_t i = 0; i < n; i++) {
-        char idx[32];
-        const char *key = ckpt_tree_key(node, i);
-        int type = CKPT_KEY_DICT;
-        if (kind != CKPT_NODE_DICT) {
-          snprintf(idx, sizeof idx, "%zu", i);
-          key = idx;
-          type = CKPT_KEY_SEQUENCE;
-        }
+        char idx[CKPT_PT_INDEX_KEY_SIZE];
+        int type;
+        const char *key = ckpt_pt_child_key(node, i, idx, &type);
         ckpt_status st = push_key(c, key, type, err);
         if (st != CKPT_OK)
           return st;

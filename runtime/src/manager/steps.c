@@ -14,6 +14,7 @@
 #include "ckpt/composite.h"
 #include "manager/manager_internal.h"
 #include "storage/commit.h"
+#include "storage/subdirs.h"
 
 /* ================================================================ the step list */
 
@@ -280,40 +281,7 @@ ckpt_status mgr_delete_step_dir(const mgr_config *c, const char *path, bool *gon
 
 ckpt_status mgr_step_items(const mgr_config *c, const char *step_dir, char ***names, size_t *count,
                            ckpt_error *err) {
-  char **all;
-  size_t n;
-  *names = NULL;
-  *count = 0;
-  ckpt_status st = ckpt_io_list_dir(c->io, step_dir, &all, &n, err);
-  if (st != CKPT_OK)
-    return st;
-  size_t kept = 0;
-  for (size_t i = 0; i < n; i++) {
-    bool keep = ckpt_composite_check_item_name(all[i], NULL) == CKPT_OK;
-    if (keep && st == CKPT_OK) {
-      char *p = ckpt_path_join(step_dir, all[i]);
-      ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-      if (p == NULL)
-        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing '%s'", step_dir);
-      else
-        st = ckpt_io_stat(c->io, p, &kind, NULL, err);
-      free(p);
-      keep = st == CKPT_OK && kind == CKPT_IO_KIND_DIR;
-    } else {
-      keep = false;
-    }
-    if (keep)
-      all[kept++] = all[i];
-    else
-      free(all[i]);
-  }
-  if (st != CKPT_OK) {
-    ckpt_io_free_names(all, kept);
-    return st;
-  }
-  *names = all;
-  *count = kept;
-  return CKPT_OK;
+  return ckpt_list_subdirs(c->io, step_dir, ckpt_composite_check_item_name, names, count, err);
 }
 
 ckpt_status mgr_step_mode(const mgr_config *c, const char *step_dir, mgr_mode *mode,

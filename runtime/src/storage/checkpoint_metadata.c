@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ckpt/checkpointer.h"
+#include "storage/path_safety.h"
 
 void ckpt_step_metadata_clear(ckpt_step_metadata *m) {
   if (m == NULL)
@@ -68,20 +69,9 @@ ckpt_status ckpt_step_metadata_to_json(const ckpt_step_metadata *m, bool raw_int
   return CKPT_OK;
 }
 
-static char *join(const char *dir, const char *name) {
-  size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
-  if (p != NULL) {
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-  }
-  return p;
-}
-
 ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
                                      ckpt_error *err) {
-  char *path = join(dir, CKPT_CHECKPOINT_METADATA_FILE);
+  char *path = ckpt_path_child(dir, CKPT_CHECKPOINT_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing metadata in '%s'", dir);
   cJSON *o;
@@ -209,7 +199,7 @@ static ckpt_status parse(cJSON *o, ckpt_step_metadata *m, const char *path, ckpt
 ckpt_status ckpt_step_metadata_read(ckpt_io *io, const char *dir, ckpt_step_metadata *m,
                                     ckpt_error *err) {
   memset(m, 0, sizeof *m);
-  char *path = join(dir, CKPT_CHECKPOINT_METADATA_FILE);
+  char *path = ckpt_path_child(dir, CKPT_CHECKPOINT_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading metadata in '%s'", dir);
   void *data = NULL;
