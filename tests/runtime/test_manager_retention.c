@@ -2,7 +2,8 @@
  * max_to_keep (LatestN), keep_period (EveryNSteps), best metric (BestN, min and max) with and
  * without keep_checkpoints_without_metrics, in single- and multi-item mode, sync and async,
  * after reopening (metrics read back from disk); plus the step-name parser and the policy
- * function on their own. */
+ * function on their own (also with keep_latest_n, keep_time_interval_secs and should_keep_fn,
+ * whose manager-level tests are in test_manager_preserve.c). */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <math.h>
@@ -26,26 +27,11 @@ static void teardown(void) {
 
 TestSuite(manager_retention, .init = setup, .fini = teardown);
 
-/* Saves steps first..last (single item), each with metric values[step - first] under name
- * (NAN = no metrics at all). */
-static void save_range(ckpt_manager *m, int64_t first, int64_t last, const char *name,
-                       const double *values) {
-  for (int64_t s = first; s <= last; s++) {
-    cJSON *met = NULL;
-    if (name != NULL && !isnan(values[s - first]))
-      met = mt_metrics(name, values[s - first]);
-    ckpt_args *a = mt_json_save(s, NULL);
-    cr_assert(mt_save(m, s, a, met, false), "step %" PRId64 " not saved", s);
-    ckpt_args_delete(a);
-    cJSON_Delete(met);
-  }
-}
-
 Test(manager_retention, max_to_keep_keeps_the_latest) {
   ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;
   o.max_to_keep = 2;
   ckpt_manager *m = mt_open(root, &o);
-  save_range(m, 1, 5, NULL, NULL);
+  mt_save_range(m, 1, 5, NULL, NULL);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "4,5");
   cr_assert_str_eq(mt_ls(root), "4,5");
@@ -58,7 +44,7 @@ Test(manager_retention, max_to_keep_zero_keeps_everything) {
   o.keep_period = 4;
   o.sync = true;
   ckpt_manager *m = mt_open(root, &o);
-  save_range(m, 1, 6, NULL, NULL);
+  mt_save_range(m, 1, 6, NULL, NULL);
   cr_assert_str_eq(mt_ls(root), "1,2,3,4,5,6");
   mt_close(m);
 }
@@ -68,14 +54,14 @@ Test(manager_retention, keep_period_with_max_to_keep) {
   o.max_to_keep = 2;
   o.keep_period = 3;
   ckpt_manager *m = mt_open(root, &o);
-  save_range(m, 1, 8, NULL, NULL);
+  mt_save_range(m, 1, 8, NULL, NULL);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "3,6,7,8");
   cr_assert_str_eq(mt_ls(root), "3,6,7,8");
   mt_close(m);
   /* A new manager applies the same policy to what it finds. */
   m = mt_open(root, &o);
-  save_range(m, 9, 10, NULL, NULL);
+  mt_save_range(m, 9, 10, NULL, NULL);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "3,6,9,10");
   mt_close(m);
@@ -87,7 +73,7 @@ Test(manager_retention, best_metric_max_keeps_the_highest) {
   o.best_metric = "acc";
   ckpt_manager *m = mt_open(root, &o);
   double acc[] = {0.5, 0.9, 0.1, 0.7, 0.3};
-  save_range(m, 1, 5, "acc", acc);
+  mt_save_range(m, 1, 5, "acc", acc);
   mt_wait(m);
   /* A step worse than the best two is deleted right after its own commit, as in Orbax. */
   cr_assert_str_eq(mt_steps(m), "2,4");
@@ -104,7 +90,7 @@ Test(manager_retention, best_metric_max_keeps_the_highest) {
   cr_assert(ckpt_manager_best_step(m, &best));
   cr_assert_eq(best, 2);
   double more[] = {0.8};
-  save_range(m, 6, 6, "acc", more);
+  mt_save_range(m, 6, 6, "acc", more);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "2,6");
   mt_close(m);
@@ -118,7 +104,7 @@ Test(manager_retention, best_metric_min_keeps_the_lowest) {
   o.sync = true;
   ckpt_manager *m = mt_open(root, &o);
   double loss[] = {0.5, 0.9, 0.1, 0.7, 0.3};
-  save_range(m, 1, 5, "loss", loss);
+  mt_save_range(m, 1, 5, "loss", loss);
   cr_assert_str_eq(mt_steps(m), "3,5");
   cr_assert_str_eq(mt_ls(root), "3,5");
   int64_t best = -1;
@@ -152,7 +138,7 @@ Test(manager_retention, steps_without_metrics_are_kept_by_default) {
   o.best_metric = "acc";
   ckpt_manager *m = mt_open(root, &o);
   double acc[] = {0.5, NAN, 0.7, NAN, 0.6};
-  save_range(m, 1, 5, "acc", acc);
+  mt_save_range(m, 1, 5, "acc", acc);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "2,3,4");
   int64_t best = -1;
@@ -169,7 +155,7 @@ Test(manager_retention, drop_checkpoints_without_metrics) {
   o.drop_checkpoints_without_metrics = true;
   ckpt_manager *m = mt_open(root, &o);
   double acc[] = {0.5, NAN, 0.7, NAN};
-  save_range(m, 1, 4, "acc", acc);
+  mt_save_range(m, 1, 4, "acc", acc);
   mt_wait(m);
   cr_assert_str_eq(mt_steps(m), "3");
   cr_assert_str_eq(mt_ls(root), "3");
@@ -235,7 +221,7 @@ Test(manager_retention, single_item_best_metric_and_keep_period) {
   o.sync = true;
   ckpt_manager *m = mt_open(root, &o);
   double acc[] = {0.1, 0.2, 0.9, 0.3, 0.4, 0.5, 0.05};
-  save_range(m, 1, 7, "acc", acc);
+  mt_save_range(m, 1, 7, "acc", acc);
   cr_assert_str_eq(mt_steps(m), "3,5");
   mt_close(m);
 }
@@ -247,7 +233,7 @@ Test(manager_retention, commit_file_mode_deletes_the_commit_file_first) {
   o.best_metric = "acc";
   ckpt_manager *m = mt_open(root, &o);
   double acc[] = {0.2, 0.1, 0.3};
-  save_range(m, 1, 3, "acc", acc);
+  mt_save_range(m, 1, 3, "acc", acc);
   /* The metrics of the step still being saved are there once it is. */
   cJSON *got = NULL;
   ckpt_error err = CKPT_ERROR_INIT;
@@ -327,7 +313,7 @@ Test(manager_retention, policy_function) {
   mgr_steps s = {0};
   double vals[] = {3, 1, 4, 1, 5, 9, 2, 6};
   for (int64_t i = 0; i < 8; i++) {
-    mgr_step st = {(i + 1) * 10, i == 2 ? NULL : mt_metrics("m", vals[i])};
+    mgr_step st = {(i + 1) * 10, i == 2 ? NULL : mt_metrics("m", vals[i]), MGR_TIME_UNKNOWN};
     cr_assert_eq(mgr_steps_insert(&s, st, NULL), CKPT_OK);
   }
   mgr_config c = config(NULL, 0);
@@ -350,5 +336,43 @@ Test(manager_retention, policy_function) {
   cr_assert_str_eq(removed(&c, &s), "10,30,50,60,80");
   c.keep_period = 50;
   cr_assert_str_eq(removed(&c, &s), "10,30,60,80");
+  mgr_steps_clear(&s);
+}
+
+static bool keep_50(void *arg, int64_t step) {
+  (void)arg;
+  return step == 50;
+}
+
+Test(manager_retention, policy_function_preservation_rules) {
+  mgr_steps s = {0};
+  /* Steps 10..80, metric falling (so the latest is the worst for max), times in seconds. */
+  int64_t secs[] = {0, 10, 20, 100, 110, 250, 260, 270};
+  for (int64_t i = 0; i < 8; i++) {
+    mgr_step st = {(i + 1) * 10, mt_metrics("m", 8.0 - (double)i), secs[i] * 1000000000};
+    cr_assert_eq(mgr_steps_insert(&s, st, NULL), CKPT_OK);
+  }
+  mgr_config c;
+  memset(&c, 0, sizeof c);
+  c.max_to_keep = 2;
+  c.best_metric = "m";
+  c.keep_without_metrics = true;
+  cr_assert_str_eq(removed(&c, &s), "30,40,50,60,70,80");
+  c.keep_latest_n = 1;
+  cr_assert_str_eq(removed(&c, &s), "30,40,50,60,70");
+  c.keep_latest_n = 100; /* more than there are */
+  cr_assert_str_eq(removed(&c, &s), "");
+  c.keep_latest_n = 0;
+  /* Interval 100 s: 10 (t=0), 40 (t=100), 60 (t=250). */
+  c.keep_interval_ns = 100 * 1000000000LL;
+  cr_assert_str_eq(removed(&c, &s), "30,50,70,80");
+  c.should_keep_fn = keep_50;
+  cr_assert_str_eq(removed(&c, &s), "30,70,80");
+  /* An unknown time keeps its step and leaves the reference where it was. */
+  s.v[2].time_ns = MGR_TIME_UNKNOWN; /* step 30 */
+  cr_assert_str_eq(removed(&c, &s), "70,80");
+  /* The whole policy keeps everything while there are at most max_to_keep steps. */
+  c.max_to_keep = 8;
+  cr_assert_str_eq(removed(&c, &s), "");
   mgr_steps_clear(&s);
 }

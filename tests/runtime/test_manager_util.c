@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,4 +183,17 @@ const char *mt_ls(const char *dir) {
     free(names[i]);
   }
   return buf;
+}
+
+void mt_save_range(ckpt_manager *m, int64_t first, int64_t last, const char *name,
+                   const double *values) {
+  for (int64_t s = first; s <= last; s++) {
+    cJSON *met = NULL;
+    if (name != NULL && !isnan(values[s - first]))
+      met = mt_metrics(name, values[s - first]);
+    ckpt_args *a = mt_json_save(s, NULL);
+    cr_assert(mt_save(m, s, a, met, false), "step %" PRId64 " not saved", s);
+    ckpt_args_delete(a);
+    cJSON_Delete(met);
+  }
 }

@@ -37,6 +37,10 @@ bool mt_save(ckpt_manager *m, int64_t step, const ckpt_args *args, const cJSON *
              bool force);
 /* Saves JsonSave {"step": step} in single-item mode; returns *saved. */
 bool mt_save_json(ckpt_manager *m, int64_t step);
+/* Saves steps first..last (single item, asserts each was saved), each with the metric
+ * values[step - first] under name (NAN or name NULL: no metrics at all). */
+void mt_save_range(ckpt_manager *m, int64_t first, int64_t last, const char *name,
+                   const double *values);
 /* Waits for the pending save (asserts success). */
 void mt_wait(ckpt_manager *m);
 /* The known steps as "1,2,3" (static buffer). */

@@ -2,7 +2,8 @@
  *
  * Orbax's CheckpointManager (orbax-reference 4) in C: one (async) Checkpointer over a
  * CompositeCheckpointHandler, plus step directories, the should-save policy, retention
- * (max_to_keep / keep_period / best metric), metrics, and latest/best step queries.
+ * (max_to_keep / keep_period / best metric / keep_latest_n / keep_time_interval_secs /
+ * should_keep_fn), metrics, and latest/best step queries.
  *
  *   ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;  // = Orbax's defaults
  *   o.max_to_keep = 3;
@@ -66,6 +67,11 @@ typedef enum ckpt_best_mode {
 typedef bool (*ckpt_manager_should_save_fn)(void *arg, int64_t step, bool has_latest,
                                             int64_t latest_step);
 
+/* Orbax's should_keep_fn(step): true keeps step whatever the other retention rules say. Called
+ * by retention (inside ckpt_manager_save, on the thread calling it) only once there are more
+ * than max_to_keep steps, and only for steps no other rule keeps. */
+typedef bool (*ckpt_manager_should_keep_fn)(void *arg, int64_t step);
+
 /* CheckpointManagerOptions. A zero-initialised struct (or CKPT_MANAGER_OPTIONS_INIT) means
  * exactly Orbax's defaults; options Orbax defaults to true are therefore spelled negatively
  * here (no_create, sync, drop_checkpoints_without_metrics). */
@@ -82,7 +88,8 @@ typedef struct ckpt_manager_options {
   ckpt_manager_should_save_fn should_save_fn;
   void *should_save_arg;
 
-  /* ---- retention (an AnyPreservationPolicy; a step is kept if any rule keeps it) */
+  /* ---- retention (an AnyPreservationPolicy; a step is kept if any rule keeps it). Nothing is
+   * deleted while there are at most max_to_keep steps (max_to_keep 0: never), as in Orbax. */
   /* Orbax max_to_keep = None: keep at most this many (the latest, or the best ones when
    * best_metric is set). 0 keeps every checkpoint (Orbax's None); negative is an error. */
   int64_t max_to_keep;
@@ -99,6 +106,21 @@ typedef struct ckpt_manager_options {
   /* Orbax keep_checkpoints_without_metrics = True; set this to true for Orbax's False: then a
    * step without the metric counts as the worst and may be deleted. */
   bool drop_checkpoints_without_metrics;
+  /* Orbax LatestN(n) (a preservation_policy; no legacy option): also keep the n latest steps.
+   * With best_metric this is what keeps the step just saved when its metric is not among the
+   * best (keep_latest_n = 1: resuming after a crash never goes back further than the last
+   * save). Without best_metric, max_to_keep already keeps the latest max(n, max_to_keep).
+   * 0 = unset; negative is an error. */
+  int64_t keep_latest_n;
+  /* Orbax keep_time_interval = None (EveryNSeconds), in seconds: among the steps ordered by
+   * step, keep the first, then every step saved at least this long after the previous step
+   * kept this way. A step's time is when its save started (this process), or the commit
+   * timestamp of its _CHECKPOINT_METADATA (steps found on disk). 0 = unset; negative is an
+   * error. */
+  int64_t keep_time_interval_secs;
+  /* Orbax should_keep_fn = None; see the type above. */
+  ckpt_manager_should_keep_fn should_keep_fn;
+  void *should_keep_arg;
 
   /* ---- naming */
   /* Orbax step_prefix = None: directories are named "<prefix>_<step>". NULL or "" = none. It
@@ -141,8 +163,8 @@ typedef struct ckpt_manager_options {
  * -Wmissing-field-initializers accept it. */
 #define CKPT_MANAGER_OPTIONS_INIT                                                                \
   {                                                                                              \
-    0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, NULL, 0, false, false, false, \
-        false, CKPT_ATOMICITY_RENAME, false, NULL                                                \
+    0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0,    \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL                           \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */

@@ -8,6 +8,7 @@
 #include "ckpt/ckpt.h"
 #include "ckpt/manager.h"
 #include "manager/manager_internal.h"
+#include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
 
 /* ================================================================ options */
@@ -60,6 +61,17 @@ static ckpt_status make_config(const char *directory, const ckpt_manager_options
   if (o->keep_period < 0)
     return ckpt_error_set(err, CKPT_EINVAL, "keep_period must be >= 0 (0 = unset); got %" PRId64,
                           o->keep_period);
+  if (o->keep_latest_n < 0)
+    return ckpt_error_set(err, CKPT_EINVAL, "keep_latest_n must be >= 0 (0 = unset); got %" PRId64,
+                          o->keep_latest_n);
+  if (o->keep_time_interval_secs < 0)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "keep_time_interval_secs must be >= 0 (0 = unset); got %" PRId64,
+                          o->keep_time_interval_secs);
+  if (o->keep_time_interval_secs > INT64_MAX / 1000000000)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "keep_time_interval_secs %" PRId64 " is too large (at most %" PRId64 ")",
+                          o->keep_time_interval_secs, INT64_MAX / 1000000000);
   if (o->best_mode != CKPT_BEST_MODE_MAX && o->best_mode != CKPT_BEST_MODE_MIN)
     return ckpt_error_set(err, CKPT_EINVAL, "best_mode must be CKPT_BEST_MODE_MAX or _MIN; got %d",
                           (int)o->best_mode);
@@ -107,6 +119,10 @@ static ckpt_status make_config(const char *directory, const ckpt_manager_options
   c->keep_period = o->keep_period;
   c->best_mode = o->best_mode;
   c->keep_without_metrics = !o->drop_checkpoints_without_metrics;
+  c->keep_latest_n = o->keep_latest_n;
+  c->keep_interval_ns = o->keep_time_interval_secs * 1000000000;
+  c->should_keep_fn = o->should_keep_fn;
+  c->should_keep_arg = o->should_keep_arg;
   c->step_len = o->step_format_fixed_length;
   c->read_only = o->read_only;
   /* Orbax: read_only forces create=False and cleanup_tmp_directories=False. */
@@ -134,13 +150,15 @@ static ckpt_status load_steps(ckpt_manager *m, ckpt_error *err) {
     return st;
   mgr_steps fresh = {0};
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    mgr_step info = {found[i], NULL};
-    if (m->cfg.best_metric != NULL) {
+    mgr_step info = {found[i], NULL, MGR_TIME_UNKNOWN};
+    if (m->cfg.best_metric != NULL || m->cfg.keep_interval_ns != 0) {
       char *path = mgr_step_path(&m->cfg, found[i]);
       if (path == NULL)
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing steps");
-      else
+      else if (m->cfg.best_metric != NULL)
         st = mgr_metrics_read(&m->cfg, path, &info.metrics, err);
+      if (st == CKPT_OK && m->cfg.keep_interval_ns != 0)
+        info.time_ns = mgr_step_time(&m->cfg, path);
       free(path);
       if (st != CKPT_OK)
         break;
@@ -493,10 +511,10 @@ static ckpt_status build_save_args(const ckpt_args *args, bool composite, ckpt_a
 }
 
 /* Adds the saved step to the list (Orbax's _add_checkpoint_info), with its metrics when a
- * metric is tracked. */
+ * metric is tracked, and the time now (Orbax's datetime.now() there). */
 static ckpt_status record_step(ckpt_manager *m, int64_t step, const cJSON *metrics,
                                ckpt_error *err) {
-  mgr_step info = {step, NULL};
+  mgr_step info = {step, NULL, ckpt_now_nsecs()};
   if (metrics != NULL && m->cfg.best_metric != NULL) {
     info.metrics = cJSON_Duplicate(metrics, true);
     if (info.metrics == NULL)

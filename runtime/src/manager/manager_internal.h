@@ -43,6 +43,10 @@ typedef struct mgr_config {
   char *best_metric;   /* NULL = no best tracking */
   ckpt_best_mode best_mode;
   bool keep_without_metrics;
+  int64_t keep_latest_n;    /* 0 = unset */
+  int64_t keep_interval_ns; /* keep_time_interval_secs in ns; 0 = unset */
+  ckpt_manager_should_keep_fn should_keep_fn;
+  void *should_keep_arg;
   char *step_prefix; /* NULL = none */
   int step_len;      /* 0 = unpadded */
   bool create;
@@ -58,7 +62,13 @@ typedef struct mgr_config {
 typedef struct mgr_step {
   int64_t step;
   cJSON *metrics; /* owned; NULL when none (or not tracked) */
+  /* When the step was saved, ns since the epoch (only tracked with keep_time_interval_secs);
+   * MGR_TIME_UNKNOWN when it could not be read. */
+  int64_t time_ns;
 } mgr_step;
+
+/* mgr_step.time_ns of a step whose time is not known: keep_time_interval keeps it. */
+#define MGR_TIME_UNKNOWN INT64_MIN
 
 /* Known steps, ascending by step, no duplicates. */
 typedef struct mgr_steps {
@@ -134,6 +144,9 @@ ckpt_status mgr_step_mode(const mgr_config *c, const char *step_dir, mgr_mode *m
 /* The metric value of a metrics object: false when c has no best_metric or metrics lacks a
  * number under it. NaN is returned as NaN (callers rank it worst). */
 bool mgr_metric_value(const mgr_config *c, const cJSON *metrics, double *value);
+/* When a step found on disk was saved: the commit timestamp of its _CHECKPOINT_METADATA (else
+ * its init timestamp), MGR_TIME_UNKNOWN when neither can be read. Never fails. */
+int64_t mgr_step_time(const mgr_config *c, const char *step_dir);
 /* Steps the policy no longer keeps, ascending; *out malloc'ed (free()), NULL when *n is 0. */
 ckpt_status mgr_steps_to_remove(const mgr_config *c, const mgr_steps *s, int64_t **out, size_t *n,
                                 ckpt_error *err);
