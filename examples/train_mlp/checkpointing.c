@@ -1,11 +1,10 @@
 /* checkpointing.c — the CheckpointManager as train_mlp drives it (see checkpointing.h): the
- * manager's options, the save with its metrics, the "K best by val_loss + the latest"
- * retention rule, the restore of the latest step, and the I/O stall used to kill the process
- * with a save in flight. */
+ * manager's options (retention "K best by val_loss + the latest"), the save with its metrics,
+ * the restore of the latest step, and the I/O stall used to kill the process with a save in
+ * flight. */
 #include "checkpointing.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +52,6 @@ static int stall_hook(void *arg, ckpt_io_op op, const char *path) {
 
 ckpt_status trainer_ckpt_open(trainer_ckpt *c, const trainer_ckpt_options *o, ckpt_error *err) {
   memset(c, 0, sizeof *c);
-  c->keep = o->keep;
   c->stall_save_at = o->stall_save_at;
   on_driver_thread = true;
   ckpt_status st = ckpt_io_new(&c->io, err);
@@ -66,7 +64,10 @@ ckpt_status trainer_ckpt_open(trainer_ckpt *c, const trainer_ckpt_options *o, ck
   mo.save_interval_steps = o->save_every;
   mo.best_metric = TRAINER_METRIC;
   mo.best_mode = CKPT_BEST_MODE_MIN;
-  mo.max_to_keep = 0; /* retention is applied by trainer_retain, see checkpointing.h */
+  /* AnyPreservationPolicy([BestN(val_loss, min, K), LatestN(1)]): the K best steps and the
+   * latest, which resuming needs even when its validation loss is worse than the K best. */
+  mo.max_to_keep = o->keep;
+  mo.keep_latest_n = 1;
   /* A process killed mid-save leaves <step>.orbax-checkpoint-tmp behind: never a step (the
    * manager lists only finalized ones), but clutter that the restart removes. */
   mo.cleanup_tmp_directories = true;
@@ -99,89 +100,20 @@ bool trainer_ckpt_best(const trainer_ckpt *c, int64_t *step) {
   return ckpt_manager_best_step(c->m, step);
 }
 
-/* ================================================================ retention */
-
-typedef struct ranked {
-  int64_t step;
-  double loss; /* NaN when the step has no usable metric */
-  bool has_metric;
-} ranked;
-
-/* Best first: lower val_loss, a NaN loss last, ties to the later step (the manager's order). */
-static int cmp_best_first(const void *a, const void *b) {
-  const ranked *x = a, *y = b;
-  bool xn = isnan(x->loss), yn = isnan(y->loss);
-  if (xn != yn)
-    return xn ? 1 : -1;
-  if (!xn && x->loss != y->loss)
-    return x->loss < y->loss ? -1 : 1;
-  return (x->step < y->step) - (x->step > y->step);
-}
-
-/* AnyPreservationPolicy([LatestN(1), BestN(val_loss, min, keep)]): deletes every other step.
- * Steps without the metric are kept (Orbax's keep_checkpoints_without_metrics=True); there
- * are none unless someone else wrote into the directory. */
-static ckpt_status trainer_retain(trainer_ckpt *c, ckpt_error *err) {
-  /* Waiting first makes the step list final: the save in flight has committed (or its error
-   * is reported here, and nothing is deleted). */
-  ckpt_status st = ckpt_manager_wait_until_finished(c->m, err);
-  if (st != CKPT_OK)
-    return st;
-  int64_t *steps;
-  size_t n;
-  st = ckpt_manager_all_steps(c->m, &steps, &n, err);
-  if (st != CKPT_OK)
-    return st;
-  if (c->keep <= 0 || n <= (size_t)c->keep) {
-    free(steps);
-    return CKPT_OK;
-  }
-  ranked *r = calloc(n, sizeof *r);
-  if (r == NULL) {
-    free(steps);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory applying retention");
-  }
-  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    cJSON *metrics = NULL;
-    st = ckpt_manager_metrics(c->m, steps[i], &metrics, err);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, TRAINER_METRIC);
-    r[i] = (ranked){steps[i], cJSON_IsNumber(v) ? v->valuedouble : NAN, cJSON_IsNumber(v)};
-    cJSON_Delete(metrics);
-  }
-  int64_t latest = steps[n - 1];
-  free(steps);
-  if (st != CKPT_OK) {
-    free(r);
-    return st;
-  }
-  qsort(r, n, sizeof *r, cmp_best_first);
-  int64_t best_seen = 0;
-  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    bool keep = r[i].step == latest || !r[i].has_metric;
-    if (r[i].has_metric && best_seen < c->keep) {
-      best_seen++;
-      keep = true;
-    }
-    if (!keep)
-      st = ckpt_manager_delete(c->m, r[i].step, err);
-  }
-  free(r);
-  return st;
-}
-
 ckpt_status trainer_ckpt_finish(trainer_ckpt *c, ckpt_error *err) {
-  return trainer_retain(c, err);
+  return ckpt_manager_wait_until_finished(c->m, err);
 }
 
 /* ================================================================ save */
 
 ckpt_status trainer_ckpt_save(trainer_ckpt *c, const mlp_TrainState *s, float val_loss,
                               float train_loss, ckpt_error *err) {
-  ckpt_status st = trainer_retain(c, err);
-  if (st != CKPT_OK)
-    return st;
+  ckpt_status st = CKPT_OK;
   if (s->step == c->stall_save_at) {
-    /* trainer_retain waited for the previous save, so only this one's I/O is held. */
+    /* Wait for the previous save (and its deletions) first, so only this one's I/O is held. */
+    st = ckpt_manager_wait_until_finished(c->m, err);
+    if (st != CKPT_OK)
+      return st;
     atomic_store(&stall_step, (long long)s->step);
   }
   cJSON *metrics = cJSON_CreateObject();

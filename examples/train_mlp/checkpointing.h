@@ -1,18 +1,12 @@
 /* checkpointing.h — train_mlp's use of the CheckpointManager: asynchronous saves every N
- * steps with the validation loss as the metric, a retention rule that keeps the K best steps
- * by validation loss AND the latest step (which resuming needs), and restoring the latest
- * step into a TrainState.
+ * steps with the validation loss as the metric, retention that keeps the K best steps by
+ * validation loss AND the latest step (which resuming needs), and restoring the latest step
+ * into a TrainState.
  *
- * Why the retention rule lives here and not in the manager's options: like Orbax's
- * CheckpointManager(best_fn=..., max_to_keep=K), ckpt's manager with best_metric keeps the K
- * best steps and nothing else, so the step just saved is deleted whenever its validation loss
- * is worse than the K best — and a resume would then go back to an older step and redo the
- * work in between. Orbax's answer is preservation_policy=AnyPreservationPolicy([LatestN(1),
- * BestN(...)]), which ckpt's options do not offer; keep_period would keep every multiple of a
- * period forever. So the manager runs with max_to_keep = 0 (keep all; it still records the
- * metric and answers best_step) and this module deletes, before each new save and after the
- * last one, every step that is neither among the K best nor the latest. See
- * docs/example-train-mlp.md. */
+ * best_metric with max_to_keep = K alone (Orbax's best_fn=..., max_to_keep=K) keeps the K best
+ * steps and nothing else, so the step just saved would be deleted whenever its validation loss
+ * is worse than the K best, and a resume would go back to an older step. keep_latest_n = 1
+ * (Orbax's LatestN(1) in an AnyPreservationPolicy) keeps it. See docs/example-train-mlp.md. */
 #ifndef TRAIN_MLP_CHECKPOINTING_H
 #define TRAIN_MLP_CHECKPOINTING_H
 
@@ -33,25 +27,25 @@ typedef struct trainer_ckpt_options {
 typedef struct trainer_ckpt {
   ckpt_manager *m; /* owned */
   ckpt_io *io;     /* owned; outlives m */
-  int64_t keep;
   int64_t stall_save_at;
 } trainer_ckpt;
 
 /* The metric the manager ranks steps by. */
 #define TRAINER_METRIC "val_loss"
 
-/* Opens the manager on o->dir: asynchronous saves, best_metric val_loss (min), max_to_keep 0,
- * leftovers of interrupted saves removed. Must be called on the thread that will drive it. On
- * failure *c holds nothing. Release with trainer_ckpt_close. */
+/* Opens the manager on o->dir: asynchronous saves, best_metric val_loss (min), max_to_keep K,
+ * keep_latest_n 1, leftovers of interrupted saves removed. Must be called on the thread that
+ * will drive it. On failure *c holds nothing. Release with trainer_ckpt_close. */
 ckpt_status trainer_ckpt_open(trainer_ckpt *c, const trainer_ckpt_options *o, ckpt_error *err);
 
 /* The manager's should_save(step): every save_every steps, and the first step of a run with no
  * checkpoint yet (Orbax's InitialSavePolicy). */
 bool trainer_ckpt_should_save(const trainer_ckpt *c, int64_t step);
 
-/* Applies the retention rule (which waits for the save in flight), then starts an asynchronous
- * save of s as step s->step with metrics {"val_loss", "train_loss"}. Returns once the state is
- * snapshotted: s may change right away. Errors of the previous save surface here. */
+/* Starts an asynchronous save of s as step s->step with metrics {"val_loss", "train_loss"}
+ * (the manager first waits for the save in flight; retention runs once this one committed).
+ * Returns once the state is snapshotted: s may change right away. Errors of the previous save
+ * surface here. */
 ckpt_status trainer_ckpt_save(trainer_ckpt *c, const mlp_TrainState *s, float val_loss,
                               float train_loss, ckpt_error *err);
 
@@ -65,7 +59,7 @@ ckpt_status trainer_ckpt_restore_latest(trainer_ckpt *c, ckpt_value *owner, mlp_
 bool trainer_ckpt_latest(const trainer_ckpt *c, int64_t *step);
 bool trainer_ckpt_best(const trainer_ckpt *c, int64_t *step);
 
-/* Waits for the save in flight, then applies the retention rule. */
+/* Waits for the save in flight and its deletions; returns their error, if any. */
 ckpt_status trainer_ckpt_finish(trainer_ckpt *c, ckpt_error *err);
 
 /* Waits, closes the manager and frees the I/O layer; returns a pending error. */
