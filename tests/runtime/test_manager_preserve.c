@@ -223,8 +223,8 @@ static void set_commit_time(int64_t step, int64_t seconds) {
   cr_assert(cJSON_IsObject(j), "%s", path);
   char digits[32];
   snprintf(digits, sizeof digits, "%" PRId64 "000000000", seconds);
-  cr_assert(cJSON_ReplaceItemInObjectCaseSensitive(j, "commit_timestamp_nsecs",
-                                                   cJSON_CreateRaw(digits)));
+  cr_assert(
+      cJSON_ReplaceItemInObjectCaseSensitive(j, "commit_timestamp_nsecs", cJSON_CreateRaw(digits)));
   char *out = cJSON_PrintUnformatted(j);
   mt_write(path, out);
   free(out);

@@ -161,10 +161,10 @@ typedef struct ckpt_manager_options {
 
 /* All defaults (Orbax's): every member zero, spelled out so C++ and
  * -Wmissing-field-initializers accept it. */
-#define CKPT_MANAGER_OPTIONS_INIT                                                                \
-  {                                                                                              \
-    0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0,    \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL                           \
+#define CKPT_MANAGER_OPTIONS_INIT                                                             \
+  {                                                                                           \
+    0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL                        \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */
