@@ -24,6 +24,7 @@
 #include "ckpt/builtin.ckpt.h"
 #include "ckpt/checkpointer.h"
 #include "ckpt/registry.h"
+#include "checkpointer_internal.h"
 #include "handlers/composite_internal.h"
 #include "io/engine.h"
 #include "op.h"
@@ -105,6 +106,10 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   }
   *out = c;
   return CKPT_OK;
+}
+
+ckpt_handler *ckpt_checkpointer_handler(ckpt_checkpointer *ckptr) {
+  return ckptr->handler;
 }
 
 /* ---------------------------------------------------------------- the finishing part */

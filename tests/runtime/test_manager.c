@@ -6,6 +6,8 @@
  * test_manager_faults.c. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,7 +436,7 @@ Test(manager, metrics_saved_only_with_best_metric) {
   cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ih, "metrics")),
                    JSON_TYPESTR);
   cJSON_Delete(meta);
-  /* The typestr still leads to the ordinary JSON handler. */
+  /* The typestr leads to the ordinary JSON handler. */
   const ckpt_handler_desc *h = NULL;
   cr_assert_eq(ckpt_get_handler_by_typestr(JSON_TYPESTR, &h, NULL), CKPT_OK);
   cr_assert_eq(h, &ckpt_JsonCheckpointHandler_desc);
@@ -450,6 +452,89 @@ Test(manager, metrics_saved_only_with_best_metric) {
   free(file);
   free(mp);
   free(dir2);
+}
+
+/* ---- managers created concurrently: the metrics item needs no registration */
+
+typedef struct racer {
+  char *dir;
+  int id;
+  ckpt_status st;
+  ckpt_error err;
+} racer;
+
+static atomic_int racers_ready;
+
+/* Creates a manager tracking "loss", saves steps 1..3 with metrics, closes. Asserts nothing
+ * (Criterion asserts belong to the test's thread); the result is in r->st / r->err. */
+static void *race_manager(void *arg) {
+  racer *r = arg;
+  ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;
+  o.best_metric = "loss";
+  atomic_fetch_add(&racers_ready, 1);
+  while (atomic_load(&racers_ready) < 4) {
+  } /* start together, so the constructors overlap */
+  ckpt_manager *m = NULL;
+  r->st = ckpt_manager_new(r->dir, &o, &m, &r->err);
+  for (int64_t step = 1; step <= 3 && r->st == CKPT_OK; step++) {
+    cJSON *met = mt_metrics("loss", (double)(r->id * 10 + step));
+    ckpt_args *a = mt_json_save(step, NULL);
+    r->st = ckpt_manager_save(m, step, a, met, false, NULL, &r->err);
+    ckpt_args_delete(a);
+    cJSON_Delete(met);
+  }
+  ckpt_status st = ckpt_manager_close(m, &r->err);
+  if (r->st == CKPT_OK)
+    r->st = st;
+  return NULL;
+}
+
+Test(manager, managers_created_concurrently_save_their_metrics) {
+  racer r[4];
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) {
+    r[i] = (racer){mt_path("%s/run%d", root, i), i, CKPT_OK, CKPT_ERROR_INIT};
+    cr_assert_eq(pthread_create(&t[i], NULL, race_manager, &r[i]), 0);
+  }
+  /* Meanwhile the registry must keep answering with the built-in JSON handler. */
+  while (atomic_load(&racers_ready) < 4) {
+  }
+  for (int k = 0; k < 2000; k++) {
+    const ckpt_handler_desc *h = NULL;
+    cr_assert_eq(ckpt_get_handler_by_typestr(JSON_TYPESTR, &h, NULL), CKPT_OK);
+    cr_assert_eq(h, &ckpt_JsonCheckpointHandler_desc);
+    cr_assert_eq(ckpt_get_registered_handler(&ckpt_JsonSave_desc, &h, NULL), CKPT_OK);
+    cr_assert_eq(h, &ckpt_JsonCheckpointHandler_desc);
+  }
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(pthread_join(t[i], NULL), 0);
+    cr_assert_eq(r[i].st, CKPT_OK, "manager %d: %s", i, r[i].err.message);
+    for (int64_t step = 1; step <= 3; step++) {
+      /* Orbax's layout: <step>/metrics/metrics, the JSON handler's typestr recorded. */
+      char *file = mt_path("%s/%" PRId64 "/metrics/metrics", r[i].dir, step);
+      char *text = mt_slurp(file);
+      char want[64];
+      snprintf(want, sizeof want, "{\"loss\": %d}", (int)(i * 10 + step));
+      cr_assert_str_eq(text, want, "%s: %s", file, text);
+      free(text);
+      free(file);
+      char *mp = mt_path("%s/%" PRId64 "/_CHECKPOINT_METADATA", r[i].dir, step);
+      cJSON *meta = read_json_file(mp);
+      const cJSON *ih = cJSON_GetObjectItemCaseSensitive(meta, "item_handlers");
+      cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ih, "metrics")),
+                       JSON_TYPESTR);
+      cJSON_Delete(meta);
+      free(mp);
+    }
+    ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;
+    o.best_metric = "loss";
+    ckpt_manager *m = mt_open(r[i].dir, &o);
+    int64_t best = -1;
+    cr_assert(ckpt_manager_best_step(m, &best));
+    cr_assert_eq(best, 3, "metrics read back from the files");
+    mt_close(m);
+    free(r[i].dir);
+  }
 }
 
 Test(manager, metrics_must_hold_the_best_metric) {

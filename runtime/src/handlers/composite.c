@@ -247,6 +247,33 @@ static binding *find_binding(composite_state *s, const char *name, size_t *at) {
   return NULL;
 }
 
+/* Binds h to item at position at of s->items (from find_binding). Takes ownership of h: on
+ * failure it is destroyed. */
+static ckpt_status insert_binding(composite_state *s, size_t at, const char *item, ckpt_handler *h,
+                                  ckpt_error *err) {
+  char *name = strdup(item);
+  if (name == NULL || (s->n == s->cap && s->cap > SIZE_MAX / 2 / sizeof *s->items)) {
+    free(name);
+    ckpt_handler_destroy(h);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory binding item \"%s\"", item);
+  }
+  if (s->n == s->cap) {
+    size_t ncap = s->cap ? s->cap * 2 : 8;
+    binding *nv = realloc(s->items, ncap * sizeof *nv);
+    if (nv == NULL) {
+      free(name);
+      ckpt_handler_destroy(h);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory binding item \"%s\"", item);
+    }
+    s->items = nv;
+    s->cap = ncap;
+  }
+  memmove(s->items + at + 1, s->items + at, (s->n - at) * sizeof *s->items);
+  s->items[at] = (binding){name, h};
+  s->n++;
+  return CKPT_OK;
+}
+
 /* Orbax's _get_or_set_handler: the item's bound handler if args fit it, else a new handler from
  * the registry bound to the item (first use), else an error. Args fit a bound handler when the
  * registry dispatches their type to that handler type. */
@@ -280,28 +307,35 @@ static ckpt_status get_or_set_handler(composite_state *s, const char *item,
     ckpt_error_prefix(err, "item \"%s\": ", item);
     return st;
   }
-  char *name = strdup(item);
-  if (name == NULL || (s->n == s->cap && s->cap > SIZE_MAX / 2 / sizeof *s->items)) {
-    free(name);
-    ckpt_handler_destroy(h);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory binding item \"%s\"", item);
+  st = insert_binding(s, at, item, h, err);
+  if (st == CKPT_OK)
+    *out = h;
+  return st;
+}
+
+ckpt_status ckpt_composite_bind_item(ckpt_handler *composite, const char *item,
+                                     ckpt_handler *handler, ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
+  composite_state *s = NULL;
+  if (handler == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "binding item \"%s\": handler is NULL",
+                          item != NULL ? item : "(null)");
+  if (composite == NULL || composite->desc != &ckpt_CompositeCheckpointHandler_desc)
+    st = ckpt_error_set(err, CKPT_EINVAL, "binding item \"%s\": not a CompositeCheckpointHandler",
+                        item != NULL ? item : "(null)");
+  if (st == CKPT_OK && (s = state_of(composite, err)) == NULL)
+    st = CKPT_ESTATE;
+  if (st == CKPT_OK)
+    st = ckpt_composite_check_item_name(item, err);
+  size_t at = 0;
+  if (st == CKPT_OK && find_binding(s, item, &at) != NULL)
+    st = ckpt_error_set(err, CKPT_EEXIST, "Composite item \"%s\" is already bound to handler '%s'",
+                        item, handler_name(find_binding(s, item, NULL)->handler->desc));
+  if (st != CKPT_OK) {
+    ckpt_handler_destroy(handler);
+    return st;
   }
-  if (s->n == s->cap) {
-    size_t ncap = s->cap ? s->cap * 2 : 8;
-    binding *nv = realloc(s->items, ncap * sizeof *nv);
-    if (nv == NULL) {
-      free(name);
-      ckpt_handler_destroy(h);
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory binding item \"%s\"", item);
-    }
-    s->items = nv;
-    s->cap = ncap;
-  }
-  memmove(s->items + at + 1, s->items + at, (s->n - at) * sizeof *s->items);
-  s->items[at] = (binding){name, h};
-  s->n++;
-  *out = h;
-  return CKPT_OK;
+  return insert_binding(s, at, item, handler, err);
 }
 
 /* <dir>/<item> plus the tmp suffix while the save is not finalized in rename mode. */

@@ -1,20 +1,66 @@
-/* handlers/json.c — JsonCheckpointHandler: a JSON value in one file named `metadata`.
+/* handlers/json.c — JsonCheckpointHandler: a JSON value in one file, `metadata` by default.
  *
- * Orbax's JsonCheckpointHandler writes json.dumps(item) to <dir>/metadata (no extension) and
- * restores json.loads of it; JsonRestore's item is unused. We write the same text Python
- * would (ckpt_json_dump: exact numbers, NaN/Infinity, ASCII escapes) so either side reads the
- * other's checkpoints, and read with Python's rules plus line:column errors. */
+ * Orbax's JsonCheckpointHandler(filename='metadata') writes json.dumps(item) to
+ * <dir>/<filename> (no extension) and restores json.loads of it; JsonRestore's item is unused.
+ * We write the same text Python would (ckpt_json_dump: exact numbers, NaN/Infinity, ASCII
+ * escapes) so either side reads the other's checkpoints, and read with Python's rules plus
+ * line:column errors. An instance from ckpt_json_handler_new carries another file name in its
+ * state (json_internal.h); default-constructed instances have none. */
 #include <stdlib.h>
+#include <string.h>
 
+#include "ckpt/checkpointer.h"
 #include "ckpt/ckpt.h"
+#include "handlers/json_internal.h"
 #include "json_text/json_text.h"
 #include "textfmt/text_file.h"
 
-#define JSON_FILENAME "metadata"
+/* The state of an instance with its own file name. */
+typedef struct json_state {
+  char *filename; /* owned */
+} json_state;
+
+static const char *filename_of(const ckpt_handler *self) {
+  const json_state *s = self != NULL ? self->state : NULL;
+  return s != NULL ? s->filename : CKPT_JSON_DEFAULT_FILENAME;
+}
+
+ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err) {
+  *out = NULL;
+  if (filename == NULL || filename[0] == '\0' || strchr(filename, '/') != NULL ||
+      strcmp(filename, ".") == 0 || strcmp(filename, "..") == 0 ||
+      strstr(filename, CKPT_TMP_SUFFIX) != NULL)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "JsonCheckpointHandler: file name \"%s\" is not one plain path "
+                          "component",
+                          filename != NULL ? filename : "(null)");
+  ckpt_handler *h;
+  ckpt_status st = ckpt_handler_create(&ckpt_JsonCheckpointHandler_desc, &h, err);
+  if (st != CKPT_OK)
+    return st;
+  json_state *s = calloc(1, sizeof *s);
+  if (s == NULL || (s->filename = strdup(filename)) == NULL) {
+    free(s);
+    ckpt_handler_destroy(h);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating JsonCheckpointHandler(%s)",
+                          filename);
+  }
+  h->state = s;
+  *out = h;
+  return CKPT_OK;
+}
+
+void ckpt_JsonCheckpointHandler_close(ckpt_handler *self) {
+  json_state *s = self->state;
+  if (s != NULL) {
+    free(s->filename);
+    free(s);
+    self->state = NULL;
+  }
+}
 
 ckpt_status ckpt_JsonCheckpointHandler_save(ckpt_handler *self, ckpt_op *op, const char *dir,
                                             const ckpt_args *args, ckpt_error *err) {
-  (void)self;
   if (!args)
     return ckpt_error_set(err, CKPT_EINVAL, "JsonCheckpointHandler.save: args is NULL");
   if (args->desc != &ckpt_JsonSave_desc)
@@ -30,16 +76,15 @@ ckpt_status ckpt_JsonCheckpointHandler_save(ckpt_handler *self, ckpt_op *op, con
   ckpt_status st = ckpt_json_dump(a->item, &text, &len, err); /* the snapshot */
   if (st != CKPT_OK) {
     ckpt_error_prefix(err, "JsonCheckpointHandler: cannot save to '%s/%s': ", dir ? dir : "",
-                      JSON_FILENAME);
+                      filename_of(self));
     return st;
   }
-  return ckpt_tf_save_text(op, dir, JSON_FILENAME, text, len, err);
+  return ckpt_tf_save_text(op, dir, filename_of(self), text, len, err);
 }
 
 ckpt_status ckpt_JsonCheckpointHandler_restore(ckpt_handler *self, ckpt_op *op, const char *dir,
                                                const ckpt_args *args, ckpt_value *out,
                                                ckpt_error *err) {
-  (void)self;
   if (!out)
     return ckpt_error_set(err, CKPT_EINVAL, "JsonCheckpointHandler.restore: out is NULL");
   if (args && args->desc != &ckpt_JsonRestore_desc)
@@ -48,7 +93,7 @@ ckpt_status ckpt_JsonCheckpointHandler_restore(ckpt_handler *self, ckpt_op *op, 
                           args->desc ? args->desc->full_name : "args without a descriptor");
   char *text, *path;
   size_t len;
-  ckpt_status st = ckpt_tf_load_text(op, dir, JSON_FILENAME, &text, &len, &path, err);
+  ckpt_status st = ckpt_tf_load_text(op, dir, filename_of(self), &text, &len, &path, err);
   if (st != CKPT_OK) {
     ckpt_error_prefix(err, "JsonCheckpointHandler: ");
     return st;

@@ -223,8 +223,6 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a manager");
   ckpt_status st = make_config(directory, opts != NULL ? opts : &defaults, &m->cfg, err);
   if (st == CKPT_OK)
-    st = mgr_metrics_register(err);
-  if (st == CKPT_OK)
     st = prepare_directory(&m->cfg, err);
   if (st == CKPT_OK && m->cfg.cleanup_tmp)
     st = mgr_cleanup_tmp(&m->cfg, err);
@@ -245,6 +243,8 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
       ckpt_error_set(err, st, "%s", scratch.message);
     }
   }
+  if (st == CKPT_OK)
+    st = mgr_metrics_bind(m->ckptr, err);
   if (st == CKPT_OK)
     st = load_steps(m, err);
   if (st != CKPT_OK) {

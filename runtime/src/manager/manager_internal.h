@@ -164,9 +164,10 @@ ckpt_status mgr_join_if_done(ckpt_manager *m, ckpt_error *err);
 void mgr_finalize_free(mgr_finalize *f);
 
 /* ---- metrics (metrics.c) */
-/* Registers the metrics handler with its args (once per process; retried after a failure). */
-ckpt_status mgr_metrics_register(ckpt_error *err);
-/* New save args for the metrics item holding a copy of metrics; *out owned by the caller
+/* Binds the metrics item of ckptr's Composite handler to JsonCheckpointHandler(filename=
+ * 'metrics'). */
+ckpt_status mgr_metrics_bind(ckpt_checkpointer *ckptr, ckpt_error *err);
+/* New save args (JsonSave) for the metrics item holding a copy of metrics; *out owned by the caller
  * (ckpt_args_delete). */
 ckpt_status mgr_metrics_args(const cJSON *metrics, ckpt_args **out, ckpt_error *err);
 /* Reads <step_dir>/metrics/metrics; *out NULL when the step has no metrics. */

@@ -5,8 +5,9 @@
  * COMPOSITE value. The manager always hands the checkpointer explicit Composite args: items
  * restored "as saved" get their handler's default restore args, found through the typestr the
  * step's _CHECKPOINT_METADATA records for them (as Orbax's composite does). The metrics item
- * is read directly (its file is `metrics`, not the JSON handler's `metadata`, see metrics.c)
- * and added to the result as a JSON value when restore-all or the args ask for it. */
+ * is read directly (mgr_metrics_read, the reader of ckpt_manager_metrics: a step without the
+ * file has no metrics) and added to the result as a JSON value when restore-all or the args
+ * ask for it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
