@@ -64,7 +64,8 @@ Test(json_named, instance_writes_and_reads_its_own_file) {
 }
 
 Test(json_named, bad_file_names_are_refused) {
-  const char *bad[] = {"", "a/b", ".", "..", "x" CKPT_TMP_SUFFIX};
+  static const char tmp_marked[] = "x" CKPT_TMP_SUFFIX;
+  const char *bad[] = {"", "a/b", ".", "..", tmp_marked};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     ckpt_handler *h = (ckpt_handler *)(uintptr_t)1;
     ckpt_error err = CKPT_ERROR_INIT;
