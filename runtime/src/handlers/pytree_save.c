@@ -62,6 +62,7 @@ typedef struct save_chunk {
 
 struct save_job {
   ckpt_io *io;
+  ckpt_op *op;              /* the save's (claims what it made durable), or NULL */
   ckpt_engine *engine;      /* the op's, or NULL: run_save makes a short-lived one */
   ckpt_engine *engine_used; /* the one run_save runs on */
   ckpt_engine_group *group; /* the chunk group, while run_save runs */
@@ -933,9 +934,8 @@ static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
   close_batch *batches = calloc(max_batches, sizeof *batches);
   if (leaf_done == NULL || jobs == NULL || batches == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  /* The item directory holds the new array directories: fsync'd once at the group's end. */
-  if (st == CKPT_OK && j->n_leaves > 0)
-    st = ckpt_engine_group_note_dir(j->group, j->dir, err);
+  /* The item directory, which holds the new array directories, is fsync'd by phase 2, after
+   * its own files are created: fsyncing it here too bought nothing. */
   size_t nb = 0, n_jobs = 0, ci = 0;
   if (st == CKPT_OK)
     batches[0] = (close_batch){.job = j};
@@ -1049,6 +1049,20 @@ static ckpt_status run_save(void *arg, ckpt_error *err) {
   ckpt_engine_free(temp);
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "while writing '%s': ", j->dir);
+  /* Claims for the commit (op.h): each array directory (its files fsync'd by their closes, the
+   * directory at phase 1's end) and the item files of phase 2. Not the item directory: the
+   * checkpointer or the Composite handler adds files to it afterwards. */
+  for (size_t i = 0; st == CKPT_OK && j->op != NULL && i < j->n_leaves; i++)
+    ckpt_op_note_durable(j->op, j->leaves[i].dir);
+  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE};
+  for (size_t i = 0; st == CKPT_OK && j->op != NULL && i < 3; i++) {
+    if (i == 0 && j->strings == NULL)
+      continue;
+    char *path = ckpt_path_child(j->dir, item_files[i]);
+    if (path != NULL)
+      ckpt_op_note_durable(j->op, path); /* out of memory: the commit fsyncs it */
+    free(path);
+  }
   return st;
 }
 
@@ -1063,6 +1077,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
+  j->op = op;
   return ckpt_op_defer(op, run_save, j, job_free, err);
 }
 
