@@ -24,6 +24,7 @@
 #include "op.h"
 #include "storage/checksum.h"
 #include "storage/path_safety.h"
+#include "storage/snapshot_copy.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_staging.h"
 
@@ -140,6 +141,7 @@ typedef struct flat_ctx {
   const ckpt_pytree_save_spec *spec;
   bool zero_copy;
   const char *what;
+  ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
   ckpt_meta_key *stack;
   size_t depth, cap;
   size_t cap_entries;
@@ -373,7 +375,11 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
       if (dst->data == NULL)
         return leaf_error(c, CKPT_ENOMEM, "cannot allocate the snapshot buffer", err);
       dst->owned = true;
-      if (n > 0)
+      /* Large copies run together (and in parallel) once the whole tree is planned; small
+       * ones now (a scalar's source lives on flatten's stack). */
+      if (n > 0 && (c->copies == NULL || bytes < CKPT_STAGING_MIN_POOLED ||
+                    ckpt_copy_list_add(c->copies, dst->data, m->dtype, src->data, a->dtype,
+                                       (size_t)n) != 0))
         ckpt_dtype_convert(m->dtype, dst->data, a->dtype, src->data, (size_t)n);
     }
     l->n_shards++;
@@ -543,7 +549,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 }
 
 /* The blocking half: everything but the writing. *out owned by the caller (job_free). */
-static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, const char *dir,
                              const ckpt_pytree_save_spec *spec, save_job **out, ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
@@ -591,7 +597,13 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
   c.spec = spec;
   c.zero_copy = zero_copy;
   c.what = what;
+  ckpt_copy_list copies = {NULL, 0, 0, 0};
+  c.copies = zero_copy ? NULL : &copies;
   st = flatten(&c, spec->tree, err);
+  /* The snapshot proper: on the caller's thread and, for a large one, on the engine too. */
+  if (st == CKPT_OK)
+    ckpt_copy_list_run(&copies, engine);
+  ckpt_copy_list_free(&copies);
   while (c.depth > 0)
     pop_key(&c);
   free(c.stack);
@@ -1073,7 +1085,8 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   if (op == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   save_job *j;
-  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
+  ckpt_status st =
+      plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -1086,7 +1099,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   save_job *j;
-  ckpt_status st = plan_save(io, zero_copy, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, zero_copy, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = run_save(j, err);
