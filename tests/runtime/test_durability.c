@@ -124,7 +124,7 @@ static ckpt_args *mixed_args(void) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = ckpt_tree_new_dict();
   for (int i = 0; i < 3; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "w%d", i);
     int64_t shape[2] = {64, 33 + i};
     ckpt_tree_dict_set(t, name,
