@@ -24,7 +24,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "io/engine.h"
-#include "storage/path_set.h"
+#include "io/path_set.h"
 
 typedef struct ckpt_deferred_job {
   ckpt_deferred_fn run;

@@ -12,7 +12,7 @@
 #include <pthread.h>
 
 #include "core_fixture.h"
-#include "storage/path_set.h"
+#include "io/path_set.h"
 #include "test_pytree_util.h"
 
 typedef struct sync_log {

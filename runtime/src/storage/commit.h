@@ -20,7 +20,7 @@
 
 #include "ckpt/checkpointer.h"
 #include "ckpt/io.h"
-#include "storage/path_set.h"
+#include "io/path_set.h"
 
 struct ckpt_engine;
 

@@ -1,11 +1,11 @@
-/* storage/path_set.h — a set of path strings (private to libckpt).
+/* io/path_set.h — a set of path strings (private to libckpt).
  *
  * Two users need one: the I/O engine collects the directories a group must fsync once at its
  * end, and a save records the paths its handlers already made durable so that the commit does
  * not fsync them again (op.h, commit.h). Open addressing over copies of the strings; not
  * thread-safe (callers hold their own lock). */
-#ifndef CKPT_SRC_STORAGE_PATH_SET_H
-#define CKPT_SRC_STORAGE_PATH_SET_H
+#ifndef CKPT_SRC_IO_PATH_SET_H
+#define CKPT_SRC_IO_PATH_SET_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* storage/path_set.c — a set of path strings (see path_set.h). */
-#include "storage/path_set.h"
+/* io/path_set.c — a set of path strings (see path_set.h). */
+#include "io/path_set.h"
 
 #include <stdlib.h>
 #include <string.h>
