@@ -68,7 +68,7 @@ ckpt_status cli_array_read(cli_array *a, const int64_t *off, const int64_t *shap
   size_t n = 0, cap = 0;
   ckpt_status st = ckpt_zarr_plan_read(&req, &tasks, &n, &cap, err);
   if (st == CKPT_OK)
-    st = ckpt_parallel_for(n, 0, run_task, tasks, err);
+    st = ckpt_task_run(cli_task_engine(), "array read", n, run_task, NULL, tasks, err);
   free(tasks);
   return st;
 }

@@ -14,6 +14,7 @@
  *   numfmt.c         numpy-style printing of arrays and scalars
  *   stats.c          summary statistics of an array, streamed slab by slab
  *   progress.c       the progress bar of `ckpt verify` (only on a terminal)
+ *   task_engine.c    the one I/O engine the command's chunk tasks run on
  *   cmd_ls.c         `ckpt ls`
  *   cmd_verify.c     `ckpt verify`, with verify_check.c and verify_report.c (verify.h)
  *   cmd_cat.c        `ckpt cat`, with cat_array.c (cat.h)
@@ -377,5 +378,11 @@ int cli_cmd_gc(int argc, char **argv);
 
 /* True when argv holds -h/--help before a "--" (commands answer it before anything else). */
 bool cli_wants_help(int argc, char **argv);
+
+/* The engine chunk reads and checks run on (ckpt_task_run), created on first use and kept
+ * for the command; NULL when it cannot be created (ckpt_task_run then uses a short-lived
+ * one per call). main frees it with cli_task_engine_free. */
+struct ckpt_engine *cli_task_engine(void);
+void cli_task_engine_free(void);
 
 #endif

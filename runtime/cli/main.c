@@ -59,9 +59,13 @@ int main(int argc, char **argv) {
     }
     return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
   }
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strcmp(cmd, commands[i].name) == 0)
-      return commands[i].run(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    if (strcmp(cmd, commands[i].name) == 0) {
+      int rc = commands[i].run(argc - 1, argv + 1);
+      cli_task_engine_free();
+      return rc;
+    }
+  }
   if (cmd[0] == '-')
     return cli_usage_error(NULL, "unknown option '%s'", cmd);
   return cli_usage_error(NULL, "unknown command '%s'", cmd);

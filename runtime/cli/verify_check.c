@@ -377,7 +377,7 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
       r->oom = true;
     } else {
       ckpt_error perr = CKPT_ERROR_INIT;
-      ckpt_parallel_for(n, 0, run_chunk, &v, &perr);
+      ckpt_task_run(cli_task_engine(), "verify", n, run_chunk, NULL, &v, &perr);
       pthread_mutex_destroy(&v.mu);
       r->n_chunks = n;
       for (size_t i = 0; i < c.n_arrays; i++) {

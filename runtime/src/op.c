@@ -26,6 +26,7 @@ void ckpt_op_destroy(ckpt_op *op) {
   op->jobs = NULL;
   op->cap_jobs = 0;
   op->head = 0;
+  ckpt_path_set_clear(&op->durable);
   pthread_mutex_destroy(&op->mu);
 }
 
@@ -141,6 +142,26 @@ void ckpt_op_cancel(ckpt_op *op) {
     if (job.release != NULL)
       job.release(job.arg);
   }
+}
+
+void ckpt_op_note_durable(ckpt_op *op, const char *path) {
+  if (op == NULL || path == NULL)
+    return;
+  pthread_mutex_lock(&op->mu);
+  (void)ckpt_path_set_add(&op->durable, path); /* out of memory: the commit fsyncs it */
+  pthread_mutex_unlock(&op->mu);
+}
+
+void ckpt_op_durable_renamed(ckpt_op *op, const char *from, const char *to) {
+  if (op == NULL || from == NULL || to == NULL)
+    return;
+  pthread_mutex_lock(&op->mu);
+  (void)ckpt_path_set_rename(&op->durable, from, to); /* may only forget claims */
+  pthread_mutex_unlock(&op->mu);
+}
+
+const ckpt_path_set *ckpt_op_durable(const ckpt_op *op) {
+  return op != NULL ? &op->durable : NULL;
 }
 
 size_t ckpt_op_pending(ckpt_op *op) {

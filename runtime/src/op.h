@@ -24,6 +24,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "io/engine.h"
+#include "io/path_set.h"
 
 typedef struct ckpt_deferred_job {
   ckpt_deferred_fn run;
@@ -41,6 +42,7 @@ struct ckpt_op {
   size_t head;
   size_t n_jobs;
   size_t cap_jobs;
+  ckpt_path_set durable; /* paths made durable by the save's jobs (guarded by mu) */
 };
 
 /* Initialises *op in place (io NULL means ckpt_io_default()). Release with ckpt_op_destroy. */
@@ -71,5 +73,25 @@ ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op);
  * creates a short-lived engine of its own for the duration of the call. */
 void ckpt_op_set_engine(ckpt_op *op, ckpt_engine *engine);
 ckpt_engine *ckpt_op_engine(const ckpt_op *op);
+
+/* Durability claims. Built-in handlers make what they write durable themselves, on the engine
+ * and in parallel; the commit must not fsync it all again (that was one serial fsync per file
+ * and directory). A job that has made `path` durable records it here:
+ *   - a file: fsync'd after its last write;
+ *   - a directory: every file and subdirectory in it durable (recursively), and the directory
+ *     itself fsync'd after its last entry was added;
+ * and nothing will modify it for the rest of the save. The claim does NOT cover the entry of
+ * path in its parent directory: the commit fsyncs every directory not claimed. The commit
+ * (storage/commit.h) skips claimed paths; everything else under the tmp directory — the files
+ * of handlers that leave durability to the commit, as ckpt/handler.h allows — it fsyncs.
+ * Claims are only an optimisation: one lost to low memory costs an fsync, never durability.
+ * Thread-safe. */
+void ckpt_op_note_durable(ckpt_op *op, const char *path);
+/* A rename of `from` to `to` (the Composite handler's item directories at finalize) carries
+ * the claims on and under `from` along. */
+void ckpt_op_durable_renamed(ckpt_op *op, const char *from, const char *to);
+/* The claims, for the commit; valid until the op is destroyed and not to be read while jobs
+ * may still add to it. */
+const ckpt_path_set *ckpt_op_durable(const ckpt_op *op);
 
 #endif

@@ -320,8 +320,10 @@ char *cf_run(const char *cmd) {
 
 int cf_fault_hook(void *arg, ckpt_io_op op, const char *path) {
   cf_fault *f = arg;
-  f->seen++;
-  if (f->nth != 0 && f->seen == f->nth) {
+  /* Called from the engine's workers too (chunk files, the commit's parallel fsyncs): an
+   * atomic count, so that exactly one operation is the nth. */
+  unsigned long k = __atomic_add_fetch(&f->seen, 1, __ATOMIC_SEQ_CST);
+  if (f->nth != 0 && k == f->nth) {
     f->fired_op = (int)op;
     snprintf(f->fired_path, sizeof f->fired_path, "%s", path);
     return f->err;

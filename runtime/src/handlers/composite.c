@@ -488,11 +488,15 @@ ckpt_status ckpt_CompositeCheckpointHandler_finalize(ckpt_handler *self, ckpt_op
           ckpt_error_prefix(err, "while finalizing item \"%s\": ", name);
       }
       /* The item's own TemporaryPath finalize: its commit file, then (rename mode) its
-       * rename. Durability comes with the step's commit, which syncs the whole tree. */
+       * rename. Durability comes with the step's commit, which syncs the whole tree but for
+       * what the item's handler claimed durable: the claims move with the rename. */
       if (st == CKPT_OK)
         st = ckpt_write_commit_file(io, path, final, false, err);
-      if (st == CKPT_OK && tmp)
+      if (st == CKPT_OK && tmp) {
         st = ckpt_io_rename(io, path, final, err);
+        if (st == CKPT_OK)
+          ckpt_op_durable_renamed(op, path, final);
+      }
     }
     free(path);
     free(final);

@@ -24,6 +24,7 @@
 #include "op.h"
 #include "storage/checksum.h"
 #include "storage/path_safety.h"
+#include "storage/snapshot_copy.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_staging.h"
 
@@ -62,6 +63,7 @@ typedef struct save_chunk {
 
 struct save_job {
   ckpt_io *io;
+  ckpt_op *op;              /* the save's (claims what it made durable), or NULL */
   ckpt_engine *engine;      /* the op's, or NULL: run_save makes a short-lived one */
   ckpt_engine *engine_used; /* the one run_save runs on */
   ckpt_engine_group *group; /* the chunk group, while run_save runs */
@@ -139,6 +141,7 @@ typedef struct flat_ctx {
   const ckpt_pytree_save_spec *spec;
   bool zero_copy;
   const char *what;
+  ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
   ckpt_meta_key *stack;
   size_t depth, cap;
   size_t cap_entries;
@@ -372,7 +375,11 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
       if (dst->data == NULL)
         return leaf_error(c, CKPT_ENOMEM, "cannot allocate the snapshot buffer", err);
       dst->owned = true;
-      if (n > 0)
+      /* Large copies run together (and in parallel) once the whole tree is planned; small
+       * ones now (a scalar's source lives on flatten's stack). */
+      if (n > 0 && (c->copies == NULL || bytes < CKPT_STAGING_MIN_POOLED ||
+                    ckpt_copy_list_add(c->copies, dst->data, m->dtype, src->data, a->dtype,
+                                       (size_t)n) != 0))
         ckpt_dtype_convert(m->dtype, dst->data, a->dtype, src->data, (size_t)n);
     }
     l->n_shards++;
@@ -542,7 +549,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 }
 
 /* The blocking half: everything but the writing. *out owned by the caller (job_free). */
-static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, const char *dir,
                              const ckpt_pytree_save_spec *spec, save_job **out, ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
@@ -590,7 +597,13 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
   c.spec = spec;
   c.zero_copy = zero_copy;
   c.what = what;
+  ckpt_copy_list copies = {NULL, 0, 0, 0};
+  c.copies = zero_copy ? NULL : &copies;
   st = flatten(&c, spec->tree, err);
+  /* The snapshot proper: on the caller's thread and, for a large one, on the engine too. */
+  if (st == CKPT_OK)
+    ckpt_copy_list_run(&copies, engine);
+  ckpt_copy_list_free(&copies);
   while (c.depth > 0)
     pop_key(&c);
   free(c.stack);
@@ -933,9 +946,8 @@ static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
   close_batch *batches = calloc(max_batches, sizeof *batches);
   if (leaf_done == NULL || jobs == NULL || batches == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  /* The item directory holds the new array directories: fsync'd once at the group's end. */
-  if (st == CKPT_OK && j->n_leaves > 0)
-    st = ckpt_engine_group_note_dir(j->group, j->dir, err);
+  /* The item directory, which holds the new array directories, is fsync'd by phase 2, after
+   * its own files are created: fsyncing it here too bought nothing. */
   size_t nb = 0, n_jobs = 0, ci = 0;
   if (st == CKPT_OK)
     batches[0] = (close_batch){.job = j};
@@ -1049,6 +1061,20 @@ static ckpt_status run_save(void *arg, ckpt_error *err) {
   ckpt_engine_free(temp);
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "while writing '%s': ", j->dir);
+  /* Claims for the commit (op.h): each array directory (its files fsync'd by their closes, the
+   * directory at phase 1's end) and the item files of phase 2. Not the item directory: the
+   * checkpointer or the Composite handler adds files to it afterwards. */
+  for (size_t i = 0; st == CKPT_OK && j->op != NULL && i < j->n_leaves; i++)
+    ckpt_op_note_durable(j->op, j->leaves[i].dir);
+  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE};
+  for (size_t i = 0; st == CKPT_OK && j->op != NULL && i < 3; i++) {
+    if (i == 0 && j->strings == NULL)
+      continue;
+    char *path = ckpt_path_child(j->dir, item_files[i]);
+    if (path != NULL)
+      ckpt_op_note_durable(j->op, path); /* out of memory: the commit fsyncs it */
+    free(path);
+  }
   return st;
 }
 
@@ -1059,10 +1085,12 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   if (op == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   save_job *j;
-  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
+  ckpt_status st =
+      plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
+  j->op = op;
   return ckpt_op_defer(op, run_save, j, job_free, err);
 }
 
@@ -1071,7 +1099,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   save_job *j;
-  ckpt_status st = plan_save(io, zero_copy, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, zero_copy, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = run_save(j, err);

@@ -30,6 +30,7 @@
 
 #include "ckpt/ckpt.h"
 #include "handlers/pytree.h"
+#include "op.h"
 #include "record_tree.h"
 
 #define JAX_ITEM "jax_random_key"
@@ -56,6 +57,7 @@ static char *join(const char *dir, const char *a, const char *b) {
 
 typedef struct meta_job {
   ckpt_io *io;
+  ckpt_op *op;    /* claims item_dir durable once written (op.h) */
   char *dir;      /* the handler's directory */
   char *item_dir; /* <dir>/<x>_metadata */
   char *file;     /* <dir>/<x>_metadata/metadata */
@@ -78,6 +80,9 @@ static ckpt_status meta_job_run(void *arg, ckpt_error *err) {
     st = ckpt_io_fsync_dir(job->io, job->item_dir, err);
   if (st == CKPT_OK)
     st = ckpt_io_fsync_dir(job->io, job->dir, err);
+  /* The metadata directory is complete and durable: the commit skips it (op.h). */
+  if (st == CKPT_OK)
+    ckpt_op_note_durable(job->op, job->item_dir);
   return st;
 }
 
@@ -89,6 +94,7 @@ static ckpt_status queue_metadata(ckpt_op *op, const char *dir, const char *meta
   if (job == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
   job->io = ckpt_op_io(op);
+  job->op = op;
   job->dir = strdup(dir);
   job->item_dir = join(dir, meta_item, NULL);
   job->file = join(dir, meta_item, META_FILE);

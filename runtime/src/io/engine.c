@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "io/engine_internal.h"
+#include "io/path_set.h"
 
 #define DEFAULT_THREADS 4u
 #define MAX_THREADS 256u
@@ -25,10 +26,6 @@
 #define DEFAULT_WRITEBEHIND (8ull << 20)
 #define DEFAULT_SEGMENT ((size_t)4 << 20)
 
-typedef struct dir_set {
-  char **slots; /* open addressing, NULL = empty */
-  size_t cap, count;
-} dir_set;
 
 struct ckpt_engine_group {
   ckpt_engine *engine;
@@ -42,7 +39,7 @@ struct ckpt_engine_group {
   int sync_fd;         /* SYNCFS: a directory of the file system, opened before any durable file */
   char *sync_dir;      /* its path, for messages */
   ckpt_error error; /* first error of any job; code CKPT_OK while none */
-  dir_set dirs;
+  ckpt_path_set dirs; /* directories to fsync once at the end */
   ckpt_engine_group *prev, *next;
 };
 
@@ -132,47 +129,6 @@ static char *dup_str(const char *s) {
   char *p = malloc(n);
   if (p != NULL) memcpy(p, s, n);
   return p;
-}
-
-/* FNV-1a: good enough to spread directory names over the set's slots. */
-static size_t hash_str(const char *s) {
-  size_t h = (size_t)1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * (size_t)1099511628211ull;
-  return h;
-}
-
-/* Adds a copy of s unless present. 0, or -1 when out of memory. */
-static int dir_set_add(dir_set *ds, const char *s) {
-  if ((ds->count + 1) * 2 > ds->cap) {
-    size_t ncap = ds->cap ? ds->cap * 2 : 16;
-    char **ns = calloc(ncap, sizeof *ns);
-    if (ns == NULL) return -1;
-    for (size_t i = 0; i < ds->cap; i++) {
-      if (ds->slots[i] == NULL) continue;
-      size_t j = hash_str(ds->slots[i]) & (ncap - 1);
-      while (ns[j] != NULL) j = (j + 1) & (ncap - 1);
-      ns[j] = ds->slots[i];
-    }
-    free(ds->slots);
-    ds->slots = ns;
-    ds->cap = ncap;
-  }
-  size_t j = hash_str(s) & (ds->cap - 1);
-  while (ds->slots[j] != NULL) {
-    if (strcmp(ds->slots[j], s) == 0) return 0;
-    j = (j + 1) & (ds->cap - 1);
-  }
-  ds->slots[j] = dup_str(s);
-  if (ds->slots[j] == NULL) return -1;
-  ds->count++;
-  return 0;
-}
-
-static void dir_set_free(dir_set *ds) {
-  for (size_t i = 0; i < ds->cap; i++) free(ds->slots[i]);
-  free(ds->slots);
-  ds->slots = NULL;
-  ds->cap = ds->count = 0;
 }
 
 /* The directory part of path ("." when it has none); malloc'ed, NULL when out of memory. */
@@ -943,7 +899,7 @@ ckpt_status ckpt_engine_group_note_dir(ckpt_engine_group *g, const char *dir, ck
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_group_note_dir: NULL argument");
   ckpt_engine *e = g->engine;
   pthread_mutex_lock(&e->mu);
-  int rc = g->dirs_queued ? -2 : dir_set_add(&g->dirs, dir);
+  int rc = g->dirs_queued ? -2 : ckpt_path_set_add(&g->dirs, dir);
   pthread_mutex_unlock(&e->mu);
   if (rc == -2)
     return ckpt_error_set(err, CKPT_ESTATE, "%s: directory '%s' noted after the group ended",
@@ -989,7 +945,7 @@ void ckpt_engine_group_free(ckpt_engine_group *g) {
     next = j->all_next;
     free_job(j);
   }
-  dir_set_free(&g->dirs);
+  ckpt_path_set_clear(&g->dirs);
   if (g->sync_fd >= 0) {
     ckpt_error ignored = CKPT_ERROR_INIT;
     ckpt_io_close(e->io, g->sync_fd, g->sync_dir, &ignored);

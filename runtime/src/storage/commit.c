@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <fcntl.h>
-
 #include "storage/path_safety.h"
 
 char *ckpt_path_normalize(const char *path) {
@@ -173,46 +171,6 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
   return CKPT_OK;
 }
 
-static ckpt_status sync_tree_rec(ckpt_io *io, const char *dir, int depth, ckpt_error *err) {
-  if (depth > 256)
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED, "cannot sync '%s': nested too deeply", dir);
-  char **names = NULL;
-  size_t count = 0;
-  ckpt_status st = ckpt_io_list_dir(io, dir, &names, &count, err);
-  if (st != CKPT_OK)
-    return st;
-  for (size_t i = 0; i < count && st == CKPT_OK; i++) {
-    char *child = ckpt_path_join(dir, names[i]);
-    if (child == NULL) {
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory syncing '%s'", dir);
-      break;
-    }
-    ckpt_io_kind kind;
-    st = ckpt_io_stat(io, child, &kind, NULL, err);
-    if (st == CKPT_OK && kind == CKPT_IO_KIND_DIR) {
-      st = sync_tree_rec(io, child, depth + 1, err);
-    } else if (st == CKPT_OK && kind == CKPT_IO_KIND_FILE) {
-      int fd;
-      st = ckpt_io_open(io, child, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
-      if (st == CKPT_OK) {
-        st = ckpt_io_fsync(io, fd, child, err);
-        ckpt_status cst = ckpt_io_close(io, fd, child, err);
-        if (st == CKPT_OK)
-          st = cst;
-      }
-    }
-    free(child);
-  }
-  ckpt_io_free_names(names, count);
-  if (st != CKPT_OK)
-    return st;
-  return ckpt_io_fsync_dir(io, dir, err);
-}
-
-ckpt_status ckpt_sync_tree(ckpt_io *io, const char *dir, ckpt_error *err) {
-  return sync_tree_rec(io != NULL ? io : ckpt_io_default(), dir, 0, err);
-}
-
 /* Rename mode with a checkpoint to replace, on a file system without RENAME_EXCHANGE: move the
  * old one aside, move the new one in (moving the old one back if that fails). On success the
  * old checkpoint is at *aside_out for the caller to remove. */
@@ -243,7 +201,7 @@ ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err) {
   if (c->atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
     /* The commit file is the commit: everything else must be durable before it is written,
      * and it must be durable (with its directory entry) before the save reports success. */
-    st = ckpt_sync_tree(c->io, c->tmp_path, err);
+    st = ckpt_sync_tree(c->io, c->engine, c->durable, c->tmp_path, err);
     if (st == CKPT_OK)
       st = ckpt_write_commit_file(c->io, c->tmp_path, c->final_path, true, err);
     if (st == CKPT_OK)
@@ -258,10 +216,11 @@ ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err) {
 
   /* Rename mode: the rename is the commit, so the commit file (Orbax writes it in every mode
    * since 0.12.3) is just another file, made durable with the rest: every file and directory
-   * under the tmp directory is fsync'd before anything declares it committed. */
+   * under the tmp directory is durable before anything declares it committed — fsync'd here,
+   * or already fsync'd by the job that wrote it and claimed (c->durable). */
   st = ckpt_write_commit_file(c->io, c->tmp_path, c->final_path, false, err);
   if (st == CKPT_OK)
-    st = ckpt_sync_tree(c->io, c->tmp_path, err);
+    st = ckpt_sync_tree(c->io, c->engine, c->durable, c->tmp_path, err);
   if (st != CKPT_OK)
     return st;
 

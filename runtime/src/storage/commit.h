@@ -4,9 +4,10 @@
  *   begin   checks the destination (exists → CKPT_EEXIST unless force), removes a stale tmp
  *           directory, creates the directory the handler writes into: <path>.orbax-checkpoint-tmp
  *           in rename mode, <path> itself in commit-file mode;
- *   finish  writes commit_success.txt and fsyncs every file and directory under the tmp
- *           directory (in commit-file mode the commit file comes last, after the rest is
- *           durable); in rename mode it then renames the directory to <path> (atomically
+ *   finish  writes commit_success.txt and makes every file and directory under the tmp
+ *           directory durable — fsyncs them, in parallel on the save's engine, except what the
+ *           save's jobs already made durable and claimed (op.h) — (in commit-file mode the
+ *           commit file comes last, after the rest is durable); in rename mode it then renames the directory to <path> (atomically
  *           exchanging it with the old checkpoint when force replaces one, which is then
  *           removed); finally it fsyncs the parent;
  *   abort   removes what begin created (best effort) after a failure.
@@ -19,6 +20,9 @@
 
 #include "ckpt/checkpointer.h"
 #include "ckpt/io.h"
+#include "io/path_set.h"
+
+struct ckpt_engine;
 
 /* Where a checkpoint being replaced is moved when the file system cannot exchange two paths
  * atomically; it carries the tmp marker so nothing lists it as a checkpoint. */
@@ -33,6 +37,11 @@ typedef struct ckpt_commit {
   bool replace;     /* rename mode, force, and a destination existed: swap at finish */
   bool created;     /* begin created tmp_path (abort removes it) */
   bool committed;   /* finish made the checkpoint visible */
+  /* Set by the caller before finish, both optional (borrowed): the engine the tree's fsyncs
+   * run on in parallel (NULL: one by one), and the paths under tmp_path the save already made
+   * durable, which finish does not fsync again (op.h: ckpt_op_note_durable). */
+  struct ckpt_engine *engine;
+  const ckpt_path_set *durable;
 } ckpt_commit;
 
 /* Fills *c (which the caller releases with ckpt_commit_clear, also after a failure). */
@@ -51,8 +60,14 @@ char *ckpt_path_join(const char *dir, const char *name);
 /* a + b, malloc'ed; NULL on allocation failure. */
 char *ckpt_path_concat(const char *a, const char *b);
 
-/* fsyncs every regular file and directory under dir (dir last), never following symlinks. */
-ckpt_status ckpt_sync_tree(ckpt_io *io, const char *dir, ckpt_error *err);
+/* Makes every regular file and directory under dir (dir included) durable, never following
+ * symlinks: fsyncs each one except the paths in `durable` (NULL: none), which are skipped
+ * without being opened — a claimed directory with everything below it. With an engine the
+ * fsyncs are its function jobs, all in flight at once, and each directory is fsync'd when the
+ * group ends (after every file); without one they run one by one, each directory after its
+ * children. Returns after all are done (storage/sync_tree.c). */
+ckpt_status ckpt_sync_tree(ckpt_io *io, struct ckpt_engine *engine, const ckpt_path_set *durable,
+                           const char *dir, ckpt_error *err);
 /* Writes <dir>/commit_success.txt ("Checkpoint commit was successful to <final_path>"),
  * fsync'd when durable. */
 ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,

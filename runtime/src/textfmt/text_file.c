@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "ckpt/io.h"
+#include "op.h"
 #include "textfmt/text_file.h"
 
 typedef struct text_job {
   ckpt_io *io;
+  ckpt_op *op; /* claims the file durable (op.h) once written; NULL: written now */
   char *path;
   char *text;
   size_t len;
@@ -16,7 +18,11 @@ typedef struct text_job {
 
 static ckpt_status run_job(void *arg, ckpt_error *err) {
   text_job *j = arg;
-  return ckpt_io_write_file(j->io, j->path, j->text, j->len, true, err);
+  ckpt_status st = ckpt_io_write_file(j->io, j->path, j->text, j->len, true, err);
+  /* fsync'd: the commit need not fsync it again (its directory entry it still does). */
+  if (st == CKPT_OK && j->op != NULL)
+    ckpt_op_note_durable(j->op, j->path);
+  return st;
 }
 
 static void release_job(void *arg) {
@@ -54,6 +60,7 @@ ckpt_status ckpt_tf_save_text(ckpt_op *op, const char *dir, const char *name, ch
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s/%s'", dir, name);
   }
   j->io = ckpt_op_io(op);
+  j->op = op;
   j->path = path;
   j->text = text;
   j->len = len;
