@@ -1,14 +1,16 @@
 """bench/run.py — the orchestrator of `make bench` (called as `scripts/bench BUILD_DIR`).
 
 It builds the C programs of bench/, writes the state manifests, then runs rounds: in each
-round, for each state, every program once, each as its own process, in an order rotated from
-round to round (ckpt, the machine's limits, libhdf5, NumPy, zarr-python). The figures of
-performance.md are medians over rounds of ratios paired within a round (goals.py). It writes
-results.json and prints the goals table.
+round, for each state, every program once, each as its own process, ckpt between two of its
+peers (rotated from round to round, order_of_round), and on the llm state ckpt's process also
+measures the limits right before the ops they pair with. Work that feeds only the context
+section runs in the first round (CONTEXT_ROUNDS). The figures of performance.md are medians
+over rounds of ratios paired within a round (goals.py). It writes results.json and prints the
+goals table.
 
 Environment:
-  QUICK=1          states scaled down 16x, 3 rounds, context-only work trimmed (QUICK_ROUNDS):
-                   the whole run in under a minute
+  QUICK=1          states scaled down 16x, 3 rounds, more work trimmed (QUICK_ROUNDS): the whole
+                   run in under a minute
   BENCH_REPS=N     rounds (default 5; 3 with QUICK)
   BENCH_STATES=a,b only these states (llm, large, small, small1)
   BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
@@ -38,36 +40,64 @@ import state  # noqa: E402
 PYTHON = "/usr/bin/python3"
 PROCESS_TIMEOUT = 900
 
-# What runs on each state. ckpt's ops are bench_ckpt's (see its header comment). The peers run
-# where a goal (or its calibration) needs them; the small state's 10,000 files make
-# zarr-python and numpy.save take minutes there, so they are left out.
+# What runs on each state, in the order a round runs it. ckpt's ops are bench_ckpt's (see its
+# header comment): on the llm state it also measures the limits its goals compare with, right
+# before the ops they pair with (limits before save, memcpy before async), so those pairs are
+# seconds apart in one process. The peers run where a goal (or its calibration) needs them;
+# the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
+# are left out.
+LLM_CKPT_OPS = ["limits", "save", "restore", "save_chunked", "reshard", "partial", "memcpy", "async"]
 JOBS = {
-    "llm": [("limits", []), ("ckpt", ["save", "restore", "save_chunked", "reshard", "partial", "async"]),
-            ("hdf5", []), ("numpy", []), ("zarr", ["default"]), ("zarr_none", ["none"])],
+    "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
+            ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
-    "small": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
+    "small": [("hdf5", []), ("ckpt", ["save", "restore"]), ("limits", [])],
     "small1": [("ckpt", ["save"])],
 }
-# States whose figures pair with each other's (small_vs_large) lose rounds together.
+# The peers of each state's ckpt job: a round puts ckpt between two of them, rotating which two
+# from round to round (see order_of_round), so every paired peer ran right before or right
+# after ckpt in most rounds.
+PEERS = {"llm": ("hdf5", "numpy", "zarr"), "large": ("limits", "hdf5"), "small": ("hdf5",)}
+# States whose figures pair with each other's (small_vs_large) lose rounds together, and run
+# back to back: small1's one ckpt save follows small's ckpt job.
 STATE_GROUP = {"small1": "small"}
 PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
-# QUICK keeps every goal's figure but trims what only feeds the context section or repeats
-# slow work: zarr-python's per-file fsyncs (hundreds of files even scaled down) run in the first
-# round only, the compressor=None variant and the small state's limits not at all, the large
-# state (no goal uses it) once, and ckpt's save_chunked/reshard/partial/async ops in the first
-# round only.
-QUICK_ROUNDS = {("*", "zarr"): 1, ("*", "zarr_none"): 0, ("large", "*"): 1, ("small", "limits"): 0}
-QUICK_LATER_CKPT_OPS = ("save", "restore")
+# Work no goal depends on runs in the first round only (every run, not just QUICK): the large
+# state (its ratios are context, and README's headline on it), zarr-python's compressor=None
+# variant, bench_limits' own process on llm (write_nosync and read_cold: context; the llm
+# limits the goals use come from bench_ckpt) and on the small state. That is what lets the
+# default run give every goal figure its five rounds within the ten minutes (docs/performance.md,
+# "How a run goes").
+CONTEXT_ROUNDS = {("*", "zarr_none"): 1, ("large", "*"): 1, ("llm", "limits"): 1, ("small", "limits"): 1}
+# QUICK also runs zarr-python once (hundreds of per-file fsyncs even scaled down), ckpt's
+# save_chunked/reshard/partial/memcpy/async ops in the first round only, and skips the context
+# work of bench_limits on llm and small and zarr-python without compressor.
+QUICK_ROUNDS = {**CONTEXT_ROUNDS, ("*", "zarr"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
+                ("small", "limits"): 0}
+QUICK_LATER_CKPT_OPS = ("limits", "save", "restore")
 
 
-def quick_job(rnd, st, prog, args):
-    """The args of a job in round rnd of a QUICK run, or None when it sits this round out."""
+def job_args(quick, rnd, st, prog, args):
+    """The args of a job in round rnd, or None when it sits this round out."""
+    table = QUICK_ROUNDS if quick else CONTEXT_ROUNDS
     for key in ((st, prog), ("*", prog), (st, "*")):
-        if key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
+        if key in table and rnd >= table[key]:
             return None
-    if prog == "ckpt" and rnd > 0:
+    if quick and prog == "ckpt" and rnd > 0:
         return [op for op in args if op in QUICK_LATER_CKPT_OPS]
     return args
+
+
+def order_of_round(rnd, st, jobs):
+    """jobs (a list of (prog, args)) in the order round rnd runs them: ckpt between two of its
+    peers, the peers rotated by the round number; the rest (context work) after them."""
+    peers = [j for j in jobs if j[0] in PEERS.get(st, ())]
+    ckpt = [j for j in jobs if j[0] == "ckpt"]
+    rest = [j for j in jobs if j not in peers and j not in ckpt]
+    if peers:
+        k = rnd % len(peers)
+        peers = peers[k:] + peers[:k]
+    return peers[:1] + ckpt + peers[1:] + rest
 
 
 def log(msg):
@@ -202,14 +232,11 @@ class Run:
         return 1 if self.failures else 0
 
     def jobs_of_round(self, rnd, st):
-        """(prog, args) to run on state st in round rnd, rotated by the round number."""
-        jobs = [(p, a) for p, a in JOBS[st] if self.available(p)]
-        if self.quick:
-            jobs = [(p, quick_job(rnd, st, p, a)) for p, a in jobs]
-            jobs = [(p, a) for p, a in jobs if a is not None]
+        """(prog, args) to run on state st in round rnd, in the order to run them."""
+        jobs = [(p, job_args(self.quick, rnd, st, p, a)) for p, a in JOBS[st] if self.available(p)]
+        jobs = [(p, a) for p, a in jobs if a is not None]
         jobs = [(p, a) for p, a in jobs if rnd < self.rounds_of.get((st, p), self.reps)]
-        k = rnd % len(jobs) if jobs else 0
-        return jobs[k:] + jobs[:k]
+        return order_of_round(rnd, st, jobs)
 
     def cost(self, job):
         """Expected wall seconds of one more run of job: the mean of its runs so far."""
@@ -220,7 +247,7 @@ class Run:
         """Keeps the run within its time budget; called before every round from the second on.
         When the rounds still to come, at the durations measured so far, would not fit in
         `remaining` seconds, rounds are taken away: first from jobs no goal depends on
-        (zarr_none, the large state, the small state's limits), most expensive first, down to
+        (CONTEXT_ROUNDS already runs them once), most expensive first, down to
         the rounds they already ran; then from whole states (small and small1 together), the one
         that would spend the most time in its remaining rounds first. Cutting a state's jobs
         together keeps the pairs of every ratio in the same rounds. A job always runs in a
@@ -384,9 +411,11 @@ class Run:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": self.quick, "scale": self.scale, "rounds": self.reps, "states": self.states,
             "duration_seconds": round(duration, 1), "git_commit": self.git_commit(),
-            "method": ("each figure is the median over rounds of a ratio paired within one round; "
-                       "every timed section starts right after pre-warming S*1.25+64 MiB of memory "
-                       "(bench_common.h: bench_prewarm)"),
+            "method": ("each figure is the median over rounds of the ratio of two measurements taken in "
+                       "the same round: ckpt and the limits in one process, seconds apart; ckpt and "
+                       "each peer in processes run back to back in most rounds; every timed section "
+                       "starts right after pre-warming S*1.25+64 MiB of memory (bench_common.h: "
+                       "bench_prewarm)"),
             "budget_seconds": self.budget or None,
             "ckptgen_bench_seconds": self.ckptgen_seconds,
             "rounds_cut_by_budget": {f"{st}/{prog}": n for (st, prog), n in self.rounds_of.items()},
