@@ -22,6 +22,16 @@
  * ("async_total") reshard and partial need a previous save or save_chunked. Every timed section
  * starts right after bench_prewarm (bench_common.h says why).
  *
+ * Two more ops measure the machine's limits in this process, right next to the ckpt ops they
+ * are compared with (so a slow minute of the shared machine moves both sides of a ratio), with
+ * the same code as bench_limits and reported under its name ("prog": "limits"):
+ *   limits    write_fsync: S bytes from one flat buffer written to a new file in 4 MiB writes
+ *             and fsync'd, then read_hot: read back in 4 MiB reads; the file is deleted before
+ *             the next op, so the save that follows fills the page cache from the same warm
+ *             memory (bench_limits.c explains why that matters here). Give it right before save.
+ *   memcpy    the state's arrays copied into that flat, already-faulted buffer; give it right
+ *             before async.
+ *
  * Usage: bench_ckpt MANIFEST DIR OP...   (DIR must exist; checkpoints are left for the caller)
  * Output: JSON lines (bench_common.h); a failed optional op prints a note and the others go on. */
 #include <cjson/cJSON.h>
@@ -43,6 +53,7 @@
 typedef struct run {
   bench_state st;
   const char *dir;
+  char *flat;    /* the state's bytes in one faulted buffer, for the limits; NULL until needed */
   char *saved;   /* path of the checkpoint the save op wrote, or NULL */
   char *chunked; /* path of the one save_chunked wrote, or NULL */
   size_t warm;
@@ -395,6 +406,52 @@ static bool op_restore(run *r) {
   bench_emit_value(PROG, r->st.name, "restore_in_place_fraction",
                    (double)in_place / (double)r->st.n_arrays);
   return true;
+}
+
+/* ---------------------------------------------------------------- the limits, in process */
+
+/* Copies the state's arrays into r->flat (allocated and faulted on first use); returns the
+ * seconds the copy took. */
+static double fill_flat(run *r) {
+  if (r->flat == NULL)
+    r->flat = bench_alloc_faulted(r->st.total_bytes);
+  double t0 = bench_now();
+  size_t off = 0;
+  for (size_t k = 0; k < r->st.n_arrays; k++) {
+    memcpy(r->flat + off, r->st.arrays[k].data, r->st.arrays[k].nbytes);
+    off += r->st.arrays[k].nbytes;
+  }
+  return bench_now() - t0;
+}
+
+/* op "limits": write_fsync then read_hot of S bytes, as bench_limits measures them. */
+static void op_limits(run *r) {
+  const size_t S = r->st.total_bytes;
+  if (r->flat == NULL)
+    (void)fill_flat(r);
+  char *path = path_join(r->dir, "limits-fsync.bin");
+  bench_prewarm(r->warm);
+  double t0 = bench_now();
+  bench_write_file(path, r->flat, S, true);
+  bench_emit_time("limits", r->st.name, "write_fsync", bench_now() - t0, S);
+  char *back = bench_alloc_faulted(S);
+  bench_prewarm(r->warm);
+  t0 = bench_now();
+  bench_read_file(path, back, S);
+  bench_emit_time("limits", r->st.name, "read_hot", bench_now() - t0, S);
+  if (memcmp(back, r->flat, S) != 0)
+    bench_die(false, "%s reads back different bytes", path);
+  free(back);
+  if (unlink(path) != 0)
+    bench_die(true, "unlink %s", path);
+  free(path);
+}
+
+/* op "memcpy": the snapshot floor, into the already-faulted flat buffer. */
+static void op_memcpy(run *r) {
+  if (r->flat == NULL)
+    (void)fill_flat(r); /* faults the buffer in; the timed copy below finds it warm */
+  bench_emit_time("limits", r->st.name, "memcpy", fill_flat(r), r->st.total_bytes);
 }
 
 /* ---------------------------------------------------------------- chunk grids on disk */
@@ -783,7 +840,8 @@ int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(
         stderr,
-        "usage: %s MANIFEST DIR OP...  (ops: save restore save_chunked reshard partial async)\n",
+        "usage: %s MANIFEST DIR OP...  (ops: limits save restore save_chunked reshard partial "
+        "memcpy async)\n",
         argv[0]);
     return 2;
   }
@@ -812,6 +870,10 @@ int main(int argc, char **argv) {
       op_partial(&r);
     } else if (strcmp(op, "async") == 0) {
       op_async(&r);
+    } else if (strcmp(op, "limits") == 0) {
+      op_limits(&r);
+    } else if (strcmp(op, "memcpy") == 0) {
+      op_memcpy(&r);
     } else {
       fprintf(stderr, "bench ckpt: unknown op %s\n", op);
       status = 2;
@@ -819,6 +881,7 @@ int main(int argc, char **argv) {
   }
   free(r.saved);
   free(r.chunked);
+  free(r.flat);
   bench_state_free(&r.st);
   return status;
 }

@@ -103,6 +103,13 @@ bool bench_reset_hwm(void);
  * unavailable. */
 void bench_io_counters(uint64_t *read_bytes, uint64_t *rchar);
 
+/* The limit loops (performance.md, "Limits"): n bytes of buf written to a new file at path in
+ * 4 MiB write()s, then fsync when durable (open to close); and read back into buf in 4 MiB
+ * read()s. Exit on failure or a short file. */
+#define BENCH_IO_CHUNK ((size_t)4 << 20)
+void bench_write_file(const char *path, const char *buf, size_t n, bool durable);
+void bench_read_file(const char *path, char *buf, size_t n);
+
 /* "a.b.c" → "a/b/c" in a malloc'ed string (exits on allocation failure). */
 char *bench_dots_to_slashes(const char *dotted);
 

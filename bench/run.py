@@ -1,14 +1,16 @@
 """bench/run.py — the orchestrator of `make bench` (called as `scripts/bench BUILD_DIR`).
 
 It builds the C programs of bench/, writes the state manifests, then runs rounds: in each
-round, for each state, every program once, each as its own process, in an order rotated from
-round to round (ckpt, the machine's limits, libhdf5, NumPy, zarr-python). The figures of
-performance.md are medians over rounds of ratios paired within a round (goals.py). It writes
-results.json and prints the goals table.
+round, for each state, every program once, each as its own process, ckpt between two of its
+peers (rotated from round to round, order_of_round), and on the llm state ckpt's process also
+measures the limits right before the ops they pair with. Work that feeds only the context
+section runs once after the last round, within the time budget (CONTEXT_JOBS). The figures of performance.md are medians
+over rounds of ratios paired within a round (goals.py). It writes results.json and prints the
+goals table.
 
 Environment:
-  QUICK=1          states scaled down 16x, 3 rounds, context-only work trimmed (QUICK_ROUNDS):
-                   the whole run in under a minute
+  QUICK=1          states scaled down 16x, 3 rounds, more work trimmed (QUICK_ROUNDS): the whole
+                   run in under a minute
   BENCH_REPS=N     rounds (default 5; 3 with QUICK)
   BENCH_STATES=a,b only these states (llm, large, small, small1)
   BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
@@ -38,36 +40,70 @@ import state  # noqa: E402
 PYTHON = "/usr/bin/python3"
 PROCESS_TIMEOUT = 900
 
-# What runs on each state. ckpt's ops are bench_ckpt's (see its header comment). The peers run
-# where a goal (or its calibration) needs them; the small state's 10,000 files make
-# zarr-python and numpy.save take minutes there, so they are left out.
+# What runs on each state, in the order a round runs it. ckpt's ops are bench_ckpt's (see its
+# header comment): on the llm state it also measures the limits its goals compare with, right
+# before the ops they pair with (limits before save, memcpy before async), so those pairs are
+# seconds apart in one process. The peers run where a goal (or its calibration) needs them;
+# the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
+# are left out.
+LLM_CKPT_OPS = ["limits", "save", "restore", "save_chunked", "reshard", "partial", "memcpy", "async"]
 JOBS = {
-    "llm": [("limits", []), ("ckpt", ["save", "restore", "save_chunked", "reshard", "partial", "async"]),
-            ("hdf5", []), ("numpy", []), ("zarr", ["default"]), ("zarr_none", ["none"])],
+    "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
+            ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
-    "small": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
+    "small": [("hdf5", []), ("ckpt", ["save", "restore"]), ("limits", [])],
     "small1": [("ckpt", ["save"])],
 }
-# States whose figures pair with each other's (small_vs_large) lose rounds together.
+# The peers of each state's ckpt job: a round puts ckpt between two of them, rotating which two
+# from round to round (see order_of_round), so every paired peer ran right before or right
+# after ckpt in most rounds.
+PEERS = {"llm": ("hdf5", "numpy", "zarr"), "large": ("limits", "hdf5"), "small": ("hdf5",)}
+# States whose figures pair with each other's (small_vs_large) lose rounds together, and run
+# back to back: small1's one ckpt save follows small's ckpt job.
 STATE_GROUP = {"small1": "small"}
 PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
-# QUICK keeps every goal's figure but trims what only feeds the context section or repeats
-# slow work: zarr-python's per-file fsyncs (hundreds of files even scaled down) run in the first
-# round only, the compressor=None variant and the small state's limits not at all, the large
-# state (no goal uses it) once, and ckpt's save_chunked/reshard/partial/async ops in the first
-# round only.
-QUICK_ROUNDS = {("*", "zarr"): 1, ("*", "zarr_none"): 0, ("large", "*"): 1, ("small", "limits"): 0}
-QUICK_LATER_CKPT_OPS = ("save", "restore")
+# Work no goal depends on: the large state (its ratios are context, and README's headline on
+# it), zarr-python's compressor=None variant, bench_limits' own process on llm (write_nosync
+# and read_cold; the llm limits the goals use come from bench_ckpt) and on the small state.
+# It runs once, after the last round, and only while the run is within its time budget, so
+# the goal figures get their rounds first (docs/performance.md, "How a run goes").
+CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small", "limits")}
+# QUICK runs in rounds what it runs (round counts per job below), with no context pass: the
+# large state and zarr-python (hundreds of per-file fsyncs even scaled down) in the first round
+# only, ckpt's save_chunked/reshard/partial/memcpy/async ops too, and neither zarr-python
+# without compressor nor bench_limits' own processes.
+QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
+                ("small", "limits"): 0}
+QUICK_LATER_CKPT_OPS = ("limits", "save", "restore")
 
 
-def quick_job(rnd, st, prog, args):
-    """The args of a job in round rnd of a QUICK run, or None when it sits this round out."""
+def is_context(st, prog):
+    return any(key in CONTEXT_JOBS for key in ((st, prog), ("*", prog), (st, "*")))
+
+
+def job_args(quick, rnd, st, prog, args):
+    """The args of a job in round rnd, or None when it sits this round out."""
+    if not quick and is_context(st, prog):
+        return None
     for key in ((st, prog), ("*", prog), (st, "*")):
-        if key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
+        if quick and key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
             return None
-    if prog == "ckpt" and rnd > 0:
+    if quick and prog == "ckpt" and rnd > 0:
         return [op for op in args if op in QUICK_LATER_CKPT_OPS]
     return args
+
+
+def order_of_round(rnd, st, jobs):
+    """jobs (a list of (prog, args)) in the order round rnd runs them: the rest (context work)
+    first, then ckpt between two of its peers, the peers rotated by the round number. ckpt comes
+    last but for one peer, so the small state's ckpt job is followed by small1's."""
+    peers = [j for j in jobs if j[0] in PEERS.get(st, ())]
+    ckpt = [j for j in jobs if j[0] == "ckpt"]
+    rest = [j for j in jobs if j not in peers and j not in ckpt]
+    if peers:
+        k = rnd % len(peers)
+        peers = peers[k:] + peers[:k]
+    return rest + peers[:1] + ckpt + peers[1:]
 
 
 def log(msg):
@@ -99,6 +135,7 @@ class Run:
         self.job_seconds = {}  # (state, prog) -> wall seconds of each of its runs so far
         self.ckptgen_seconds = None
         self.rounds_of = {}    # (state, prog) -> rounds left to it by the time budget
+        self.context_skipped = []  # "prog on state" of context jobs the budget left out
 
     # ---------------------------------------------------------------- one process
 
@@ -188,6 +225,8 @@ class Run:
                         secs = self.run_one(rnd, st, prog, args, data_root)
                         self.job_seconds.setdefault((st, prog), []).append(secs)
                         log(f"round {rnd + 1}/{self.reps} {st:6} {prog:9} {secs:6.1f} s")
+            if not self.quick:
+                self.run_context(data_root, started)
         finally:
             shutil.rmtree(data_root, ignore_errors=True)
         info["loadavg_start"] = load_start
@@ -201,15 +240,27 @@ class Run:
         log(f"results written to {self.results_path} ({time.monotonic() - started:.0f} s)")
         return 1 if self.failures else 0
 
+    def run_context(self, data_root, started):
+        """The context pass after the last round: each CONTEXT_JOBS job once, as round index
+        self.reps (so its ratios pair within the pass), skipped once the run is past its
+        budget."""
+        for st in self.states:
+            jobs = [(p, a) for p, a in JOBS[st] if is_context(st, p) and self.available(p)]
+            for prog, args in order_of_round(0, st, jobs):
+                if self.budget and time.monotonic() - started >= self.budget:
+                    self.context_skipped.append(f"{prog} on {st}")
+                    log(f"time budget: context {prog} on {st} skipped")
+                    continue
+                secs = self.run_one(self.reps, st, prog, args, data_root)
+                self.job_seconds.setdefault((st, prog), []).append(secs)
+                log(f"context   {st:6} {prog:9} {secs:6.1f} s")
+
     def jobs_of_round(self, rnd, st):
-        """(prog, args) to run on state st in round rnd, rotated by the round number."""
-        jobs = [(p, a) for p, a in JOBS[st] if self.available(p)]
-        if self.quick:
-            jobs = [(p, quick_job(rnd, st, p, a)) for p, a in jobs]
-            jobs = [(p, a) for p, a in jobs if a is not None]
+        """(prog, args) to run on state st in round rnd, in the order to run them."""
+        jobs = [(p, job_args(self.quick, rnd, st, p, a)) for p, a in JOBS[st] if self.available(p)]
+        jobs = [(p, a) for p, a in jobs if a is not None]
         jobs = [(p, a) for p, a in jobs if rnd < self.rounds_of.get((st, p), self.reps)]
-        k = rnd % len(jobs) if jobs else 0
-        return jobs[k:] + jobs[:k]
+        return order_of_round(rnd, st, jobs)
 
     def cost(self, job):
         """Expected wall seconds of one more run of job: the mean of its runs so far."""
@@ -220,11 +271,17 @@ class Run:
         """Keeps the run within its time budget; called before every round from the second on.
         When the rounds still to come, at the durations measured so far, would not fit in
         `remaining` seconds, rounds are taken away: first from jobs no goal depends on
-        (zarr_none, the large state, the small state's limits), most expensive first, down to
+        (by default none: CONTEXT_JOBS run after the rounds), most expensive first, down to
         the rounds they already ran; then from whole states (small and small1 together), the one
         that would spend the most time in its remaining rounds first. Cutting a state's jobs
         together keeps the pairs of every ratio in the same rounds. A job always runs in a
-        prefix of the rounds, so cutting it means lowering its last round."""
+        prefix of the rounds, so cutting it means lowering its last round. Each call plans
+        afresh for the jobs still running: a cut made when the first rounds were slow is
+        undone when later rounds show there is time after all."""
+        planned = dict(self.rounds_of)
+        for job, last in planned.items():
+            if last > rnd:
+                del self.rounds_of[job]
         later = {}
         for st in self.states:
             for prog, _ in JOBS[st]:
@@ -257,8 +314,10 @@ class Run:
         for job, n in later.items():
             if n < before[job]:
                 self.rounds_of[job] = rnd + n
+            if self.rounds_of.get(job) != planned.get(job):
                 st, prog = job
-                log(f"time budget: {prog} on {st} stops after round {rnd + n} "
+                last = self.rounds_of.get(job, self.reps)
+                log(f"time budget: {prog} on {st} stops after round {last} "
                     f"({self.cost(job):.0f} s a run, {remaining:.0f} s left)")
 
     def run_ckptgen_bench(self):
@@ -362,6 +421,9 @@ class Run:
                 notes[key] = f"median of {n} round(s), not {self.reps}" + (
                     ": " + "; ".join(trimmed) if trimmed else "")
 
+        for key, note in self.read_floor_notes().items():
+            notes[key] = (notes[key] + "; " if key in notes else "") + note
+
         context_ckptgen = {}
         if ckptgen is not None:
             for k, v in ckptgen.items():
@@ -384,17 +446,40 @@ class Run:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": self.quick, "scale": self.scale, "rounds": self.reps, "states": self.states,
             "duration_seconds": round(duration, 1), "git_commit": self.git_commit(),
-            "method": ("each figure is the median over rounds of a ratio paired within one round; "
-                       "every timed section starts right after pre-warming S*1.25+64 MiB of memory "
-                       "(bench_common.h: bench_prewarm)"),
+            "method": ("each figure is the median over rounds of the ratio of two measurements taken in "
+                       "the same round: ckpt and the limits in one process, seconds apart; ckpt and "
+                       "each peer in processes run back to back in most rounds; every timed section "
+                       "starts right after pre-warming S*1.25+64 MiB of memory (bench_common.h: "
+                       "bench_prewarm)"),
             "budget_seconds": self.budget or None,
             "ckptgen_bench_seconds": self.ckptgen_seconds,
+            "context_skipped_by_budget": self.context_skipped,
             "rounds_cut_by_budget": {f"{st}/{prog}": n for (st, prog), n in self.rounds_of.items()},
             "process_seconds": {f"{st}/{prog}": [round(t, 1) for t in ts] for (st, prog), ts in self.job_seconds.items()},
             "failures": {f"{st}/{prog}": texts for (st, prog), texts in self.failures.items()},
             "program_notes": {f"{st}/{prog}": texts for (st, prog), texts in self.notes.items()},
         }
         return out
+
+    def read_floor_notes(self):
+        """Notes for the restore goals set against the peers (restore_vs_hdf5 ≤ 0.1,
+        restore_vs_zarr_python ≤ 0.1): what each asks of ckpt in units of this run's hot read()
+        limit. The goals came from a Python-side calibration (h5py at 15x a read); libhdf5's C
+        API reads a contiguous dataset with one pread, at about the read() limit, so a goal of
+        0.1 against it asks for a restore ten times faster than reading the bytes once."""
+        s = self.samples
+        read = ("llm", "limits", ["read_hot"])
+        notes = {}
+        for key in ("restore_vs_hdf5", "restore_vs_zarr_python"):
+            peer = goals.TIME_RATIOS[key][1]
+            ratio, n = goals.paired_ratio(s, peer, read)
+            if ratio is None:
+                continue
+            need = dict((k, g) for k, g, _ in goals.GOALS)[key] * ratio
+            notes[key] = (f"the goal asks for a restore in {need:.2f}x the time of one read() of the "
+                          f"bytes ({peer[1]} restore / read_hot = {ratio:.2f}, median of {n})"
+                          + ("; no reader reaches that" if need < 0.5 else ""))
+        return notes
 
     def partial_amplification(self):
         s = self.samples
@@ -427,9 +512,16 @@ class Run:
             seconds.setdefault(st, {}).setdefault(prog, {})[op] = round(s.median_time(st, prog, op), 6)
         for (st, prog, key) in sorted(s.values):
             values.setdefault(st, {}).setdefault(prog, {})[key] = s.median_value(st, prog, key)
-        ratios = {}
+        ratios, unpaired = {}, []
         for key, (num, den) in goals.CONTEXT_RATIOS.items():
             value, _ = goals.paired_ratio(s, num, den)
+            if value is None:
+                # A goal job against a context job (run once, after the rounds): the ratio of
+                # their medians, listed as unpaired.
+                a, b = s.side(num), s.side(den)
+                if a and b and statistics.median(b.values()) > 0:
+                    value = statistics.median(a.values()) / statistics.median(b.values())
+                    unpaired.append(key)
             ratios[key] = None if value is None else round(value, 4)
         # The partial restore's device reads against the bytes asked for, not rounded to chunks.
         req = s.values.get(("llm", "ckpt", "partial_requested_bytes"), {})
@@ -441,6 +533,7 @@ class Run:
             "seconds": seconds,
             "values": values,
             "ratios": ratios,
+            "unpaired_ratios": unpaired,
             "ckptgen": ckptgen,
         }
 

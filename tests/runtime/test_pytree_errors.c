@@ -84,6 +84,41 @@ Test(pytree_errors, corrupt_chunk_in_direct_read_path) {
   pt_rmtree(dir);
 }
 
+Test(pytree_errors, corrupt_piece_of_a_large_direct_read) {
+  /* A direct read of a chunk larger than the 256 KiB pieces it is read and checksummed in:
+   * the intact chunk restores bit for bit, and a flipped bit in the first piece, a middle one
+   * or the short last one is caught. */
+  char *dir = pt_tmpdir();
+  int64_t shape[1] = {300000}; /* 1,200,000 bytes: four whole pieces and a short one */
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  cr_assert_eq(ckpt_tree_dict_set(
+                   t, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, shape, 9)), &err),
+               CKPT_OK);
+  cr_assert_eq(pt_save(dir, t, &err), CKPT_OK, "%s", err.message);
+  ckpt_tree *target = ckpt_tree_clone(t);
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, target, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert(ckpt_tree_equal(back, t));
+  ckpt_tree_free(back);
+  char *c = pt_fmt("%s/w/0", dir);
+  long offsets[] = {10, 600001, 1199999};
+  for (size_t i = 0; i < 3; i++) {
+    pt_flip(c, offsets[i]);
+    ckpt_error e = CKPT_ERROR_INIT;
+    back = NULL;
+    cr_assert_eq(pt_restore(dir, target, &back, &e), CKPT_ECORRUPT, "offset %ld: %s", offsets[i],
+                 e.message);
+    cr_assert(strstr(e.message, "crc32c") != NULL, "%s", e.message);
+    cr_assert_null(back);
+    pt_flip(c, offsets[i]);
+  }
+  free(c);
+  ckpt_tree_free(target);
+  ckpt_tree_free(t);
+  pt_rmtree(dir);
+}
+
 Test(pytree_errors, truncated_missing_and_extended_chunks) {
   char *dir = pt_tmpdir();
   ckpt_tree *t = small_tree();

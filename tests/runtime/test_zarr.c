@@ -299,6 +299,21 @@ Test(zarr, crc32c) {
     }
   }
   (void)ckpt_crc32c_accelerated();
+  /* Long buffers take the interleaved three-lane loops (lanes of 8 KiB and 256 bytes): every
+   * length around their block sizes, at every alignment, equals the portable result. */
+  size_t big_n = 3 * 8192 * 2 + 3 * 256 * 3 + 64;
+  unsigned char *big = malloc(big_n + 8);
+  cr_assert_not_null(big);
+  for (size_t i = 0; i < big_n + 8; i++)
+    big[i] = (unsigned char)((i * 2654435761u) >> 13);
+  size_t lens[] = {767, 768, 769, 3 * 256 + 8, 24575, 24576, 24577, 24576 + 768 + 5, big_n};
+  for (size_t off = 0; off < 8; off++) {
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+      uint32_t a = ckpt_crc32c(7, big + off, lens[k]);
+      cr_assert_eq(a, ckpt_crc32c_portable(7, big + off, lens[k]), "off=%zu n=%zu", off, lens[k]);
+    }
+  }
+  free(big);
   /* Appending zeros arithmetically equals checksumming them. */
   static unsigned char zeros[70000];
   for (size_t n = 0; n < sizeof zeros; n = n * 3 + 1) {

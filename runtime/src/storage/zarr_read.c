@@ -21,6 +21,13 @@
 #include "storage/checksum.h"
 #include "storage/path_safety.h"
 
+/* The piece a direct read puts in place before checksumming it: small enough to still be in
+ * the core's L2 cache (1 MiB on the project's machine, 512 KiB on many others) when the CRC
+ * reads it back, large enough that the extra read calls cost nothing (4,000 for 1 GiB).
+ * Measured on the llm state: 256 KiB pieces made a hot restore with checksums as fast as one
+ * without; checksumming whole chunks after reading them cost 25-40% more. */
+#define CRC_PIECE ((size_t)256 << 10)
+
 /* Upper bound on a compressed chunk's size: anything larger is not a zstd frame of the
  * expected content. */
 static uint64_t compressed_limit(uint64_t raw) {
@@ -345,14 +352,19 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
       done += n;
     }
   }
-  if (st == CKPT_OK && done < len) {
-    st = ckpt_io_pread_all(c->io, fd, c->path, dst + done, (size_t)(len - done), foff + done, &got,
-                           err);
-    if (st == CKPT_OK && got != len - done)
+  /* Straight into place. With a checksum, in pieces that fit in a core's L2 cache, each
+   * checksummed right after it lands: checksumming a whole 64 MiB chunk after reading it would
+   * fetch every byte from memory a second time. */
+  const size_t step = c->has_crc ? CRC_PIECE : SIZE_MAX;
+  while (st == CKPT_OK && done < len) {
+    size_t n = len - done < step ? (size_t)(len - done) : step;
+    st = ckpt_io_pread_all(c->io, fd, c->path, dst + done, n, foff + done, &got, err);
+    if (st == CKPT_OK && got != n)
       st = ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
                           c->name, c->key);
     if (st == CKPT_OK && c->has_crc)
-      crc = ckpt_crc32c(crc, dst + done, (size_t)(len - done));
+      crc = ckpt_crc32c(crc, dst + done, n);
+    done += n;
   }
   if (st == CKPT_OK && c->has_crc) {
     uint64_t pos = foff + len;

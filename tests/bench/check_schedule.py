@@ -1,0 +1,82 @@
+"""tests/bench/check_schedule.py — checks bench/run.py's round schedule (see
+test_bench_schedule.c). Usage: check_schedule.py BENCH_DIR ROUNDS QUICK [broken]
+Exits 0 when the schedule holds every property, 1 with the first failure on stderr."""
+
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import goals  # noqa: E402
+import run  # noqa: E402
+
+
+def fail(msg):
+    sys.stderr.write(f"check_schedule: {msg}\n")
+    sys.exit(1)
+
+
+def main():
+    rounds, quick = int(sys.argv[2]), sys.argv[3] == "1"
+    if len(sys.argv) > 4 and sys.argv[4] == "broken":
+        run.CONTEXT_JOBS.add(("llm", "hdf5"))
+        run.QUICK_ROUNDS[("llm", "hdf5")] = 1
+    r = run.Run.__new__(run.Run)
+    r.quick, r.reps, r.rounds_of = quick, rounds, {}
+    r.built = {name: name for name in run.PROGRAM.values()}
+    schedule = []  # per round: [(state, prog, args)] in the order run
+    for rnd in range(rounds):
+        schedule.append([(st, p, a) for st in run.JOBS for p, a in r.jobs_of_round(rnd, st)])
+
+    # Every job a goal's ratio needs runs in every round (QUICK: in the first round; it runs
+    # zarr-python once on purpose). The llm limits come from ckpt's process, right before the
+    # op they pair with.
+    needed = {(st, prog) for num, den in goals.TIME_RATIOS.values() for st, prog, _ in (num, den)}
+    needed.discard(("llm", "limits"))
+    for rnd, jobs in enumerate(schedule):
+        ran = {(st, p) for st, p, _ in jobs}
+        for job in sorted(needed) if rnd == 0 or not quick else []:
+            if job not in ran:
+                fail(f"round {rnd + 1}: {job[1]} on {job[0]} does not run (a goal needs it)")
+        ckpt = [a for st, p, a in jobs if (st, p) == ("llm", "ckpt")][0]
+        for before, op in (("limits", "save"), ("memcpy", "async")):
+            if op in ckpt and (before not in ckpt or ckpt.index(before) + 1 != ckpt.index(op)):
+                fail(f"round {rnd + 1}: llm ckpt ops {ckpt}: {before} is not right before {op}")
+        if "save" not in ckpt or "restore" not in ckpt or "limits" not in ckpt:
+            fail(f"round {rnd + 1}: llm ckpt ops {ckpt} lack limits, save or restore")
+        if not quick:
+            for op in run.LLM_CKPT_OPS:
+                if op not in ckpt:
+                    fail(f"round {rnd + 1}: llm ckpt op {op} does not run")
+        order = [(st, p) for st, p, _ in jobs]
+        i = order.index(("small", "ckpt"))
+        if order[i + 1] != ("small1", "ckpt"):
+            fail(f"round {rnd + 1}: small1's save does not follow small's: {order}")
+
+    # Each peer of a goal runs next to ckpt in most rounds (QUICK runs zarr-python once and
+    # does not promise this).
+    for key, (num, den) in goals.TIME_RATIOS.items() if not quick else []:
+        a, b = (num[0], num[1]), (den[0], den[1])
+        if a[1] != "ckpt" or b[1] == "ckpt" or b == ("llm", "limits"):
+            continue
+        together, both = 0, 0
+        for jobs in schedule:
+            order = [(st, p) for st, p, _ in jobs]
+            if a in order and b in order:
+                both += 1
+                together += abs(order.index(a) - order.index(b)) == 1
+        if together * 2 <= both:
+            fail(f"{key}: {b[1]} on {b[0]} runs next to ckpt in {together} of {both} rounds")
+
+    # Context work never runs in the rounds (it has its pass after them); QUICK's trimmed jobs
+    # run in their first rounds only.
+    for rnd, jobs in enumerate(schedule):
+        for st, p, _ in jobs:
+            if not quick and run.is_context(st, p):
+                fail(f"round {rnd + 1}: context job {p} on {st} runs in the rounds")
+            keys = [k for k in ((st, p), ("*", p), (st, "*")) if k in run.QUICK_ROUNDS]
+            if quick and keys and rnd >= min(run.QUICK_ROUNDS[k] for k in keys):
+                fail(f"round {rnd + 1}: {p} on {st} runs, but QUICK trims it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
