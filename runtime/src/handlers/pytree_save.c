@@ -23,6 +23,7 @@
 #include "io/engine.h"
 #include "op.h"
 #include "storage/checksum.h"
+#include "storage/packed.h"
 #include "storage/path_safety.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_staging.h"
@@ -43,6 +44,7 @@ typedef struct save_leaf {
   size_t entry;         /* index into meta.entries */
   ckpt_zarr_meta zm;    /* as stored */
   ckpt_dtype src_dtype; /* dtype of the snapshot buffers */
+  bool packed;          /* stored in the item's packed data file (storage/packed.h) */
   size_t n_shards;
   snap_shard *shards;
   char *dir; /* <item>/<param> */
@@ -58,7 +60,19 @@ typedef struct save_chunk {
   uint64_t linear;
   uint32_t crc;
   uint64_t bytes;
+  const unsigned char *data; /* the stored bytes, once prepared (own or the snapshot's) */
+  bool prepared;
+  uint64_t offset; /* packed: where the bytes go in the data file */
 } save_chunk;
+
+/* A run of consecutive packed chunks gathered into one buffer and written together. */
+typedef struct pack_segment {
+  save_job *job;
+  size_t lo, hi;  /* packed[lo .. hi) */
+  uint64_t start; /* file offset of buf[0] */
+  uint64_t len;
+  unsigned char *buf;
+} pack_segment;
 
 struct save_job {
   ckpt_io *io;
@@ -72,6 +86,13 @@ struct save_job {
   size_t n_chunks, cap_chunks;
   save_chunk *chunks;
   cJSON *strings; /* param → value, or NULL */
+  uint64_t pack_limit;  /* arrays of at most this many stored bytes are packed; 0: none */
+  size_t n_packed_leaves;
+  size_t n_packed;      /* chunks of packed leaves, in save order: */
+  size_t *packed;       /* indices into chunks */
+  size_t n_segments;
+  pack_segment *segments;
+  ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
 };
 
 static void job_free(void *arg) {
@@ -90,6 +111,10 @@ static void job_free(void *arg) {
   for (size_t i = 0; i < j->n_chunks; i++)
     free(j->chunks[i].own);
   free(j->chunks);
+  free(j->packed);
+  for (size_t i = 0; i < j->n_segments; i++)
+    free(j->segments[i].buf);
+  free(j->segments);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);
@@ -265,6 +290,11 @@ static ckpt_status add_chunks(save_job *j, size_t leaf_index, ckpt_error *err) {
       c->linear = lin;
       c->crc = 0;
       c->bytes = 0;
+      c->data = NULL;
+      c->prepared = false;
+      c->offset = 0;
+      c->file = NULL;
+      c->reserved = 0;
       for (int d = nd - 1; d >= 0; d--) {
         if (++idx[d] < cnt[d])
           break;
@@ -332,6 +362,15 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
+  if (j->pack_limit > 0) {
+    /* Stored bytes before compression: which leaves are packed does not depend on the data. */
+    uint64_t bytes = ckpt_dtype_size(m->dtype);
+    bool over = false;
+    for (int d = 0; d < a->ndim && !over; d++)
+      over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
+    l->packed = !over && bytes <= j->pack_limit;
+    j->n_packed_leaves += l->packed;
+  }
   e->has_write_shape = a->ndim > 0;
   e->write_ndim = a->ndim;
   /* write_shape is the local shard shape (Orbax); with several shards, the first one's. */
@@ -542,7 +581,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 }
 
 /* The blocking half: everything but the writing. *out owned by the caller (job_free). */
-static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
+static ckpt_status plan_save(ckpt_io *io, bool zero_copy, uint64_t pack_limit, const char *dir,
                              const ckpt_pytree_save_spec *spec, save_job **out, ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
@@ -561,6 +600,7 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, const char *dir,
   if (j == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
   j->io = io;
+  j->pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
   j->dir = strdup(dir);
   j->meta.use_ocdbt = false;
   j->meta.use_zarr3 = false;
@@ -717,9 +757,57 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
 /* Largest write job a chunk submits (a multiple of ZERO_BLOCK). */
 #define WRITE_PIECE ((size_t)8 << 20)
 
-/* Function job: prepares one chunk and submits its file's I/O (see the top of the file). */
-static ckpt_status task_chunk(void *arg, ckpt_error *err) {
-  save_chunk *ch = arg;
+/* Submits the writes of n bytes of data at file offset base: CRC (when crc is not NULL) and
+ * zero detection in one pass over 1 MiB blocks; each run of non-zero blocks becomes one write
+ * job, submitted as soon as it ends so the engine starts on it at once. With ch, the writes take
+ * over the chunk's budget reservation (submit_chunk_write). If the data ends in a hole, its last
+ * byte is written so that the file reaches its full size. */
+static ckpt_status submit_runs(save_job *j, save_chunk *ch, ckpt_engine_file *f,
+                               const unsigned char *data, size_t n, uint64_t base, uint32_t *crc,
+                               ckpt_error *err) {
+  size_t run_start = 0, pos = 0;
+  bool in_run = false, last_written = false;
+  uint32_t c = 0;
+  ckpt_status st = CKPT_OK;
+  while (st == CKPT_OK && pos < n) {
+    size_t len = n - pos < ZERO_BLOCK ? n - pos : ZERO_BLOCK;
+    bool z = ckpt_zarr_all_zero(data + pos, len);
+    if (crc != NULL)
+      c = z ? ckpt_crc32c_zeros(c, len) : ckpt_crc32c(c, data + pos, len);
+    if (!z && !in_run) {
+      run_start = pos;
+      in_run = true;
+    }
+    bool flush = (z && in_run) || (!z && pos + len - run_start >= WRITE_PIECE);
+    last_written = !z;
+    pos += len;
+    if (flush) {
+      /* A run ended, or a long run goes out in pieces so the disk works while the pass goes
+       * on. */
+      size_t end = z ? pos - len : pos;
+      st = ch ? submit_chunk_write(ch, f, data + run_start, end - run_start, base + run_start, err)
+              : ckpt_engine_write(j->group, f, data + run_start, end - run_start,
+                                  base + run_start, NULL, NULL, err);
+      in_run = false;
+    }
+  }
+  if (st == CKPT_OK && in_run)
+    st = ch ? submit_chunk_write(ch, f, data + run_start, n - run_start, base + run_start, err)
+            : ckpt_engine_write(j->group, f, data + run_start, n - run_start, base + run_start,
+                                NULL, NULL, err);
+  if (st == CKPT_OK && n > 0 && !last_written) {
+    static const unsigned char zero_byte = 0;
+    st = ckpt_engine_write(j->group, f, &zero_byte, 1, base + (uint64_t)n - 1, NULL, NULL, err);
+  }
+  if (crc != NULL)
+    *crc = c;
+  return st;
+}
+
+/* Prepares the stored bytes of one chunk (once): a pointer into the snapshot when the chunk is
+ * one run of it, else a copy in ch->own (edge chunks padded, casts, zstd). *key receives the
+ * chunk key (at least CKPT_ZARR_KEY_MAX bytes). */
+static ckpt_status prepare_chunk(save_chunk *ch, char *key, ckpt_error *err) {
   save_job *j = ch->job;
   save_leaf *l = &j->leaves[ch->leaf];
   const ckpt_zarr_meta *m = &l->zm;
@@ -730,6 +818,9 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
       rel[CKPT_MAX_RANK], zero[CKPT_MAX_RANK] = {0};
   ckpt_zarr_grid(m, grid);
   ckpt_zarr_chunk_index(m, grid, ch->linear, index);
+  ckpt_zarr_chunk_key(m, index, key);
+  if (ch->prepared)
+    return CKPT_OK;
   ckpt_zarr_chunk_box(m, index, off, ext);
   bool edge = false;
   for (int d = 0; d < nd; d++) {
@@ -753,8 +844,6 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
     ch->own = buf;
     data = buf;
   }
-  char key[CKPT_ZARR_KEY_MAX];
-  ckpt_zarr_chunk_key(m, index, key);
   size_t n = raw;
   if (m->compressor == CKPT_COMPRESSION_ZSTD) {
     void *z = NULL;
@@ -769,49 +858,33 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
     data = z;
     n = zn;
   }
+  ch->data = data;
   ch->bytes = n;
+  ch->prepared = true;
+  return CKPT_OK;
+}
+
+/* Function job: prepares one chunk and submits its file's I/O (see the top of the file). */
+static ckpt_status task_chunk(void *arg, ckpt_error *err) {
+  save_chunk *ch = arg;
+  save_job *j = ch->job;
+  save_leaf *l = &j->leaves[ch->leaf];
+  char key[CKPT_ZARR_KEY_MAX];
+  ckpt_status st = prepare_chunk(ch, key, err);
+  if (st != CKPT_OK)
+    return st;
+  const unsigned char *data = ch->data;
+  size_t n = (size_t)ch->bytes;
   char *path = ckpt_path_child(l->dir, key);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_engine_file *f;
-  ckpt_status st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+  st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
                                          0666, CKPT_ENGINE_FILE_DURABLE, &f, err);
   free(path);
   if (st != CKPT_OK)
     return st;
-  /* CRC and zero detection in one pass over 1 MiB blocks; each run of non-zero blocks becomes
-   * one write job, submitted as soon as it ends so the engine starts on it at once. */
-  size_t run_start = 0, pos = 0;
-  bool in_run = false, last_written = false;
-  uint32_t c = 0;
-  while (st == CKPT_OK && pos < n) {
-    size_t len = n - pos < ZERO_BLOCK ? n - pos : ZERO_BLOCK;
-    bool z = ckpt_zarr_all_zero(data + pos, len);
-    c = z ? ckpt_crc32c_zeros(c, len) : ckpt_crc32c(c, data + pos, len);
-    if (!z && !in_run) {
-      run_start = pos;
-      in_run = true;
-    }
-    if (z && in_run) {
-      st = submit_chunk_write(ch, f, data + run_start, pos - run_start, run_start, err);
-      in_run = false;
-    }
-    last_written = !z;
-    pos += len;
-    if (st == CKPT_OK && in_run && pos - run_start >= WRITE_PIECE) {
-      /* Long runs go out in pieces, so the disk works while the CRC pass goes on. */
-      st = submit_chunk_write(ch, f, data + run_start, pos - run_start, run_start, err);
-      in_run = false;
-    }
-  }
-  if (st == CKPT_OK && in_run)
-    st = submit_chunk_write(ch, f, data + run_start, n - run_start, run_start, err);
-  if (st == CKPT_OK && n > 0 && !last_written) {
-    /* The file must have its full size even when it ends in a hole. */
-    static const unsigned char zero_byte = 0;
-    st = ckpt_engine_write(j->group, f, &zero_byte, 1, (uint64_t)n - 1, NULL, NULL, err);
-  }
-  ch->crc = c;
+  st = submit_runs(j, ch, f, data, n, 0, &ch->crc, err);
   ch->file = f; /* closed by its batch's task_close_batch */
   return st;
 }
@@ -879,6 +952,8 @@ static ckpt_status checksums_text(save_job *j, char **text, size_t *len, ckpt_er
   for (size_t i = 0; ok && i < j->n_chunks; i++) {
     const save_chunk *c = &j->chunks[i];
     const save_leaf *l = &j->leaves[c->leaf];
+    if (l->packed)
+      continue; /* its CRC is in _PACKED */
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
     char key[CKPT_ZARR_KEY_MAX];
     ckpt_zarr_grid(&l->zm, grid);
@@ -895,6 +970,39 @@ static ckpt_status checksums_text(save_job *j, char **text, size_t *len, ckpt_er
   return st;
 }
 
+/* _PACKED as compact JSON; *text malloc'ed (caller frees). */
+static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error *err) {
+  size_t na = j->n_packed_leaves;
+  const char **params = malloc((na ? na : 1) * sizeof *params);
+  const ckpt_zarr_meta **metas = malloc((na ? na : 1) * sizeof *metas);
+  size_t *slot = malloc((j->n_leaves ? j->n_leaves : 1) * sizeof *slot);
+  ckpt_packed_row *rows = malloc((j->n_packed ? j->n_packed : 1) * sizeof *rows);
+  ckpt_status st;
+  if (params == NULL || metas == NULL || slot == NULL || rows == NULL) {
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s", CKPT_PACKED_INDEX_FILE);
+  } else {
+    size_t k = 0;
+    for (size_t i = 0; i < j->n_leaves; i++) {
+      if (!j->leaves[i].packed)
+        continue;
+      slot[i] = k;
+      params[k] = j->meta.entries[j->leaves[i].entry].param;
+      metas[k++] = &j->leaves[i].zm;
+    }
+    for (size_t i = 0; i < j->n_packed; i++) {
+      const save_chunk *c = &j->chunks[j->packed[i]];
+      rows[i] = (ckpt_packed_row){.array = slot[c->leaf], .linear = c->linear,
+                                  .offset = c->offset, .nbytes = c->bytes, .crc = c->crc};
+    }
+    st = ckpt_packed_encode(na, params, metas, j->n_packed, rows, text, len, err);
+  }
+  free(params);
+  free(metas);
+  free(slot);
+  free(rows);
+  return st;
+}
+
 /* Submits dir/name with text (taken over). */
 static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const char *name,
                                     char *text, size_t len, ckpt_error *err) {
@@ -905,6 +1013,116 @@ static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const cha
   }
   ckpt_status st = submit_small_file(g, path, text, len, NULL, err);
   free(path);
+  return st;
+}
+
+/* ---------------------------------------------------------------- packed leaves */
+
+/* Gathered bytes per segment: large enough for long sequential writes, small enough that a
+ * few segments keep every worker busy (40 MiB of small leaves = 10 segments). */
+#define PACK_SEGMENT ((uint64_t)4 << 20)
+
+/* Function job: copies its chunks into one buffer at their offsets (alignment gaps zeroed),
+ * records each chunk's CRC-32C, and submits the buffer's writes (zero blocks left as holes). */
+static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
+  pack_segment *g = arg;
+  save_job *j = g->job;
+  g->buf = malloc(g->len > 0 ? (size_t)g->len : 1);
+  if (g->buf == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "'%s': cannot allocate %llu bytes for packed arrays",
+                          CKPT_PACKED_DATA_FILE, (unsigned long long)g->len);
+  uint64_t pos = g->start;
+  for (size_t i = g->lo; i < g->hi; i++) {
+    save_chunk *ch = &j->chunks[j->packed[i]];
+    char key[CKPT_ZARR_KEY_MAX];
+    ckpt_status st = prepare_chunk(ch, key, err);
+    if (st != CKPT_OK)
+      return st;
+    memset(g->buf + (pos - g->start), 0, (size_t)(ch->offset - pos));
+    memcpy(g->buf + (ch->offset - g->start), ch->data, (size_t)ch->bytes);
+    ch->crc = ckpt_crc32c(0, ch->data, (size_t)ch->bytes);
+    pos = ch->offset + ch->bytes;
+    /* Copied: a private copy (edge, cast, zstd) can go now. */
+    free(ch->own);
+    ch->own = NULL;
+    ch->data = NULL;
+  }
+  return submit_runs(j, NULL, j->pfile, g->buf, (size_t)g->len, g->start, NULL, err);
+}
+
+/* Function job after every segment job: submits the data file's durable close (after every
+ * write the segments submitted, as the close is a barrier for the file's earlier jobs). */
+static ckpt_status task_pack_close(void *arg, ckpt_error *err) {
+  save_job *j = arg;
+  return ckpt_engine_file_close(j->group, j->pfile, NULL, NULL, err);
+}
+
+/* Lays out the packed chunks (compressing zstd ones first: their size decides the offsets of
+ * the rest), then opens the data file and submits one job per segment and the closing job.
+ * Runs on the save's background thread, before the zarr arrays' jobs, so it overlaps them. */
+static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
+  if (j->n_packed_leaves == 0)
+    return CKPT_OK;
+  j->packed = malloc((j->n_chunks ? j->n_chunks : 1) * sizeof *j->packed);
+  if (j->packed == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  for (size_t i = 0; i < j->n_chunks; i++)
+    if (j->leaves[j->chunks[i].leaf].packed)
+      j->packed[j->n_packed++] = i;
+  if (j->n_packed == 0)
+    return CKPT_OK; /* packed arrays with an empty dimension: no bytes, no data file */
+  uint64_t off = 0;
+  for (size_t i = 0; i < j->n_packed; i++) {
+    save_chunk *ch = &j->chunks[j->packed[i]];
+    const ckpt_zarr_meta *m = &j->leaves[ch->leaf].zm;
+    if (m->compressor == CKPT_COMPRESSION_ZSTD) {
+      char key[CKPT_ZARR_KEY_MAX];
+      ckpt_status st = prepare_chunk(ch, key, err);
+      if (st != CKPT_OK)
+        return st;
+    } else {
+      ch->bytes = ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
+    }
+    off = (off + CKPT_PACKED_ALIGN - 1) / CKPT_PACKED_ALIGN * CKPT_PACKED_ALIGN;
+    ch->offset = off;
+    off += ch->bytes;
+  }
+  j->segments = calloc(j->n_packed, sizeof *j->segments);
+  ckpt_future **done = calloc(j->n_packed, sizeof *done);
+  char *path = ckpt_path_child(j->dir, CKPT_PACKED_DATA_FILE);
+  ckpt_status st = CKPT_OK;
+  if (j->segments == NULL || done == NULL || path == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  /* Segments: consecutive chunks, split where the next chunk would pass PACK_SEGMENT. */
+  for (size_t i = 0; st == CKPT_OK && i < j->n_packed; i++) {
+    save_chunk *ch = &j->chunks[j->packed[i]];
+    pack_segment *g = j->n_segments ? &j->segments[j->n_segments - 1] : NULL;
+    if (g == NULL || ch->offset + ch->bytes - g->start > PACK_SEGMENT) {
+      g = &j->segments[j->n_segments++];
+      *g = (pack_segment){.job = j, .lo = i, .hi = i, .start = ch->offset};
+    }
+    g->hi = i + 1;
+    g->len = ch->offset + ch->bytes - g->start;
+  }
+  if (st == CKPT_OK)
+    st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666,
+                               CKPT_ENGINE_FILE_DURABLE, &j->pfile, err);
+  size_t submitted = 0;
+  for (; st == CKPT_OK && submitted < j->n_segments; submitted++) {
+    ckpt_engine_job_opts o = {.label = "packed arrays"};
+    st = ckpt_engine_call(j->group, task_pack_segment, &j->segments[submitted], &o,
+                          &done[submitted], err);
+  }
+  if (j->pfile != NULL) {
+    /* Also after a failed submission, so the descriptor is closed (without fsync). */
+    ckpt_engine_job_opts o = {.after = done, .n_after = submitted, .label = "closing packed data"};
+    ckpt_status cst =
+        ckpt_engine_call(j->group, task_pack_close, j, &o, NULL, st == CKPT_OK ? err : NULL);
+    if (st == CKPT_OK)
+      st = cst;
+  }
+  free(path);
+  free(done);
   return st;
 }
 
@@ -936,10 +1154,17 @@ static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
   /* The item directory holds the new array directories: fsync'd once at the group's end. */
   if (st == CKPT_OK && j->n_leaves > 0)
     st = ckpt_engine_group_note_dir(j->group, j->dir, err);
+  if (st == CKPT_OK)
+    st = submit_packed(j, err);
   size_t nb = 0, n_jobs = 0, ci = 0;
   if (st == CKPT_OK)
     batches[0] = (close_batch){.job = j};
   for (size_t li = 0; st == CKPT_OK && li < j->n_leaves; li++) {
+    if (j->leaves[li].packed) {
+      while (ci < j->n_chunks && j->chunks[ci].leaf == li)
+        ci++; /* written by submit_packed's jobs; batches skip them (no file of theirs) */
+      continue;
+    }
     ckpt_future *after[2];
     size_t n_after = 0;
     if (nb >= 2)
@@ -1009,6 +1234,11 @@ static ckpt_status write_item_files(save_job *j, ckpt_engine *e, ckpt_error *err
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
+  if (st == CKPT_OK && j->n_packed_leaves > 0) {
+    st = packed_text(j, &text, &len, err);
+    if (st == CKPT_OK)
+      st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
+  }
   if (st == CKPT_OK)
     st = checksums_text(j, &text, &len, err);
   if (st == CKPT_OK)
@@ -1059,7 +1289,8 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   if (op == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   save_job *j;
-  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), dir, spec, &j, err);
+  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_zero_copy(op), op->pack_arrays_up_to_bytes,
+                             dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -1071,7 +1302,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   save_job *j;
-  ckpt_status st = plan_save(io, zero_copy, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, zero_copy, 0, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = run_save(j, err);

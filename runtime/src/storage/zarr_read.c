@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "storage/checksum.h"
+#include "storage/packed.h"
 #include "storage/path_safety.h"
 
 /* Upper bound on a compressed chunk's size: anything larger is not a zstd frame of the
@@ -133,6 +134,9 @@ typedef struct chunk_ctx {
   const char *dir;
   const char *name;
   const ckpt_zarr_meta *m;
+  const ckpt_packed_array *packed; /* or NULL: a zarr directory */
+  uint64_t base;                   /* offset of the chunk's bytes in its file (packed) */
+  uint64_t linear;                 /* the chunk's number in the grid */
   int64_t index[CKPT_MAX_RANK];
   int64_t off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
   char key[CKPT_ZARR_KEY_MAX];
@@ -170,6 +174,40 @@ static ckpt_status check_nested(chunk_ctx *c, ckpt_error *err) {
   return CKPT_OK;
 }
 
+/* Checks a stored chunk's size against the metadata (raw: exact; zstd: bounded). */
+static ckpt_status check_size(chunk_ctx *c, ckpt_error *err) {
+  const ckpt_zarr_meta *m = c->m;
+  if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
+    return ckpt_error_set(
+        err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
+        c->key, (unsigned long long)c->file_bytes, (unsigned long long)c->raw_bytes,
+        c->file_bytes < c->raw_bytes ? "truncated" : "too long");
+  if (m->compressor != CKPT_COMPRESSION_NONE && c->file_bytes > compressed_limit(c->raw_bytes))
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "array '%s': chunk '%s' has %llu bytes, too many for a zstd frame of "
+                          "%llu bytes",
+                          c->name, c->key, (unsigned long long)c->file_bytes,
+                          (unsigned long long)c->raw_bytes);
+  return CKPT_OK;
+}
+
+/* A packed chunk: a byte range of the item's data file, always with a CRC (the index's). */
+static ckpt_status packed_open(chunk_ctx *c, ckpt_error *err) {
+  const char *path;
+  const ckpt_packed_chunk *pc;
+  ckpt_status st = ckpt_packed_locate(c->packed, c->linear, c->key, &path, &pc, err);
+  if (st != CKPT_OK)
+    return st;
+  c->path = strdup(path);
+  if (c->path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  c->base = pc->offset;
+  c->file_bytes = pc->nbytes;
+  c->has_crc = true;
+  c->crc = pc->crc;
+  return check_size(c, err);
+}
+
 /* Locates a chunk file and checks its size against the metadata and _CHECKSUMS. */
 static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
                               bool missing_is_error, ckpt_error *err) {
@@ -177,6 +215,8 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   ckpt_zarr_chunk_key(m, c->index, c->key);
   ckpt_zarr_chunk_box(m, c->index, c->off, c->ext);
   c->raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
+  if (c->packed != NULL)
+    return packed_open(c, err);
   c->path = ckpt_path_child(c->dir, c->key);
   if (c->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -219,18 +259,7 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
     return ckpt_error_set(err, CKPT_ECORRUPT,
                           "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
   }
-  if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
-    return ckpt_error_set(
-        err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
-        c->key, (unsigned long long)c->file_bytes, (unsigned long long)c->raw_bytes,
-        c->file_bytes < c->raw_bytes ? "truncated" : "too long");
-  if (m->compressor != CKPT_COMPRESSION_NONE && c->file_bytes > compressed_limit(c->raw_bytes))
-    return ckpt_error_set(err, CKPT_ECORRUPT,
-                          "array '%s': chunk '%s' has %llu bytes, too many for a zstd frame of "
-                          "%llu bytes",
-                          c->name, c->key, (unsigned long long)c->file_bytes,
-                          (unsigned long long)c->raw_bytes);
-  return CKPT_OK;
+  return check_size(c, err);
 }
 
 static ckpt_status crc_mismatch(chunk_ctx *c, uint32_t got, ckpt_error *err) {
@@ -257,7 +286,7 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
   if (st != CKPT_OK)
     return st;
   size_t got = 0;
-  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, 0, &got, err);
+  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, c->base, &got, err);
   ckpt_io_close(c->io, fd, c->path, NULL);
   if (st != CKPT_OK)
     return st;
@@ -302,7 +331,7 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
     rel_d[k] = io[k] - d->offset[k];
     len *= (uint64_t)ie[k];
   }
-  uint64_t foff = ckpt_box_offset(nd, m->chunks, rel_c) * es;
+  uint64_t foff = c->base + ckpt_box_offset(nd, m->chunks, rel_c) * es;
   uint64_t doff = ckpt_box_offset(nd, d->shape, rel_d) * es;
   unsigned char *dst = (unsigned char *)d->data + doff;
   int fd;
@@ -355,9 +384,9 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
       crc = ckpt_crc32c(crc, dst + done, (size_t)(len - done));
   }
   if (st == CKPT_OK && c->has_crc) {
-    uint64_t pos = foff + len;
-    while (st == CKPT_OK && pos < c->file_bytes) {
-      uint64_t left = c->file_bytes - pos;
+    uint64_t pos = foff + len, end = c->base + c->file_bytes;
+    while (st == CKPT_OK && pos < end) {
+      uint64_t left = end - pos;
       size_t n = left < piece ? (size_t)left : piece;
       void *tmp = ckpt_scratch_get(scratch, n);
       if (tmp == NULL) {
@@ -388,11 +417,13 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   memset(&c, 0, sizeof c);
   c.io = req->io;
   c.dir = req->array_dir;
+  c.packed = req->packed;
   c.name = req->name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
   ckpt_zarr_grid(m, grid);
   ckpt_zarr_chunk_index(m, grid, task->linear, c.index);
+  c.linear = task->linear;
   ckpt_status st =
       chunk_open(&c, req->checksums, req->require_checksums, req->missing_is_error, err);
   if (st != CKPT_OK)
@@ -461,7 +492,8 @@ done:
   return st;
 }
 
-ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const char *name,
+ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
+                                   const ckpt_packed_array *packed, const char *name,
                                    const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
                                    bool require_checksums, bool missing_is_error,
                                    ckpt_scratch *scratch, ckpt_error *err) {
@@ -469,11 +501,13 @@ ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const cha
   memset(&c, 0, sizeof c);
   c.io = io;
   c.dir = array_dir;
+  c.packed = packed;
   c.name = name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
   ckpt_zarr_grid(m, grid);
   ckpt_zarr_chunk_index(m, grid, linear, c.index);
+  c.linear = linear;
   ckpt_status st = chunk_open(&c, checksums, require_checksums, missing_is_error, err);
   const void *buf;
   if (st == CKPT_OK && !c.missing)
