@@ -71,7 +71,8 @@ typedef struct pack_segment {
   size_t lo, hi;  /* packed[lo .. hi) */
   uint64_t start; /* file offset of buf[0] */
   uint64_t len;
-  unsigned char *buf;
+  unsigned char *buf; /* staging memory (ckpt_staging_acquire), released after the group */
+  bool pooled;
 } pack_segment;
 
 struct save_job {
@@ -93,6 +94,9 @@ struct save_job {
   size_t n_segments;
   pack_segment *segments;
   ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
+  /* Item files encoded during phase 1, off the critical path (owned; NULL until then). */
+  char *meta_text, *packed_index;
+  size_t meta_len, packed_index_len;
 };
 
 static void job_free(void *arg) {
@@ -113,8 +117,10 @@ static void job_free(void *arg) {
   free(j->chunks);
   free(j->packed);
   for (size_t i = 0; i < j->n_segments; i++)
-    free(j->segments[i].buf);
+    ckpt_staging_release(j->segments[i].buf, j->segments[i].pooled);
   free(j->segments);
+  free(j->meta_text);
+  free(j->packed_index);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);
@@ -557,15 +563,41 @@ static ckpt_status check_collisions(save_job *j, const char *what, ckpt_error *e
   return st;
 }
 
+/* What the staging pool is sized for: snapshot buffers (copying saves) and the segments the
+ * packed leaves are gathered into. */
+typedef struct staging_need {
+  bool snapshot;       /* a copying save */
+  uint64_t pack_limit; /* 0: no packing */
+  uint64_t total;
+  size_t n_nodes;      /* leaves and empty nodes (metadata entries) */
+  size_t n_arrays;
+} staging_need;
+
 static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
                              const ckpt_tree *node, ckpt_error *err) {
   (void)path;
   (void)depth;
   (void)err;
+  staging_need *need = ctx;
+  need->n_nodes++;
+  ckpt_node_kind kind = ckpt_tree_kind(node);
+  need->n_arrays += kind == CKPT_NODE_ARRAY || kind == CKPT_NODE_SCALAR || kind == CKPT_NODE_BYTES;
   const ckpt_array *a = ckpt_tree_array(node);
   if (a == NULL)
     return CKPT_OK;
-  uint64_t *total = ctx;
+  uint64_t *total = &need->total;
+  if (need->pack_limit > 0) {
+    /* By the source dtype (a save dtype may change it: this is a sizing hint). Segments are
+     * whole pages, and one per 4 MiB of packed data, hence the slack. */
+    uint64_t bytes = ckpt_dtype_size(a->dtype);
+    bool over = false;
+    for (int d = 0; d < a->ndim && !over; d++)
+      over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
+    if (!over && bytes <= need->pack_limit)
+      *total += bytes + CKPT_PACKED_ALIGN + bytes / 256;
+  }
+  if (!need->snapshot)
+    return CKPT_OK;
   for (size_t s = 0; s < a->n_shards; s++) {
     if (a->shards[s].replica_id != 0)
       continue;
@@ -617,15 +649,27 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, uint64_t pack_limit, c
       goto fail;
     }
   }
-  if (!zero_copy) {
-    /* Size the staging pool for this snapshot before taking buffers from it. */
-    uint64_t total = 0;
-    ckpt_error ignore = CKPT_ERROR_INIT;
-    ckpt_tree_walk(spec->tree, add_bytes, &total, &ignore);
-    ckpt_staging_prepare(total);
-  }
+  /* Size the staging pool for this snapshot and the packed segments before taking buffers
+   * from it, and the plan's arrays for the tree: grown by doubling, the arrays of thousands of
+   * leaves cost more in copies and page faults than the rest of the plan. */
+  staging_need need = {.snapshot = !zero_copy, .pack_limit = j->pack_limit};
+  ckpt_error ignore = CKPT_ERROR_INIT;
+  ckpt_tree_walk(spec->tree, add_bytes, &need, &ignore);
+  if (need.total > 0)
+    ckpt_staging_prepare(need.total);
   flat_ctx c;
   memset(&c, 0, sizeof c);
+  if (need.n_nodes > 0) {
+    j->meta.entries = malloc(need.n_nodes * sizeof *j->meta.entries);
+    c.cap_entries = j->meta.entries ? need.n_nodes : 0;
+  }
+  if (need.n_arrays > 0) {
+    /* Scalars and bytes are stored as arrays too. One chunk per array is a lower bound. */
+    j->leaves = malloc(need.n_arrays * sizeof *j->leaves);
+    j->cap_leaves = j->leaves ? need.n_arrays : 0;
+    j->chunks = malloc(need.n_arrays * sizeof *j->chunks);
+    j->cap_chunks = j->chunks ? need.n_arrays : 0;
+  }
   c.job = j;
   c.spec = spec;
   c.zero_copy = zero_copy;
@@ -1027,7 +1071,7 @@ static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const cha
 static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
   pack_segment *g = arg;
   save_job *j = g->job;
-  g->buf = malloc(g->len > 0 ? (size_t)g->len : 1);
+  g->buf = ckpt_staging_acquire((size_t)g->len, &g->pooled);
   if (g->buf == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "'%s': cannot allocate %llu bytes for packed arrays",
                           CKPT_PACKED_DATA_FILE, (unsigned long long)g->len);
@@ -1048,6 +1092,22 @@ static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
     ch->data = NULL;
   }
   return submit_runs(j, NULL, j->pfile, g->buf, (size_t)g->len, g->start, NULL, err);
+}
+
+/* Function job (phase 1, no prerequisites): _METADATA's text, which does not depend on the data,
+ * encoded while the data is written. */
+static ckpt_status task_encode_metadata(void *arg, ckpt_error *err) {
+  save_job *j = arg;
+  return ckpt_pytree_meta_encode(&j->meta, &j->meta_text, &j->meta_len, err);
+}
+
+static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error *err);
+
+/* Function job after every segment job (every CRC is known): the _PACKED index's text, encoded
+ * while the data file is made durable. */
+static ckpt_status task_encode_packed_index(void *arg, ckpt_error *err) {
+  save_job *j = arg;
+  return packed_text(j, &j->packed_index, &j->packed_index_len, err);
 }
 
 /* Function job after every segment job: submits the data file's durable close (after every
@@ -1113,6 +1173,10 @@ static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
     st = ckpt_engine_call(j->group, task_pack_segment, &j->segments[submitted], &o,
                           &done[submitted], err);
   }
+  if (st == CKPT_OK) {
+    ckpt_engine_job_opts o = {.after = done, .n_after = submitted, .label = "encoding _PACKED"};
+    st = ckpt_engine_call(j->group, task_encode_packed_index, j, &o, NULL, err);
+  }
   if (j->pfile != NULL) {
     /* Also after a failed submission, so the descriptor is closed (without fsync). */
     ckpt_engine_job_opts o = {.after = done, .n_after = submitted, .label = "closing packed data"};
@@ -1156,6 +1220,10 @@ static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
     st = ckpt_engine_group_note_dir(j->group, j->dir, err);
   if (st == CKPT_OK)
     st = submit_packed(j, err);
+  if (st == CKPT_OK) {
+    ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
+    st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
+  }
   size_t nb = 0, n_jobs = 0, ci = 0;
   if (st == CKPT_OK)
     batches[0] = (close_batch){.job = j};
@@ -1235,7 +1303,15 @@ static ckpt_status write_item_files(save_job *j, ckpt_engine *e, ckpt_error *err
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
   if (st == CKPT_OK && j->n_packed_leaves > 0) {
-    st = packed_text(j, &text, &len, err);
+    /* Encoded in phase 1 when there was packed data; arrays with an empty dimension only have
+     * no data file, and their index is encoded here. */
+    if (j->packed_index != NULL) {
+      text = j->packed_index;
+      len = j->packed_index_len;
+      j->packed_index = NULL;
+    } else {
+      st = packed_text(j, &text, &len, err);
+    }
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
   }
@@ -1243,10 +1319,10 @@ static ckpt_status write_item_files(save_job *j, ckpt_engine *e, ckpt_error *err
     st = checksums_text(j, &text, &len, err);
   if (st == CKPT_OK)
     st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
-  if (st == CKPT_OK)
-    st = ckpt_pytree_meta_encode(&j->meta, &text, &len, err);
-  if (st == CKPT_OK)
-    st = submit_item_file(j, g, CKPT_METADATA_FILE, text, len, err);
+  if (st == CKPT_OK) {
+    st = submit_item_file(j, g, CKPT_METADATA_FILE, j->meta_text, j->meta_len, err);
+    j->meta_text = NULL; /* encoded in phase 1; taken over by the submission */
+  }
   /* The item directory itself, even when no file above noted it. */
   if (st == CKPT_OK)
     st = ckpt_engine_group_note_dir(g, j->dir, err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "storage/path_safety.h"
+#include "textfmt/textfmt.h"
 
 /* Integers in the index are JSON numbers; doubles hold integers exactly up to 2^53. */
 #define MAX_EXACT ((double)(1ull << 53))
@@ -374,78 +375,124 @@ ckpt_status ckpt_packed_locate(const ckpt_packed_array *a, uint64_t linear, cons
 
 /* ---------------------------------------------------------------- writing */
 
-static cJSON *row_json(const ckpt_packed_row *r) {
-  cJSON *e = cJSON_CreateArray();
-  double v[4] = {0, (double)r->offset, (double)r->nbytes, (double)r->crc};
-  for (int i = 0; e != NULL && i < 4; i++) {
-    cJSON *x = cJSON_CreateNumber(v[i]);
-    if (x == NULL || !cJSON_AddItemToArray(e, x)) {
-      cJSON_Delete(x);
-      cJSON_Delete(e);
-      e = NULL;
-    }
-  }
-  return e;
+/* Sorting context of the encoder: qsort has no user pointer. */
+typedef struct enc_key {
+  const char *text;
+  size_t index;
+} enc_key;
+
+static int cmp_enc_key(const void *a, const void *b) {
+  return strcmp(((const enc_key *)a)->text, ((const enc_key *)b)->text);
 }
 
+/* The chunk key of row r into buf (CKPT_ZARR_KEY_MAX bytes). */
+static void row_key(const ckpt_zarr_meta *m, const ckpt_packed_row *r, char *buf) {
+  int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
+  ckpt_zarr_grid(m, grid);
+  ckpt_zarr_chunk_index(m, grid, r->linear, index);
+  ckpt_zarr_chunk_key(m, index, buf);
+}
+
+/* Appends one array's "chunks" members (rows by_array[0..n), sorted by key). */
+static ckpt_status put_chunks(ckpt_tf_buf *b, const ckpt_zarr_meta *m, const ckpt_packed_row *rows,
+                              const size_t *by_array, size_t n, ckpt_error *err) {
+  char one[CKPT_ZARR_KEY_MAX];
+  char *text = one;
+  enc_key *keys = NULL, single;
+  if (n > 1) {
+    /* Several chunks (a sharded array): sorted by key text, as the dump would sort them. */
+    keys = malloc(n * sizeof *keys);
+    text = malloc(n * CKPT_ZARR_KEY_MAX);
+    if (keys == NULL || text == NULL) {
+      free(keys);
+      free(text);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s",
+                            CKPT_PACKED_INDEX_FILE);
+    }
+  } else {
+    keys = &single;
+  }
+  for (size_t k = 0; k < n; k++) {
+    row_key(m, &rows[by_array[k]], text + k * CKPT_ZARR_KEY_MAX);
+    keys[k] = (enc_key){text + k * CKPT_ZARR_KEY_MAX, by_array[k]};
+  }
+  if (n > 1)
+    qsort(keys, n, sizeof *keys, cmp_enc_key);
+  for (size_t k = 0; k < n; k++) {
+    const ckpt_packed_row *r = &rows[keys[k].index];
+    ckpt_tf_buf_printf(b, "%s\"%s\":[0,%llu,%llu,%lu]", k ? "," : "", keys[k].text,
+                       (unsigned long long)r->offset, (unsigned long long)r->nbytes,
+                       (unsigned long)r->crc);
+  }
+  if (n > 1) {
+    free(keys);
+    free(text);
+  }
+  return CKPT_OK;
+}
+
+/* Written as text, not as a cJSON tree: with thousands of arrays the tree (and its sorted
+ * dump) cost several times the save's own I/O. The output is what ckpt_json_dump_compact would
+ * print for the same document: compact, keys sorted bytewise. */
 ckpt_status ckpt_packed_encode(size_t n_arrays, const char *const *params,
                                const ckpt_zarr_meta *const *metas, size_t n_rows,
                                const ckpt_packed_row *rows, char **text, size_t *len,
                                ckpt_error *err) {
   *text = NULL;
-  cJSON *doc = cJSON_CreateObject();
-  cJSON *arrays = doc ? cJSON_AddObjectToObject(doc, "arrays") : NULL;
-  cJSON *files = doc ? cJSON_AddArrayToObject(doc, "files") : NULL;
-  cJSON **chunk_objs = calloc(n_arrays ? n_arrays : 1, sizeof *chunk_objs);
-  bool ok = arrays != NULL && files != NULL && chunk_objs != NULL &&
-            cJSON_AddStringToObject(doc, "format", CKPT_PACKED_FORMAT) != NULL &&
-            cJSON_AddNumberToObject(doc, "version", CKPT_PACKED_VERSION) != NULL;
-  if (ok && n_rows > 0) {
-    cJSON *name = cJSON_CreateString(CKPT_PACKED_DATA_FILE);
-    ok = name != NULL && cJSON_AddItemToArray(files, name);
-    if (!ok)
-      cJSON_Delete(name);
-  }
+  enc_key *order = malloc((n_arrays ? n_arrays : 1) * sizeof *order);
+  size_t *first = calloc(n_arrays + 1, sizeof *first); /* rows of array a: by_array[first[a]..) */
+  size_t *by_array = malloc((n_rows ? n_rows : 1) * sizeof *by_array);
+  ckpt_tf_buf b = CKPT_TF_BUF_INIT;
   ckpt_status st = CKPT_OK;
-  for (size_t i = 0; ok && i < n_arrays; i++) {
-    char *zt;
-    size_t zl;
-    st = ckpt_zarr_meta_encode(metas[i], &zt, &zl, err);
+  if (order == NULL || first == NULL || by_array == NULL) {
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s", CKPT_PACKED_INDEX_FILE);
+    goto done;
+  }
+  for (size_t a = 0; a < n_arrays; a++)
+    order[a] = (enc_key){params[a], a};
+  qsort(order, n_arrays, sizeof *order, cmp_enc_key);
+  /* Rows grouped by array (a counting sort). */
+  for (size_t r = 0; r < n_rows; r++)
+    first[rows[r].array + 1]++;
+  for (size_t a = 0; a < n_arrays; a++)
+    first[a + 1] += first[a];
+  for (size_t r = 0; r < n_rows; r++)
+    by_array[first[rows[r].array]++] = r;
+  for (size_t a = n_arrays; a > 0; a--) /* each first[a] moved to the end of a: shift back */
+    first[a] = first[a - 1];
+  first[0] = 0;
+  /* One allocation up front (about 200 bytes an array): growing a megabyte buffer by doubling
+   * costs more in page faults than writing it. */
+  ckpt_tf_buf_reserve(&b, 256 * n_arrays + 64 * n_rows + 256);
+  ckpt_tf_buf_puts(&b, "{\"arrays\":{");
+  for (size_t i = 0; i < n_arrays && st == CKPT_OK; i++) {
+    size_t a = order[i].index;
+    if (i)
+      ckpt_tf_buf_putc(&b, ',');
+    ckpt_json_put_string(&b, params[a]);
+    ckpt_tf_buf_puts(&b, ":{\"chunks\":{");
+    st = put_chunks(&b, metas[a], rows, by_array + first[a], first[a + 1] - first[a], err);
     if (st != CKPT_OK)
       break;
-    cJSON *za = cJSON_ParseWithLength(zt, zl);
-    free(zt);
-    cJSON *a = cJSON_CreateObject();
-    /* Params are unique (the save checked): append without the per-key lookup, which would
-     * make thousands of arrays quadratic. */
-    ok = za != NULL && a != NULL && cJSON_AddItemToObject(arrays, params[i], a);
-    if (!ok) {
-      cJSON_Delete(a);
-      cJSON_Delete(za);
+    ckpt_tf_buf_puts(&b, "},\"zarray\":");
+    char *zt;
+    size_t zl;
+    st = ckpt_zarr_meta_encode(metas[a], &zt, &zl, err);
+    if (st != CKPT_OK)
       break;
-    }
-    ok = cJSON_AddItemToObject(a, "zarray", za);
-    if (!ok)
-      cJSON_Delete(za);
-    ok = ok && (chunk_objs[i] = cJSON_AddObjectToObject(a, "chunks")) != NULL;
+    ckpt_tf_buf_append(&b, zt, zl);
+    free(zt);
+    ckpt_tf_buf_putc(&b, '}');
   }
-  for (size_t r = 0; ok && st == CKPT_OK && r < n_rows; r++) {
-    const ckpt_zarr_meta *m = metas[rows[r].array];
-    int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
-    char key[CKPT_ZARR_KEY_MAX];
-    ckpt_zarr_grid(m, grid);
-    ckpt_zarr_chunk_index(m, grid, rows[r].linear, index);
-    ckpt_zarr_chunk_key(m, index, key);
-    cJSON *e = row_json(&rows[r]);
-    ok = e != NULL && cJSON_AddItemToObject(chunk_objs[rows[r].array], key, e);
-    if (!ok)
-      cJSON_Delete(e);
-  }
-  if (st == CKPT_OK && !ok)
-    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s", CKPT_PACKED_INDEX_FILE);
+  ckpt_tf_buf_puts(&b, n_rows > 0 ? "},\"files\":[\"" CKPT_PACKED_DATA_FILE "\"]" : "},\"files\":[]");
+  ckpt_tf_buf_printf(&b, ",\"format\":\"%s\",\"version\":%d}", CKPT_PACKED_FORMAT,
+                     CKPT_PACKED_VERSION);
   if (st == CKPT_OK)
-    st = ckpt_json_dump_compact(doc, text, len, err);
-  free(chunk_objs);
-  cJSON_Delete(doc);
+    st = ckpt_tf_buf_take(&b, CKPT_PACKED_INDEX_FILE, text, len, err);
+done:
+  ckpt_tf_buf_free(&b);
+  free(order);
+  free(first);
+  free(by_array);
   return st;
 }
