@@ -42,10 +42,11 @@ PROCESS_TIMEOUT = 900
 # where a goal (or its calibration) needs them; the small state's 10,000 files make
 # zarr-python and numpy.save take minutes there, so they are left out.
 JOBS = {
-    "llm": [("limits", []), ("ckpt", ["save", "restore", "save_chunked", "reshard", "partial", "async"]),
+    "llm": [("limits", []), ("ckpt", ["save", "restore", "save_packed", "save_chunked", "reshard", "partial",
+                                      "async"]),
             ("hdf5", []), ("numpy", []), ("zarr", ["default"]), ("zarr_none", ["none"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
-    "small": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
+    "small": [("limits", []), ("ckpt", ["save", "save_packed", "restore"]), ("hdf5", [])],
     "small1": [("ckpt", ["save"])],
 }
 # States whose figures pair with each other's (small_vs_large) lose rounds together.
@@ -58,6 +59,8 @@ PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
 # round only.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("*", "zarr_none"): 0, ("large", "*"): 1, ("small", "limits"): 0}
 QUICK_LATER_CKPT_OPS = ("save", "restore")
+# ... and on the small state also the packed save, which its goals use.
+QUICK_LATER_CKPT_OPS_SMALL = QUICK_LATER_CKPT_OPS + ("save_packed",)
 
 
 def quick_job(rnd, st, prog, args):
@@ -66,7 +69,8 @@ def quick_job(rnd, st, prog, args):
         if key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
             return None
     if prog == "ckpt" and rnd > 0:
-        return [op for op in args if op in QUICK_LATER_CKPT_OPS]
+        keep = QUICK_LATER_CKPT_OPS_SMALL if st == "small" else QUICK_LATER_CKPT_OPS
+        return [op for op in args if op in keep]
     return args
 
 
@@ -361,6 +365,9 @@ class Run:
                     trimmed = ["QUICK runs it in fewer rounds (QUICK_ROUNDS in bench/run.py)"]
                 notes[key] = f"median of {n} round(s), not {self.reps}" + (
                     ": " + "; ".join(trimmed) if trimmed else "")
+
+        for key, text in goals.LAYOUT_NOTES.items():
+            notes[key] = text + ("; " + notes[key] if key in notes else "")
 
         context_ckptgen = {}
         if ckptgen is not None:
