@@ -378,6 +378,7 @@ int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_cat(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
 int cli_cmd_gc(int argc, char **argv);
+int cli_cmd_unpack(int argc, char **argv);
 
 /* True when argv holds -h/--help before a "--" (commands answer it before anything else). */
 bool cli_wants_help(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "storage/commit.h"
+#include "storage/packed.h"
 #include "storage/zarr_io.h"
 #include "textfmt/textfmt.h"
 #include "verify.h"
@@ -70,7 +71,14 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
     ckpt_zarr_grid(&a->meta, grid);
     ckpt_zarr_chunk_index(&a->meta, grid, linear, index);
     ckpt_zarr_chunk_key(&a->meta, index, key);
-    char *file = cli_asprintf("%s/%s", a->dir, key);
+    /* The file holding the chunk: its own, or for a packed array the data file (the index when
+     * the chunk is not listed). */
+    const ckpt_packed_chunk *pc = a->packed ? ckpt_packed_chunk_find(a->packed, linear) : NULL;
+    char *file = a->packed == NULL ? cli_asprintf("%s/%s", a->dir, key)
+                 : pc != NULL      ? cli_asprintf("%s", a->packed->index->files[pc->file].path)
+                                   : cli_asprintf("%.*s/%s",
+                                                  (int)(strlen(a->dir) - strlen(a->name) - 1),
+                                                  a->dir, CKPT_PACKED_INDEX_FILE);
     pthread_mutex_lock(&v->mu);
     if (va->problems++ < MAX_CHUNK_PROBLEMS)
       vreport_problem(v->report, st, va->item, a->name, key, linear, file, err.message);
