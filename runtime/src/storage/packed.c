@@ -2,6 +2,7 @@
  * untrusted input (see packed.h and docs/format.md, "Packed arrays"). */
 #include "storage/packed.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,13 @@ void ckpt_packed_free(ckpt_packed_index *idx) {
   if (idx == NULL)
     return;
   for (size_t i = 0; i < idx->n_files; i++) {
+    if (idx->files[i].fd >= 0)
+      ckpt_io_close(idx->io, idx->files[i].fd, idx->files[i].path, NULL);
     free(idx->files[i].name);
     free(idx->files[i].path);
   }
+  if (idx->mu_init)
+    pthread_mutex_destroy(&idx->mu);
   free(idx->files);
   for (size_t i = 0; i < idx->n_arrays; i++) {
     free(idx->arrays[i].param);
@@ -114,6 +119,7 @@ static ckpt_status parse_files(ckpt_io *io, const char *dir, const char *where, 
         return ckpt_error_set(err, CKPT_ECORRUPT, "'%s': data file '%s' is listed twice", where,
                               f->valuestring);
     ckpt_packed_file *pf = &idx->files[idx->n_files++];
+    pf->fd = -1;
     pf->name = strdup(f->valuestring);
     pf->path = ckpt_path_child(dir, f->valuestring);
     if (pf->name == NULL || pf->path == NULL)
@@ -125,6 +131,22 @@ static ckpt_status parse_files(ckpt_io *io, const char *dir, const char *where, 
       return st;
   }
   return CKPT_OK;
+}
+
+ckpt_status ckpt_packed_fd(const ckpt_packed_array *a, uint32_t file, int *fd, ckpt_error *err) {
+  ckpt_packed_index *idx = a->index;
+  ckpt_packed_file *f = &idx->files[file];
+  ckpt_status st = CKPT_OK;
+  pthread_mutex_lock(&idx->mu);
+  if (f->fd < 0) {
+    int opened = -1;
+    st = ckpt_io_open(idx->io, f->path, O_RDONLY | O_NOFOLLOW, 0, &opened, err);
+    if (st == CKPT_OK)
+      f->fd = opened;
+  }
+  *fd = f->fd;
+  pthread_mutex_unlock(&idx->mu);
+  return st;
 }
 
 static ckpt_status parse_array(const char *where, const cJSON *jv, ckpt_packed_index *idx,
@@ -198,6 +220,10 @@ ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *id
   memset(idx, 0, sizeof *idx);
   if (io == NULL)
     io = ckpt_io_default();
+  idx->io = io;
+  if (pthread_mutex_init(&idx->mu, NULL) != 0)
+    return ckpt_error_set(err, CKPT_ENOMEM, "cannot create a mutex reading '%s'", dir);
+  idx->mu_init = true;
   char *path = ckpt_path_child(dir, CKPT_PACKED_INDEX_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");

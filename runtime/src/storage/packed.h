@@ -23,6 +23,7 @@
 #ifndef CKPT_STORAGE_PACKED_H
 #define CKPT_STORAGE_PACKED_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,7 @@ typedef struct ckpt_packed_file {
   char *path;         /* <item>/<name> */
   ckpt_io_kind kind;  /* as found when the index was read */
   uint64_t size;
+  int fd;             /* opened by the first ckpt_packed_fd, closed by ckpt_packed_free; -1 */
 } ckpt_packed_file;
 
 typedef struct ckpt_packed_chunk {
@@ -67,10 +69,13 @@ typedef struct ckpt_packed_array {
   ckpt_zarr_meta meta;
   size_t n_chunks;
   ckpt_packed_chunk *chunks; /* sorted by linear, no duplicates */
-  const struct ckpt_packed_index *index;
+  struct ckpt_packed_index *index; /* the index it belongs to (for its files) */
 } ckpt_packed_array;
 
 typedef struct ckpt_packed_index {
+  ckpt_io *io;  /* the data files' descriptors are opened and closed through it */
+  pthread_mutex_t mu; /* guards the lazy opens of ckpt_packed_fd */
+  bool mu_init;
   bool present; /* the item has a _PACKED file */
   size_t n_files;
   ckpt_packed_file *files;
@@ -84,6 +89,10 @@ typedef struct ckpt_packed_index {
 ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *idx,
                              ckpt_error *err);
 void ckpt_packed_free(ckpt_packed_index *idx);
+
+/* A read-only descriptor of data file `file` of a's index, opened (O_NOFOLLOW) on first use and
+ * shared by every reader of the index until ckpt_packed_free closes it. Thread-safe. */
+ckpt_status ckpt_packed_fd(const ckpt_packed_array *a, uint32_t file, int *fd, ckpt_error *err);
 
 /* The packed array named param, or NULL (idx may be empty). */
 const ckpt_packed_array *ckpt_packed_find(const ckpt_packed_index *idx, const char *param);

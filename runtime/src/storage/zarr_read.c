@@ -137,6 +137,7 @@ typedef struct chunk_ctx {
   const ckpt_packed_array *packed; /* or NULL: a zarr directory */
   uint64_t base;                   /* offset of the chunk's bytes in its file (packed) */
   uint64_t linear;                 /* the chunk's number in the grid */
+  int fd;                          /* packed: the data file's shared descriptor (else -1) */
   int64_t index[CKPT_MAX_RANK];
   int64_t off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
   char key[CKPT_ZARR_KEY_MAX];
@@ -191,6 +192,22 @@ static ckpt_status check_size(chunk_ctx *c, ckpt_error *err) {
   return CKPT_OK;
 }
 
+/* The descriptor to read the chunk from: the packed data file's, opened once per index and
+ * shared by every chunk (pread is positioned, so threads do not interfere; thousands of small
+ * chunks would otherwise cost an open and a close each), or the chunk file's own. */
+static ckpt_status chunk_fd(chunk_ctx *c, int *fd, ckpt_error *err) {
+  if (c->fd >= 0) {
+    *fd = c->fd;
+    return CKPT_OK;
+  }
+  return ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, fd, err);
+}
+
+static void chunk_fd_done(chunk_ctx *c, int fd) {
+  if (fd != c->fd)
+    ckpt_io_close(c->io, fd, c->path, NULL);
+}
+
 /* A packed chunk: a byte range of the item's data file, always with a CRC (the index's). */
 static ckpt_status packed_open(chunk_ctx *c, ckpt_error *err) {
   const char *path;
@@ -201,6 +218,9 @@ static ckpt_status packed_open(chunk_ctx *c, ckpt_error *err) {
   c->path = strdup(path);
   if (c->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  st = ckpt_packed_fd(c->packed, pc->file, &c->fd, err);
+  if (st != CKPT_OK)
+    return st;
   c->base = pc->offset;
   c->file_bytes = pc->nbytes;
   c->has_crc = true;
@@ -282,12 +302,12 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
                           c->name, (unsigned long long)need, c->key);
   unsigned char *file = comp ? buf + c->raw_bytes : buf;
   int fd;
-  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  ckpt_status st = chunk_fd(c, &fd, err);
   if (st != CKPT_OK)
     return st;
   size_t got = 0;
   st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, c->base, &got, err);
-  ckpt_io_close(c->io, fd, c->path, NULL);
+  chunk_fd_done(c, fd);
   if (st != CKPT_OK)
     return st;
   if (got != c->file_bytes)
@@ -335,7 +355,7 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
   uint64_t doff = ckpt_box_offset(nd, d->shape, rel_d) * es;
   unsigned char *dst = (unsigned char *)d->data + doff;
   int fd;
-  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  ckpt_status st = chunk_fd(c, &fd, err);
   if (st != CKPT_OK)
     return st;
   size_t got = 0;
@@ -402,7 +422,7 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
       pos += n;
     }
   }
-  ckpt_io_close(c->io, fd, c->path, NULL);
+  chunk_fd_done(c, fd);
   if (st == CKPT_OK && c->has_crc && crc != c->crc)
     st = crc_mismatch(c, crc, err);
   return st;
@@ -418,6 +438,7 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   c.io = req->io;
   c.dir = req->array_dir;
   c.packed = req->packed;
+  c.fd = -1;
   c.name = req->name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
@@ -502,6 +523,7 @@ ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
   c.io = io;
   c.dir = array_dir;
   c.packed = packed;
+  c.fd = -1;
   c.name = name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
