@@ -154,6 +154,8 @@ static void check_pytree(vctx *c, const cli_item *it) {
     return;
   }
   c->r->n_files += 1 + (p->strings != NULL) + (p->checksums != NULL);
+  if (p->packed != NULL && p->packed->present)
+    c->r->n_files += 1 + p->packed->n_files; /* _PACKED and its data files */
   if (p->meta.use_ocdbt) {
     ckpt_error_set(&err, CKPT_EUNSUPPORTED,
                    "the arrays are stored in OCDBT (use_ocdbt true), which ckpt cannot read");
@@ -180,7 +182,8 @@ static void check_pytree(vctx *c, const cli_item *it) {
                       l->zarr_err.message);
       continue;
     }
-    c->r->n_files++;
+    if (l->packed == NULL)
+      c->r->n_files++; /* its .zarray */
     if (l->n_chunks > MAX_ARRAY_CHUNKS) {
       char *msg = cli_asprintf(
           "array '%s': .zarray describes %llu chunks, too many to be real "

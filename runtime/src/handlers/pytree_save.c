@@ -12,7 +12,13 @@
  * per-file fsyncs overlap other files' writes; each directory is fsync'd once when the group
  * ends. Only when every chunk is durable does a second group write _strings.json, _CHECKSUMS
  * and _METADATA (durable, in parallel) and fsync the item directory, so the whole item is
- * durable when the job returns. */
+ * durable when the job returns.
+ *
+ * Packed leaves (pack_limit, storage/packed.h) take another route in phase 1: their chunks are
+ * laid out in one data file (submit_packed), gathered by one function job per 4 MiB segment
+ * (copy, CRC, zero blocks skipped) whose writes go out at once, and the file is closed
+ * (fsync'd) after the last segment; a job after the segments writes _PACKED. _METADATA's text
+ * is encoded by a function job of phase 1 too; it is still written last, in phase 2. */
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -73,6 +79,7 @@ typedef struct pack_segment {
   uint64_t len;
   unsigned char *buf; /* staging memory (ckpt_staging_acquire), released after the group */
   bool pooled;
+  uint64_t reserved; /* memory-budget bytes held and not yet handed to a write */
 } pack_segment;
 
 struct save_job {
@@ -94,9 +101,10 @@ struct save_job {
   size_t n_segments;
   pack_segment *segments;
   ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
-  /* Item files encoded during phase 1, off the critical path (owned; NULL until then). */
-  char *meta_text, *packed_index;
-  size_t meta_len, packed_index_len;
+  /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
+  char *meta_text;
+  size_t meta_len;
+  bool packed_index_written; /* _PACKED was written (durably) in phase 1 */
 };
 
 static void job_free(void *arg) {
@@ -120,7 +128,6 @@ static void job_free(void *arg) {
     ckpt_staging_release(j->segments[i].buf, j->segments[i].pooled);
   free(j->segments);
   free(j->meta_text);
-  free(j->packed_index);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);
@@ -650,12 +657,15 @@ static ckpt_status plan_save(ckpt_io *io, bool zero_copy, uint64_t pack_limit, c
     }
   }
   /* Size the staging pool for this snapshot and the packed segments before taking buffers
-   * from it, and the plan's arrays for the tree: grown by doubling, the arrays of thousands of
-   * leaves cost more in copies and page faults than the rest of the plan. */
+   * from it (a copying save only: growing the pool pre-faults it on this, the blocking, thread,
+   * which for a zero-copy save cost more than the workers' page faults on fresh segment memory:
+   * median 0.74x the save time without it, 12 A/B pairs on the small state, loaded machine),
+   * and the plan's arrays for the tree: grown by doubling, the arrays of thousands of leaves
+   * cost more in copies and page faults than the rest of the plan. */
   staging_need need = {.snapshot = !zero_copy, .pack_limit = j->pack_limit};
   ckpt_error ignore = CKPT_ERROR_INIT;
   ckpt_tree_walk(spec->tree, add_bytes, &need, &ignore);
-  if (need.total > 0)
+  if (need.snapshot && need.total > 0)
     ckpt_staging_prepare(need.total);
   flat_ctx c;
   memset(&c, 0, sizeof c);
@@ -732,15 +742,15 @@ static void chunk_task_done(void *arg, void *buf, ckpt_status status) {
   ch->reserved = 0;
 }
 
-/* Submits one write of a chunk file, handing it part of the chunk's budget reservation when
- * that covers it (the write then releases it when done). */
-static ckpt_status submit_chunk_write(save_chunk *ch, ckpt_engine_file *f, const void *buf,
-                                      size_t n, uint64_t offset, ckpt_error *err) {
-  bool hand = n > 0 && n <= ch->reserved;
+/* Submits one write of a chunk file or a packed segment, handing it part of the caller's budget
+ * reservation (*reserved) when that covers it (the write then releases it when done). */
+static ckpt_status submit_write(save_job *j, uint64_t *reserved, ckpt_engine_file *f,
+                                const void *buf, size_t n, uint64_t offset, ckpt_error *err) {
+  bool hand = n > 0 && n <= *reserved;
   ckpt_engine_job_opts o = {.budget_reserved = hand};
-  ckpt_status st = ckpt_engine_write(ch->job->group, f, buf, n, offset, &o, NULL, err);
+  ckpt_status st = ckpt_engine_write(j->group, f, buf, n, offset, &o, NULL, err);
   if (st == CKPT_OK && hand)
-    ch->reserved -= n;
+    *reserved -= n;
   return st;
 }
 
@@ -804,9 +814,9 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
 /* Submits the writes of n bytes of data at file offset base: CRC (when crc is not NULL) and
  * zero detection in one pass over 1 MiB blocks; each run of non-zero blocks becomes one write
  * job, submitted as soon as it ends so the engine starts on it at once. With ch, the writes take
- * over the chunk's budget reservation (submit_chunk_write). If the data ends in a hole, its last
+ * over the budget reservation *reserved (submit_write). If the data ends in a hole, its last
  * byte is written so that the file reaches its full size. */
-static ckpt_status submit_runs(save_job *j, save_chunk *ch, ckpt_engine_file *f,
+static ckpt_status submit_runs(save_job *j, uint64_t *reserved, ckpt_engine_file *f,
                                const unsigned char *data, size_t n, uint64_t base, uint32_t *crc,
                                ckpt_error *err) {
   size_t run_start = 0, pos = 0;
@@ -829,16 +839,12 @@ static ckpt_status submit_runs(save_job *j, save_chunk *ch, ckpt_engine_file *f,
       /* A run ended, or a long run goes out in pieces so the disk works while the pass goes
        * on. */
       size_t end = z ? pos - len : pos;
-      st = ch ? submit_chunk_write(ch, f, data + run_start, end - run_start, base + run_start, err)
-              : ckpt_engine_write(j->group, f, data + run_start, end - run_start,
-                                  base + run_start, NULL, NULL, err);
+      st = submit_write(j, reserved, f, data + run_start, end - run_start, base + run_start, err);
       in_run = false;
     }
   }
   if (st == CKPT_OK && in_run)
-    st = ch ? submit_chunk_write(ch, f, data + run_start, n - run_start, base + run_start, err)
-            : ckpt_engine_write(j->group, f, data + run_start, n - run_start, base + run_start,
-                                NULL, NULL, err);
+    st = submit_write(j, reserved, f, data + run_start, n - run_start, base + run_start, err);
   if (st == CKPT_OK && n > 0 && !last_written) {
     static const unsigned char zero_byte = 0;
     st = ckpt_engine_write(j->group, f, &zero_byte, 1, base + (uint64_t)n - 1, NULL, NULL, err);
@@ -928,7 +934,7 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
   free(path);
   if (st != CKPT_OK)
     return st;
-  st = submit_runs(j, ch, f, data, n, 0, &ch->crc, err);
+  st = submit_runs(j, &ch->reserved, f, data, n, 0, &ch->crc, err);
   ch->file = f; /* closed by its batch's task_close_batch */
   return st;
 }
@@ -1066,6 +1072,17 @@ static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const cha
  * few segments keep every worker busy (40 MiB of small leaves = 10 segments). */
 #define PACK_SEGMENT ((uint64_t)4 << 20)
 
+/* on_done of a segment's function job (also when canceled): budget not handed to a write goes
+ * back. */
+static void segment_done(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  pack_segment *g = arg;
+  if (g->reserved > 0)
+    ckpt_engine_unreserve(g->job->engine_used, g->reserved);
+  g->reserved = 0;
+}
+
 /* Function job: copies its chunks into one buffer at their offsets (alignment gaps zeroed),
  * records each chunk's CRC-32C, and submits the buffer's writes (zero blocks left as holes). */
 static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
@@ -1091,7 +1108,7 @@ static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
     ch->own = NULL;
     ch->data = NULL;
   }
-  return submit_runs(j, NULL, j->pfile, g->buf, (size_t)g->len, g->start, NULL, err);
+  return submit_runs(j, &g->reserved, j->pfile, g->buf, (size_t)g->len, g->start, NULL, err);
 }
 
 /* Function job (phase 1, no prerequisites): _METADATA's text, which does not depend on the data,
@@ -1102,12 +1119,27 @@ static ckpt_status task_encode_metadata(void *arg, ckpt_error *err) {
 }
 
 static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error *err);
+static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text,
+                                     size_t len, ckpt_engine_file **keep_open, ckpt_error *err);
 
-/* Function job after every segment job (every CRC is known): the _PACKED index's text, encoded
- * while the data file is made durable. */
-static ckpt_status task_encode_packed_index(void *arg, ckpt_error *err) {
+/* Function job after every segment job (every CRC is known): encodes the _PACKED index and
+ * submits its durable write, while the data file is made durable (only _METADATA, written
+ * last, says the item is complete). */
+static ckpt_status task_write_packed_index(void *arg, ckpt_error *err) {
   save_job *j = arg;
-  return packed_text(j, &j->packed_index, &j->packed_index_len, err);
+  char *text = NULL, *path = NULL;
+  size_t len = 0;
+  ckpt_status st = packed_text(j, &text, &len, err);
+  if (st == CKPT_OK && (path = ckpt_path_child(j->dir, CKPT_PACKED_INDEX_FILE)) == NULL) {
+    free(text);
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  if (st == CKPT_OK)
+    st = submit_small_file(j->group, path, text, len, NULL, err); /* takes text */
+  free(path);
+  if (st == CKPT_OK)
+    j->packed_index_written = true;
+  return st;
 }
 
 /* Function job after every segment job: submits the data file's durable close (after every
@@ -1169,13 +1201,21 @@ static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
                                CKPT_ENGINE_FILE_DURABLE, &j->pfile, err);
   size_t submitted = 0;
   for (; st == CKPT_OK && submitted < j->n_segments; submitted++) {
-    ckpt_engine_job_opts o = {.label = "packed arrays"};
-    st = ckpt_engine_call(j->group, task_pack_segment, &j->segments[submitted], &o,
-                          &done[submitted], err);
+    /* The memory budget bounds the segments between submission and durability, as it bounds
+     * chunks: this thread (never a worker) waits here while it is used up. */
+    pack_segment *g = &j->segments[submitted];
+    g->reserved = g->len;
+    ckpt_engine_reserve(j->engine_used, g->reserved);
+    ckpt_engine_job_opts o = {.label = "packed arrays", .on_done = segment_done, .on_done_arg = g};
+    st = ckpt_engine_call(j->group, task_pack_segment, g, &o, &done[submitted], err);
+    if (st != CKPT_OK) {
+      segment_done(g, NULL, st); /* not submitted: its on_done will not run */
+      break;
+    }
   }
   if (st == CKPT_OK) {
-    ckpt_engine_job_opts o = {.after = done, .n_after = submitted, .label = "encoding _PACKED"};
-    st = ckpt_engine_call(j->group, task_encode_packed_index, j, &o, NULL, err);
+    ckpt_engine_job_opts o = {.after = done, .n_after = submitted, .label = "writing _PACKED"};
+    st = ckpt_engine_call(j->group, task_write_packed_index, j, &o, NULL, err);
   }
   if (j->pfile != NULL) {
     /* Also after a failed submission, so the descriptor is closed (without fsync). */
@@ -1302,16 +1342,10 @@ static ckpt_status write_item_files(save_job *j, ckpt_engine *e, ckpt_error *err
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
-  if (st == CKPT_OK && j->n_packed_leaves > 0) {
-    /* Encoded in phase 1 when there was packed data; arrays with an empty dimension only have
-     * no data file, and their index is encoded here. */
-    if (j->packed_index != NULL) {
-      text = j->packed_index;
-      len = j->packed_index_len;
-      j->packed_index = NULL;
-    } else {
-      st = packed_text(j, &text, &len, err);
-    }
+  if (st == CKPT_OK && j->n_packed_leaves > 0 && !j->packed_index_written) {
+    /* Written in phase 1 when there was packed data; packed arrays with an empty dimension
+     * only have no data file, and their index is written here. */
+    st = packed_text(j, &text, &len, err);
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
   }
