@@ -112,25 +112,13 @@ Test(packed, mixed_item_round_trip_and_layout) {
 Test(packed, every_dtype_and_rank) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = ckpt_tree_new_dict();
-  int64_t s1[1] = {7}, s4[4] = {2, 3, 1, 5};
-  for (int d = 0; d < CKPT_DTYPE_COUNT_; d++) {
-    ckpt_tree *per = ckpt_tree_new_dict();
-    ckpt_tree_dict_set(per, "r0",
-                       ckpt_tree_new_array(pt_array((ckpt_dtype)d, 0, NULL, (uint32_t)d)), &err);
-    ckpt_tree_dict_set(
-        per, "r1", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 1, s1, (uint32_t)d + 100)), &err);
-    ckpt_tree_dict_set(
-        per, "r4", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 4, s4, (uint32_t)d + 200)), &err);
-    ckpt_tree_dict_set(t, ckpt_dtype_name((ckpt_dtype)d), per, &err);
-  }
-  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  ckpt_tree *t = pt_every_dtype_tree(true);
   cr_assert_eq(save_packed(dir, t, 1 << 20, NULL, 0, &err), CKPT_OK, "%s", err.message);
   roundtrip(dir, t);
   /* Every chunk starts at a multiple of 64. */
   ckpt_packed_index idx;
   cr_assert_eq(ckpt_packed_read(NULL, dir, &idx, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(idx.n_arrays, 3u * CKPT_DTYPE_COUNT_);
+  cr_assert_gt(idx.n_arrays, 3u * CKPT_DTYPE_COUNT_); /* arrays and scalars, all packed */
   for (size_t i = 0; i < idx.n_arrays; i++)
     for (size_t k = 0; k < idx.arrays[i].n_chunks; k++)
       cr_assert_eq(idx.arrays[i].chunks[k].offset % CKPT_PACKED_ALIGN, 0);

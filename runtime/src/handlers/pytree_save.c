@@ -733,13 +733,17 @@ static void chunk_closed(void *arg, void *buf, ckpt_status status) {
 
 /* on_done of a chunk's function job (also when canceled): budget not handed to a write goes
  * back. */
+static void release_reserved(save_job *j, uint64_t *reserved) {
+  if (*reserved > 0)
+    ckpt_engine_unreserve(j->engine_used, *reserved);
+  *reserved = 0;
+}
+
 static void chunk_task_done(void *arg, void *buf, ckpt_status status) {
   (void)buf;
   (void)status;
   save_chunk *ch = arg;
-  if (ch->reserved > 0)
-    ckpt_engine_unreserve(ch->job->engine_used, ch->reserved);
-  ch->reserved = 0;
+  release_reserved(ch->job, &ch->reserved);
 }
 
 /* Submits one write of a chunk file or a packed segment, handing it part of the caller's budget
@@ -1078,9 +1082,7 @@ static void segment_done(void *arg, void *buf, ckpt_status status) {
   (void)buf;
   (void)status;
   pack_segment *g = arg;
-  if (g->reserved > 0)
-    ckpt_engine_unreserve(g->job->engine_used, g->reserved);
-  g->reserved = 0;
+  release_reserved(g->job, &g->reserved);
 }
 
 /* Function job: copies its chunks into one buffer at their offsets (alignment gaps zeroed),
