@@ -46,12 +46,18 @@ PROCESS_TIMEOUT = 900
 # seconds apart in one process. The peers run where a goal (or its calibration) needs them;
 # the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
 # are left out.
-LLM_CKPT_OPS = ["limits", "save", "restore", "save_chunked", "reshard", "partial", "memcpy", "async"]
+LLM_CKPT_OPS = ["limits", "save", "restore", "save_packed", "save_chunked", "reshard", "partial",
+                "memcpy", "async"]
 JOBS = {
     "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
-            ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"])],
+            ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"]),
+            ("ckpt_pwrite", ["save", "restore"]), ("ckpt_direct", ["save"]),
+            ("ckpt_fsync_end", ["save"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
-    "small": [("hdf5", []), ("ckpt", ["save", "restore"]), ("limits", [])],
+    # The small state's goals use the packed layout (save_packed, which also restores it as
+    # restore_packed); its default-layout save (10,000 directories, 20-30 s) is context.
+    "small": [("hdf5", []), ("ckpt", ["save_packed"]), ("limits", []),
+              ("ckpt_unpacked", ["save", "restore"])],
     "small1": [("ckpt", ["save"])],
 }
 # The peers of each state's ckpt job: a round puts ckpt between two of them, rotating which two
@@ -62,19 +68,33 @@ PEERS = {"llm": ("hdf5", "numpy", "zarr"), "large": ("limits", "hdf5"), "small":
 # back to back: small1's one ckpt save follows small's ckpt job.
 STATE_GROUP = {"small1": "small"}
 PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
+# Variants of ckpt's job: bench_ckpt run with an environment that selects another I/O backend
+# or durability mode of the engine (docs/io-engine.md), or the default layout where the goal
+# job uses the packed one. BENCH_PROG makes bench_ckpt label its records with the variant's
+# name, so they never mix with the default job's.
+VARIANTS = {
+    "ckpt_pwrite": {"CKPT_IO_BACKEND": "pwrite"},    # pwrite/pread workers instead of io_uring
+    "ckpt_direct": {"CKPT_IO_FLUSH": "direct"},      # O_DIRECT writes instead of write-behind
+    "ckpt_fsync_end": {"CKPT_IO_FLUSH": "end"},      # buffered writes, one fsync per file
+    "ckpt_unpacked": {},                             # the small state in the default layout
+}
+for _name in VARIANTS:
+    PROGRAM[_name] = "bench_ckpt"
 # Work no goal depends on: the large state (its ratios are context, and README's headline on
 # it), zarr-python's compressor=None variant, bench_limits' own process on llm (write_nosync
-# and read_cold; the llm limits the goals use come from bench_ckpt) and on the small state.
-# It runs once, after the last round, and only while the run is within its time budget, so
-# the goal figures get their rounds first (docs/performance.md, "How a run goes").
-CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small", "limits")}
+# and read_cold; the llm limits the goals use come from bench_ckpt) and on the small state,
+# and ckpt's variants. It runs once, after the last round, and only while the run is within
+# its time budget, so the goal figures get their rounds first (docs/performance.md, "How a run
+# goes").
+CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small", "limits")} | {
+    ("*", name) for name in VARIANTS}
 # QUICK runs in rounds what it runs (round counts per job below), with no context pass: the
-# large state and zarr-python (hundreds of per-file fsyncs even scaled down) in the first round
-# only, ckpt's save_chunked/reshard/partial/memcpy/async ops too, and neither zarr-python
-# without compressor nor bench_limits' own processes.
+# large state, zarr-python (hundreds of per-file fsyncs even scaled down) and ckpt's variants
+# in the first round only, ckpt's save_chunked/reshard/partial/memcpy/async ops too, and
+# neither zarr-python without compressor nor bench_limits' own processes.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
-                ("small", "limits"): 0}
-QUICK_LATER_CKPT_OPS = ("limits", "save", "restore")
+                ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
+QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
 
 
 def is_context(st, prog):
@@ -89,7 +109,7 @@ def job_args(quick, rnd, st, prog, args):
         if quick and key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
             return None
     if quick and prog == "ckpt" and rnd > 0:
-        return [op for op in args if op in QUICK_LATER_CKPT_OPS]
+        return [op for op in args if op in QUICK_LATER_CKPT_OPS and (op != "save_packed" or st == "small")]
     return args
 
 
@@ -156,7 +176,11 @@ class Run:
         cmd = self.command(prog, args, manifest, data)
         t0 = time.monotonic()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT, cwd=self.repo)
+            env = None
+            if prog in VARIANTS:
+                env = dict(os.environ, BENCH_PROG=prog, **VARIANTS[prog])
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT, cwd=self.repo,
+                                  env=env)
             out, err, rc = proc.stdout, proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -423,6 +447,8 @@ class Run:
 
         for key, note in self.read_floor_notes().items():
             notes[key] = (notes[key] + "; " if key in notes else "") + note
+        for key, text in goals.LAYOUT_NOTES.items():
+            notes[key] = text + ("; " + notes[key] if key in notes else "")
 
         context_ckptgen = {}
         if ckptgen is not None:

@@ -259,7 +259,8 @@ typedef struct cli_leaf {
   bool is_array; /* stored as a zarr array (arrays and scalars) */
   bool is_string;
   bool is_empty; /* an empty container or None (nothing stored) */
-  bool zarr_ok;  /* .zarray read */
+  bool zarr_ok;  /* .zarray read (or, packed, taken from _PACKED) */
+  const struct ckpt_packed_array *packed; /* stored in the packed data file, or NULL */
   ckpt_zarr_meta zarr;
   ckpt_error zarr_err;      /* why not (zarr_ok false) */
   uint64_t n_chunks;        /* of the grid */
@@ -273,6 +274,8 @@ typedef struct cli_pytree {
   ckpt_pytree_meta meta;
   cJSON *strings;   /* _strings.json or NULL */
   cJSON *checksums; /* _CHECKSUMS or NULL (Orbax writes none) */
+  struct ckpt_packed_index *packed; /* _PACKED (heap, so leaves may point into it; empty when
+                                     * the item has none) */
   size_t n;
   cli_leaf *leaves; /* in _METADATA order */
 } cli_pytree;
@@ -294,6 +297,7 @@ typedef struct cli_array {
   const char *name; /* parameter name (borrowed) */
   ckpt_zarr_meta meta;
   const cJSON *sums; /* the array's _CHECKSUMS entry (borrowed) or NULL */
+  const struct ckpt_packed_array *packed; /* packed arrays: where its chunks are (borrowed) */
   bool require_sums; /* the item has _CHECKSUMS: every chunk must be listed */
   bool missing_is_error;
 } cli_array;
@@ -375,6 +379,7 @@ int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_cat(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
 int cli_cmd_gc(int argc, char **argv);
+int cli_cmd_unpack(int argc, char **argv);
 
 /* True when argv holds -h/--help before a "--" (commands answer it before anything else). */
 bool cli_wants_help(int argc, char **argv);

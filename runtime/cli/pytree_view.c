@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "handlers/pytree_internal.h"
 #include "storage/commit.h"
+#include "storage/packed.h"
 #include "storage/path_safety.h"
 #include "storage/zarr_io.h"
 
@@ -15,6 +16,8 @@ void cli_pytree_free(cli_pytree *p) {
   free(p->leaves);
   cJSON_Delete(p->strings);
   cJSON_Delete(p->checksums);
+  ckpt_packed_free(p->packed);
+  free(p->packed);
   ckpt_pytree_meta_free(&p->meta);
   free(p->dir);
   memset(p, 0, sizeof *p);
@@ -90,6 +93,12 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     st = ckpt_pt_read_strings(io, dir, &p->strings, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &p->checksums, err);
+  if (st == CKPT_OK && (p->packed = calloc(1, sizeof *p->packed)) == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK)
+    st = ckpt_packed_read(io, dir, p->packed, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_check_meta(p->packed, &p->meta, dir, err);
   if (st != CKPT_OK)
     return st;
   p->leaves = calloc(p->meta.n ? p->meta.n : 1, sizeof *p->leaves);
@@ -118,6 +127,18 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     }
     if (ckpt_path_check_name(e->param, "parameter name", &l->zarr_err) != CKPT_OK)
       continue;
+    l->packed = ckpt_packed_find(p->packed, e->param);
+    if (l->packed != NULL) {
+      l->zarr_ok = true;
+      l->zarr = l->packed->meta;
+      int64_t grid[CKPT_MAX_RANK];
+      l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);
+      if (stat) {
+        l->chunks_present = l->packed->n_chunks;
+        l->stored_bytes = ckpt_packed_stored_bytes(l->packed);
+      }
+      continue;
+    }
     char *adir = ckpt_path_child(dir, e->param);
     if (adir == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "storage/commit.h"
+#include "storage/packed.h"
 #include "storage/zarr_io.h"
 #include "textfmt/textfmt.h"
 #include "verify.h"
@@ -61,7 +62,8 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   uint64_t linear = i - va->first;
   cli_array *a = &va->a;
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_status st = ckpt_zarr_verify_chunk(a->io, a->dir, a->name, &a->meta, linear, a->sums,
+  ckpt_status st = ckpt_zarr_verify_chunk(a->io, a->dir, a->packed, a->name, &a->meta, linear,
+                                          a->sums,
                                           a->require_sums, a->missing_is_error, scratch, &err);
   if (st != CKPT_OK) {
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
@@ -69,7 +71,14 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
     ckpt_zarr_grid(&a->meta, grid);
     ckpt_zarr_chunk_index(&a->meta, grid, linear, index);
     ckpt_zarr_chunk_key(&a->meta, index, key);
-    char *file = cli_asprintf("%s/%s", a->dir, key);
+    /* The file holding the chunk: its own, or for a packed array the data file (the index when
+     * the chunk is not listed). */
+    const ckpt_packed_chunk *pc = a->packed ? ckpt_packed_chunk_find(a->packed, linear) : NULL;
+    char *file = a->packed == NULL ? cli_asprintf("%s/%s", a->dir, key)
+                 : pc != NULL      ? cli_asprintf("%s", a->packed->index->files[pc->file].path)
+                                   : cli_asprintf("%.*s/%s",
+                                                  (int)(strlen(a->dir) - strlen(a->name) - 1),
+                                                  a->dir, CKPT_PACKED_INDEX_FILE);
     pthread_mutex_lock(&v->mu);
     if (va->problems++ < MAX_CHUNK_PROBLEMS)
       vreport_problem(v->report, st, va->item, a->name, key, linear, file, err.message);
@@ -145,6 +154,8 @@ static void check_pytree(vctx *c, const cli_item *it) {
     return;
   }
   c->r->n_files += 1 + (p->strings != NULL) + (p->checksums != NULL);
+  if (p->packed != NULL && p->packed->present)
+    c->r->n_files += 1 + p->packed->n_files; /* _PACKED and its data files */
   if (p->meta.use_ocdbt) {
     ckpt_error_set(&err, CKPT_EUNSUPPORTED,
                    "the arrays are stored in OCDBT (use_ocdbt true), which ckpt cannot read");
@@ -171,7 +182,8 @@ static void check_pytree(vctx *c, const cli_item *it) {
                       l->zarr_err.message);
       continue;
     }
-    c->r->n_files++;
+    if (l->packed == NULL)
+      c->r->n_files++; /* its .zarray */
     if (l->n_chunks > MAX_ARRAY_CHUNKS) {
       char *msg = cli_asprintf(
           "array '%s': .zarray describes %llu chunks, too many to be real "

@@ -278,8 +278,10 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     bool zero_copy = ckptr->opts.zero_copy || !ckptr->opts.async;
     st = ckpt_op_init(&p->op, ckptr->io, zero_copy, ckptr->opts.atomicity, err);
     p->op_live = st == CKPT_OK;
-    if (p->op_live)
+    if (p->op_live) {
       ckpt_op_set_engine(&p->op, ckptr->engine);
+      p->op.pack_arrays_up_to_bytes = ckptr->opts.pack_arrays_up_to_bytes;
+    }
   }
   if (st == CKPT_OK) {
     st = ckptr->handler->desc->vtable->save(ckptr->handler, &p->op, p->commit.tmp_path, args, err);

@@ -10,6 +10,7 @@
  * directories and item files), the JSON handler (claims its file), and a user-written handler
  * that leaves durability to the commit (core_fixture's BlobHandler, not fsync'd by itself). */
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "core_fixture.h"
 #include "io/path_set.h"
@@ -145,8 +146,9 @@ static ckpt_args *mixed_args(void) {
   return &c->base;
 }
 
-/* Saves mixed_args() at <root>/ckpt with the log hook and checks the log. */
-static void run(ckpt_atomicity at, bool async) {
+/* Saves mixed_args() at <root>/ckpt with the log hook and checks the log. pack_bytes: the
+ * checkpointer's pack_arrays_up_to_bytes (0: every array in its own zarr directory). */
+static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
   cf_register();
   char *root = pt_tmpdir();
   char *path = pt_fmt("%s/ckpt", root);
@@ -160,6 +162,7 @@ static void run(ckpt_atomicity at, bool async) {
   o.atomicity = at;
   o.async = async;
   o.io = io;
+  o.pack_arrays_up_to_bytes = pack_bytes;
   ckpt_checkpointer *c;
   cr_assert_eq(ckpt_checkpointer_new(NULL, &o, &c, &err), CKPT_OK, "%s", err.message);
   ckpt_args *a = mixed_args();
@@ -185,9 +188,18 @@ static void run(ckpt_atomicity at, bool async) {
   walk_ctx w = {.log = &log, .before = at == CKPT_ATOMICITY_RENAME ? commit_at : (long)log.n};
   walk_tree(&w, path);
   /* 3 arrays + the scalar (a .zarray and a chunk each), _METADATA, _CHECKSUMS,
-   * _CHECKPOINT_METADATA, three commit files, the JSON and the blob file at least. */
-  cr_assert_geq(w.files, 16, "only %zu files", w.files);
-  cr_assert_geq(w.dirs, 8, "only %zu directories", w.dirs);
+   * _CHECKPOINT_METADATA, three commit files, the JSON and the blob file at least; packed, w0
+   * and the scalar are in _PACKED.0 (indexed by _PACKED) instead of two directories. */
+  cr_assert_geq(w.files, pack_bytes ? 14 : 16, "only %zu files", w.files);
+  cr_assert_geq(w.dirs, pack_bytes ? 6 : 8, "only %zu directories", w.dirs);
+  if (pack_bytes) { /* the walk above checked its fsyncs; here, that the layout is packed */
+    char *packed = pt_fmt("%s/state/_PACKED.0", path), *w1 = pt_fmt("%s/state/w1", path);
+    struct stat sb;
+    cr_assert_eq(stat(packed, &sb), 0, "no '%s'", packed);
+    cr_assert_eq(stat(w1, &sb), 0, "no '%s': w1 must stay a zarr array", w1);
+    free(packed);
+    free(w1);
+  }
   if (at == CKPT_ATOMICITY_COMMIT_FILE) {
     /* The commit file's directory entry: the directory is fsync'd again after it. */
     long dir_after = -1;
@@ -218,15 +230,25 @@ static void run(ckpt_atomicity at, bool async) {
 }
 
 Test(durability, rename_mode_sync_save_fsyncs_everything_before_the_rename_files_once) {
-  run(CKPT_ATOMICITY_RENAME, false);
+  run(CKPT_ATOMICITY_RENAME, false, 0);
 }
 
 Test(durability, rename_mode_async_save_fsyncs_everything_before_the_rename_files_once) {
-  run(CKPT_ATOMICITY_RENAME, true);
+  run(CKPT_ATOMICITY_RENAME, true, 0);
 }
 
 Test(durability, commit_file_mode_fsyncs_everything_before_the_commit_file_files_once) {
-  run(CKPT_ATOMICITY_COMMIT_FILE, false);
+  run(CKPT_ATOMICITY_COMMIT_FILE, false, 0);
+}
+
+/* The packed layout (w0, 8,448 bytes, and the scalar packed; w1 and w2 in zarr directories): its
+ * data file and index are claimed by the save, so they must be fsync'd once, by the save. */
+Test(durability, packed_and_zarr_arrays_in_one_item_fsync_everything_once) {
+  run(CKPT_ATOMICITY_RENAME, false, 8600);
+}
+
+Test(durability, packed_async_commit_file_mode_fsyncs_everything_once) {
+  run(CKPT_ATOMICITY_COMMIT_FILE, true, 8600);
 }
 
 /* The claims follow renames (the Composite handler's item directories), and only the paths

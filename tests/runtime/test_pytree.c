@@ -56,21 +56,7 @@ static ckpt_tree *dict1(const char *k, ckpt_tree *v) {
 Test(pytree, every_dtype_and_rank) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = ckpt_tree_new_dict();
-  int64_t s1[1] = {7}, s4[4] = {2, 3, 1, 5};
-  for (int d = 0; d < CKPT_DTYPE_COUNT_; d++) {
-    ckpt_tree *per = ckpt_tree_new_dict();
-    ckpt_tree_dict_set(per, "r0",
-                       ckpt_tree_new_array(pt_array((ckpt_dtype)d, 0, NULL, (uint32_t)d)), &err);
-    ckpt_tree_dict_set(
-        per, "r1", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 1, s1, (uint32_t)d + 100)), &err);
-    ckpt_tree_dict_set(
-        per, "r4", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 4, s4, (uint32_t)d + 200)), &err);
-    if (ckpt_dtype_class_of((ckpt_dtype)d) != CKPT_DTYPE_CLASS_COMPLEX)
-      ckpt_tree_dict_set(per, "scalar", ckpt_tree_new_int((ckpt_dtype)d, 1), &err);
-    ckpt_tree_dict_set(t, ckpt_dtype_name((ckpt_dtype)d), per, &err);
-  }
-  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  ckpt_tree *t = pt_every_dtype_tree(true);
   cr_assert_eq(pt_save(dir, t, &err), CKPT_OK, "%s", err.message);
   ckpt_tree *back = NULL;
   cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);

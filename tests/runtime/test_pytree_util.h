@@ -168,6 +168,28 @@ static inline int pt_python(const char *script, const char *args, char **out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* {<dtype name>: {"r0": 0-d, "r1": [7], "r4": [2, 3, 1, 5] arrays of that dtype, and with
+ * scalars a "scalar" leaf for the non-complex dtypes}} for every dtype; caller frees. */
+static inline ckpt_tree *pt_every_dtype_tree(bool scalars) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  int64_t s1[1] = {7}, s4[4] = {2, 3, 1, 5};
+  for (int d = 0; d < CKPT_DTYPE_COUNT_; d++) {
+    ckpt_tree *per = ckpt_tree_new_dict();
+    ckpt_tree_dict_set(per, "r0",
+                       ckpt_tree_new_array(pt_array((ckpt_dtype)d, 0, NULL, (uint32_t)d)), &err);
+    ckpt_tree_dict_set(
+        per, "r1", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 1, s1, (uint32_t)d + 100)), &err);
+    ckpt_tree_dict_set(
+        per, "r4", ckpt_tree_new_array(pt_array((ckpt_dtype)d, 4, s4, (uint32_t)d + 200)), &err);
+    if (scalars && ckpt_dtype_class_of((ckpt_dtype)d) != CKPT_DTYPE_CLASS_COMPLEX)
+      ckpt_tree_dict_set(per, "scalar", ckpt_tree_new_int((ckpt_dtype)d, 1), &err);
+    ckpt_tree_dict_set(t, ckpt_dtype_name((ckpt_dtype)d), per, &err);
+  }
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  return t;
+}
+
 /* Save spec / restore helpers with the default I/O. */
 static inline ckpt_status pt_save(const char *dir, const ckpt_tree *tree, ckpt_error *err) {
   ckpt_pytree_save_spec spec;

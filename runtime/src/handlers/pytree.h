@@ -62,6 +62,10 @@ typedef struct ckpt_pytree_save_spec {
                                    bytes or placeholders) */
   uint64_t default_chunk_bytes; /* 0: CKPT_PYTREE_DEFAULT_CHUNK_BYTES */
   const char *what;             /* handler name for messages ("StandardSave"); may be NULL */
+  /* Arrays and scalars of at most this many stored bytes (before compression) go into the
+   * item's packed data file instead of a zarr directory each (storage/packed.h). 0: the op's
+   * setting (ckpt_checkpointer_options.pack_arrays_up_to_bytes), which is 0 (off) by default. */
+  uint64_t pack_arrays_up_to_bytes;
 } ckpt_pytree_save_spec;
 
 /* Restore options of one leaf (Orbax RestoreArgs / ArrayRestoreArgs). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handlers/pytree_internal.h"
+#include "storage/packed.h"
 #include "storage/path_safety.h"
 #include "storage/zarr_io.h"
 
@@ -24,7 +25,8 @@ static cJSON *shape_json(int nd, const int64_t *shape) {
 
 /* The description of one leaf. */
 static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry *e,
-                            const cJSON *strings, cJSON **out, ckpt_error *err) {
+                            const cJSON *strings, const ckpt_packed_index *packed, cJSON **out,
+                            ckpt_error *err) {
   *out = NULL;
   if (ckpt_meta_is_empty_type(e->value_type)) {
     if (strcmp(e->value_type, CKPT_VT_LIST) == 0 || strcmp(e->value_type, CKPT_VT_TUPLE) == 0)
@@ -51,9 +53,12 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
     if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK) {
       st = ckpt_error_set(err, CKPT_EUNSAFE, "metadata of '%s': %s", dir, local.message);
     } else {
-      char *adir = ckpt_path_child(dir, e->param);
+      const ckpt_packed_array *pa = ckpt_packed_find(packed, e->param);
+      char *adir = pa ? NULL : ckpt_path_child(dir, e->param);
       ckpt_zarr_meta m;
-      if (adir == NULL)
+      if (pa != NULL)
+        m = pa->meta;
+      else if (adir == NULL)
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       else
         st = ckpt_zarr_read_meta(io, adir, e->param, &m, err);
@@ -178,8 +183,14 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_pytree_meta meta;
+  ckpt_packed_index packed;
+  memset(&packed, 0, sizeof packed);
   ckpt_status st = ckpt_pt_read_metadata(io, dir, &meta, err);
   cJSON *strings = NULL, *tree = NULL, *doc = NULL;
+  if (st == CKPT_OK)
+    st = ckpt_packed_read(io, dir, &packed, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_check_meta(&packed, &meta, dir, err);
   if (st != CKPT_OK)
     goto done;
   bool any_string = false;
@@ -189,7 +200,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
     st = ckpt_pt_read_strings(io, dir, &strings, err);
   for (size_t i = 0; st == CKPT_OK && i < meta.n; i++) {
     cJSON *leaf;
-    st = describe(io, dir, &meta.entries[i], strings, &leaf, err);
+    st = describe(io, dir, &meta.entries[i], strings, &packed, &leaf, err);
     if (st == CKPT_OK)
       st = insert(&tree, &meta.entries[i], leaf, err);
   }
@@ -218,6 +229,7 @@ done:
   cJSON_Delete(doc);
   cJSON_Delete(tree);
   cJSON_Delete(strings);
+  ckpt_packed_free(&packed);
   ckpt_pytree_meta_free(&meta);
   return st;
 }
@@ -230,6 +242,7 @@ ckpt_status ckpt_pytree_metadata(ckpt_op *op, const char *dir, cJSON **out, ckpt
 
 typedef struct verify_array {
   char *dir;
+  const ckpt_packed_array *packed;
   const char *name;
   ckpt_zarr_meta m;
   const cJSON *sums;
@@ -252,7 +265,8 @@ static ckpt_status task_verify(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_
   verify_ctx *v = ctx;
   const verify_task *t = &v->tasks[i];
   const verify_array *a = &v->arrays[t->array];
-  return ckpt_zarr_verify_chunk(v->io, a->dir, a->name, &a->m, t->linear, a->sums, v->require,
+  return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, a->name, &a->m, t->linear, a->sums,
+                                v->require,
                                 v->missing_is_error, scratch, err);
 }
 
@@ -266,9 +280,15 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
   verify_array *arrays = NULL;
   verify_task *tasks = NULL;
   size_t n_arrays = 0, n_tasks = 0;
+  ckpt_packed_index packed;
+  memset(&packed, 0, sizeof packed);
   ckpt_status st = ckpt_pt_read_metadata(io, dir, &meta, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &sums, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_read(io, dir, &packed, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_check_meta(&packed, &meta, dir, err);
   if (st != CKPT_OK)
     goto done;
   arrays = calloc(meta.n ? meta.n : 1, sizeof *arrays);
@@ -309,7 +329,11 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       goto done;
     }
-    st = ckpt_zarr_read_meta(io, a->dir, e->param, &a->m, err);
+    a->packed = ckpt_packed_find(&packed, e->param);
+    if (a->packed != NULL)
+      a->m = a->packed->meta;
+    else
+      st = ckpt_zarr_read_meta(io, a->dir, e->param, &a->m, err);
     if (st != CKPT_OK)
       goto done;
     a->sums = ckpt_checksums_array(sums, e->param);
@@ -345,6 +369,7 @@ done:
   free(tasks);
   cJSON_Delete(sums);
   cJSON_Delete(strings);
+  ckpt_packed_free(&packed);
   ckpt_pytree_meta_free(&meta);
   return st;
 }

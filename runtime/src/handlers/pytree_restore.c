@@ -15,6 +15,7 @@
 #include "io/engine.h"
 #include "op.h"
 #include "storage/path_safety.h"
+#include "storage/packed.h"
 #include "storage/zarr_io.h"
 
 typedef enum out_kind { OUT_NONE, OUT_ARRAY, OUT_SCALAR, OUT_BYTES, OUT_STRING, OUT_NODE } out_kind;
@@ -50,6 +51,7 @@ typedef struct rs_ctx {
   const char *what;
   ckpt_pytree_meta meta;
   cJSON *checksums;
+  ckpt_packed_index packed; /* _PACKED (empty when the item has none) */
   cJSON *strings;
   bool strings_loaded;
   size_t n_leaves;
@@ -146,6 +148,7 @@ static void ctx_free(rs_ctx *c) {
     free(c->stack[k].key);
   free(c->stack);
   cJSON_Delete(c->checksums);
+  ckpt_packed_free(&c->packed);
   cJSON_Delete(c->strings);
   ckpt_pytree_meta_free(&c->meta);
 }
@@ -512,7 +515,14 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   if (l->array_dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_zarr_read_req *r = &l->req;
-  ckpt_status st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, &r->meta, err);
+  ckpt_status st = CKPT_OK;
+  const ckpt_packed_array *pa = ckpt_packed_find(&c->packed, e->param);
+  if (pa != NULL) {
+    r->meta = pa->meta;
+    r->packed = pa;
+  } else {
+    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, &r->meta, err);
+  }
   if (st != CKPT_OK)
     return st;
   const ckpt_zarr_meta *m = &r->meta;
@@ -1018,6 +1028,10 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
     goto done;
   }
   st = ckpt_checksums_read(c.io, dir, &c.checksums, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_read(c.io, dir, &c.packed, err);
+  if (st == CKPT_OK)
+    st = ckpt_packed_check_meta(&c.packed, &c.meta, dir, err);
   if (st != CKPT_OK)
     goto done;
   c.n_leaves = c.meta.n;

@@ -54,6 +54,7 @@ typedef struct mgr_config {
   bool read_only;
   bool async;
   bool zero_copy;
+  uint64_t pack_bytes; /* ckpt_manager_options.pack_arrays_up_to_bytes */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
 } mgr_config;

@@ -9,12 +9,15 @@
 static const char *const k_reserved[] = {
     "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
     "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
+    "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
 };
 
 bool ckpt_path_is_reserved(const char *name) {
   for (size_t i = 0; i < sizeof k_reserved / sizeof k_reserved[0]; i++)
     if (strcmp(name, k_reserved[i]) == 0)
       return true;
+  if (strncmp(name, "_PACKED.", 8) == 0)
+    return true;
   /* A name ending like a checkpointer's temporary directory would be cleaned up as one. */
   static const char tmp[] = ".orbax-checkpoint-tmp";
   size_t n = strlen(name), t = sizeof tmp - 1;

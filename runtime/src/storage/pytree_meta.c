@@ -86,6 +86,12 @@ char *ckpt_py_tuple_repr(const char *const *keys, size_t n) {
 
 /* ---------------------------------------------------------------- JSON text */
 
+static void put_json_string(ckpt_tf_buf *b, const char *s, bool ascii);
+
+void ckpt_json_put_string(ckpt_tf_buf *b, const char *s) {
+  put_json_string(b, s, false);
+}
+
 static void put_json_string(ckpt_tf_buf *b, const char *s, bool ascii) {
   ckpt_tf_buf_putc(b, '"');
   const unsigned char *p = (const unsigned char *)s;

@@ -87,4 +87,9 @@ void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);
  * own files comes from json_text/json_text.h.) */
 ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err);
 
+/* Appends s as a JSON string as ckpt_json_dump_compact writes strings (raw UTF-8), for files
+ * too large to build as cJSON trees first (the packed index of thousands of arrays). */
+struct ckpt_tf_buf;
+void ckpt_json_put_string(struct ckpt_tf_buf *b, const char *s);
+
 #endif

@@ -111,9 +111,13 @@ typedef struct ckpt_zarr_dest {
   bool zeroed; /* the buffer is known to be all zeros already (fresh calloc) */
 } ckpt_zarr_dest;
 
+struct ckpt_packed_array;
+
 typedef struct ckpt_zarr_read_req {
   ckpt_io *io;
-  const char *array_dir;
+  const char *array_dir;  /* unused for a packed array */
+  const struct ckpt_packed_array *packed; /* storage/packed.h: chunks are byte ranges of the
+                                           * item's packed data file (NULL: a zarr directory) */
   const char *name;       /* parameter name for messages */
   ckpt_zarr_meta meta;    /* as stored */
   ckpt_dtype dtype;       /* the destination dtype (a cast when it differs) */
@@ -144,8 +148,11 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
                                ckpt_error *err);
 
 /* Verifies one stored chunk (size, checksum, decompression) without a destination. A missing
- * chunk is an error when missing_is_error (checkpoints that store every chunk). */
-ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const char *name,
+ * chunk is an error when missing_is_error (checkpoints that store every chunk). With packed
+ * (not NULL) the chunk is read from the packed data file instead of array_dir, checked against
+ * the CRC the packed index records, and a missing chunk is always an error. */
+ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
+                                   const struct ckpt_packed_array *packed, const char *name,
                                    const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
                                    bool require_checksums, bool missing_is_error,
                                    ckpt_scratch *scratch, ckpt_error *err);

@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "storage/checksum.h"
+#include "storage/packed.h"
 #include "storage/path_safety.h"
 
 /* The piece a direct read puts in place before checksumming it: small enough to still be in
@@ -140,6 +141,10 @@ typedef struct chunk_ctx {
   const char *dir;
   const char *name;
   const ckpt_zarr_meta *m;
+  const ckpt_packed_array *packed; /* or NULL: a zarr directory */
+  uint64_t base;                   /* offset of the chunk's bytes in its file (packed) */
+  uint64_t linear;                 /* the chunk's number in the grid */
+  int fd;                          /* packed: the data file's shared descriptor (else -1) */
   int64_t index[CKPT_MAX_RANK];
   int64_t off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
   char key[CKPT_ZARR_KEY_MAX];
@@ -177,6 +182,59 @@ static ckpt_status check_nested(chunk_ctx *c, ckpt_error *err) {
   return CKPT_OK;
 }
 
+/* Checks a stored chunk's size against the metadata (raw: exact; zstd: bounded). */
+static ckpt_status check_size(chunk_ctx *c, ckpt_error *err) {
+  const ckpt_zarr_meta *m = c->m;
+  if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
+    return ckpt_error_set(
+        err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
+        c->key, (unsigned long long)c->file_bytes, (unsigned long long)c->raw_bytes,
+        c->file_bytes < c->raw_bytes ? "truncated" : "too long");
+  if (m->compressor != CKPT_COMPRESSION_NONE && c->file_bytes > compressed_limit(c->raw_bytes))
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "array '%s': chunk '%s' has %llu bytes, too many for a zstd frame of "
+                          "%llu bytes",
+                          c->name, c->key, (unsigned long long)c->file_bytes,
+                          (unsigned long long)c->raw_bytes);
+  return CKPT_OK;
+}
+
+/* The descriptor to read the chunk from: the packed data file's, opened once per index and
+ * shared by every chunk (pread is positioned, so threads do not interfere; thousands of small
+ * chunks would otherwise cost an open and a close each), or the chunk file's own. */
+static ckpt_status chunk_fd(chunk_ctx *c, int *fd, ckpt_error *err) {
+  if (c->fd >= 0) {
+    *fd = c->fd;
+    return CKPT_OK;
+  }
+  return ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, fd, err);
+}
+
+static void chunk_fd_done(chunk_ctx *c, int fd) {
+  if (fd != c->fd)
+    ckpt_io_close(c->io, fd, c->path, NULL);
+}
+
+/* A packed chunk: a byte range of the item's data file, always with a CRC (the index's). */
+static ckpt_status packed_open(chunk_ctx *c, ckpt_error *err) {
+  const char *path;
+  const ckpt_packed_chunk *pc;
+  ckpt_status st = ckpt_packed_locate(c->packed, c->linear, c->key, &path, &pc, err);
+  if (st != CKPT_OK)
+    return st;
+  c->path = strdup(path);
+  if (c->path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  st = ckpt_packed_fd(c->packed, pc->file, &c->fd, err);
+  if (st != CKPT_OK)
+    return st;
+  c->base = pc->offset;
+  c->file_bytes = pc->nbytes;
+  c->has_crc = true;
+  c->crc = pc->crc;
+  return check_size(c, err);
+}
+
 /* Locates a chunk file and checks its size against the metadata and _CHECKSUMS. */
 static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
                               bool missing_is_error, ckpt_error *err) {
@@ -184,6 +242,8 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   ckpt_zarr_chunk_key(m, c->index, c->key);
   ckpt_zarr_chunk_box(m, c->index, c->off, c->ext);
   c->raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
+  if (c->packed != NULL)
+    return packed_open(c, err);
   c->path = ckpt_path_child(c->dir, c->key);
   if (c->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -226,18 +286,7 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
     return ckpt_error_set(err, CKPT_ECORRUPT,
                           "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
   }
-  if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
-    return ckpt_error_set(
-        err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
-        c->key, (unsigned long long)c->file_bytes, (unsigned long long)c->raw_bytes,
-        c->file_bytes < c->raw_bytes ? "truncated" : "too long");
-  if (m->compressor != CKPT_COMPRESSION_NONE && c->file_bytes > compressed_limit(c->raw_bytes))
-    return ckpt_error_set(err, CKPT_ECORRUPT,
-                          "array '%s': chunk '%s' has %llu bytes, too many for a zstd frame of "
-                          "%llu bytes",
-                          c->name, c->key, (unsigned long long)c->file_bytes,
-                          (unsigned long long)c->raw_bytes);
-  return CKPT_OK;
+  return check_size(c, err);
 }
 
 static ckpt_status crc_mismatch(chunk_ctx *c, uint32_t got, ckpt_error *err) {
@@ -260,12 +309,12 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
                           c->name, (unsigned long long)need, c->key);
   unsigned char *file = comp ? buf + c->raw_bytes : buf;
   int fd;
-  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  ckpt_status st = chunk_fd(c, &fd, err);
   if (st != CKPT_OK)
     return st;
   size_t got = 0;
-  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, 0, &got, err);
-  ckpt_io_close(c->io, fd, c->path, NULL);
+  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, c->base, &got, err);
+  chunk_fd_done(c, fd);
   if (st != CKPT_OK)
     return st;
   if (got != c->file_bytes)
@@ -309,11 +358,11 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
     rel_d[k] = io[k] - d->offset[k];
     len *= (uint64_t)ie[k];
   }
-  uint64_t foff = ckpt_box_offset(nd, m->chunks, rel_c) * es;
+  uint64_t foff = c->base + ckpt_box_offset(nd, m->chunks, rel_c) * es;
   uint64_t doff = ckpt_box_offset(nd, d->shape, rel_d) * es;
   unsigned char *dst = (unsigned char *)d->data + doff;
   int fd;
-  ckpt_status st = ckpt_io_open(c->io, c->path, O_RDONLY | O_NOFOLLOW, 0, &fd, err);
+  ckpt_status st = chunk_fd(c, &fd, err);
   if (st != CKPT_OK)
     return st;
   size_t got = 0;
@@ -367,9 +416,9 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
     done += n;
   }
   if (st == CKPT_OK && c->has_crc) {
-    uint64_t pos = foff + len;
-    while (st == CKPT_OK && pos < c->file_bytes) {
-      uint64_t left = c->file_bytes - pos;
+    uint64_t pos = foff + len, end = c->base + c->file_bytes;
+    while (st == CKPT_OK && pos < end) {
+      uint64_t left = end - pos;
       size_t n = left < piece ? (size_t)left : piece;
       void *tmp = ckpt_scratch_get(scratch, n);
       if (tmp == NULL) {
@@ -385,7 +434,7 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
       pos += n;
     }
   }
-  ckpt_io_close(c->io, fd, c->path, NULL);
+  chunk_fd_done(c, fd);
   if (st == CKPT_OK && c->has_crc && crc != c->crc)
     st = crc_mismatch(c, crc, err);
   return st;
@@ -400,11 +449,14 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   memset(&c, 0, sizeof c);
   c.io = req->io;
   c.dir = req->array_dir;
+  c.packed = req->packed;
+  c.fd = -1;
   c.name = req->name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
   ckpt_zarr_grid(m, grid);
   ckpt_zarr_chunk_index(m, grid, task->linear, c.index);
+  c.linear = task->linear;
   ckpt_status st =
       chunk_open(&c, req->checksums, req->require_checksums, req->missing_is_error, err);
   if (st != CKPT_OK)
@@ -473,7 +525,8 @@ done:
   return st;
 }
 
-ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const char *name,
+ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
+                                   const ckpt_packed_array *packed, const char *name,
                                    const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
                                    bool require_checksums, bool missing_is_error,
                                    ckpt_scratch *scratch, ckpt_error *err) {
@@ -481,11 +534,14 @@ ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir, const cha
   memset(&c, 0, sizeof c);
   c.io = io;
   c.dir = array_dir;
+  c.packed = packed;
+  c.fd = -1;
   c.name = name;
   c.m = m;
   int64_t grid[CKPT_MAX_RANK];
   ckpt_zarr_grid(m, grid);
   ckpt_zarr_chunk_index(m, grid, linear, c.index);
+  c.linear = linear;
   ckpt_status st = chunk_open(&c, checksums, require_checksums, missing_is_error, err);
   const void *buf;
   if (st == CKPT_OK && !c.missing)
