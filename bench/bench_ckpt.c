@@ -41,6 +41,7 @@
  * Output: JSON lines (bench_common.h); a failed optional op prints a note and the others go on. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -74,6 +75,36 @@ typedef struct run {
 /* The chunk size of save_chunked: small enough that every array above 4 MiB (most of the llm
  * state's bytes) is stored as several chunks, so shards can cut across them. */
 #define CHUNKED_BYTES ((int64_t)4 << 20)
+
+/* nftw callback of remove_tree: removes every entry, children first. */
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+  (void)sb;
+  (void)ftw;
+  return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? -1 : 0;
+}
+
+static void remove_tree(const char *path) {
+  if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    bench_die(true, "removing %s", path);
+}
+
+/* Every save op first deletes the checkpoints earlier ops left (so the ops that read one must
+ * come right after the save that wrote it). A second gigabyte of page cache, filled while the
+ * first stays cached, comes from memory this VM's host has reclaimed and writes 2-4x slower
+ * (docs/performance.md, "Page cache and deleted files"): without this, whichever save ran
+ * second in the process measured 1.5-2x the first (0.89 s and 1.65 s for the same two saves,
+ * swapped). Deleting hands the pages back, as bench_limits does with its files. */
+static void drop_checkpoints(run *r) {
+  char **kept[] = {&r->saved, &r->chunked};
+  for (size_t i = 0; i < 2; i++) {
+    if (*kept[i] != NULL) {
+      remove_tree(*kept[i]);
+      free(*kept[i]);
+      *kept[i] = NULL;
+    }
+  }
+  sync();
+}
 
 /* The packing threshold of save_packed: every array of the small state (4 KiB) and the small
  * leaves of the llm state (biases, norms: up to 1 MiB) go into the packed file; the large
@@ -390,6 +421,7 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) 
     note_error(r, op, &err);
     return false;
   }
+  drop_checkpoints(r);
   char *path = path_join(r->dir, pack ? "ckpt_packed" : chunk_bytes ? "ckpt_chunked" : "ckpt_sync");
   double seconds = 0;
   bench_prewarm(r->warm);
@@ -412,6 +444,7 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) 
       bench_emit_time(PROG, r->st.name, "restore_packed", seconds, r->st.total_bytes);
     else
       note_error(r, "restore_packed", &err);
+    remove_tree(path); /* read by nothing else: dropped now (drop_checkpoints says why) */
     free(path);
     return s == CKPT_OK;
   }
@@ -811,6 +844,7 @@ static void op_async(run *r) {
   sampler smp = {.peak = 0};
   atomic_init(&smp.stop, false);
   pthread_t thread;
+  drop_checkpoints(r);
   /* The first round's pre-warm maps, touches and unmaps 1.25 S + 64 MiB: done before the
    * baseline and the high-water-mark reset, or that transient mapping would be counted as the
    * save's extra memory (it was: 1.31 S, all of it the pre-warm). */
@@ -835,6 +869,8 @@ static void op_async(run *r) {
     if (s == CKPT_OK)
       s = ckpt_checkpointer_wait_until_finished(c, &err);
     double waited = bench_now() - t0;
+    if (round == 0 && s == CKPT_OK)
+      remove_tree(path); /* the second save's page cache from warm memory (drop_checkpoints) */
     free(path);
     if (round == 0 && sampling) {
       atomic_store(&smp.stop, true);
