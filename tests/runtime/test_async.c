@@ -559,3 +559,38 @@ Test(async, many_arrays_do_not_exhaust_file_descriptors) {
   }
   ckpt_tree_free(t);
 }
+
+Test(async, small_and_large_arrays_interleaved_in_batches_of_both_passes) {
+  /* The save writes arrays of at most 1 MiB first, in their own batches, then the others
+   * (pytree_save.c, write_arrays): with 64 descriptors (batches of 16 files) and every tenth
+   * array above 1 MiB, both passes have several batches whose index ranges hold arrays of the
+   * other class, which each batch's closing job must skip (a double close, a leaked descriptor
+   * or a missed fsync would show as an error, EMFILE or a wrong restore). */
+  struct rlimit rl;
+  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = 64;
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  for (int i = 0; i < 120; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "w%03d", i);
+    int64_t shape[1] = {i % 10 == 3 ? 300000 : 64 + i}; /* 1.2 MB or a few hundred bytes */
+    ckpt_tree_dict_set(t, name, ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, shape,
+                                                             (uint32_t)i)),
+                       &err);
+  }
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  for (int async = 0; async < 2; async++) {
+    ckpt_checkpointer *c = new_ckptr(async, 2, NULL, NULL);
+    char *root = pt_tmpdir();
+    char *path = pt_fmt("%s/ckpt", root);
+    cr_assert_eq(save(c, path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
+    cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+    restore_equals(c, path, t);
+    cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+    free(path);
+    pt_rmtree(root);
+  }
+  ckpt_tree_free(t);
+}

@@ -52,6 +52,7 @@ typedef struct save_leaf {
   ckpt_zarr_meta zm;    /* as stored */
   ckpt_dtype src_dtype; /* dtype of the snapshot buffers */
   bool packed;          /* stored in the item's packed data file (storage/packed.h) */
+  uint64_t stored_bytes; /* the whole array at the stored dtype (UINT64_MAX: overflow) */
   size_t n_shards;
   snap_shard *shards;
   char *dir; /* <item>/<param> */
@@ -378,13 +379,15 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
+  /* Stored bytes before compression: which leaves are packed (and written first, as small)
+   * does not depend on the data. */
+  uint64_t bytes = ckpt_dtype_size(m->dtype);
+  bool over = false;
+  for (int d = 0; d < a->ndim && !over; d++)
+    over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
+  l->stored_bytes = over ? UINT64_MAX : bytes;
   if (j->pack_limit > 0) {
-    /* Stored bytes before compression: which leaves are packed does not depend on the data. */
-    uint64_t bytes = ckpt_dtype_size(m->dtype);
-    bool over = false;
-    for (int d = 0; d < a->ndim && !over; d++)
-      over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
-    l->packed = !over && bytes <= j->pack_limit;
+    l->packed = l->stored_bytes <= j->pack_limit;
     j->n_packed_leaves += l->packed;
   }
   e->has_write_shape = a->ndim > 0;
@@ -957,10 +960,14 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
   return st;
 }
 
+/* Arrays whose chunks hold at most SMALL_ARRAY_BYTES in all (write_arrays writes them first). */
+static bool leaf_is_small(const save_job *j, size_t li);
+
 /* The files one closing job closes: arrays [leaf_lo, leaf_hi) (their .zarray) and chunks
  * [chunk_lo, chunk_hi). */
 typedef struct close_batch {
   save_job *job;
+  bool small; /* the pass's size class: arrays of the other class in the ranges are skipped */
   size_t leaf_lo, leaf_hi, chunk_lo, chunk_hi;
   ckpt_future *closer; /* the closing job's future */
 } close_batch;
@@ -977,7 +984,7 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
   save_job *j = b->job;
   ckpt_status st = CKPT_OK;
   for (size_t i = b->leaf_lo; i < b->leaf_hi; i++) {
-    if (j->leaves[i].zfile == NULL)
+    if (j->leaves[i].zfile == NULL || leaf_is_small(j, i) != b->small)
       continue;
     ckpt_status cst = ckpt_engine_file_close(j->group, j->leaves[i].zfile, NULL, NULL,
                                              st == CKPT_OK ? err : NULL);
@@ -986,7 +993,7 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
   }
   for (size_t i = b->chunk_lo; i < b->chunk_hi; i++) {
     save_chunk *ch = &j->chunks[i];
-    if (ch->file == NULL)
+    if (ch->file == NULL || leaf_is_small(j, ch->leaf) != b->small)
       continue;
     /* The close runs after every write of the file; then the copy can go. If the close cannot
      * be submitted the copy stays with the chunk (job_free frees it once the group is done). */
@@ -1246,7 +1253,6 @@ static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
   return st;
 }
 
-/* Phase 1: every array directory, .zarray and chunk file, durable (directories included). */
 /* Submits the closing job of the batch being built (its jobs: jobs[0 .. *n_jobs)). */
 static ckpt_status flush_batch(save_job *j, close_batch *b, ckpt_future **jobs, size_t *n_jobs,
                                ckpt_error *err) {
@@ -1260,51 +1266,58 @@ static ckpt_status flush_batch(save_job *j, close_batch *b, ckpt_future **jobs, 
  * Jobs go in batches of batch_files() files, in order (an array's job, then its chunks' jobs);
  * the jobs of batch k start after the closing job of batch k-2, so about three batches of files
  * are open at most, while the next batch's files are created as the previous one's fsync. */
-static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
-  ckpt_status st = ckpt_engine_group_new(e, j->dir, &j->group, err);
-  if (st != CKPT_OK)
-    return st;
-  size_t per = batch_files();
-  size_t max_batches = (j->n_leaves + j->n_chunks) / per + 2;
-  ckpt_future **leaf_done = calloc(j->n_leaves ? j->n_leaves : 1, sizeof *leaf_done);
-  ckpt_future **jobs = calloc(per, sizeof *jobs);
-  close_batch *batches = calloc(max_batches, sizeof *batches);
-  if (leaf_done == NULL || jobs == NULL || batches == NULL)
-    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  /* The item directory, which holds the new array directories and the packed data file, is
-   * fsync'd by phase 2, after its own files are created: fsyncing it here too bought nothing. */
-  if (st == CKPT_OK)
-    st = submit_packed(j, err);
-  if (st == CKPT_OK) {
-    ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
-    st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
-  }
-  size_t nb = 0, n_jobs = 0, ci = 0;
-  if (st == CKPT_OK)
-    batches[0] = (close_batch){.job = j};
+
+/* Arrays whose chunks hold at most this many bytes in all are written first, by themselves
+ * (write_arrays says why). */
+#define SMALL_ARRAY_BYTES ((uint64_t)1 << 20)
+
+static bool leaf_is_small(const save_job *j, size_t li) {
+  return j->leaves[li].stored_bytes <= SMALL_ARRAY_BYTES;
+}
+
+/* The batches of one pass over the arrays (write_arrays). */
+typedef struct array_pass {
+  size_t per;              /* files per batch */
+  ckpt_future **leaf_done; /* [n_leaves] */
+  ckpt_future **jobs;      /* [per]: the batch being built */
+  close_batch *batches;    /* [max_batches] */
+  size_t nb, n_jobs;
+} array_pass;
+
+/* Submits the directory, .zarray and chunk jobs of every zarr array of one size class (small:
+ * leaf_is_small) to j->group, in batches, each closed by its own closing job. */
+static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_pass *p,
+                                 ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
+  close_batch *batches = p->batches;
+  p->nb = 0;
+  p->n_jobs = 0;
+  size_t ci = 0;
+  batches[0] = (close_batch){.job = j, .small = small};
   for (size_t li = 0; st == CKPT_OK && li < j->n_leaves; li++) {
-    if (j->leaves[li].packed) {
+    if (j->leaves[li].packed || leaf_is_small(j, li) != small) {
       while (ci < j->n_chunks && j->chunks[ci].leaf == li)
-        ci++; /* written by submit_packed's jobs; batches skip them (no file of theirs) */
+        ci++; /* packed: written by submit_packed's jobs; else by the other pass */
       continue;
     }
     ckpt_future *after[2];
     size_t n_after = 0;
-    if (nb >= 2)
-      after[n_after++] = batches[nb - 2].closer;
+    if (p->nb >= 2)
+      after[n_after++] = batches[p->nb - 2].closer;
     ckpt_engine_job_opts lo = {.after = after, .n_after = n_after,
                                .label = "array directory and .zarray"};
-    st = ckpt_engine_call(j->group, task_leaf, &j->leaves[li], &lo, &leaf_done[li], err);
+    st = ckpt_engine_call(j->group, task_leaf, &j->leaves[li], &lo, &p->leaf_done[li], err);
     if (st != CKPT_OK)
       break;
-    jobs[n_jobs++] = leaf_done[li];
-    batches[nb].leaf_hi = li + 1;
-    while (st == CKPT_OK && (n_jobs == per || (ci < j->n_chunks && j->chunks[ci].leaf == li))) {
-      if (n_jobs == per) {
-        st = flush_batch(j, &batches[nb], jobs, &n_jobs, err);
-        nb++;
-        batches[nb] = (close_batch){.job = j, .leaf_lo = li + 1, .leaf_hi = li + 1,
-                                    .chunk_lo = ci, .chunk_hi = ci};
+    p->jobs[p->n_jobs++] = p->leaf_done[li];
+    batches[p->nb].leaf_hi = li + 1;
+    while (st == CKPT_OK &&
+           (p->n_jobs == p->per || (ci < j->n_chunks && j->chunks[ci].leaf == li))) {
+      if (p->n_jobs == p->per) {
+        st = flush_batch(j, &batches[p->nb], p->jobs, &p->n_jobs, err);
+        p->nb++;
+        batches[p->nb] = (close_batch){.job = j, .small = small, .leaf_lo = li + 1,
+                                       .leaf_hi = li + 1, .chunk_lo = ci, .chunk_hi = ci};
         continue;
       }
       save_chunk *ch = &j->chunks[ci];
@@ -1314,33 +1327,78 @@ static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
       ch->reserved = ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
       ckpt_engine_reserve(e, ch->reserved);
       n_after = 0;
-      after[n_after++] = leaf_done[li];
-      if (nb >= 2)
-        after[n_after++] = batches[nb - 2].closer;
+      after[n_after++] = p->leaf_done[li];
+      if (p->nb >= 2)
+        after[n_after++] = batches[p->nb - 2].closer;
       ckpt_engine_job_opts o = {.after = after, .n_after = n_after, .label = "chunk",
                                 .on_done = chunk_task_done, .on_done_arg = ch};
-      st = ckpt_engine_call(j->group, task_chunk, ch, &o, &jobs[n_jobs], err);
+      st = ckpt_engine_call(j->group, task_chunk, ch, &o, &p->jobs[p->n_jobs], err);
       if (st != CKPT_OK) {
         chunk_task_done(ch, NULL, st); /* not submitted: its on_done will not run */
         break;
       }
-      n_jobs++;
+      p->n_jobs++;
       ci++;
-      batches[nb].chunk_hi = ci;
+      batches[p->nb].chunk_hi = ci;
     }
   }
-  if (st == CKPT_OK && n_jobs > 0)
-    st = flush_batch(j, &batches[nb], jobs, &n_jobs, err);
+  if (st == CKPT_OK && p->n_jobs > 0)
+    st = flush_batch(j, &batches[p->nb], p->jobs, &p->n_jobs, err);
+  return st;
+}
+
+/* Waits for j->group (canceled first when st is an error) and frees it; the first error. */
+static ckpt_status end_group(save_job *j, ckpt_status st, ckpt_error *err) {
   if (st != CKPT_OK)
     ckpt_engine_group_cancel(j->group);
   ckpt_status wst = ckpt_engine_group_wait(j->group, st == CKPT_OK ? err : NULL);
-  if (st == CKPT_OK)
-    st = wst;
   ckpt_engine_group_free(j->group);
   j->group = NULL;
-  free(batches);
-  free(jobs);
-  free(leaf_done);
+  return st == CKPT_OK ? wst : st;
+}
+
+/* Two passes. The small zarr arrays (a model's biases and norms: a few KiB each, but a
+ * directory and two files to create and fsync each) go first, in a group of their own that
+ * ends before any large chunk is written: on ext4 (data=ordered) an fsync commits the journal,
+ * and a commit waits for the data of the files in the transaction, so small files fsync'd while
+ * large chunks stream each waited behind large data (docs/performance.md, "Small arrays
+ * first"). Alone, their fsyncs share a few commits. Then the packed data file, the _METADATA
+ * encoding and the large arrays, in a second group. */
+static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
+  array_pass p = {.per = batch_files()};
+  size_t max_batches = (j->n_leaves + j->n_chunks) / p.per + 2;
+  p.leaf_done = calloc(j->n_leaves ? j->n_leaves : 1, sizeof *p.leaf_done);
+  p.jobs = calloc(p.per, sizeof *p.jobs);
+  p.batches = calloc(max_batches, sizeof *p.batches);
+  ckpt_status st = CKPT_OK;
+  if (p.leaf_done == NULL || p.jobs == NULL || p.batches == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  bool any_small = false;
+  for (size_t li = 0; li < j->n_leaves && !any_small; li++)
+    any_small = !j->leaves[li].packed && leaf_is_small(j, li);
+  if (st == CKPT_OK && any_small) {
+    st = ckpt_engine_group_new(e, j->dir, &j->group, err);
+    if (st == CKPT_OK)
+      st = end_group(j, submit_arrays(j, e, true, &p, err), err);
+  }
+  if (st == CKPT_OK)
+    st = ckpt_engine_group_new(e, j->dir, &j->group, err);
+  if (st == CKPT_OK) {
+    /* The item directory, which holds the new array directories and the packed data file,
+     * is fsync'd by phase 2, after its own files are created: fsyncing it here too bought
+     * nothing. */
+    st = submit_packed(j, err);
+    if (st == CKPT_OK) {
+      ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
+      st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
+    }
+    if (st == CKPT_OK)
+      st = submit_arrays(j, e, false, &p, err);
+    st = end_group(j, st, err);
+  }
+  free(p.batches);
+  free(p.jobs);
+  free(p.leaf_done);
   return st;
 }
 
