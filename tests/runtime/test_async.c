@@ -528,13 +528,35 @@ Test(async, a_failed_syncfs_fails_the_save) {
 
 #include <sys/resource.h>
 
+/* Lowers this test process's descriptor limit (the save's batches are a fraction of it). */
+static void limit_descriptors(rlim_t n) {
+  struct rlimit rl;
+  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = n;
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Saves t with a sync and then an async checkpointer, each into a new directory, and checks
+ * that each restores equal to t. */
+static void save_and_restore_sync_and_async(const ckpt_tree *t) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  for (int async = 0; async < 2; async++) {
+    ckpt_checkpointer *c = new_ckptr(async, 2, NULL, NULL);
+    char *root = pt_tmpdir();
+    char *path = pt_fmt("%s/ckpt", root);
+    cr_assert_eq(save(c, path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
+    cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+    restore_equals(c, path, t);
+    cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+    free(path);
+    pt_rmtree(root);
+  }
+}
+
 Test(async, many_arrays_do_not_exhaust_file_descriptors) {
   /* 300 arrays are 600 files; with 96 descriptors allowed they can only be written if files are
    * closed as the save goes (all files open at once failed with EMFILE). */
-  struct rlimit rl;
-  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  rl.rlim_cur = 96;
-  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  limit_descriptors(96);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = ckpt_tree_new_dict();
   for (int i = 0; i < 300; i++) {
@@ -546,17 +568,7 @@ Test(async, many_arrays_do_not_exhaust_file_descriptors) {
                        &err);
   }
   cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
-  for (int async = 0; async < 2; async++) {
-    ckpt_checkpointer *c = new_ckptr(async, 2, NULL, NULL);
-    char *root = pt_tmpdir();
-    char *path = pt_fmt("%s/ckpt", root);
-    cr_assert_eq(save(c, path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
-    cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
-    restore_equals(c, path, t);
-    cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
-    free(path);
-    pt_rmtree(root);
-  }
+  save_and_restore_sync_and_async(t);
   ckpt_tree_free(t);
 }
 
@@ -566,10 +578,7 @@ Test(async, small_and_large_arrays_interleaved_in_batches_of_both_passes) {
    * array above 1 MiB, both passes have several batches whose index ranges hold arrays of the
    * other class, which each batch's closing job must skip (a double close, a leaked descriptor
    * or a missed fsync would show as an error, EMFILE or a wrong restore). */
-  struct rlimit rl;
-  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  rl.rlim_cur = 64;
-  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  limit_descriptors(64);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = ckpt_tree_new_dict();
   for (int i = 0; i < 120; i++) {
@@ -581,16 +590,6 @@ Test(async, small_and_large_arrays_interleaved_in_batches_of_both_passes) {
                        &err);
   }
   cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
-  for (int async = 0; async < 2; async++) {
-    ckpt_checkpointer *c = new_ckptr(async, 2, NULL, NULL);
-    char *root = pt_tmpdir();
-    char *path = pt_fmt("%s/ckpt", root);
-    cr_assert_eq(save(c, path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
-    cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
-    restore_equals(c, path, t);
-    cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
-    free(path);
-    pt_rmtree(root);
-  }
+  save_and_restore_sync_and_async(t);
   ckpt_tree_free(t);
 }
