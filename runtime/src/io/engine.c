@@ -175,7 +175,8 @@ static ckpt_future *pop_ready_locked(ckpt_engine *e) {
 }
 
 static bool is_io_kind(engine_job_kind k) {
-  return k == ENGINE_JOB_WRITE || k == ENGINE_JOB_READ || k == ENGINE_JOB_FSYNC;
+  return k == ENGINE_JOB_WRITE || k == ENGINE_JOB_WRITEV || k == ENGINE_JOB_READ ||
+         k == ENGINE_JOB_FSYNC;
 }
 
 /* Takes up to max ready I/O jobs off the queue, keeping the order of the others. The scan is
@@ -240,7 +241,8 @@ static void complete_locked(ckpt_engine *e, ckpt_future *j, ckpt_status st, cons
     e->stats.jobs_canceled++;
   } else {
     e->stats.jobs_done++;
-    if (st == CKPT_OK && j->kind == ENGINE_JOB_WRITE) e->stats.bytes_written += j->bytes_done;
+    if (st == CKPT_OK && (j->kind == ENGINE_JOB_WRITE || j->kind == ENGINE_JOB_WRITEV))
+      e->stats.bytes_written += j->bytes_done;
     if (st == CKPT_OK && j->kind == ENGINE_JOB_READ) e->stats.bytes_read += j->bytes_done;
   }
   if (j->budget > 0) {
@@ -586,7 +588,7 @@ static void *worker_main(void *p) {
         ckpt_error_set(&err, CKPT_ECANCELED, "%s: %s of '%s' canceled after an earlier failure",
                        batch[i]->group->label,
                        batch[i]->kind == ENGINE_JOB_READ ? "read" :
-                       batch[i]->kind == ENGINE_JOB_WRITE ? "write" : "fsync",
+                       batch[i]->kind == ENGINE_JOB_FSYNC ? "fsync" : "write",
                        batch[i]->file->path);
         finish_job(e, batch[i], CKPT_ECANCELED, &err, true);
       } else {
@@ -910,6 +912,7 @@ ckpt_status ckpt_engine_group_note_dir(ckpt_engine_group *g, const char *dir, ck
 }
 
 static void free_job(ckpt_future *j) {
+  free(j->iov);
   free(j->dependents);
   free(j->error);
   free(j->path);
@@ -993,6 +996,8 @@ typedef struct submit_req {
   void *fn_arg;
   const char *path;
   bool final_dir_sync;
+  const struct iovec *iov; /* WRITEV: copied into the job */
+  size_t iovcnt;
 } submit_req;
 
 static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
@@ -1010,6 +1015,15 @@ static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
   j->fn_arg = r->fn_arg;
   j->final_dir_sync = r->final_dir_sync;
   j->state = ENGINE_JOB_WAITING;
+  if (r->iovcnt > 0) {
+    j->iov = malloc(r->iovcnt * sizeof *j->iov);
+    if (j->iov == NULL) {
+      free(j);
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory for a job", g->label);
+    }
+    memcpy(j->iov, r->iov, r->iovcnt * sizeof *j->iov);
+    j->iovcnt = r->iovcnt;
+  }
   const char *name = r->path != NULL ? r->path : (opts != NULL ? opts->label : NULL);
   if (name != NULL) {
     j->path = dup_str(name);
@@ -1037,7 +1051,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
   ckpt_status st = alloc_job(g, r, opts, &j, err);
   if (st != CKPT_OK) return st;
   bool barrier = r->kind == ENGINE_JOB_FSYNC || r->kind == ENGINE_JOB_CLOSE;
-  uint64_t budget = (r->kind == ENGINE_JOB_READ || r->kind == ENGINE_JOB_WRITE) ? r->len : 0;
+  uint64_t budget = (r->kind == ENGINE_JOB_READ || r->kind == ENGINE_JOB_WRITE ||
+                     r->kind == ENGINE_JOB_WRITEV) ? r->len : 0;
   bool reserved = opts != NULL && opts->budget_reserved;
 
   pthread_mutex_lock(&e->mu);
@@ -1231,6 +1246,86 @@ ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const v
   submit_req r = {.kind = ENGINE_JOB_WRITE, .file = f, .buf = (void *)(uintptr_t)buf, .len = n,
                   .offset = offset};
   return submit(g, &r, opts, fut, err);
+}
+
+ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f,
+                               const struct iovec *iov, size_t iovcnt, uint64_t offset,
+                               const ckpt_engine_job_opts *opts, ckpt_future **fut,
+                               ckpt_error *err) {
+  ckpt_status st = check_file(g, f, "writev", err);
+  if (st != CKPT_OK) return st;
+  if (iov == NULL && iovcnt > 0)
+    return ckpt_error_set(err, CKPT_EINVAL, "%s: writev of '%s' from a NULL list", g->label,
+                          f->path);
+  size_t total = 0;
+  for (size_t i = 0; i < iovcnt; i++) {
+    if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+      return ckpt_error_set(err, CKPT_EINVAL, "%s: writev of '%s': entry %zu is NULL", g->label,
+                            f->path, i);
+    if (iov[i].iov_len > SIZE_MAX - total)
+      return ckpt_error_set(err, CKPT_EINVAL, "%s: writev of '%s': the entries overflow size_t",
+                            g->label, f->path);
+    total += iov[i].iov_len;
+  }
+  submit_req r = {.kind = ENGINE_JOB_WRITEV, .file = f, .len = total, .offset = offset,
+                  .iov = iov, .iovcnt = iovcnt};
+  return submit(g, &r, opts, fut, err);
+}
+
+ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
+  ckpt_engine_file *f = j->file;
+  /* O_DIRECT would demand every entry aligned: vectored writes use the buffered twin. */
+  int fd = f->direct && f->fd_buffered >= 0 ? f->fd_buffered : f->fd;
+  struct iovec *v = j->iov;
+  size_t i = 0, n = j->iovcnt;
+  uint64_t done = 0;
+  for (;;) {
+    while (i < n && v[i].iov_len == 0) i++;
+    if (i == n) break;
+    size_t cnt = n - i < (size_t)IOV_MAX ? n - i : (size_t)IOV_MAX;
+    int fault = ckpt_io_fault_check(e->io, CKPT_IO_WRITE, f->path);
+    if (fault > 0)
+      return ckpt_error_errno(err, fault, "cannot write '%s' at offset %llu", f->path,
+                              (unsigned long long)(j->offset + done));
+    /* Injected short write: the call covers half of its bytes (at least one); the entry where
+     * that half ends is shortened for the call and restored after it. */
+    size_t cut = SIZE_MAX, cut_len = 0;
+    if (fault == -1) {
+      size_t bytes = 0;
+      for (size_t k = 0; k < cnt; k++) bytes += v[i + k].iov_len;
+      size_t want = (bytes + 1) / 2, acc = 0, k = 0;
+      while (acc + v[i + k].iov_len < want) acc += v[i + k++].iov_len;
+      cut = i + k;
+      cut_len = v[cut].iov_len;
+      v[cut].iov_len = want - acc;
+      cnt = k + 1;
+    }
+    ssize_t w = pwritev(fd, &v[i], (int)cnt, (off_t)(j->offset + done));
+    int en = errno;
+    if (cut != SIZE_MAX) v[cut].iov_len = cut_len;
+    if (w < 0) {
+      if (en == EINTR) continue;
+      return ckpt_error_errno(err, en, "cannot write '%s' at offset %llu", f->path,
+                              (unsigned long long)(j->offset + done));
+    }
+    if (w == 0)
+      return ckpt_error_set(err, CKPT_EIO,
+                            "cannot write '%s': the device accepted no bytes at offset %llu",
+                            f->path, (unsigned long long)(j->offset + done));
+    done += (uint64_t)w;
+    /* Resume mid-entry: consume w bytes from the front of the list. */
+    size_t left = (size_t)w;
+    while (left > 0) {
+      size_t take = left < v[i].iov_len ? left : v[i].iov_len;
+      v[i].iov_base = (unsigned char *)v[i].iov_base + take;
+      v[i].iov_len -= take;
+      left -= take;
+      if (v[i].iov_len == 0) i++;
+    }
+  }
+  j->bytes_done = j->len;
+  ckpt_engine_after_write(e, f, j->offset, j->len);
+  return CKPT_OK;
 }
 
 ckpt_status ckpt_engine_read(ckpt_engine_group *g, ckpt_engine_file *f, void *buf, size_t n,

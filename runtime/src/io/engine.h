@@ -13,7 +13,7 @@
  *   ckpt_engine_group_new    one per save; collects the first error of any of its jobs.
  *   ckpt_engine_file_open    returns a handle at once; the open(2) itself is a job, so files
  *                            are never created on the caller's (blocking) path.
- *   ckpt_engine_write/read   jobs on a file; they wait for the file's open, nothing else, so
+ *   ckpt_engine_write/read   jobs on a file (writev: a write from an iovec list); they wait for the file's open, nothing else, so
  *                            writes to one file run in parallel and in any order.
  *   ckpt_engine_fsync/       jobs on a file that run after every job submitted on that file
  *   ckpt_engine_file_close   before them (a per-file barrier). A durable file is fsync'd by its
@@ -55,6 +55,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <sys/uio.h>
 
 #include "ckpt/error.h"
 #include "ckpt/io.h"
@@ -212,6 +214,16 @@ ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int fl
 ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const void *buf,
                               size_t n, uint64_t offset, const ckpt_engine_job_opts *opts,
                               ckpt_future **fut, ckpt_error *err);
+/* Writes the iovcnt entries of iov, one after the other, at offset (completing short writes,
+ * any number of entries: more than IOV_MAX are written in several calls). The array iov is
+ * copied (the caller may free or reuse it on return); the bytes it points to must stay valid and
+ * unmodified until the job is done, as for ckpt_engine_write. Budget, write-behind, cancelation
+ * and the fault hook (CKPT_IO_WRITE on f's path, once per pwritev call) as for a write; on_done
+ * receives buf NULL. Both backends run it with pwritev(2) on a worker thread. */
+ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f,
+                               const struct iovec *iov, size_t iovcnt, uint64_t offset,
+                               const ckpt_engine_job_opts *opts, ckpt_future **fut,
+                               ckpt_error *err);
 /* Reads up to n bytes at offset; fewer only at end of file (ckpt_future_bytes says how many). */
 ckpt_status ckpt_engine_read(ckpt_engine_group *g, ckpt_engine_file *f, void *buf, size_t n,
                              uint64_t offset, const ckpt_engine_job_opts *opts, ckpt_future **fut,

@@ -9,11 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/uio.h>
+
 #include "io/engine.h"
 
 typedef enum engine_job_kind {
   ENGINE_JOB_OPEN,
   ENGINE_JOB_WRITE,
+  ENGINE_JOB_WRITEV, /* ckpt_engine_writev: iov/iovcnt instead of buf */
   ENGINE_JOB_READ,
   ENGINE_JOB_FSYNC,
   ENGINE_JOB_CLOSE,
@@ -38,7 +41,9 @@ struct ckpt_future {
   void *buf;
   size_t len;
   uint64_t offset;
-  size_t bytes_done; /* result of READ/WRITE */
+  size_t bytes_done; /* result of READ/WRITE/WRITEV */
+  struct iovec *iov; /* WRITEV: the job's own copy of the caller's list (advanced in place) */
+  size_t iovcnt;
 
   ckpt_engine_fn fn;
   void *fn_arg;
@@ -82,7 +87,7 @@ struct ckpt_engine_file {
   ckpt_engine_file *next;
 };
 
-/* Backends run READ, WRITE and FSYNC jobs; engine.c runs the rest. run_io executes every job of
+/* Backends run READ, WRITE, WRITEV and FSYNC jobs; engine.c runs the rest. run_io executes every job of
  * the batch to completion, setting job->status, job->bytes_done and, on failure, the error in
  * errs[i] (errs has n entries, cleared). */
 typedef struct engine_backend_ops {
@@ -96,6 +101,12 @@ typedef struct engine_backend_ops {
 
 extern const engine_backend_ops ckpt_engine_pwrite_backend;
 extern const engine_backend_ops ckpt_engine_uring_backend;
+
+/* Runs a WRITEV job to completion with pwritev(2) on the calling thread: at most IOV_MAX
+ * entries per call, short writes resumed mid-entry, EINTR retried, each call consulting the
+ * fault hook as CKPT_IO_WRITE of the file's path (a -1 from the hook makes the call short).
+ * Sets j->bytes_done and starts write-behind on success. Both backends use it. */
+ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *err);
 
 /* 0 when io_uring works here (a ring of `depth` entries can be created), else the errno. */
 int ckpt_engine_uring_probe(unsigned depth);

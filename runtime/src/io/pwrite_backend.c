@@ -1,5 +1,5 @@
 /* io/pwrite_backend.c — the portable backend of the I/O engine: each worker thread runs one
- * read, write or fsync at a time with pread/pwrite/fsync through ckpt/io.h (which consults the
+ * read, write, vectored write or fsync at a time with pread/pwrite/pwritev/fsync through ckpt/io.h (which consults the
  * fault hook and completes short transfers). Used when io_uring is refused by the kernel or
  * not wanted (CKPT_IO_BACKEND=pwrite); parallelism comes from the worker threads. */
 #include <errno.h>
@@ -57,6 +57,8 @@ static ckpt_status run_one(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
         ckpt_engine_after_write(e, f, j->offset, j->len);
       }
       return st;
+    case ENGINE_JOB_WRITEV:
+      return ckpt_engine_run_writev(e, j, err);
     case ENGINE_JOB_READ: {
       int fd = ckpt_engine_pick_fd(f, j->buf, j->len, j->offset);
       size_t got = 0;

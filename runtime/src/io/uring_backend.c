@@ -42,6 +42,7 @@ typedef struct job_state {
   size_t got;      /* bytes transferred */
   unsigned inflight;
   bool failed, eof, fsync_sent;
+  bool sync_done; /* a WRITEV job, already run with pwritev before the ring's pieces */
 } job_state;
 
 typedef struct uring_ctx {
@@ -168,7 +169,7 @@ static bool next_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, size_t 
     size_t i = (*cursor + tries) % n;
     ckpt_future *j = jobs[i];
     job_state *st = &c->js[i];
-    if (st->failed || st->eof) continue;
+    if (st->failed || st->eof || st->sync_done) continue;
     bool has_work = j->kind == ENGINE_JOB_FSYNC ? !st->fsync_sent : st->next < j->len;
     if (!has_work) continue;
     unsigned k = c->free_slots[--c->nfree];
@@ -249,6 +250,14 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
   c->nfree = 0;
   for (unsigned k = 0; k < c->depth; k++) c->free_slots[c->nfree++] = c->depth - 1 - k;
   c->nretry = 0;
+  /* Vectored writes run here with pwritev (ckpt_engine_run_writev), not as IORING_OP_WRITEV
+   * pieces: splitting an iovec list into segment-sized pieces and resubmitting short ones is
+   * not worth it for their use (packed segments of a few MiB, several workers in parallel). */
+  for (size_t i = 0; i < n; i++) {
+    if (jobs[i]->kind != ENGINE_JOB_WRITEV) continue;
+    c->js[i].sync_done = true;
+    jobs[i]->status = ckpt_engine_run_writev(e, jobs[i], &errs[i]);
+  }
   size_t cursor = 0;
   unsigned inflight = 0; /* accepted by the kernel, completion not yet seen */
   unsigned queued = 0;   /* prepared in the ring, not yet accepted */
@@ -319,6 +328,7 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
   for (size_t i = 0; i < n; i++) {
     ckpt_future *j = jobs[i];
     job_state *st = &c->js[i];
+    if (st->sync_done) continue; /* status and bytes_done set by ckpt_engine_run_writev */
     j->bytes_done = st->got;
     if (st->failed) {
       j->status = errs[i].code != CKPT_OK ? errs[i].code : CKPT_EIO;
