@@ -127,6 +127,56 @@ Test(packed, every_dtype_and_rank) {
   pt_rmtree(dir);
 }
 
+/* A zero-copy packed save writes straight from the caller's arrays: 3000 arrays of 2 KiB
+ * (two 4 MiB segments, each one vectored write of more than IOV_MAX entries), one of them
+ * cast (a private copy), round trip and CRCs checked. */
+Test(packed, zero_copy_save_of_many_arrays) {
+  char *dir = pt_tmpdir();
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  int64_t shape[1] = {512};
+  for (int i = 0; i < 3000; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "a%04d", i);
+    ckpt_tree_dict_set(t, name,
+                       ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, shape, (uint32_t)i)),
+                       &err);
+  }
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  ckpt_pytree_leaf_save cast = {.param = "a0100", .has_dtype = true, .dtype = CKPT_DTYPE_FLOAT64};
+  ckpt_pytree_save_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.tree = t;
+  spec.leaf_args = &cast;
+  spec.n_leaf_args = 1;
+  spec.pack_arrays_up_to_bytes = 1 << 20;
+  cr_assert_eq(ckpt_pytree_save_sync(NULL, true, dir, &spec, &err), CKPT_OK, "%s", err.message);
+  cr_assert(has(dir, CKPT_PACKED_DATA_FILE));
+  char *data = pt_fmt("%s/%s", dir, CKPT_PACKED_DATA_FILE);
+  struct stat sb;
+  cr_assert_eq(stat(data, &sb), 0);
+  cr_assert_eq(sb.st_size, 2999 * 2048 + 4096, "every array at its offset, no gaps");
+  free(data);
+  uint64_t n = 0;
+  cr_assert_eq(ckpt_pytree_verify(NULL, dir, &n, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(n, 3000);
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
+  for (int i = 0; i < 3000; i += 7) {
+    char name[32];
+    snprintf(name, sizeof name, "a%04d", i);
+    const ckpt_array *a = ckpt_tree_array(ckpt_tree_dict_get(back, name));
+    const ckpt_array *w = ckpt_tree_array(ckpt_tree_dict_get(t, name));
+    cr_assert_not_null(a);
+    if (i == 100) continue; /* cast: compared below through the targeted restore */
+    cr_assert_eq(memcmp(ckpt_array_data(a), ckpt_array_data(w), 2048), 0, "%s differs", name);
+  }
+  ckpt_tree_free(back);
+  roundtrip(dir, t);
+  ckpt_tree_free(t);
+  pt_rmtree(dir);
+}
+
 Test(packed, threshold_is_inclusive) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;

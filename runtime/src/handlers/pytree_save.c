@@ -15,12 +15,14 @@
  * durable when the job returns.
  *
  * Packed leaves (pack_limit, storage/packed.h) take another route in phase 1: their chunks are
- * laid out in one data file (submit_packed), gathered by one function job per 4 MiB segment
- * (copy, CRC, zero blocks skipped) whose writes go out at once, and the file is closed
+ * laid out in one data file (submit_packed); one function job per 4 MiB segment prepares its
+ * chunks, takes their CRCs and submits one vectored write straight from their bytes (no gather
+ * copy, no holes), and the file is closed
  * (fsync'd) after the last segment; a job after the segments writes _PACKED. _METADATA's text
  * is encoded by a function job of phase 1 too; it is still written last, in phase 2. */
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +75,12 @@ typedef struct save_chunk {
   uint64_t offset; /* packed: where the bytes go in the data file */
 } save_chunk;
 
-/* A run of consecutive packed chunks gathered into one buffer and written together. */
+/* A run of consecutive packed chunks written together by one vectored write. */
 typedef struct pack_segment {
   save_job *job;
   size_t lo, hi;  /* packed[lo .. hi) */
-  uint64_t start; /* file offset of buf[0] */
+  uint64_t start; /* file offset of the first chunk */
   uint64_t len;
-  unsigned char *buf; /* staging memory (ckpt_staging_acquire), released after the group */
-  bool pooled;
   uint64_t reserved; /* memory-budget bytes held and not yet handed to a write */
 } pack_segment;
 
@@ -127,8 +127,6 @@ static void job_free(void *arg) {
     free(j->chunks[i].own);
   free(j->chunks);
   free(j->packed);
-  for (size_t i = 0; i < j->n_segments; i++)
-    ckpt_staging_release(j->segments[i].buf, j->segments[i].pooled);
   free(j->segments);
   free(j->meta_text);
   cJSON_Delete(j->strings);
@@ -580,11 +578,10 @@ static ckpt_status check_collisions(save_job *j, const char *what, ckpt_error *e
   return st;
 }
 
-/* What the staging pool is sized for: snapshot buffers (copying saves) and the segments the
- * packed leaves are gathered into. */
+/* What the staging pool is sized for: snapshot buffers (copying saves). Packed segments need
+ * none: they are written straight from the chunks' bytes. */
 typedef struct staging_need {
   bool snapshot;       /* a copying save */
-  uint64_t pack_limit; /* 0: no packing */
   uint64_t total;
   size_t n_nodes;      /* leaves and empty nodes (metadata entries) */
   size_t n_arrays;
@@ -603,16 +600,6 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
   if (a == NULL)
     return CKPT_OK;
   uint64_t *total = &need->total;
-  if (need->pack_limit > 0) {
-    /* By the source dtype (a save dtype may change it: this is a sizing hint). Segments are
-     * whole pages, and one per 4 MiB of packed data, hence the slack. */
-    uint64_t bytes = ckpt_dtype_size(a->dtype);
-    bool over = false;
-    for (int d = 0; d < a->ndim && !over; d++)
-      over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
-    if (!over && bytes <= need->pack_limit)
-      *total += bytes + CKPT_PACKED_ALIGN + bytes / 256;
-  }
   if (!need->snapshot)
     return CKPT_OK;
   for (size_t s = 0; s < a->n_shards; s++) {
@@ -673,7 +660,7 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy,
    * median 0.74x the save time without it, 12 A/B pairs on the small state, loaded machine),
    * and the plan's arrays for the tree: grown by doubling, the arrays of thousands of leaves
    * cost more in copies and page faults than the rest of the plan. */
-  staging_need need = {.snapshot = !zero_copy, .pack_limit = j->pack_limit};
+  staging_need need = {.snapshot = !zero_copy};
   ckpt_error ignore = CKPT_ERROR_INIT;
   ckpt_tree_walk(spec->tree, add_bytes, &need, &ignore);
   if (need.snapshot && need.total > 0)
@@ -1093,7 +1080,7 @@ static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const cha
 
 /* ---------------------------------------------------------------- packed leaves */
 
-/* Gathered bytes per segment: large enough for long sequential writes, small enough that a
+/* Bytes per segment (one vectored write): large enough for long sequential writes, small enough that a
  * few segments keep every worker busy (40 MiB of small leaves = 10 segments). */
 #define PACK_SEGMENT ((uint64_t)4 << 20)
 
@@ -1106,32 +1093,64 @@ static void segment_done(void *arg, void *buf, ckpt_status status) {
   release_reserved(g->job, &g->reserved);
 }
 
-/* Function job: copies its chunks into one buffer at their offsets (alignment gaps zeroed),
- * records each chunk's CRC-32C, and submits the buffer's writes (zero blocks left as holes). */
+/* The alignment gaps between packed chunks (each under CKPT_PACKED_ALIGN bytes) are written
+ * from here. */
+static const unsigned char k_pack_gap[CKPT_PACKED_ALIGN];
+
+/* on_done of a segment's vectored write (also when canceled or failed): the kernel has the
+ * bytes, so the chunks' private copies (edge, cast, zstd) can go. The snapshot's bytes stay
+ * until the save's job is freed, after the group. */
+static void segment_written(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  pack_segment *g = arg;
+  for (size_t i = g->lo; i < g->hi; i++) {
+    save_chunk *ch = &g->job->chunks[g->job->packed[i]];
+    free(ch->own);
+    ch->own = NULL;
+    ch->data = NULL;
+  }
+}
+
+/* Function job: prepares its chunks, records each chunk's CRC-32C, and submits one vectored
+ * write of the segment straight from the chunks' bytes (the snapshot's, the caller's in a
+ * zero-copy save, or a chunk's private copy), alignment gaps from k_pack_gap. No gather copy
+ * and no fresh segment memory: docs/performance.md has the A/B figures. Unlike chunk files,
+ * packed data leaves no holes for zero blocks (packed arrays are small; the check would cost a
+ * pass and the writes would split). */
 static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
   pack_segment *g = arg;
   save_job *j = g->job;
-  g->buf = ckpt_staging_acquire((size_t)g->len, &g->pooled);
-  if (g->buf == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "'%s': cannot allocate %llu bytes for packed arrays",
-                          CKPT_PACKED_DATA_FILE, (unsigned long long)g->len);
+  size_t cap = 2 * (g->hi - g->lo);
+  struct iovec *iov = malloc((cap > 0 ? cap : 1) * sizeof *iov);
+  if (iov == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "'%s': out of memory for a write list",
+                          CKPT_PACKED_DATA_FILE);
+  size_t n = 0;
   uint64_t pos = g->start;
   for (size_t i = g->lo; i < g->hi; i++) {
     save_chunk *ch = &j->chunks[j->packed[i]];
     char key[CKPT_ZARR_KEY_MAX];
     ckpt_status st = prepare_chunk(ch, key, err);
-    if (st != CKPT_OK)
+    if (st != CKPT_OK) {
+      free(iov);
       return st;
-    memset(g->buf + (pos - g->start), 0, (size_t)(ch->offset - pos));
-    memcpy(g->buf + (ch->offset - g->start), ch->data, (size_t)ch->bytes);
+    }
     ch->crc = ckpt_crc32c(0, ch->data, (size_t)ch->bytes);
+    if (ch->offset > pos)
+      iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)k_pack_gap,
+                                .iov_len = (size_t)(ch->offset - pos)};
+    iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)ch->data, .iov_len = (size_t)ch->bytes};
     pos = ch->offset + ch->bytes;
-    /* Copied: a private copy (edge, cast, zstd) can go now. */
-    free(ch->own);
-    ch->own = NULL;
-    ch->data = NULL;
   }
-  return submit_runs(j, &g->reserved, j->pfile, g->buf, (size_t)g->len, g->start, NULL, err);
+  /* The write takes over the segment's budget reservation and releases it when done. */
+  bool hand = g->len > 0 && g->reserved >= g->len;
+  ckpt_engine_job_opts o = {.budget_reserved = hand, .on_done = segment_written, .on_done_arg = g};
+  ckpt_status st = ckpt_engine_writev(j->group, j->pfile, iov, n, g->start, &o, NULL, err);
+  if (st == CKPT_OK && hand)
+    g->reserved -= g->len;
+  free(iov); /* copied by the engine */
+  return st;
 }
 
 /* Function job (phase 1, no prerequisites): _METADATA's text, which does not depend on the data,
