@@ -1,7 +1,8 @@
 /* tests/runtime/test_engine_writev.c — ckpt_engine_writev (io/engine.h) on both backends: an
  * iovec list of thousands of entries (more than IOV_MAX, empty ones among them) lands byte for
- * byte at its offset (also to an O_DIRECT file); forced short writes are resumed mid-entry; an injected failure fails the
- * job and the group with the file's name; the caller's iovec array may be reused at once. */
+ * byte at its offset (also to an O_DIRECT file); forced short writes are resumed mid-entry; an
+ * injected failure fails the job and the group with the file's name; the caller's iovec array
+ * may be reused at once. */
 #include <limits.h>
 #include <sys/uio.h>
 
@@ -28,8 +29,8 @@ static size_t cut_pieces(unsigned char *buf, size_t size, struct iovec *iov, siz
 }
 
 /* Writes a te_fill(size, 11) file as [write of the first `head` bytes][one writev of the rest]
- * through an engine on backend with flush and io (which may carry a fault hook). Returns the group's
- * status; err receives its message. The file is path. */
+ * through an engine on backend with flush and io (which may carry a fault hook). Returns the
+ * group's status; err receives its message. The file is path. */
 static ckpt_status write_file(ckpt_engine_backend backend, ckpt_engine_flush flush, ckpt_io *io,
                               const char *path, size_t size, size_t head, size_t *n_entries,
                               ckpt_error *err) {

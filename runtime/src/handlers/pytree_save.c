@@ -1080,8 +1080,8 @@ static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const cha
 
 /* ---------------------------------------------------------------- packed leaves */
 
-/* Bytes per segment (one vectored write): large enough for long sequential writes, small enough that a
- * few segments keep every worker busy (40 MiB of small leaves = 10 segments). */
+/* Bytes per segment (one vectored write): large enough for long sequential writes, small
+ * enough that a few segments keep every worker busy (40 MiB of small leaves = 10 segments). */
 #define PACK_SEGMENT ((uint64_t)4 << 20)
 
 /* on_done of a segment's function job (also when canceled): budget not handed to a write goes
@@ -1140,7 +1140,8 @@ static ckpt_status task_pack_segment(void *arg, ckpt_error *err) {
     if (ch->offset > pos)
       iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)k_pack_gap,
                                 .iov_len = (size_t)(ch->offset - pos)};
-    iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)ch->data, .iov_len = (size_t)ch->bytes};
+    iov[n++] =
+        (struct iovec){.iov_base = (void *)(uintptr_t)ch->data, .iov_len = (size_t)ch->bytes};
     pos = ch->offset + ch->bytes;
   }
   /* The write takes over the segment's budget reservation and releases it when done. */

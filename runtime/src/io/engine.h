@@ -13,8 +13,9 @@
  *   ckpt_engine_group_new    one per save; collects the first error of any of its jobs.
  *   ckpt_engine_file_open    returns a handle at once; the open(2) itself is a job, so files
  *                            are never created on the caller's (blocking) path.
- *   ckpt_engine_write/read   jobs on a file (writev: a write from an iovec list); they wait for the file's open, nothing else, so
- *                            writes to one file run in parallel and in any order.
+ *   ckpt_engine_write/read   jobs on a file; they wait for the file's open, nothing else, so
+ *   (and _writev)            writes to one file run in parallel and in any order. writev
+ *                            writes an iovec list.
  *   ckpt_engine_fsync/       jobs on a file that run after every job submitted on that file
  *   ckpt_engine_file_close   before them (a per-file barrier). A durable file is fsync'd by its
  *                            close, overlapped with other files' writes, and its directory is

@@ -87,9 +87,9 @@ struct ckpt_engine_file {
   ckpt_engine_file *next;
 };
 
-/* Backends run READ, WRITE, WRITEV and FSYNC jobs; engine.c runs the rest. run_io executes every job of
- * the batch to completion, setting job->status, job->bytes_done and, on failure, the error in
- * errs[i] (errs has n entries, cleared). */
+/* Backends run READ, WRITE, WRITEV and FSYNC jobs; engine.c runs the rest. run_io executes
+ * every job of the batch to completion, setting job->status, job->bytes_done and, on failure,
+ * the error in errs[i] (errs has n entries, cleared). */
 typedef struct engine_backend_ops {
   ckpt_engine_backend id;
   /* Per worker thread: *ctx owned by the backend, released by worker_fini. */

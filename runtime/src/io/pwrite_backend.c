@@ -1,6 +1,7 @@
 /* io/pwrite_backend.c — the portable backend of the I/O engine: each worker thread runs one
- * read, write, vectored write or fsync at a time with pread/pwrite/pwritev/fsync through ckpt/io.h (which consults the
- * fault hook and completes short transfers). Used when io_uring is refused by the kernel or
+ * read, write or fsync at a time with pread/pwrite/fsync through ckpt/io.h (which consults the
+ * fault hook and completes short transfers), and vectored writes with the engine's pwritev loop
+ * (ckpt_engine_run_writev). Used when io_uring is refused by the kernel or
  * not wanted (CKPT_IO_BACKEND=pwrite); parallelism comes from the worker threads. */
 #include <errno.h>
 #include <limits.h>
