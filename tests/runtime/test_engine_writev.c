@@ -79,30 +79,18 @@ static ckpt_status write_file(ckpt_engine_backend backend, ckpt_engine_flush flu
   return st;
 }
 
-WV_BOTH_BACKENDS(more_entries_than_iov_max_land_byte_for_byte) {
-  char *dir = te_mkdtemp();
-  char *path = te_path(dir, "data");
-  ckpt_error err = CKPT_ERROR_INIT;
-  size_t size = 6 << 20, n = 0;
-  cr_assert_eq(write_file(backend, CKPT_ENGINE_FLUSH_DEFAULT, NULL, path, size, 4097, &n, &err),
-               CKPT_OK, "%s", err.message);
-  cr_assert_gt(n, 2 * (size_t)IOV_MAX, "the list needs several pwritev calls (%zu entries)", n);
-  te_check_file(path, size, 11);
-  free(path);
-  te_rmdir(dir);
-}
-
-/* write_file in a fresh directory through an io whose hook is fault; on success the file's
- * bytes are checked. Returns write_file's status (message in err). */
-static ckpt_status write_with_fault(ckpt_engine_backend backend, te_fault *fault, size_t size,
-                                    size_t head, ckpt_error *err) {
+/* write_file in a fresh directory, through an io whose hook is fault (NULL: none); on success
+ * the file's bytes are checked. Returns write_file's status (message in err); *n_entries as
+ * write_file's. */
+static ckpt_status write_in_tmp(ckpt_engine_backend backend, ckpt_engine_flush flush,
+                                te_fault *fault, size_t size, size_t head, size_t *n_entries,
+                                ckpt_error *err) {
   char *dir = te_mkdtemp();
   char *path = te_path(dir, "data");
   ckpt_io *io;
   cr_assert_eq(ckpt_io_new(&io, err), CKPT_OK);
-  ckpt_io_set_fault(io, te_fault_hook, fault);
-  size_t n = 0;
-  ckpt_status st = write_file(backend, CKPT_ENGINE_FLUSH_DEFAULT, io, path, size, head, &n, err);
+  if (fault != NULL) ckpt_io_set_fault(io, te_fault_hook, fault);
+  ckpt_status st = write_file(backend, flush, io, path, size, head, n_entries, err);
   if (st == CKPT_OK) te_check_file(path, size, 11);
   ckpt_io_free(io);
   free(path);
@@ -110,18 +98,27 @@ static ckpt_status write_with_fault(ckpt_engine_backend backend, te_fault *fault
   return st;
 }
 
+static ckpt_status write_with_fault(ckpt_engine_backend backend, te_fault *fault, size_t size,
+                                    size_t head, ckpt_error *err) {
+  size_t n = 0;
+  return write_in_tmp(backend, CKPT_ENGINE_FLUSH_DEFAULT, fault, size, head, &n, err);
+}
+
+WV_BOTH_BACKENDS(more_entries_than_iov_max_land_byte_for_byte) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  size_t n = 0;
+  cr_assert_eq(write_in_tmp(backend, CKPT_ENGINE_FLUSH_DEFAULT, NULL, 6 << 20, 4097, &n, &err),
+               CKPT_OK, "%s", err.message);
+  cr_assert_gt(n, 2 * (size_t)IOV_MAX, "the list needs several pwritev calls (%zu entries)", n);
+}
+
 /* With O_DIRECT files the list goes through the buffered twin descriptor (its entries are not
  * aligned); the aligned plain write before it through the direct one. */
 WV_BOTH_BACKENDS(direct_files_take_vectored_writes) {
-  char *dir = te_mkdtemp();
-  char *path = te_path(dir, "data");
   ckpt_error err = CKPT_ERROR_INIT;
-  size_t size = 2 << 20, n = 0;
-  cr_assert_eq(write_file(backend, CKPT_ENGINE_FLUSH_DIRECT, NULL, path, size, 64 << 10, &n, &err),
+  size_t n = 0;
+  cr_assert_eq(write_in_tmp(backend, CKPT_ENGINE_FLUSH_DIRECT, NULL, 2 << 20, 64 << 10, &n, &err),
                CKPT_OK, "%s", err.message);
-  te_check_file(path, size, 11);
-  free(path);
-  te_rmdir(dir);
 }
 
 WV_BOTH_BACKENDS(short_writes_resume_mid_entry) {
