@@ -1011,17 +1011,30 @@ static ckpt_status checksums_text(save_job *j, char **text, size_t *len, ckpt_er
   *text = NULL;
   cJSON *sums = ckpt_checksums_new();
   bool ok = sums != NULL;
+  /* A leaf's chunks are consecutive and parameter names unique (check_collisions): each
+   * array's entry is appended once and kept while its chunks are added, with no lookup (a
+   * lookup per chunk made this quadratic in the number of arrays). */
+  cJSON *array = NULL;
+  size_t array_leaf = SIZE_MAX;
   for (size_t i = 0; ok && i < j->n_chunks; i++) {
     const save_chunk *c = &j->chunks[i];
     const save_leaf *l = &j->leaves[c->leaf];
     if (l->packed)
       continue; /* its CRC is in _PACKED */
+    if (c->leaf != array_leaf) {
+      array = ckpt_checksums_append_array(sums, j->meta.entries[l->entry].param);
+      array_leaf = c->leaf;
+      if (array == NULL) {
+        ok = false;
+        break;
+      }
+    }
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
     char key[CKPT_ZARR_KEY_MAX];
     ckpt_zarr_grid(&l->zm, grid);
     ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
     ckpt_zarr_chunk_key(&l->zm, index, key);
-    ok = ckpt_checksums_add(sums, j->meta.entries[l->entry].param, key, c->crc, c->bytes);
+    ok = ckpt_checksums_add_chunk(array, key, c->crc, c->bytes);
   }
   ckpt_status st;
   if (!ok)

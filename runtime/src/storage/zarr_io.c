@@ -156,17 +156,23 @@ cJSON *ckpt_checksums_new(void) {
   return doc;
 }
 
+cJSON *ckpt_checksums_append_array(cJSON *doc, const char *param) {
+  cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
+  return arrays != NULL ? cJSON_AddObjectToObject(arrays, param) : NULL;
+}
+
 bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
                         uint64_t bytes) {
   cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
   if (arrays == NULL)
     return false;
   cJSON *a = cJSON_GetObjectItemCaseSensitive(arrays, param);
-  if (a == NULL) {
+  if (a == NULL)
     a = cJSON_AddObjectToObject(arrays, param);
-    if (a == NULL)
-      return false;
-  }
+  return a != NULL && ckpt_checksums_add_chunk(a, key, crc, bytes);
+}
+
+bool ckpt_checksums_add_chunk(cJSON *a, const char *key, uint32_t crc, uint64_t bytes) {
   /* cJSON_AddItemTo* only fail on NULL arguments or a failed key copy; an item not attached
    * is freed here. */
   cJSON *entry = cJSON_CreateArray();

@@ -87,9 +87,15 @@ ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out
 /* Builds the _CHECKSUMS document: {"format": "ckpt-checksums", "version": 1,
  * "algorithm": "crc32c", "arrays": {param: {chunk key: [crc32c, stored bytes], ...}}}. */
 cJSON *ckpt_checksums_new(void);
-/* Adds one chunk's entry; false when memory runs out. */
+/* Adds one chunk's entry; false when memory runs out. Finding param's entry is linear in the
+ * arrays added so far: a writer of many arrays uses the two calls below instead. */
 bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
                         uint64_t bytes);
+/* Appends an empty entry for param, which must not be in doc yet (no lookup: O(1)); owned by
+ * doc. NULL when memory runs out. */
+cJSON *ckpt_checksums_append_array(cJSON *doc, const char *param);
+/* Adds one chunk's entry to an array entry of doc; false when memory runs out. */
+bool ckpt_checksums_add_chunk(cJSON *array, const char *key, uint32_t crc, uint64_t bytes);
 /* Reads dir/_CHECKSUMS: *doc NULL when the file does not exist (checkpoints written by Orbax
  * itself have none); malformed files are CKPT_ECORRUPT. Caller owns *doc (cJSON_Delete). */
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
