@@ -273,7 +273,7 @@ typedef struct cli_pytree {
   char *dir;
   ckpt_pytree_meta meta;
   cJSON *strings;   /* _strings.json or NULL */
-  cJSON *checksums; /* _CHECKSUMS or NULL (Orbax writes none) */
+  struct ckpt_checksums *checksums; /* _CHECKSUMS or NULL (Orbax writes none) */
   struct ckpt_packed_index *packed; /* _PACKED (heap, so leaves may point into it; empty when
                                      * the item has none) */
   size_t n;

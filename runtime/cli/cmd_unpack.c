@@ -84,7 +84,9 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
   ckpt_pytree_meta meta;
   ckpt_packed_index idx;
   memset(&idx, 0, sizeof idx);
-  cJSON *sums = NULL;
+  ckpt_checksums *read_sums = NULL; /* the source's _CHECKSUMS, if any */
+  cJSON *sums = NULL;               /* what DST gets: that document, or a new one */
+  bool own_sums = false;
   int *fds = NULL;
   unsigned char *buf = NULL;
   size_t cap = 0;
@@ -94,9 +96,12 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&idx, &meta, src, err);
   if (st == CKPT_OK)
-    st = ckpt_checksums_read(c->io, src, &sums, err);
-  if (st == CKPT_OK && sums == NULL && (sums = ckpt_checksums_new()) == NULL)
-    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    st = ckpt_checksums_read(c->io, src, &read_sums, err);
+  if (st == CKPT_OK && (sums = ckpt_checksums_doc(read_sums)) == NULL) {
+    own_sums = (sums = ckpt_checksums_new()) != NULL;
+    if (!own_sums)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
   if (st == CKPT_OK && (fds = malloc((idx.n_files ? idx.n_files : 1) * sizeof *fds)) == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   for (size_t i = 0; fds != NULL && i < idx.n_files; i++)
@@ -135,8 +140,8 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
       if (st == CKPT_OK && pc->nbytes > cap) {
         unsigned char *g = realloc(buf, (size_t)pc->nbytes);
         if (g == NULL)
-          st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate chunk '%s'",
-                              a->param, key);
+          st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate chunk '%s'", a->param,
+                              key);
         else
           buf = g, cap = (size_t)pc->nbytes;
       }
@@ -184,7 +189,9 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
       ckpt_io_close(c->io, fds[i], idx.files[i].path, NULL);
   free(fds);
   free(buf);
-  cJSON_Delete(sums);
+  if (own_sums)
+    cJSON_Delete(sums);
+  ckpt_checksums_free(read_sums);
   ckpt_packed_free(&idx);
   ckpt_pytree_meta_free(&meta);
   c->items++;
@@ -230,7 +237,8 @@ static ckpt_status copy_dir(unpack_ctx *c, const char *src, const char *dst, int
       else if (kind == CKPT_IO_KIND_FILE)
         st = copy_file(c, s, d, size, err);
       else if (kind != CKPT_IO_KIND_MISSING)
-        st = ckpt_error_set(err, CKPT_EUNSAFE, "'%s' is %s; a checkpoint holds only files and "
+        st = ckpt_error_set(err, CKPT_EUNSAFE,
+                            "'%s' is %s; a checkpoint holds only files and "
                             "directories",
                             s, kind == CKPT_IO_KIND_SYMLINK ? "a symlink" : "not a regular file");
     }
@@ -244,9 +252,8 @@ static ckpt_status copy_dir(unpack_ctx *c, const char *src, const char *dst, int
 }
 
 int cli_cmd_unpack(int argc, char **argv) {
-  static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   bool json = false;
   opterr = 0;
   int ch;
@@ -321,8 +328,7 @@ int cli_cmd_unpack(int argc, char **argv) {
   } else {
     printf("%s -> %s: %llu packed item%s, %llu arrays (%llu chunks) unpacked, %llu files written\n",
            src, dst, (unsigned long long)c.items, c.items == 1 ? "" : "s",
-           (unsigned long long)c.arrays, (unsigned long long)c.chunks,
-           (unsigned long long)c.files);
+           (unsigned long long)c.arrays, (unsigned long long)c.chunks, (unsigned long long)c.files);
   }
   free(src);
   free(dst);

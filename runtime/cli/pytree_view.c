@@ -15,7 +15,7 @@
 void cli_pytree_free(cli_pytree *p) {
   free(p->leaves);
   cJSON_Delete(p->strings);
-  cJSON_Delete(p->checksums);
+  ckpt_checksums_free(p->checksums);
   ckpt_packed_free(p->packed);
   free(p->packed);
   ckpt_pytree_meta_free(&p->meta);

@@ -276,7 +276,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
   if (n_chunks)
     *n_chunks = 0;
   ckpt_pytree_meta meta;
-  cJSON *sums = NULL, *strings = NULL;
+  ckpt_checksums *sums = NULL;
+  cJSON *strings = NULL;
   verify_array *arrays = NULL;
   verify_task *tasks = NULL;
   size_t n_arrays = 0, n_tasks = 0;
@@ -367,7 +368,7 @@ done:
     free(arrays[i].dir);
   free(arrays);
   free(tasks);
-  cJSON_Delete(sums);
+  ckpt_checksums_free(sums);
   cJSON_Delete(strings);
   ckpt_packed_free(&packed);
   ckpt_pytree_meta_free(&meta);

@@ -50,7 +50,7 @@ typedef struct rs_ctx {
   const ckpt_pytree_restore_spec *spec;
   const char *what;
   ckpt_pytree_meta meta;
-  cJSON *checksums;
+  ckpt_checksums *checksums; /* _CHECKSUMS, or NULL (Orbax writes none) */
   ckpt_packed_index packed; /* _PACKED (empty when the item has none) */
   cJSON *strings;
   bool strings_loaded;
@@ -147,7 +147,7 @@ static void ctx_free(rs_ctx *c) {
   for (size_t k = 0; k < c->depth; k++)
     free(c->stack[k].key);
   free(c->stack);
-  cJSON_Delete(c->checksums);
+  ckpt_checksums_free(c->checksums);
   ckpt_packed_free(&c->packed);
   cJSON_Delete(c->strings);
   ckpt_pytree_meta_free(&c->meta);

@@ -197,8 +197,61 @@ bool ckpt_checksums_add_chunk(cJSON *a, const char *key, uint32_t crc, uint64_t 
   return true;
 }
 
-ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
-  *doc = NULL;
+struct ckpt_checksums {
+  cJSON *doc;
+  size_t n;
+  const cJSON **arrays; /* the children of doc's "arrays", sorted by name (->string) */
+};
+
+static int cmp_entry_name(const void *a, const void *b) {
+  return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Indexes doc's arrays; takes doc (freed on failure). */
+static ckpt_status index_checksums(cJSON *doc, const char *path, ckpt_checksums **out,
+                                   ckpt_error *err) {
+  const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
+  ckpt_checksums *s = calloc(1, sizeof *s);
+  size_t n = 0;
+  const cJSON *a;
+  cJSON_ArrayForEach(a, arrays) n++;
+  if (s != NULL)
+    s->arrays = malloc((n ? n : 1) * sizeof *s->arrays);
+  if (s == NULL || s->arrays == NULL) {
+    free(s);
+    cJSON_Delete(doc);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
+  }
+  s->doc = doc;
+  cJSON_ArrayForEach(a, arrays) s->arrays[s->n++] = a;
+  qsort(s->arrays, s->n, sizeof *s->arrays, cmp_entry_name);
+  for (size_t i = 1; i < s->n; i++) {
+    if (strcmp(s->arrays[i - 1]->string, s->arrays[i]->string) == 0) {
+      ckpt_status st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' lists array '%s' twice", path,
+                                      s->arrays[i]->string);
+      ckpt_checksums_free(s);
+      return st;
+    }
+  }
+  *out = s;
+  return CKPT_OK;
+}
+
+void ckpt_checksums_free(ckpt_checksums *s) {
+  if (s == NULL)
+    return;
+  cJSON_Delete(s->doc);
+  free(s->arrays);
+  free(s);
+}
+
+cJSON *ckpt_checksums_doc(ckpt_checksums *s) {
+  return s != NULL ? s->doc : NULL;
+}
+
+ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
+                                ckpt_error *err) {
+  *out = NULL;
   char *path = ckpt_path_child(dir, CKPT_CHECKSUMS_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -222,7 +275,7 @@ ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_
       cJSON_Delete(d);
       st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed", path);
     } else {
-      *doc = d;
+      st = index_checksums(d, path, out, err);
     }
   }
   free(data);
@@ -230,12 +283,13 @@ ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_
   return st;
 }
 
-const cJSON *ckpt_checksums_array(const cJSON *doc, const char *param) {
-  if (doc == NULL)
+const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param) {
+  if (s == NULL || param == NULL)
     return NULL;
-  const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
-  const cJSON *a = cJSON_GetObjectItemCaseSensitive(arrays, param);
-  return cJSON_IsObject(a) ? a : NULL;
+  cJSON key = {.string = (char *)param};
+  const cJSON *kp = &key;
+  const cJSON *const *hit = bsearch(&kp, s->arrays, s->n, sizeof *s->arrays, cmp_entry_name);
+  return hit != NULL && cJSON_IsObject(*hit) ? *hit : NULL;
 }
 
 /* ---------------------------------------------------------------- metadata read */

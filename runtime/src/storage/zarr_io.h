@@ -96,11 +96,21 @@ bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t
 cJSON *ckpt_checksums_append_array(cJSON *doc, const char *param);
 /* Adds one chunk's entry to an array entry of doc; false when memory runs out. */
 bool ckpt_checksums_add_chunk(cJSON *array, const char *key, uint32_t crc, uint64_t bytes);
-/* Reads dir/_CHECKSUMS: *doc NULL when the file does not exist (checkpoints written by Orbax
- * itself have none); malformed files are CKPT_ECORRUPT. Caller owns *doc (cJSON_Delete). */
-ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
-/* The entry of one array, or NULL. */
-const cJSON *ckpt_checksums_array(const cJSON *doc, const char *param);
+/* _CHECKSUMS as read: the document, and its arrays sorted by parameter name so that finding
+ * one is a binary search (a restore or verify looks up every array; a linear cJSON lookup
+ * made that quadratic in the number of arrays). */
+typedef struct ckpt_checksums ckpt_checksums;
+/* Reads dir/_CHECKSUMS: *out NULL when the file does not exist (checkpoints written by Orbax
+ * itself have none); malformed files (an array listed twice included) are CKPT_ECORRUPT.
+ * Caller owns *out (ckpt_checksums_free). */
+ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
+                                ckpt_error *err);
+/* The entry of one array, or NULL (also when s is NULL). Owned by s. */
+const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param);
+/* The whole document, for a caller that adds to it and writes it again (ckpt unpack): the
+ * index does not see what is added. Owned by s. */
+cJSON *ckpt_checksums_doc(ckpt_checksums *s);
+void ckpt_checksums_free(ckpt_checksums *s); /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- reading */
 
