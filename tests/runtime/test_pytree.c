@@ -303,3 +303,55 @@ Test(pytree, save_dtype_cast_and_zero_copy) {
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }
+
+Test(pytree, save_args_for_many_leaves_each_reach_their_own_leaf) {
+  /* Options are looked up by binary search over the sorted save_args (pytree_save.c,
+   * find_leaf_args): given in reverse order, every odd leaf must get zstd and every even one
+   * none; of two options for the same leaf the first given wins, as with the search in order. */
+  enum { N = 500 };
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  static char names[N][16];
+  ckpt_pytree_leaf_save la[N + 1];
+  memset(la, 0, sizeof la);
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "w%03d", i);
+    int64_t shape[1] = {16 + i % 7};
+    ckpt_tree_dict_set(t, names[i],
+                       ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, shape, (uint32_t)i)),
+                       &err);
+    ckpt_pytree_leaf_save *o = &la[N - 1 - i];
+    o->param = names[i];
+    o->compression = i % 2 ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE;
+  }
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  la[N].param = names[1]; /* a second option for w001, given last: ignored */
+  la[N].compression = CKPT_COMPRESSION_NONE;
+  ckpt_pytree_save_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.tree = t;
+  spec.leaf_args = la;
+  spec.n_leaf_args = N + 1;
+  char *dir = pt_tmpdir();
+  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
+  for (int i = 0; i < N; i++) {
+    char *z = pt_fmt("%s/%s/.zarray", dir, names[i]);
+    char *text = pt_read(z, NULL);
+    bool zstd = strstr(text, "\"compressor\":{\"id\":\"zstd\"") != NULL;
+    cr_assert_eq(zstd, i % 2 == 1, "%s: %s", names[i], text);
+    free(text);
+    free(z);
+  }
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert(ckpt_tree_equal(t, back));
+  ckpt_tree_free(back);
+  /* A param that names no leaf is still refused, wherever it sorts. */
+  la[N].param = "w0005";
+  char *dir2 = pt_tmpdir();
+  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir2, &spec, &err), CKPT_EINVAL);
+  cr_assert(strstr(err.message, "'w0005'") != NULL, "%s", err.message);
+  pt_rmtree(dir2);
+  ckpt_tree_free(t);
+  pt_rmtree(dir);
+}

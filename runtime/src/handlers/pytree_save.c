@@ -50,11 +50,11 @@ typedef struct snap_shard {
 typedef struct save_leaf {
   save_job *job;
   ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
-  size_t entry;         /* index into meta.entries */
-  ckpt_zarr_meta zm;    /* as stored */
-  ckpt_dtype src_dtype; /* dtype of the snapshot buffers */
-  bool packed;          /* stored in the item's packed data file (storage/packed.h) */
-  uint64_t stored_bytes; /* the whole array at the stored dtype (UINT64_MAX: overflow) */
+  size_t entry;            /* index into meta.entries */
+  ckpt_zarr_meta zm;       /* as stored */
+  ckpt_dtype src_dtype;    /* dtype of the snapshot buffers */
+  bool packed;             /* stored in the item's packed data file (storage/packed.h) */
+  uint64_t stored_bytes;   /* the whole array at the stored dtype (UINT64_MAX: overflow) */
   size_t n_shards;
   snap_shard *shards;
   char *dir; /* <item>/<param> */
@@ -63,7 +63,7 @@ typedef struct save_leaf {
 typedef struct save_chunk {
   save_job *job;
   void *own; /* a prepared copy of the chunk (edge, cast, compressed); freed after its close */
-  uint64_t reserved; /* memory-budget bytes the chunk holds and has not handed to a write */
+  uint64_t reserved;      /* memory-budget bytes the chunk holds and has not handed to a write */
   ckpt_engine_file *file; /* opened by task_chunk; closed (fsync'd) by task_close_batch */
   size_t leaf;
   size_t shard;
@@ -96,11 +96,11 @@ struct save_job {
   save_leaf *leaves;
   size_t n_chunks, cap_chunks;
   save_chunk *chunks;
-  cJSON *strings; /* param → value, or NULL */
-  uint64_t pack_limit;  /* arrays of at most this many stored bytes are packed; 0: none */
+  cJSON *strings;      /* param → value, or NULL */
+  uint64_t pack_limit; /* arrays of at most this many stored bytes are packed; 0: none */
   size_t n_packed_leaves;
-  size_t n_packed;      /* chunks of packed leaves, in save order: */
-  size_t *packed;       /* indices into chunks */
+  size_t n_packed; /* chunks of packed leaves, in save order: */
+  size_t *packed;  /* indices into chunks */
   size_t n_segments;
   pack_segment *segments;
   ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
@@ -179,6 +179,8 @@ typedef struct flat_ctx {
   bool zero_copy;
   const char *what;
   ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
+  const ckpt_pytree_leaf_save **args; /* spec's leaf_args with a param, sorted (sort_leaf_args) */
+  size_t n_args;
   ckpt_meta_key *stack;
   size_t depth, cap;
   size_t cap_entries;
@@ -254,12 +256,41 @@ static ckpt_status leaf_error(flat_ctx *c, ckpt_status code, const char *msg, ck
   return st;
 }
 
-static const ckpt_pytree_leaf_save *find_leaf_args(const ckpt_pytree_save_spec *spec,
-                                                   const char *param) {
+/* Orders leaf options by param, then by position in spec->leaf_args (the first of two options
+ * for one param wins, as it did when they were searched in order). */
+static int cmp_leaf_args(const void *a, const void *b) {
+  const ckpt_pytree_leaf_save *x = *(const ckpt_pytree_leaf_save *const *)a;
+  const ckpt_pytree_leaf_save *y = *(const ckpt_pytree_leaf_save *const *)b;
+  int c = strcmp(x->param, y->param);
+  return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* The leaf options that name a param, sorted (cmp_leaf_args), so that each leaf finds its own
+ * by binary search: a linear search per leaf was quadratic with thousands of save_args.
+ * *out malloc'ed (caller frees); false when out of memory. */
+static bool sort_leaf_args(const ckpt_pytree_save_spec *spec, const ckpt_pytree_leaf_save ***out,
+                           size_t *n) {
+  *out = malloc((spec->n_leaf_args ? spec->n_leaf_args : 1) * sizeof **out);
+  *n = 0;
+  if (*out == NULL)
+    return false;
   for (size_t i = 0; i < spec->n_leaf_args; i++)
-    if (spec->leaf_args[i].param && strcmp(spec->leaf_args[i].param, param) == 0)
-      return &spec->leaf_args[i];
-  return NULL;
+    if (spec->leaf_args[i].param != NULL)
+      (*out)[(*n)++] = &spec->leaf_args[i];
+  qsort(*out, *n, sizeof **out, cmp_leaf_args);
+  return true;
+}
+
+static const ckpt_pytree_leaf_save *find_leaf_args(const flat_ctx *c, const char *param) {
+  size_t lo = 0, hi = c->n_args; /* the first option whose param is >= param */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(c->args[mid]->param, param) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < c->n_args && strcmp(c->args[lo]->param, param) == 0 ? c->args[lo] : NULL;
 }
 
 static ckpt_status add_chunks(save_job *j, size_t leaf_index, ckpt_error *err) {
@@ -338,7 +369,7 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   }
   if (!ckpt_dtype_valid(a->dtype))
     return leaf_error(c, CKPT_EINVAL, "invalid dtype", err);
-  const ckpt_pytree_leaf_save *la = find_leaf_args(c->spec, e->param);
+  const ckpt_pytree_leaf_save *la = find_leaf_args(c, e->param);
   if (j->n_leaves == j->cap_leaves) {
     size_t cap = j->cap_leaves ? j->cap_leaves * 2 : 16;
     save_leaf *l = realloc(j->leaves, cap * sizeof *l);
@@ -430,9 +461,9 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
       dst->owned = true;
       /* Large copies run together (and in parallel) once the whole tree is planned; small
        * ones now (a scalar's source lives on flatten's stack). */
-      if (n > 0 && (c->copies == NULL || bytes < CKPT_STAGING_MIN_POOLED ||
-                    ckpt_copy_list_add(c->copies, dst->data, m->dtype, src->data, a->dtype,
-                                       (size_t)n) != 0))
+      if (n > 0 &&
+          (c->copies == NULL || bytes < CKPT_STAGING_MIN_POOLED ||
+           ckpt_copy_list_add(c->copies, dst->data, m->dtype, src->data, a->dtype, (size_t)n) != 0))
         ckpt_dtype_convert(m->dtype, dst->data, a->dtype, src->data, (size_t)n);
     }
     l->n_shards++;
@@ -550,11 +581,11 @@ static int cmp_param_ptr(const void *a, const void *b) {
 
 /* Keys containing '.' can make two leaves share a parameter name (Orbax lets them collide
  * silently; we refuse, naming both). */
-static ckpt_status check_collisions(save_job *j, const char *what, ckpt_error *err) {
+/* *sorted: the entries sorted by param (malloc'ed, caller frees; also on error). */
+static ckpt_status check_collisions(save_job *j, const char *what, const ckpt_meta_entry ***sorted,
+                                    ckpt_error *err) {
   size_t n = j->meta.n;
-  if (n < 2)
-    return CKPT_OK;
-  const ckpt_meta_entry **v = malloc(n * sizeof *v);
+  const ckpt_meta_entry **v = *sorted = malloc((n ? n : 1) * sizeof *v);
   if (v == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
   for (size_t i = 0; i < n; i++)
@@ -574,16 +605,31 @@ static ckpt_status check_collisions(save_job *j, const char *what, ckpt_error *e
     ckpt_pt_free_repr(b);
     break;
   }
-  free(v);
   return st;
+}
+
+/* Whether param is the name of an entry of sorted (check_collisions' order). */
+static bool has_param(const ckpt_meta_entry *const *sorted, size_t n, const char *param) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int cmp = strcmp(sorted[mid]->param, param);
+    if (cmp == 0)
+      return true;
+    if (cmp < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
 }
 
 /* What the staging pool is sized for: snapshot buffers (copying saves). Packed segments need
  * none: they are written straight from the chunks' bytes. */
 typedef struct staging_need {
-  bool snapshot;       /* a copying save */
+  bool snapshot; /* a copying save */
   uint64_t total;
-  size_t n_nodes;      /* leaves and empty nodes (metadata entries) */
+  size_t n_nodes; /* leaves and empty nodes (metadata entries) */
   size_t n_arrays;
 } staging_need;
 
@@ -617,9 +663,9 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 }
 
 /* The blocking half: everything but the writing. *out owned by the caller (job_free). */
-static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy,
-                             uint64_t pack_limit, const char *dir,
-                             const ckpt_pytree_save_spec *spec, save_job **out, ckpt_error *err) {
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, uint64_t pack_limit,
+                             const char *dir, const ckpt_pytree_save_spec *spec, save_job **out,
+                             ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
   if (spec == NULL || spec->tree == NULL)
@@ -654,12 +700,10 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy,
       goto fail;
     }
   }
-  /* Size the staging pool for this snapshot and the packed segments before taking buffers
-   * from it (a copying save only: growing the pool pre-faults it on this, the blocking, thread,
-   * which for a zero-copy save cost more than the workers' page faults on fresh segment memory:
-   * median 0.74x the save time without it, 12 A/B pairs on the small state, loaded machine),
-   * and the plan's arrays for the tree: grown by doubling, the arrays of thousands of leaves
-   * cost more in copies and page faults than the rest of the plan. */
+  /* Size the staging pool for this snapshot before taking buffers from it (a copying save
+   * only: a zero-copy save writes from the caller's memory, packed arrays included, with
+   * vectored writes), and the plan's arrays for the tree: grown by doubling, the arrays of
+   * thousands of leaves cost more in copies and page faults than the rest of the plan. */
   staging_need need = {.snapshot = !zero_copy};
   ckpt_error ignore = CKPT_ERROR_INIT;
   ckpt_tree_walk(spec->tree, add_bytes, &need, &ignore);
@@ -684,7 +728,11 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy,
   c.what = what;
   ckpt_copy_list copies = {NULL, 0, 0, 0};
   c.copies = zero_copy ? NULL : &copies;
-  st = flatten(&c, spec->tree, err);
+  if (!sort_leaf_args(spec, &c.args, &c.n_args))
+    st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
+  if (st == CKPT_OK)
+    st = flatten(&c, spec->tree, err);
+  free(c.args);
   /* The snapshot proper: on the caller's thread and, for a large one, on the engine too. */
   if (st == CKPT_OK)
     ckpt_copy_list_run(&copies, engine);
@@ -694,22 +742,19 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy,
   free(c.stack);
   if (st != CKPT_OK)
     goto fail;
-  st = check_collisions(j, what, err);
-  if (st != CKPT_OK)
-    goto fail;
+  const ckpt_meta_entry **sorted = NULL;
+  st = check_collisions(j, what, &sorted, err);
   /* Every per-leaf option must name a leaf: a typo would otherwise be ignored silently. */
-  for (size_t i = 0; i < spec->n_leaf_args; i++) {
+  for (size_t i = 0; st == CKPT_OK && i < spec->n_leaf_args; i++) {
     const char *p = spec->leaf_args[i].param;
-    bool found = false;
-    for (size_t k = 0; p && k < j->meta.n && !found; k++)
-      found = strcmp(j->meta.entries[k].param, p) == 0;
-    if (!found) {
+    if (p == NULL || !has_param(sorted, j->meta.n, p))
       st = ckpt_error_set(err, CKPT_EINVAL,
                           "%s: save_args names parameter '%s', which is not a leaf of the item",
                           what, p ? p : "(null)");
-      goto fail;
-    }
   }
+  free(sorted);
+  if (st != CKPT_OK)
+    goto fail;
   *out = j;
   return CKPT_OK;
 fail:
@@ -765,8 +810,8 @@ static ckpt_status submit_write(save_job *j, uint64_t *reserved, ckpt_engine_fil
 /* Submits a small durable file: open, one write of text (taken over: freed when written, or
  * here when nothing was submitted) and, unless keep_open is given, the close. With keep_open
  * the file is left open in *keep_open for a later close (NULL when the open failed). */
-static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text,
-                                     size_t len, ckpt_engine_file **keep_open, ckpt_error *err) {
+static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
+                                     ckpt_engine_file **keep_open, ckpt_error *err) {
   ckpt_engine_file *f;
   if (keep_open != NULL)
     *keep_open = NULL;
@@ -937,8 +982,8 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_engine_file *f;
-  st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-                                         0666, CKPT_ENGINE_FILE_DURABLE, &f, err);
+  st = ckpt_engine_file_open(j->group, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666,
+                             CKPT_ENGINE_FILE_DURABLE, &f, err);
   free(path);
   if (st != CKPT_OK)
     return st;
@@ -985,8 +1030,8 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
     /* The close runs after every write of the file; then the copy can go. If the close cannot
      * be submitted the copy stays with the chunk (job_free frees it once the group is done). */
     ckpt_engine_job_opts o = {.on_done = chunk_closed, .on_done_arg = ch};
-    ckpt_status cst = ckpt_engine_file_close(j->group, ch->file, &o, NULL,
-                                             st == CKPT_OK ? err : NULL);
+    ckpt_status cst =
+        ckpt_engine_file_close(j->group, ch->file, &o, NULL, st == CKPT_OK ? err : NULL);
     if (st == CKPT_OK)
       st = cst;
   }
@@ -1066,8 +1111,11 @@ static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error
     }
     for (size_t i = 0; i < j->n_packed; i++) {
       const save_chunk *c = &j->chunks[j->packed[i]];
-      rows[i] = (ckpt_packed_row){.array = slot[c->leaf], .linear = c->linear,
-                                  .offset = c->offset, .nbytes = c->bytes, .crc = c->crc};
+      rows[i] = (ckpt_packed_row){.array = slot[c->leaf],
+                                  .linear = c->linear,
+                                  .offset = c->offset,
+                                  .nbytes = c->bytes,
+                                  .crc = c->crc};
     }
     st = ckpt_packed_encode(na, params, metas, j->n_packed, rows, text, len, err);
   }
@@ -1079,8 +1127,8 @@ static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error
 }
 
 /* Submits dir/name with text (taken over). */
-static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const char *name,
-                                    char *text, size_t len, ckpt_error *err) {
+static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const char *name, char *text,
+                                    size_t len, ckpt_error *err) {
   char *path = ckpt_path_child(j->dir, name);
   if (path == NULL) {
     free(text);
@@ -1175,8 +1223,8 @@ static ckpt_status task_encode_metadata(void *arg, ckpt_error *err) {
 }
 
 static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error *err);
-static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text,
-                                     size_t len, ckpt_engine_file **keep_open, ckpt_error *err);
+static ckpt_status submit_small_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
+                                     ckpt_engine_file **keep_open, ckpt_error *err);
 
 /* Function job after every segment job (every CRC is known): encodes the _PACKED index and
  * submits its durable write, while the data file is made durable (only _METADATA, written
@@ -1337,8 +1385,8 @@ static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_
     size_t n_after = 0;
     if (p->nb >= 2)
       after[n_after++] = batches[p->nb - 2].closer;
-    ckpt_engine_job_opts lo = {.after = after, .n_after = n_after,
-                               .label = "array directory and .zarray"};
+    ckpt_engine_job_opts lo = {
+        .after = after, .n_after = n_after, .label = "array directory and .zarray"};
     st = ckpt_engine_call(j->group, task_leaf, &j->leaves[li], &lo, &p->leaf_done[li], err);
     if (st != CKPT_OK)
       break;
@@ -1349,8 +1397,12 @@ static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_
       if (p->n_jobs == p->per) {
         st = flush_batch(j, &batches[p->nb], p->jobs, &p->n_jobs, err);
         p->nb++;
-        batches[p->nb] = (close_batch){.job = j, .small = small, .leaf_lo = li + 1,
-                                       .leaf_hi = li + 1, .chunk_lo = ci, .chunk_hi = ci};
+        batches[p->nb] = (close_batch){.job = j,
+                                       .small = small,
+                                       .leaf_lo = li + 1,
+                                       .leaf_hi = li + 1,
+                                       .chunk_lo = ci,
+                                       .chunk_hi = ci};
         continue;
       }
       save_chunk *ch = &j->chunks[ci];
@@ -1363,8 +1415,11 @@ static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_
       after[n_after++] = p->leaf_done[li];
       if (p->nb >= 2)
         after[n_after++] = batches[p->nb - 2].closer;
-      ckpt_engine_job_opts o = {.after = after, .n_after = n_after, .label = "chunk",
-                                .on_done = chunk_task_done, .on_done_arg = ch};
+      ckpt_engine_job_opts o = {.after = after,
+                                .n_after = n_after,
+                                .label = "chunk",
+                                .on_done = chunk_task_done,
+                                .on_done_arg = ch};
       st = ckpt_engine_call(j->group, task_chunk, ch, &o, &p->jobs[p->n_jobs], err);
       if (st != CKPT_OK) {
         chunk_task_done(ch, NULL, st); /* not submitted: its on_done will not run */
