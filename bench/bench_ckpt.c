@@ -904,11 +904,10 @@ static void op_async(run *r) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(
-        stderr,
-        "usage: %s MANIFEST DIR OP...  (ops: limits save restore save_packed save_chunked "
-        "reshard partial memcpy async)\n",
-        argv[0]);
+    fprintf(stderr,
+            "usage: %s MANIFEST DIR OP...  (ops: limits save restore save_packed save_chunked "
+            "reshard partial memcpy async)\n",
+            argv[0]);
     return 2;
   }
   run r = {.dir = argv[2]};

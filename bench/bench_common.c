@@ -187,8 +187,8 @@ void bench_prewarm(size_t bytes) {
     return;
   /* MAP_POPULATE faults every page in inside the kernel: the same pages touched as a loop
    * writing one byte per page, in about 60% of its time (no trap per page). */
-  char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
+  char *p =
+      mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED)
     bench_die(true, "mmap %zu bytes to pre-warm", bytes);
   munmap(p, bytes);

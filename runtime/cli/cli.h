@@ -258,8 +258,8 @@ typedef struct cli_leaf {
   const char *value_type;
   bool is_array; /* stored as a zarr array (arrays and scalars) */
   bool is_string;
-  bool is_empty; /* an empty container or None (nothing stored) */
-  bool zarr_ok;  /* .zarray read (or, packed, taken from _PACKED) */
+  bool is_empty;                          /* an empty container or None (nothing stored) */
+  bool zarr_ok;                           /* .zarray read (or, packed, taken from _PACKED) */
   const struct ckpt_packed_array *packed; /* stored in the packed data file, or NULL */
   ckpt_zarr_meta zarr;
   ckpt_error zarr_err;      /* why not (zarr_ok false) */
@@ -272,7 +272,7 @@ typedef struct cli_leaf {
 typedef struct cli_pytree {
   char *dir;
   ckpt_pytree_meta meta;
-  cJSON *strings;   /* _strings.json or NULL */
+  cJSON *strings;                   /* _strings.json or NULL */
   struct ckpt_checksums *checksums; /* _CHECKSUMS or NULL (Orbax writes none) */
   struct ckpt_packed_index *packed; /* _PACKED (heap, so leaves may point into it; empty when
                                      * the item has none) */
@@ -296,9 +296,9 @@ typedef struct cli_array {
   char *dir;        /* the array directory */
   const char *name; /* parameter name (borrowed) */
   ckpt_zarr_meta meta;
-  const cJSON *sums; /* the array's _CHECKSUMS entry (borrowed) or NULL */
+  const cJSON *sums;                      /* the array's _CHECKSUMS entry (borrowed) or NULL */
   const struct ckpt_packed_array *packed; /* packed arrays: where its chunks are (borrowed) */
-  bool require_sums; /* the item has _CHECKSUMS: every chunk must be listed */
+  bool require_sums;                      /* the item has _CHECKSUMS: every chunk must be listed */
   bool missing_is_error;
 } cli_array;
 

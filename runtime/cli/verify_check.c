@@ -62,9 +62,9 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   uint64_t linear = i - va->first;
   cli_array *a = &va->a;
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_status st = ckpt_zarr_verify_chunk(a->io, a->dir, a->packed, a->name, &a->meta, linear,
-                                          a->sums,
-                                          a->require_sums, a->missing_is_error, scratch, &err);
+  ckpt_status st =
+      ckpt_zarr_verify_chunk(a->io, a->dir, a->packed, a->name, &a->meta, linear, a->sums,
+                             a->require_sums, a->missing_is_error, scratch, &err);
   if (st != CKPT_OK) {
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
     char key[CKPT_ZARR_KEY_MAX];
@@ -76,9 +76,8 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
     const ckpt_packed_chunk *pc = a->packed ? ckpt_packed_chunk_find(a->packed, linear) : NULL;
     char *file = a->packed == NULL ? cli_asprintf("%s/%s", a->dir, key)
                  : pc != NULL      ? cli_asprintf("%s", a->packed->index->files[pc->file].path)
-                                   : cli_asprintf("%.*s/%s",
-                                                  (int)(strlen(a->dir) - strlen(a->name) - 1),
-                                                  a->dir, CKPT_PACKED_INDEX_FILE);
+                              : cli_asprintf("%.*s/%s", (int)(strlen(a->dir) - strlen(a->name) - 1),
+                                             a->dir, CKPT_PACKED_INDEX_FILE);
     pthread_mutex_lock(&v->mu);
     if (va->problems++ < MAX_CHUNK_PROBLEMS)
       vreport_problem(v->report, st, va->item, a->name, key, linear, file, err.message);

@@ -34,12 +34,12 @@ typedef enum ckpt_atomicity {
 
 typedef struct ckpt_checkpointer_options {
   ckpt_atomicity atomicity;
-  ckpt_io *io;        /* NULL: ckpt_io_default(); must outlive the checkpointer */
-  bool async;         /* save returns after the snapshot; the write and commit run behind */
-  bool zero_copy;     /* caller promises not to modify saved data until the save finished
-                       * (implied for a synchronous checkpointer, whose save returns only then) */
+  ckpt_io *io;    /* NULL: ckpt_io_default(); must outlive the checkpointer */
+  bool async;     /* save returns after the snapshot; the write and commit run behind */
+  bool zero_copy; /* caller promises not to modify saved data until the save finished
+                   * (implied for a synchronous checkpointer, whose save returns only then) */
   uint64_t memory_budget_bytes; /* bound on in-flight bytes (0 = default) */
-  int io_threads;     /* 0 = default */
+  int io_threads;               /* 0 = default */
   /* Packed layout (docs/format.md, "Packed arrays"): array and scalar leaves of PyTree items
    * whose stored bytes are at most this go into one data file per item (<item>/_PACKED.0,
    * indexed by <item>/_PACKED) instead of a zarr directory each: far fewer files, so much
@@ -49,23 +49,25 @@ typedef struct ckpt_checkpointer_options {
 } ckpt_checkpointer_options;
 
 /* Zero-initialised options are the defaults; this documents it. */
-#define CKPT_CHECKPOINTER_OPTIONS_INIT {CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0}
+#define CKPT_CHECKPOINTER_OPTIONS_INIT \
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0 }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 
 /* handler: the handler type to instantiate; NULL means CompositeCheckpointHandler.
- * options may be NULL (defaults). *out owned by the caller; release with ckpt_checkpointer_close. */
+ * options may be NULL (defaults). *out owned by the caller; release with ckpt_checkpointer_close.
+ */
 ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
-                                  const ckpt_checkpointer_options *options,
-                                  ckpt_checkpointer **out, ckpt_error *err);
+                                  const ckpt_checkpointer_options *options, ckpt_checkpointer **out,
+                                  ckpt_error *err);
 
 /* Saves args atomically at path. An existing path is an error unless force (then it is replaced
  * only after the new checkpoint is complete). custom_metadata (may be NULL; copied) goes into
  * _CHECKPOINT_METADATA. Async: returns after the snapshot; errors of the background part are
  * returned by the next call. */
 ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
-                                   const ckpt_args *args, bool force,
-                                   const cJSON *custom_metadata, ckpt_error *err);
+                                   const ckpt_args *args, bool force, const cJSON *custom_metadata,
+                                   ckpt_error *err);
 /* Restores path (waits for a pending save first). args may be NULL (restore as saved). *out is
  * filled on success and owned by the caller (ckpt_value_free). */
 ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path,

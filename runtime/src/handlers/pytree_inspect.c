@@ -266,8 +266,7 @@ static ckpt_status task_verify(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_
   const verify_task *t = &v->tasks[i];
   const verify_array *a = &v->arrays[t->array];
   return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, a->name, &a->m, t->linear, a->sums,
-                                v->require,
-                                v->missing_is_error, scratch, err);
+                                v->require, v->missing_is_error, scratch, err);
 }
 
 ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks, ckpt_error *err) {

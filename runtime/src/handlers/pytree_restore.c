@@ -51,7 +51,7 @@ typedef struct rs_ctx {
   const char *what;
   ckpt_pytree_meta meta;
   ckpt_checksums *checksums; /* _CHECKSUMS, or NULL (Orbax writes none) */
-  ckpt_packed_index packed; /* _PACKED (empty when the item has none) */
+  ckpt_packed_index packed;  /* _PACKED (empty when the item has none) */
   cJSON *strings;
   bool strings_loaded;
   size_t n_leaves;
@@ -401,8 +401,10 @@ static ckpt_status match_target(rs_ctx *c, ckpt_error *err) {
         size_t pl = strlen(t->param);
         /* Names sharing the prefix are contiguous in sorted order, but "a-x" sorts between
          * "a" and "a.b": skip those rather than stop. */
-        if (strncmp(l->name, t->param, pl) != 0) break;
-        if (l->name[pl] != '\0' && l->name[pl] != '.') continue;
+        if (strncmp(l->name, t->param, pl) != 0)
+          break;
+        if (l->name[pl] != '\0' && l->name[pl] != '.')
+          continue;
         l->matched = true;
         l->kind = OUT_NONE;
       }
@@ -995,8 +997,7 @@ static uint64_t task_weight(void *ctx, size_t i) {
 }
 
 static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
-                           const ckpt_pytree_restore_spec *spec, ckpt_tree **out,
-                           ckpt_error *err) {
+                           const ckpt_pytree_restore_spec *spec, ckpt_tree **out, ckpt_error *err) {
   *out = NULL;
   rs_ctx c;
   memset(&c, 0, sizeof c);

@@ -26,7 +26,6 @@
 #define DEFAULT_WRITEBEHIND (8ull << 20)
 #define DEFAULT_SEGMENT ((size_t)4 << 20)
 
-
 struct ckpt_engine_group {
   ckpt_engine *engine;
   char *label;
@@ -36,9 +35,9 @@ struct ckpt_engine_group {
   bool sealed;
   bool dirs_queued; /* the end-of-group directory fsyncs were queued */
   bool done;
-  int sync_fd;         /* SYNCFS: a directory of the file system, opened before any durable file */
-  char *sync_dir;      /* its path, for messages */
-  ckpt_error error; /* first error of any job; code CKPT_OK while none */
+  int sync_fd;        /* SYNCFS: a directory of the file system, opened before any durable file */
+  char *sync_dir;     /* its path, for messages */
+  ckpt_error error;   /* first error of any job; code CKPT_OK while none */
   ckpt_path_set dirs; /* directories to fsync once at the end */
   ckpt_engine_group *prev, *next;
 };
@@ -105,13 +104,22 @@ const char *ckpt_engine_flush_name(ckpt_engine_flush f) {
 }
 
 void ckpt_engine_options_init(ckpt_engine_options *o) {
-  if (o != NULL) memset(o, 0, sizeof *o);
+  if (o != NULL)
+    memset(o, 0, sizeof *o);
 }
 
-ckpt_io *ckpt_engine_io(ckpt_engine *e) { return e->io; }
-unsigned ckpt_engine_threads(const ckpt_engine *e) { return e->nthreads; }
-unsigned ckpt_engine_uring_depth(ckpt_engine *e) { return e->uring_depth; }
-size_t ckpt_engine_segment_bytes(ckpt_engine *e) { return e->segment_bytes; }
+ckpt_io *ckpt_engine_io(ckpt_engine *e) {
+  return e->io;
+}
+unsigned ckpt_engine_threads(const ckpt_engine *e) {
+  return e->nthreads;
+}
+unsigned ckpt_engine_uring_depth(ckpt_engine *e) {
+  return e->uring_depth;
+}
+size_t ckpt_engine_segment_bytes(ckpt_engine *e) {
+  return e->segment_bytes;
+}
 
 void ckpt_engine_count_short(ckpt_engine *e) {
   pthread_mutex_lock(&e->mu);
@@ -119,26 +127,37 @@ void ckpt_engine_count_short(ckpt_engine *e) {
   pthread_mutex_unlock(&e->mu);
 }
 
-ckpt_engine_backend ckpt_engine_backend_used(const ckpt_engine *e) { return e->backend->id; }
-ckpt_engine_flush ckpt_engine_flush_used(const ckpt_engine *e) { return e->flush; }
-ckpt_engine_durability ckpt_engine_durability_used(const ckpt_engine *e) { return e->durability; }
+ckpt_engine_backend ckpt_engine_backend_used(const ckpt_engine *e) {
+  return e->backend->id;
+}
+ckpt_engine_flush ckpt_engine_flush_used(const ckpt_engine *e) {
+  return e->flush;
+}
+ckpt_engine_durability ckpt_engine_durability_used(const ckpt_engine *e) {
+  return e->durability;
+}
 
 static char *dup_str(const char *s) {
-  if (s == NULL) return NULL;
+  if (s == NULL)
+    return NULL;
   size_t n = strlen(s) + 1;
   char *p = malloc(n);
-  if (p != NULL) memcpy(p, s, n);
+  if (p != NULL)
+    memcpy(p, s, n);
   return p;
 }
 
 /* The directory part of path ("." when it has none); malloc'ed, NULL when out of memory. */
 static char *parent_dir(const char *path) {
   const char *slash = strrchr(path, '/');
-  if (slash == NULL) return dup_str(".");
-  if (slash == path) return dup_str("/");
+  if (slash == NULL)
+    return dup_str(".");
+  if (slash == path)
+    return dup_str("/");
   size_t n = (size_t)(slash - path);
   char *p = malloc(n + 1);
-  if (p == NULL) return NULL;
+  if (p == NULL)
+    return NULL;
   memcpy(p, path, n);
   p[n] = '\0';
   return p;
@@ -146,9 +165,11 @@ static char *parent_dir(const char *path) {
 
 /* Records err as the group's error if it is the first (mu held). */
 static void group_fail_locked(ckpt_engine_group *g, const ckpt_error *err) {
-  if (g->error.code != CKPT_OK) return;
+  if (g->error.code != CKPT_OK)
+    return;
   g->error = *err;
-  if (g->error.code == CKPT_OK) g->error.code = CKPT_EIO; /* a failure must never read as OK */
+  if (g->error.code == CKPT_OK)
+    g->error.code = CKPT_EIO; /* a failure must never read as OK */
 }
 
 /* ---------------------------------------------------------------- scheduling (mu held) */
@@ -167,9 +188,11 @@ static void push_ready_locked(ckpt_engine *e, ckpt_future *j) {
 
 static ckpt_future *pop_ready_locked(ckpt_engine *e) {
   ckpt_future *j = e->ready_head;
-  if (j == NULL) return NULL;
+  if (j == NULL)
+    return NULL;
   e->ready_head = j->ready_next;
-  if (e->ready_head == NULL) e->ready_tail = NULL;
+  if (e->ready_head == NULL)
+    e->ready_tail = NULL;
   j->ready_next = NULL;
   return j;
 }
@@ -189,7 +212,8 @@ static size_t pop_io_batch_locked(ckpt_engine *e, ckpt_future **out, size_t max)
     ckpt_future *j = *link;
     if (is_io_kind(j->kind)) {
       *link = j->ready_next;
-      if (e->ready_tail == j) e->ready_tail = prev;
+      if (e->ready_tail == j)
+        e->ready_tail = prev;
       j->ready_next = NULL;
       out[n++] = j;
     } else {
@@ -204,22 +228,24 @@ static void queue_final_dir_syncs_locked(ckpt_engine_group *g);
 
 /* Called whenever the group might have reached its end (mu held). */
 static void group_check_end_locked(ckpt_engine_group *g) {
-  if (!g->sealed || g->outstanding > 0 || g->done) return;
+  if (!g->sealed || g->outstanding > 0 || g->done)
+    return;
   if (!g->dirs_queued) {
     g->dirs_queued = true;
     /* A file that was opened but never closed would lose its fsync silently. */
     for (ckpt_engine_file *f = g->files; f != NULL; f = f->next) {
       if (!f->close_submitted) {
         ckpt_error err = CKPT_ERROR_INIT;
-        ckpt_error_set(&err, CKPT_ESTATE, "%s: file '%s' was opened but never closed",
-                       g->label, f->path);
+        ckpt_error_set(&err, CKPT_ESTATE, "%s: file '%s' was opened but never closed", g->label,
+                       f->path);
         group_fail_locked(g, &err);
         break;
       }
     }
     if (g->error.code == CKPT_OK && g->dirs.count > 0) {
       queue_final_dir_syncs_locked(g);
-      if (g->outstanding > 0) return;
+      if (g->outstanding > 0)
+        return;
     }
   }
   g->done = true;
@@ -234,16 +260,19 @@ static void complete_locked(ckpt_engine *e, ckpt_future *j, ckpt_status st, cons
   j->status = st;
   if (st != CKPT_OK && err != NULL) {
     j->error = malloc(sizeof *j->error);
-    if (j->error != NULL) *j->error = *err;
+    if (j->error != NULL)
+      *j->error = *err;
   }
-  if (st != CKPT_OK && !canceled && err != NULL) group_fail_locked(g, err);
+  if (st != CKPT_OK && !canceled && err != NULL)
+    group_fail_locked(g, err);
   if (canceled) {
     e->stats.jobs_canceled++;
   } else {
     e->stats.jobs_done++;
     if (st == CKPT_OK && (j->kind == ENGINE_JOB_WRITE || j->kind == ENGINE_JOB_WRITEV))
       e->stats.bytes_written += j->bytes_done;
-    if (st == CKPT_OK && j->kind == ENGINE_JOB_READ) e->stats.bytes_read += j->bytes_done;
+    if (st == CKPT_OK && j->kind == ENGINE_JOB_READ)
+      e->stats.bytes_read += j->bytes_done;
   }
   if (j->budget > 0) {
     e->stats.inflight_bytes -= j->budget;
@@ -253,7 +282,8 @@ static void complete_locked(ckpt_engine *e, ckpt_future *j, ckpt_status st, cons
   j->state = ENGINE_JOB_DONE;
   for (size_t i = 0; i < j->n_dependents; i++) {
     ckpt_future *d = j->dependents[i];
-    if (--d->deps_pending == 0 && d->state == ENGINE_JOB_WAITING) push_ready_locked(e, d);
+    if (--d->deps_pending == 0 && d->state == ENGINE_JOB_WAITING)
+      push_ready_locked(e, d);
   }
   free(j->dependents);
   j->dependents = NULL;
@@ -266,7 +296,8 @@ static void complete_locked(ckpt_engine *e, ckpt_future *j, ckpt_status st, cons
 /* Runs the job's callback, then records its completion. */
 static void finish_job(ckpt_engine *e, ckpt_future *j, ckpt_status st, const ckpt_error *err,
                        bool canceled) {
-  if (j->on_done != NULL) j->on_done(j->on_done_arg, j->buf, st);
+  if (j->on_done != NULL)
+    j->on_done(j->on_done_arg, j->buf, st);
   pthread_mutex_lock(&e->mu);
   complete_locked(e, j, st, err, canceled);
   pthread_mutex_unlock(&e->mu);
@@ -275,15 +306,18 @@ static void finish_job(ckpt_engine *e, ckpt_future *j, ckpt_status st, const ckp
 /* ---------------------------------------------------------------- jobs engine.c runs itself */
 
 void ckpt_engine_after_write(ckpt_engine *e, ckpt_engine_file *f, uint64_t offset, size_t n) {
-  if (!f->writebehind || n == 0) return;
+  if (!f->writebehind || n == 0)
+    return;
   uint64_t lo = 0, hi = 0;
   pthread_mutex_lock(&f->wb_lock);
   if (f->wb_bytes == 0) {
     f->wb_lo = offset;
     f->wb_hi = offset + n;
   } else {
-    if (offset < f->wb_lo) f->wb_lo = offset;
-    if (offset + n > f->wb_hi) f->wb_hi = offset + n;
+    if (offset < f->wb_lo)
+      f->wb_lo = offset;
+    if (offset + n > f->wb_hi)
+      f->wb_hi = offset + n;
   }
   f->wb_bytes += n;
   bool flush = f->wb_bytes >= e->writebehind_bytes;
@@ -293,7 +327,8 @@ void ckpt_engine_after_write(ckpt_engine *e, ckpt_engine_file *f, uint64_t offse
     f->wb_bytes = 0;
   }
   pthread_mutex_unlock(&f->wb_lock);
-  if (!flush) return;
+  if (!flush)
+    return;
   /* Starts write-back of the range without waiting for it; errors resurface at fsync. */
   (void)sync_file_range(f->fd, (off64_t)lo, (off64_t)(hi - lo), SYNC_FILE_RANGE_WRITE);
   pthread_mutex_lock(&e->mu);
@@ -302,9 +337,11 @@ void ckpt_engine_after_write(ckpt_engine *e, ckpt_engine_file *f, uint64_t offse
 }
 
 int ckpt_engine_pick_fd(const ckpt_engine_file *f, const void *buf, size_t n, uint64_t offset) {
-  if (!f->direct) return f->fd;
+  if (!f->direct)
+    return f->fd;
   uintptr_t a = CKPT_ENGINE_DIRECT_ALIGN - 1;
-  if (((uintptr_t)buf & a) == 0 && (n & a) == 0 && (offset & a) == 0) return f->fd;
+  if (((uintptr_t)buf & a) == 0 && (n & a) == 0 && (offset & a) == 0)
+    return f->fd;
   return f->fd_buffered;
 }
 
@@ -315,9 +352,11 @@ static ckpt_status open_sync_fd(ckpt_engine *e, ckpt_engine_group *g, const char
   pthread_mutex_lock(&e->mu);
   bool have = g->sync_fd >= 0;
   pthread_mutex_unlock(&e->mu);
-  if (have) return CKPT_OK;
+  if (have)
+    return CKPT_OK;
   char *dir = dup_str(dir_path);
-  if (dir == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", g->label);
+  if (dir == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", g->label);
   int fd = -1;
   ckpt_status st = ckpt_io_open(e->io, dir, O_RDONLY | O_DIRECTORY, 0, &fd, err);
   if (st != CKPT_OK) {
@@ -343,14 +382,17 @@ static ckpt_status open_sync_fd(ckpt_engine *e, ckpt_engine_group *g, const char
 /* The directory part of path ("." when none), malloc'ed; NULL when memory runs out. */
 static char *parent_of(const char *path) {
   char *dir = dup_str(path);
-  if (dir == NULL) return NULL;
+  if (dir == NULL)
+    return NULL;
   char *slash = strrchr(dir, '/');
   if (slash == NULL) {
     free(dir);
     return dup_str(".");
   }
-  if (slash == dir) slash[1] = '\0';
-  else *slash = '\0';
+  if (slash == dir)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
   return dir;
 }
 
@@ -360,10 +402,12 @@ static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   if (e->durability == CKPT_ENGINE_DURABILITY_SYNCFS &&
       (f->file_flags & CKPT_ENGINE_FILE_DURABLE)) {
     char *dir = parent_of(f->path);
-    if (dir == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", j->group->label);
+    if (dir == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", j->group->label);
     ckpt_status sst = open_sync_fd(e, j->group, dir, err);
     free(dir);
-    if (sst != CKPT_OK) return sst;
+    if (sst != CKPT_OK)
+      return sst;
   }
   bool want_direct = e->flush == CKPT_ENGINE_FLUSH_DIRECT &&
                      (f->file_flags & CKPT_ENGINE_FILE_DURABLE) && (flags & O_ACCMODE) != O_RDONLY;
@@ -375,8 +419,7 @@ static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
       /* The buffered twin takes unaligned pieces (tails, odd sizes). It must not truncate or
        * exclusively create what the first open just created. */
       int fd2 = -1;
-      st = ckpt_io_open(e->io, f->path, flags & ~(O_CREAT | O_EXCL | O_TRUNC), f->mode, &fd2,
-                        err);
+      st = ckpt_io_open(e->io, f->path, flags & ~(O_CREAT | O_EXCL | O_TRUNC), f->mode, &fd2, err);
       if (st != CKPT_OK) {
         ckpt_error ignored = CKPT_ERROR_INIT;
         ckpt_io_close(e->io, fd, f->path, &ignored);
@@ -388,11 +431,13 @@ static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
       return CKPT_OK;
     }
     /* File systems without O_DIRECT (tmpfs) say EINVAL: fall back to buffered writes. */
-    if (err->sys_errno != EINVAL) return st;
+    if (err->sys_errno != EINVAL)
+      return st;
     ckpt_error_clear(err);
   }
   st = ckpt_io_open(e->io, f->path, flags, f->mode, &fd, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   f->fd = fd;
   f->writebehind = e->flush == CKPT_ENGINE_FLUSH_WRITEBEHIND &&
                    (f->file_flags & CKPT_ENGINE_FILE_DURABLE) && (flags & O_ACCMODE) != O_RDONLY;
@@ -415,12 +460,14 @@ static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt
   ckpt_error ignored = CKPT_ERROR_INIT;
   if (f->fd_buffered >= 0) {
     ckpt_status cst = ckpt_io_close(e->io, f->fd_buffered, f->path, canceled ? &ignored : err);
-    if (st == CKPT_OK && !canceled) st = cst;
+    if (st == CKPT_OK && !canceled)
+      st = cst;
     f->fd_buffered = -1;
   }
   if (f->fd >= 0) {
     ckpt_status cst = ckpt_io_close(e->io, f->fd, f->path, canceled ? &ignored : err);
-    if (st == CKPT_OK && !canceled) st = cst;
+    if (st == CKPT_OK && !canceled)
+      st = cst;
     f->fd = -1;
   }
   return st;
@@ -432,7 +479,8 @@ static ckpt_status run_syncfs(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   if (g->sync_fd < 0) {
     /* Only noted directories, no durable file: open the noted one now. */
     ckpt_status st = open_sync_fd(e, g, j->path, err);
-    if (st != CKPT_OK) return st;
+    if (st != CKPT_OK)
+      return st;
   }
   int fault = ckpt_io_fault_check(e->io, CKPT_IO_FSYNC, g->sync_dir);
   int rc = fault > 0 ? -1 : syncfs(g->sync_fd);
@@ -475,8 +523,10 @@ static void run_other(ckpt_engine *e, ckpt_future *j, bool cancel) {
       st = run_close(e, j, cancel, &err);
       if (cancel) {
         ckpt_error_clear(&err);
-        ckpt_error_set(&err, CKPT_ECANCELED, "%s: '%s' closed without fsync after an earlier "
-                       "failure", j->group->label, j->file->path);
+        ckpt_error_set(&err, CKPT_ECANCELED,
+                       "%s: '%s' closed without fsync after an earlier "
+                       "failure",
+                       j->group->label, j->file->path);
         finish_job(e, j, CKPT_ECANCELED, &err, true);
         return;
       }
@@ -489,17 +539,19 @@ static void run_other(ckpt_engine *e, ckpt_future *j, bool cancel) {
       st = j->fn(j->fn_arg, &err);
       tl_running_group = NULL;
       if (st != CKPT_OK && err.code == CKPT_OK) {
-        ckpt_error_set(&err, st, "%s: function job '%s' failed without a message",
-                       j->group->label, j->path != NULL ? j->path : "(unnamed)");
+        ckpt_error_set(&err, st, "%s: function job '%s' failed without a message", j->group->label,
+                       j->path != NULL ? j->path : "(unnamed)");
       }
-      if (st == CKPT_OK) ckpt_error_clear(&err);
+      if (st == CKPT_OK)
+        ckpt_error_clear(&err);
       break;
     default:
       ckpt_error_set(&err, CKPT_EINVAL, "internal: job kind %d is not run here", (int)j->kind);
       st = CKPT_EINVAL;
       break;
   }
-  if (st != CKPT_OK && err.code == CKPT_OK) ckpt_error_set(&err, st, "%s: job failed", j->group->label);
+  if (st != CKPT_OK && err.code == CKPT_OK)
+    ckpt_error_set(&err, st, "%s: job failed", j->group->label);
   finish_job(e, j, st, st == CKPT_OK ? NULL : &err, false);
 }
 
@@ -561,8 +613,10 @@ static void *worker_main(void *p) {
 
   pthread_mutex_lock(&e->mu);
   for (;;) {
-    while (!e->stop && e->ready_head == NULL) pthread_cond_wait(&e->work_cv, &e->mu);
-    if (e->ready_head == NULL) break; /* stop, and nothing left */
+    while (!e->stop && e->ready_head == NULL)
+      pthread_cond_wait(&e->work_cv, &e->mu);
+    if (e->ready_head == NULL)
+      break; /* stop, and nothing left */
     ckpt_future *j = pop_ready_locked(e);
     if (!is_io_kind(j->kind)) {
       bool c = should_cancel_locked(j);
@@ -587,8 +641,9 @@ static void *worker_main(void *p) {
         ckpt_error err = CKPT_ERROR_INIT;
         ckpt_error_set(&err, CKPT_ECANCELED, "%s: %s of '%s' canceled after an earlier failure",
                        batch[i]->group->label,
-                       batch[i]->kind == ENGINE_JOB_READ ? "read" :
-                       batch[i]->kind == ENGINE_JOB_FSYNC ? "fsync" : "write",
+                       batch[i]->kind == ENGINE_JOB_READ    ? "read"
+                       : batch[i]->kind == ENGINE_JOB_FSYNC ? "fsync"
+                                                            : "write",
                        batch[i]->file->path);
         finish_job(e, batch[i], CKPT_ECANCELED, &err, true);
       } else {
@@ -596,7 +651,8 @@ static void *worker_main(void *p) {
       }
     }
     if (m > 0) {
-      for (size_t i = 0; i < m; i++) ckpt_error_clear(&errs[i]);
+      for (size_t i = 0; i < m; i++)
+        ckpt_error_clear(&errs[i]);
       be->run_io(e, ctx, batch, errs, m);
       for (size_t i = 0; i < m; i++) {
         ckpt_future *b = batch[i];
@@ -616,7 +672,8 @@ static void *worker_main(void *p) {
     free(errs);
     free(cancel);
   }
-  if (ctx != NULL) be->worker_fini(ctx);
+  if (ctx != NULL)
+    be->worker_fini(ctx);
   tl_worker_of = NULL;
   return NULL;
 }
@@ -676,34 +733,45 @@ static ckpt_status parse_env(ckpt_engine_options *o, ckpt_error *err) {
 static void free_groups_and_stop(ckpt_engine *e);
 
 ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, ckpt_error *err) {
-  if (out == NULL) return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: out is NULL");
+  if (out == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: out is NULL");
   *out = NULL;
   ckpt_engine_options o;
   ckpt_engine_options_init(&o);
-  if (opts != NULL) o = *opts;
+  if (opts != NULL)
+    o = *opts;
   if (o.threads > MAX_THREADS)
-    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: %u threads (at most %u)",
-                          o.threads, MAX_THREADS);
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: %u threads (at most %u)", o.threads,
+                          MAX_THREADS);
   if (o.backend != CKPT_ENGINE_BACKEND_AUTO && o.backend != CKPT_ENGINE_BACKEND_URING &&
       o.backend != CKPT_ENGINE_BACKEND_PWRITE)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: unknown backend %d", (int)o.backend);
   if (o.flush < CKPT_ENGINE_FLUSH_DEFAULT || o.flush > CKPT_ENGINE_FLUSH_DIRECT)
-    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: unknown flush mode %d",
-                          (int)o.flush);
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: unknown flush mode %d", (int)o.flush);
   ckpt_status st = parse_env(&o, err);
-  if (st != CKPT_OK) return st;
-  if (o.threads == 0) o.threads = DEFAULT_THREADS;
-  if (o.uring_depth == 0) o.uring_depth = DEFAULT_URING_DEPTH;
-  if (o.uring_depth > 4096) o.uring_depth = 4096;
-  if (o.flush == CKPT_ENGINE_FLUSH_DEFAULT) o.flush = CKPT_ENGINE_FLUSH_WRITEBEHIND;
+  if (st != CKPT_OK)
+    return st;
+  if (o.threads == 0)
+    o.threads = DEFAULT_THREADS;
+  if (o.uring_depth == 0)
+    o.uring_depth = DEFAULT_URING_DEPTH;
+  if (o.uring_depth > 4096)
+    o.uring_depth = 4096;
+  if (o.flush == CKPT_ENGINE_FLUSH_DEFAULT)
+    o.flush = CKPT_ENGINE_FLUSH_WRITEBEHIND;
   if (o.durability < CKPT_ENGINE_DURABILITY_DEFAULT || o.durability > CKPT_ENGINE_DURABILITY_SYNCFS)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_new: unknown durability %d",
                           (int)o.durability);
-  if (o.durability == CKPT_ENGINE_DURABILITY_DEFAULT) o.durability = CKPT_ENGINE_DURABILITY_FSYNC;
-  if (o.writebehind_bytes == 0) o.writebehind_bytes = DEFAULT_WRITEBEHIND;
-  if (o.segment_bytes == 0) o.segment_bytes = DEFAULT_SEGMENT;
-  if (o.segment_bytes < CKPT_ENGINE_DIRECT_ALIGN) o.segment_bytes = CKPT_ENGINE_DIRECT_ALIGN;
-  if (o.segment_bytes > ((size_t)1 << 30)) o.segment_bytes = (size_t)1 << 30;
+  if (o.durability == CKPT_ENGINE_DURABILITY_DEFAULT)
+    o.durability = CKPT_ENGINE_DURABILITY_FSYNC;
+  if (o.writebehind_bytes == 0)
+    o.writebehind_bytes = DEFAULT_WRITEBEHIND;
+  if (o.segment_bytes == 0)
+    o.segment_bytes = DEFAULT_SEGMENT;
+  if (o.segment_bytes < CKPT_ENGINE_DIRECT_ALIGN)
+    o.segment_bytes = CKPT_ENGINE_DIRECT_ALIGN;
+  if (o.segment_bytes > ((size_t)1 << 30))
+    o.segment_bytes = (size_t)1 << 30;
   /* Segments stay 4 KiB multiples so that O_DIRECT pieces of an aligned job stay aligned. */
   o.segment_bytes &= ~(size_t)(CKPT_ENGINE_DIRECT_ALIGN - 1);
 
@@ -713,7 +781,8 @@ ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, 
     if (rc == 0) {
       backend = &ckpt_engine_uring_backend;
     } else if (o.backend == CKPT_ENGINE_BACKEND_URING) {
-      ckpt_error_errno(err, rc, "io_uring was required (option or CKPT_IO_BACKEND) but the "
+      ckpt_error_errno(err, rc,
+                       "io_uring was required (option or CKPT_IO_BACKEND) but the "
                        "kernel refused io_uring_queue_init");
       err->code = CKPT_EUNSUPPORTED;
       return CKPT_EUNSUPPORTED;
@@ -721,7 +790,8 @@ ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, 
   }
 
   ckpt_engine *e = calloc(1, sizeof *e);
-  if (e == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "ckpt_engine_new: out of memory");
+  if (e == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "ckpt_engine_new: out of memory");
   e->io = o.io != NULL ? o.io : ckpt_io_default();
   e->backend = backend;
   e->flush = o.flush;
@@ -749,14 +819,16 @@ ckpt_status ckpt_engine_new(const ckpt_engine_options *opts, ckpt_engine **out, 
     e->started++;
   }
   pthread_mutex_lock(&e->mu);
-  while (e->initialized < e->started) pthread_cond_wait(&e->done_cv, &e->mu);
+  while (e->initialized < e->started)
+    pthread_cond_wait(&e->done_cv, &e->mu);
   pthread_mutex_unlock(&e->mu);
   *out = e;
   return CKPT_OK;
 }
 
 void ckpt_engine_free(ckpt_engine *e) {
-  if (e == NULL) return;
+  if (e == NULL)
+    return;
   free_groups_and_stop(e);
   free(e->threads);
   pthread_cond_destroy(&e->budget_cv);
@@ -771,14 +843,16 @@ static void free_groups_and_stop(ckpt_engine *e) {
     pthread_mutex_lock(&e->mu);
     ckpt_engine_group *g = e->groups;
     pthread_mutex_unlock(&e->mu);
-    if (g == NULL) break;
+    if (g == NULL)
+      break;
     ckpt_engine_group_free(g);
   }
   pthread_mutex_lock(&e->mu);
   e->stop = true;
   pthread_cond_broadcast(&e->work_cv);
   pthread_mutex_unlock(&e->mu);
-  for (unsigned i = 0; i < e->started; i++) pthread_join(e->threads[i], NULL);
+  for (unsigned i = 0; i < e->started; i++)
+    pthread_join(e->threads[i], NULL);
   e->started = 0;
 }
 
@@ -796,7 +870,8 @@ void ckpt_engine_reset_peak(ckpt_engine *e) {
 
 /* Admits n bytes into the budget (mu held); waits unless on a worker thread. */
 static void reserve_locked(ckpt_engine *e, uint64_t n) {
-  if (n == 0) return;
+  if (n == 0)
+    return;
   if (e->max_inflight > 0 && tl_worker_of != e) {
     bool waited = false;
     /* Alone is always admitted, so a job larger than the budget cannot deadlock. */
@@ -804,7 +879,8 @@ static void reserve_locked(ckpt_engine *e, uint64_t n) {
       waited = true;
       pthread_cond_wait(&e->budget_cv, &e->mu);
     }
-    if (waited) e->stats.budget_waits++;
+    if (waited)
+      e->stats.budget_waits++;
   }
   e->stats.inflight_bytes += n;
   if (e->stats.inflight_bytes > e->stats.peak_inflight_bytes)
@@ -832,7 +908,8 @@ ckpt_status ckpt_engine_group_new(ckpt_engine *e, const char *label, ckpt_engine
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_group_new: NULL argument");
   *out = NULL;
   ckpt_engine_group *g = calloc(1, sizeof *g);
-  if (g == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "ckpt_engine_group_new: out of memory");
+  if (g == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "ckpt_engine_group_new: out of memory");
   g->engine = e;
   g->sync_fd = -1;
   g->label = dup_str(label != NULL ? label : "I/O group");
@@ -842,7 +919,8 @@ ckpt_status ckpt_engine_group_new(ckpt_engine *e, const char *label, ckpt_engine
   }
   pthread_mutex_lock(&e->mu);
   g->next = e->groups;
-  if (e->groups != NULL) e->groups->prev = g;
+  if (e->groups != NULL)
+    e->groups->prev = g;
   e->groups = g;
   pthread_mutex_unlock(&e->mu);
   *out = g;
@@ -850,7 +928,8 @@ ckpt_status ckpt_engine_group_new(ckpt_engine *e, const char *label, ckpt_engine
 }
 
 void ckpt_engine_group_seal(ckpt_engine_group *g) {
-  if (g == NULL) return;
+  if (g == NULL)
+    return;
   ckpt_engine *e = g->engine;
   pthread_mutex_lock(&e->mu);
   g->sealed = true;
@@ -867,25 +946,31 @@ bool ckpt_engine_group_poll(ckpt_engine_group *g) {
 }
 
 ckpt_status ckpt_engine_group_wait(ckpt_engine_group *g, ckpt_error *err) {
-  if (g == NULL) return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_group_wait: group is NULL");
+  if (g == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_group_wait: group is NULL");
   ckpt_engine *e = g->engine;
   if (tl_worker_of == e)
-    return ckpt_error_set(err, CKPT_ESTATE, "%s: waited for from one of its engine's own "
+    return ckpt_error_set(err, CKPT_ESTATE,
+                          "%s: waited for from one of its engine's own "
                           "worker threads (that could deadlock); use a prerequisite instead",
                           g->label);
   pthread_mutex_lock(&e->mu);
   g->sealed = true;
   group_check_end_locked(g);
-  while (!g->done) pthread_cond_wait(&e->done_cv, &e->mu);
+  while (!g->done)
+    pthread_cond_wait(&e->done_cv, &e->mu);
   ckpt_error copy = g->error;
   pthread_mutex_unlock(&e->mu);
-  if (copy.code == CKPT_OK) return CKPT_OK;
-  if (err != NULL && err->code == CKPT_OK) *err = copy;
+  if (copy.code == CKPT_OK)
+    return CKPT_OK;
+  if (err != NULL && err->code == CKPT_OK)
+    *err = copy;
   return copy.code;
 }
 
 void ckpt_engine_group_cancel(ckpt_engine_group *g) {
-  if (g == NULL) return;
+  if (g == NULL)
+    return;
   ckpt_engine *e = g->engine;
   pthread_mutex_lock(&e->mu);
   if (g->error.code == CKPT_OK && !g->done) {
@@ -906,8 +991,8 @@ ckpt_status ckpt_engine_group_note_dir(ckpt_engine_group *g, const char *dir, ck
   if (rc == -2)
     return ckpt_error_set(err, CKPT_ESTATE, "%s: directory '%s' noted after the group ended",
                           g->label, dir);
-  if (rc != 0) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory noting '%s'",
-                                     g->label, dir);
+  if (rc != 0)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory noting '%s'", g->label, dir);
   return CKPT_OK;
 }
 
@@ -920,16 +1005,21 @@ static void free_job(ckpt_future *j) {
 }
 
 void ckpt_engine_group_free(ckpt_engine_group *g) {
-  if (g == NULL) return;
+  if (g == NULL)
+    return;
   ckpt_engine *e = g->engine;
   ckpt_engine_group_cancel(g);
   pthread_mutex_lock(&e->mu);
   g->sealed = true;
   group_check_end_locked(g);
-  while (!g->done) pthread_cond_wait(&e->done_cv, &e->mu);
-  if (g->prev != NULL) g->prev->next = g->next;
-  else e->groups = g->next;
-  if (g->next != NULL) g->next->prev = g->prev;
+  while (!g->done)
+    pthread_cond_wait(&e->done_cv, &e->mu);
+  if (g->prev != NULL)
+    g->prev->next = g->next;
+  else
+    e->groups = g->next;
+  if (g->next != NULL)
+    g->next->prev = g->prev;
   pthread_mutex_unlock(&e->mu);
 
   for (ckpt_engine_file *f = g->files, *next; f != NULL; f = next) {
@@ -937,8 +1027,10 @@ void ckpt_engine_group_free(ckpt_engine_group *g) {
     /* Only files whose close was never submitted (or was canceled before it ran) are still
      * open; the group already failed for them. */
     ckpt_error ignored = CKPT_ERROR_INIT;
-    if (f->fd_buffered >= 0) ckpt_io_close(e->io, f->fd_buffered, f->path, &ignored);
-    if (f->fd >= 0) ckpt_io_close(e->io, f->fd, f->path, &ignored);
+    if (f->fd_buffered >= 0)
+      ckpt_io_close(e->io, f->fd_buffered, f->path, &ignored);
+    if (f->fd >= 0)
+      ckpt_io_close(e->io, f->fd, f->path, &ignored);
     pthread_mutex_destroy(&f->wb_lock);
     free(f->since);
     free(f->path);
@@ -962,11 +1054,13 @@ void ckpt_engine_group_free(ckpt_engine_group *g) {
 
 /* Adds `dep` as a prerequisite of j unless it is already done (mu held). 0 or -1 (ENOMEM). */
 static int add_dep_locked(ckpt_future *j, ckpt_future *dep) {
-  if (dep == NULL || dep->state == ENGINE_JOB_DONE) return 0;
+  if (dep == NULL || dep->state == ENGINE_JOB_DONE)
+    return 0;
   if (dep->n_dependents == dep->cap_dependents) {
     size_t ncap = dep->cap_dependents ? dep->cap_dependents * 2 : 4;
     ckpt_future **nd = realloc(dep->dependents, ncap * sizeof *nd);
-    if (nd == NULL) return -1;
+    if (nd == NULL)
+      return -1;
     dep->dependents = nd;
     dep->cap_dependents = ncap;
   }
@@ -977,7 +1071,8 @@ static int add_dep_locked(ckpt_future *j, ckpt_future *dep) {
 
 /* Undoes add_dep_locked for every prerequisite of a job that could not be submitted. */
 static void remove_dep_locked(ckpt_future *j, ckpt_future *dep) {
-  if (dep == NULL) return;
+  if (dep == NULL)
+    return;
   for (size_t i = 0; i < dep->n_dependents; i++) {
     if (dep->dependents[i] == j) {
       dep->dependents[i] = dep->dependents[--dep->n_dependents];
@@ -1001,10 +1096,10 @@ typedef struct submit_req {
 } submit_req;
 
 static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
-                             const ckpt_engine_job_opts *opts, ckpt_future **out,
-                             ckpt_error *err) {
+                             const ckpt_engine_job_opts *opts, ckpt_future **out, ckpt_error *err) {
   ckpt_future *j = calloc(1, sizeof *j);
-  if (j == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory for a job", g->label);
+  if (j == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory for a job", g->label);
   j->group = g;
   j->kind = r->kind;
   j->file = r->file;
@@ -1045,20 +1140,26 @@ static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
  * when nothing holds it back. */
 static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
                           const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err) {
-  if (fut != NULL) *fut = NULL;
+  if (fut != NULL)
+    *fut = NULL;
   ckpt_engine *e = g->engine;
   ckpt_future *j = NULL;
   ckpt_status st = alloc_job(g, r, opts, &j, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   bool barrier = r->kind == ENGINE_JOB_FSYNC || r->kind == ENGINE_JOB_CLOSE;
-  uint64_t budget = (r->kind == ENGINE_JOB_READ || r->kind == ENGINE_JOB_WRITE ||
-                     r->kind == ENGINE_JOB_WRITEV) ? r->len : 0;
+  uint64_t budget =
+      (r->kind == ENGINE_JOB_READ || r->kind == ENGINE_JOB_WRITE || r->kind == ENGINE_JOB_WRITEV)
+          ? r->len
+          : 0;
   bool reserved = opts != NULL && opts->budget_reserved;
 
   pthread_mutex_lock(&e->mu);
   const char *why = NULL;
-  if (g->sealed && !r->final_dir_sync && tl_running_group != g) why = "the group is sealed";
-  else if (r->file != NULL && r->file->close_submitted) why = "the file was already closed";
+  if (g->sealed && !r->final_dir_sync && tl_running_group != g)
+    why = "the group is sealed";
+  else if (r->file != NULL && r->file->close_submitted)
+    why = "the file was already closed";
   for (size_t i = 0; why == NULL && opts != NULL && i < opts->n_after; i++) {
     if (opts->after[i] == NULL || opts->after[i]->group != g)
       why = "a prerequisite is NULL or belongs to another group";
@@ -1067,10 +1168,11 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     pthread_mutex_unlock(&e->mu);
     const char *what = r->file != NULL ? r->file->path : (j->path ? j->path : "job");
     free_job(j);
-    return ckpt_error_set(err, CKPT_EINVAL, "%s: cannot submit a job on '%s': %s", g->label,
-                          what, why);
+    return ckpt_error_set(err, CKPT_EINVAL, "%s: cannot submit a job on '%s': %s", g->label, what,
+                          why);
   }
-  if (budget > 0 && !reserved) reserve_locked(e, budget);
+  if (budget > 0 && !reserved)
+    reserve_locked(e, budget);
   j->budget = budget;
 
   int rc = 0;
@@ -1083,13 +1185,15 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     rc = add_dep_locked(j, f->open_job);
     if (rc == 0 && barrier) {
       rc = add_dep_locked(j, f->last_barrier);
-      for (size_t i = 0; rc == 0 && i < f->n_since; i++) rc = add_dep_locked(j, f->since[i]);
+      for (size_t i = 0; rc == 0 && i < f->n_since; i++)
+        rc = add_dep_locked(j, f->since[i]);
     } else if (rc == 0) {
       /* Remember it for the next barrier; done entries are dropped when the array fills. */
       if (f->n_since == f->cap_since) {
         size_t k = 0;
         for (size_t i = 0; i < f->n_since; i++)
-          if (f->since[i]->state != ENGINE_JOB_DONE) f->since[k++] = f->since[i];
+          if (f->since[i]->state != ENGINE_JOB_DONE)
+            f->since[k++] = f->since[i];
         f->n_since = k;
       }
       if (f->n_since == f->cap_since) {
@@ -1111,7 +1215,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     if (f != NULL) {
       remove_dep_locked(j, f->open_job);
       remove_dep_locked(j, f->last_barrier);
-      for (size_t i = 0; i < f->n_since; i++) remove_dep_locked(j, f->since[i]);
+      for (size_t i = 0; i < f->n_since; i++)
+        remove_dep_locked(j, f->since[i]);
     }
     if (budget > 0) {
       e->stats.inflight_bytes -= budget;
@@ -1125,7 +1230,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     if (barrier) {
       f->last_barrier = j;
       f->n_since = 0;
-      if (r->kind == ENGINE_JOB_CLOSE) f->close_submitted = true;
+      if (r->kind == ENGINE_JOB_CLOSE)
+        f->close_submitted = true;
     } else if (r->kind != ENGINE_JOB_OPEN) {
       f->since[f->n_since++] = j;
     }
@@ -1133,9 +1239,11 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
   j->all_next = g->all_head;
   g->all_head = j;
   g->outstanding++;
-  if (j->deps_pending == 0) push_ready_locked(e, j);
+  if (j->deps_pending == 0)
+    push_ready_locked(e, j);
   pthread_mutex_unlock(&e->mu);
-  if (fut != NULL) *fut = j;
+  if (fut != NULL)
+    *fut = j;
   return CKPT_OK;
 }
 
@@ -1145,16 +1253,17 @@ static void queue_final_dir_syncs_locked(ckpt_engine_group *g) {
   size_t queued = 0;
   for (size_t i = 0; i < g->dirs.cap; i++) {
     const char *d = g->dirs.slots[i];
-    if (d == NULL) continue;
-    if (one && queued > 0) break;
+    if (d == NULL)
+      continue;
+    if (one && queued > 0)
+      break;
     ckpt_future *j = calloc(1, sizeof *j);
     char *p = dup_str(d);
     if (j == NULL || p == NULL) {
       free(j);
       free(p);
       ckpt_error err = CKPT_ERROR_INIT;
-      ckpt_error_set(&err, CKPT_ENOMEM, "%s: out of memory queuing the fsync of '%s'", g->label,
-                     d);
+      ckpt_error_set(&err, CKPT_ENOMEM, "%s: out of memory queuing the fsync of '%s'", g->label, d);
       group_fail_locked(g, &err);
       return;
     }
@@ -1172,7 +1281,8 @@ static void queue_final_dir_syncs_locked(ckpt_engine_group *g) {
 
 ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int flags, int mode,
                                   unsigned file_flags, ckpt_engine_file **out, ckpt_error *err) {
-  if (out != NULL) *out = NULL;
+  if (out != NULL)
+    *out = NULL;
   if (g == NULL || path == NULL || out == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_file_open: NULL argument");
   if (file_flags & ~CKPT_ENGINE_FILE_DURABLE)
@@ -1182,7 +1292,8 @@ ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int fl
   char *dir = NULL;
   if (f == NULL || (f->path = dup_str(path)) == NULL ||
       ((file_flags & CKPT_ENGINE_FILE_DURABLE) && (dir = parent_dir(path)) == NULL)) {
-    if (f != NULL) free(f->path);
+    if (f != NULL)
+      free(f->path);
     free(f);
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory opening '%s'", g->label, path);
   }
@@ -1223,7 +1334,9 @@ ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int fl
   return CKPT_OK;
 }
 
-ckpt_future *ckpt_engine_file_opened(ckpt_engine_file *f) { return f != NULL ? f->open_job : NULL; }
+ckpt_future *ckpt_engine_file_opened(ckpt_engine_file *f) {
+  return f != NULL ? f->open_job : NULL;
+}
 
 static ckpt_status check_file(ckpt_engine_group *g, ckpt_engine_file *f, const char *what,
                               ckpt_error *err) {
@@ -1235,25 +1348,29 @@ static ckpt_status check_file(ckpt_engine_group *g, ckpt_engine_file *f, const c
   return CKPT_OK;
 }
 
-ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const void *buf,
-                              size_t n, uint64_t offset, const ckpt_engine_job_opts *opts,
-                              ckpt_future **fut, ckpt_error *err) {
+ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const void *buf, size_t n,
+                              uint64_t offset, const ckpt_engine_job_opts *opts, ckpt_future **fut,
+                              ckpt_error *err) {
   ckpt_status st = check_file(g, f, "write", err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   if (buf == NULL && n > 0)
     return ckpt_error_set(err, CKPT_EINVAL, "%s: write of '%s' from a NULL buffer", g->label,
                           f->path);
-  submit_req r = {.kind = ENGINE_JOB_WRITE, .file = f, .buf = (void *)(uintptr_t)buf, .len = n,
+  submit_req r = {.kind = ENGINE_JOB_WRITE,
+                  .file = f,
+                  .buf = (void *)(uintptr_t)buf,
+                  .len = n,
                   .offset = offset};
   return submit(g, &r, opts, fut, err);
 }
 
-ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f,
-                               const struct iovec *iov, size_t iovcnt, uint64_t offset,
-                               const ckpt_engine_job_opts *opts, ckpt_future **fut,
-                               ckpt_error *err) {
+ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f, const struct iovec *iov,
+                               size_t iovcnt, uint64_t offset, const ckpt_engine_job_opts *opts,
+                               ckpt_future **fut, ckpt_error *err) {
   ckpt_status st = check_file(g, f, "writev", err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   if (iov == NULL && iovcnt > 0)
     return ckpt_error_set(err, CKPT_EINVAL, "%s: writev of '%s' from a NULL list", g->label,
                           f->path);
@@ -1267,8 +1384,12 @@ ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f,
                             g->label, f->path);
     total += iov[i].iov_len;
   }
-  submit_req r = {.kind = ENGINE_JOB_WRITEV, .file = f, .len = total, .offset = offset,
-                  .iov = iov, .iovcnt = iovcnt};
+  submit_req r = {.kind = ENGINE_JOB_WRITEV,
+                  .file = f,
+                  .len = total,
+                  .offset = offset,
+                  .iov = iov,
+                  .iovcnt = iovcnt};
   return submit(g, &r, opts, fut, err);
 }
 
@@ -1280,8 +1401,10 @@ ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *e
   size_t i = 0, n = j->iovcnt;
   uint64_t done = 0;
   for (;;) {
-    while (i < n && v[i].iov_len == 0) i++;
-    if (i == n) break;
+    while (i < n && v[i].iov_len == 0)
+      i++;
+    if (i == n)
+      break;
     size_t cnt = n - i < (size_t)IOV_MAX ? n - i : (size_t)IOV_MAX;
     int fault = ckpt_io_fault_check(e->io, CKPT_IO_WRITE, f->path);
     if (fault > 0)
@@ -1292,9 +1415,11 @@ ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *e
     size_t cut = SIZE_MAX, cut_len = 0;
     if (fault == -1) {
       size_t bytes = 0;
-      for (size_t k = 0; k < cnt; k++) bytes += v[i + k].iov_len;
+      for (size_t k = 0; k < cnt; k++)
+        bytes += v[i + k].iov_len;
       size_t want = (bytes + 1) / 2, acc = 0, k = 0;
-      while (acc + v[i + k].iov_len < want) acc += v[i + k++].iov_len;
+      while (acc + v[i + k].iov_len < want)
+        acc += v[i + k++].iov_len;
       cut = i + k;
       cut_len = v[cut].iov_len;
       v[cut].iov_len = want - acc;
@@ -1302,9 +1427,11 @@ ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *e
     }
     ssize_t w = pwritev(fd, &v[i], (int)cnt, (off_t)(j->offset + done));
     int en = errno;
-    if (cut != SIZE_MAX) v[cut].iov_len = cut_len;
+    if (cut != SIZE_MAX)
+      v[cut].iov_len = cut_len;
     if (w < 0) {
-      if (en == EINTR) continue;
+      if (en == EINTR)
+        continue;
       return ckpt_error_errno(err, en, "cannot write '%s' at offset %llu", f->path,
                               (unsigned long long)(j->offset + done));
     }
@@ -1320,7 +1447,8 @@ ckpt_status ckpt_engine_run_writev(ckpt_engine *e, ckpt_future *j, ckpt_error *e
       v[i].iov_base = (unsigned char *)v[i].iov_base + take;
       v[i].iov_len -= take;
       left -= take;
-      if (v[i].iov_len == 0) i++;
+      if (v[i].iov_len == 0)
+        i++;
     }
   }
   j->bytes_done = j->len;
@@ -1332,7 +1460,8 @@ ckpt_status ckpt_engine_read(ckpt_engine_group *g, ckpt_engine_file *f, void *bu
                              uint64_t offset, const ckpt_engine_job_opts *opts, ckpt_future **fut,
                              ckpt_error *err) {
   ckpt_status st = check_file(g, f, "read", err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   if (buf == NULL && n > 0)
     return ckpt_error_set(err, CKPT_EINVAL, "%s: read of '%s' into a NULL buffer", g->label,
                           f->path);
@@ -1344,7 +1473,8 @@ ckpt_status ckpt_engine_fsync(ckpt_engine_group *g, ckpt_engine_file *f,
                               const ckpt_engine_job_opts *opts, ckpt_future **fut,
                               ckpt_error *err) {
   ckpt_status st = check_file(g, f, "fsync", err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   submit_req r = {.kind = ENGINE_JOB_FSYNC, .file = f};
   return submit(g, &r, opts, fut, err);
 }
@@ -1353,7 +1483,8 @@ ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
                                    const ckpt_engine_job_opts *opts, ckpt_future **fut,
                                    ckpt_error *err) {
   ckpt_status st = check_file(g, f, "close", err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   submit_req r = {.kind = ENGINE_JOB_CLOSE, .file = f};
   return submit(g, &r, opts, fut, err);
 }
@@ -1368,8 +1499,7 @@ ckpt_status ckpt_engine_fsync_dir(ckpt_engine_group *g, const char *dir,
 }
 
 ckpt_status ckpt_engine_call(ckpt_engine_group *g, ckpt_engine_fn fn, void *arg,
-                             const ckpt_engine_job_opts *opts, ckpt_future **fut,
-                             ckpt_error *err) {
+                             const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err) {
   if (g == NULL || fn == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_call: NULL group or function");
   submit_req r = {.kind = ENGINE_JOB_CALL, .fn = fn, .fn_arg = arg};
@@ -1387,16 +1517,19 @@ bool ckpt_future_poll(ckpt_future *f) {
 }
 
 ckpt_status ckpt_future_wait(ckpt_future *f, ckpt_error *err) {
-  if (f == NULL) return ckpt_error_set(err, CKPT_EINVAL, "ckpt_future_wait: future is NULL");
+  if (f == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_future_wait: future is NULL");
   ckpt_engine *e = f->group->engine;
   pthread_mutex_lock(&e->mu);
   if (f->state != ENGINE_JOB_DONE && tl_worker_of == e) {
     pthread_mutex_unlock(&e->mu);
-    return ckpt_error_set(err, CKPT_ESTATE, "%s: a job waited for from one of its engine's "
+    return ckpt_error_set(err, CKPT_ESTATE,
+                          "%s: a job waited for from one of its engine's "
                           "worker threads (that could deadlock); use a prerequisite instead",
                           f->group->label);
   }
-  while (f->state != ENGINE_JOB_DONE) pthread_cond_wait(&e->done_cv, &e->mu);
+  while (f->state != ENGINE_JOB_DONE)
+    pthread_cond_wait(&e->done_cv, &e->mu);
   ckpt_status st = f->status;
   if (st != CKPT_OK && err != NULL && err->code == CKPT_OK) {
     if (f->error != NULL) {

@@ -78,10 +78,11 @@ typedef enum ckpt_engine_backend {
  * write + one fsync 1.78 s, write-behind every 8 MiB 0.40 s (4.4x faster), O_DIRECT 0.80 s.
  * Write-behind is the default: the fastest, and no alignment demands on buffers. */
 typedef enum ckpt_engine_flush {
-  CKPT_ENGINE_FLUSH_DEFAULT = 0,  /* environment, else WRITEBEHIND */
-  CKPT_ENGINE_FLUSH_WRITEBEHIND,  /* sync_file_range(WRITE) every writebehind_bytes, fsync at close */
-  CKPT_ENGINE_FLUSH_END,          /* buffered writes, one fsync at close */
-  CKPT_ENGINE_FLUSH_DIRECT        /* O_DIRECT for 4 KiB-aligned writes, fsync at close */
+  CKPT_ENGINE_FLUSH_DEFAULT = 0, /* environment, else WRITEBEHIND */
+  CKPT_ENGINE_FLUSH_WRITEBEHIND, /* sync_file_range(WRITE) every writebehind_bytes, fsync at close
+                                  */
+  CKPT_ENGINE_FLUSH_END,         /* buffered writes, one fsync at close */
+  CKPT_ENGINE_FLUSH_DIRECT       /* O_DIRECT for 4 KiB-aligned writes, fsync at close */
 } ckpt_engine_flush;
 
 /* How a group makes its durable files and noted directories durable at its end.
@@ -99,14 +100,14 @@ typedef enum ckpt_engine_durability {
 } ckpt_engine_durability;
 
 typedef struct ckpt_engine_options {
-  ckpt_io *io;                 /* NULL: ckpt_io_default(). Must outlive the engine. */
-  unsigned threads;            /* worker threads; 0: CKPT_IO_THREADS or 4 */
+  ckpt_io *io;      /* NULL: ckpt_io_default(). Must outlive the engine. */
+  unsigned threads; /* worker threads; 0: CKPT_IO_THREADS or 4 */
   ckpt_engine_backend backend;
   unsigned uring_depth;        /* submission queue entries per worker ring; 0: 64 */
   uint64_t max_inflight_bytes; /* memory budget of read/write jobs; 0: unlimited */
   ckpt_engine_flush flush;
-  uint64_t writebehind_bytes;  /* write-behind granularity; 0: 8 MiB */
-  size_t segment_bytes;        /* io_uring splits larger jobs into parallel pieces; 0: 4 MiB */
+  uint64_t writebehind_bytes; /* write-behind granularity; 0: 8 MiB */
+  size_t segment_bytes;       /* io_uring splits larger jobs into parallel pieces; 0: 4 MiB */
   ckpt_engine_durability durability;
 } ckpt_engine_options;
 
@@ -191,8 +192,8 @@ typedef struct ckpt_engine_job_opts {
   size_t n_after;
   ckpt_engine_done_fn on_done;
   void *on_done_arg;
-  bool budget_reserved;      /* the caller reserved the job's bytes with ckpt_engine_reserve */
-  const char *label;         /* names a function job in messages; copied */
+  bool budget_reserved; /* the caller reserved the job's bytes with ckpt_engine_reserve */
+  const char *label;    /* names a function job in messages; copied */
 } ckpt_engine_job_opts;
 
 /* A function job may submit further jobs to its own group even after the group was sealed
@@ -212,27 +213,25 @@ ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int fl
 
 /* Writes all n bytes of buf at offset (completing short writes). buf must stay valid and
  * unmodified until the job is done (its future, on_done, or the group). */
-ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const void *buf,
-                              size_t n, uint64_t offset, const ckpt_engine_job_opts *opts,
-                              ckpt_future **fut, ckpt_error *err);
+ckpt_status ckpt_engine_write(ckpt_engine_group *g, ckpt_engine_file *f, const void *buf, size_t n,
+                              uint64_t offset, const ckpt_engine_job_opts *opts, ckpt_future **fut,
+                              ckpt_error *err);
 /* Writes the iovcnt entries of iov, one after the other, at offset (completing short writes,
  * any number of entries: more than IOV_MAX are written in several calls). The array iov is
  * copied (the caller may free or reuse it on return); the bytes it points to must stay valid and
  * unmodified until the job is done, as for ckpt_engine_write. Budget, write-behind, cancelation
  * and the fault hook (CKPT_IO_WRITE on f's path, once per pwritev call) as for a write; on_done
  * receives buf NULL. Both backends run it with pwritev(2) on a worker thread. */
-ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f,
-                               const struct iovec *iov, size_t iovcnt, uint64_t offset,
-                               const ckpt_engine_job_opts *opts, ckpt_future **fut,
-                               ckpt_error *err);
+ckpt_status ckpt_engine_writev(ckpt_engine_group *g, ckpt_engine_file *f, const struct iovec *iov,
+                               size_t iovcnt, uint64_t offset, const ckpt_engine_job_opts *opts,
+                               ckpt_future **fut, ckpt_error *err);
 /* Reads up to n bytes at offset; fewer only at end of file (ckpt_future_bytes says how many). */
 ckpt_status ckpt_engine_read(ckpt_engine_group *g, ckpt_engine_file *f, void *buf, size_t n,
                              uint64_t offset, const ckpt_engine_job_opts *opts, ckpt_future **fut,
                              ckpt_error *err);
 /* fsync after every job submitted earlier on f. */
 ckpt_status ckpt_engine_fsync(ckpt_engine_group *g, ckpt_engine_file *f,
-                              const ckpt_engine_job_opts *opts, ckpt_future **fut,
-                              ckpt_error *err);
+                              const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err);
 /* After every job submitted earlier on f: fsync if durable (and the group has not failed), then
  * close. No job can be submitted on f afterwards. */
 ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
@@ -243,8 +242,7 @@ ckpt_status ckpt_engine_fsync_dir(ckpt_engine_group *g, const char *dir,
                                   const ckpt_engine_job_opts *opts, ckpt_future **fut,
                                   ckpt_error *err);
 ckpt_status ckpt_engine_call(ckpt_engine_group *g, ckpt_engine_fn fn, void *arg,
-                             const ckpt_engine_job_opts *opts, ckpt_future **fut,
-                             ckpt_error *err);
+                             const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err);
 
 /* The future of the job that opens f (a prerequisite for function jobs that need the file). */
 ckpt_future *ckpt_engine_file_opened(ckpt_engine_file *f);

@@ -47,7 +47,7 @@ struct ckpt_future {
 
   ckpt_engine_fn fn;
   void *fn_arg;
-  char *path; /* FSYNC_DIR: the directory; CALL: the label (or NULL) */
+  char *path;          /* FSYNC_DIR: the directory; CALL: the label (or NULL) */
   bool final_dir_sync; /* FSYNC_DIR queued by the group's end, not by the caller */
 
   ckpt_engine_done_fn on_done;

@@ -15,7 +15,8 @@ typedef struct ckpt_path_set {
   size_t cap, count;
 } ckpt_path_set;
 
-#define CKPT_PATH_SET_INIT {NULL, 0, 0}
+#define CKPT_PATH_SET_INIT \
+  { NULL, 0, 0 }
 
 /* Adds a copy of s unless present. 0, or -1 when out of memory (the set is unchanged). */
 int ckpt_path_set_add(ckpt_path_set *ps, const char *s);

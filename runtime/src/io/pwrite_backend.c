@@ -22,13 +22,17 @@ static ckpt_status direct_write(ckpt_engine *e, ckpt_engine_file *f, const unsig
       return ckpt_io_pwrite_all(io, fd, f->path, buf + done, n - done, offset + done, err);
     }
     size_t want = n - done;
-    if (want > (size_t)SSIZE_MAX) want = (size_t)SSIZE_MAX & ~(size_t)(CKPT_ENGINE_DIRECT_ALIGN - 1);
+    if (want > (size_t)SSIZE_MAX)
+      want = (size_t)SSIZE_MAX & ~(size_t)(CKPT_ENGINE_DIRECT_ALIGN - 1);
     int fault = ckpt_io_fault_check(io, CKPT_IO_WRITE, f->path);
-    if (fault > 0) return ckpt_error_errno(err, fault, "cannot write '%s'", f->path);
-    if (fault == -1) want = (want + 1) / 2;
+    if (fault > 0)
+      return ckpt_error_errno(err, fault, "cannot write '%s'", f->path);
+    if (fault == -1)
+      want = (want + 1) / 2;
     ssize_t w = pwrite(fd, buf + done, want, (off_t)(offset + done));
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return ckpt_error_errno(err, errno, "cannot write '%s' (O_DIRECT) at offset %llu", f->path,
                               (unsigned long long)(offset + done));
     }
@@ -82,7 +86,9 @@ static ckpt_status pw_worker_init(ckpt_engine *e, void **ctx, ckpt_error *err) {
   return CKPT_OK;
 }
 
-static void pw_worker_fini(void *ctx) { (void)ctx; }
+static void pw_worker_fini(void *ctx) {
+  (void)ctx;
+}
 
 static size_t pw_max_batch(ckpt_engine *e) {
   (void)e;
@@ -91,7 +97,8 @@ static size_t pw_max_batch(ckpt_engine *e) {
 
 static void pw_run_io(ckpt_engine *e, void *ctx, ckpt_future **jobs, ckpt_error *errs, size_t n) {
   (void)ctx;
-  for (size_t i = 0; i < n; i++) jobs[i]->status = run_one(e, jobs[i], &errs[i]);
+  for (size_t i = 0; i < n; i++)
+    jobs[i]->status = run_one(e, jobs[i], &errs[i]);
 }
 
 const engine_backend_ops ckpt_engine_pwrite_backend = {

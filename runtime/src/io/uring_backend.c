@@ -24,22 +24,23 @@
 int ckpt_engine_uring_probe(unsigned depth) {
   struct io_uring ring;
   int rc = io_uring_queue_init(depth, &ring, 0);
-  if (rc < 0) return -rc;
+  if (rc < 0)
+    return -rc;
   io_uring_queue_exit(&ring);
   return 0;
 }
 
 /* One piece in the kernel (or waiting to be resubmitted). */
 typedef struct seg {
-  size_t job;     /* index in the batch */
-  size_t pos;     /* offset of the piece in the job's buffer */
-  size_t len;     /* bytes still wanted from this piece */
+  size_t job; /* index in the batch */
+  size_t pos; /* offset of the piece in the job's buffer */
+  size_t len; /* bytes still wanted from this piece */
 } seg;
 
 /* Progress of one job of the batch. */
 typedef struct job_state {
-  size_t next;     /* bytes of the buffer handed out to pieces so far */
-  size_t got;      /* bytes transferred */
+  size_t next; /* bytes of the buffer handed out to pieces so far */
+  size_t got;  /* bytes transferred */
   unsigned inflight;
   bool failed, eof, fsync_sent;
   bool sync_done; /* a WRITEV job, already run with pwritev before the ring's pieces */
@@ -58,7 +59,8 @@ typedef struct uring_ctx {
 } uring_ctx;
 
 static void ctx_free(uring_ctx *c) {
-  if (c == NULL) return;
+  if (c == NULL)
+    return;
   free(c->segs);
   free(c->free_slots);
   free(c->retry);
@@ -70,7 +72,8 @@ static ckpt_status ur_worker_init(ckpt_engine *e, void **out, ckpt_error *err) {
   *out = NULL;
   unsigned depth = ckpt_engine_uring_depth(e);
   uring_ctx *c = calloc(1, sizeof *c);
-  if (c == NULL) return ckpt_error_set(err, CKPT_ENOMEM, "io_uring worker: out of memory");
+  if (c == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "io_uring worker: out of memory");
   c->depth = depth;
   c->segs = calloc(depth, sizeof *c->segs);
   c->free_slots = calloc(depth, sizeof *c->free_slots);
@@ -97,17 +100,20 @@ static ckpt_status ur_worker_init(ckpt_engine *e, void **out, ckpt_error *err) {
 
 static void ur_worker_fini(void *p) {
   uring_ctx *c = p;
-  if (c == NULL) return;
+  if (c == NULL)
+    return;
   io_uring_queue_exit(&c->ring);
   ctx_free(c);
 }
 
-static size_t ur_max_batch(ckpt_engine *e) { return ckpt_engine_uring_depth(e); }
+static size_t ur_max_batch(ckpt_engine *e) {
+  return ckpt_engine_uring_depth(e);
+}
 
 static ckpt_io_op op_of(const ckpt_future *j) {
-  return j->kind == ENGINE_JOB_WRITE ? CKPT_IO_WRITE
-       : j->kind == ENGINE_JOB_READ  ? CKPT_IO_READ
-                                     : CKPT_IO_FSYNC;
+  return j->kind == ENGINE_JOB_WRITE  ? CKPT_IO_WRITE
+         : j->kind == ENGINE_JOB_READ ? CKPT_IO_READ
+                                      : CKPT_IO_FSYNC;
 }
 
 static const char *verb_of(const ckpt_future *j) {
@@ -145,11 +151,13 @@ static bool prep_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_er
   } else {
     size_t len = s->len;
     /* A forced short write submits half; the completion is then short and finished below. */
-    if (fault == -1 && j->kind == ENGINE_JOB_WRITE) len = (len + 1) / 2;
+    if (fault == -1 && j->kind == ENGINE_JOB_WRITE)
+      len = (len + 1) / 2;
     unsigned char *p = (unsigned char *)j->buf + s->pos;
     uint64_t off = j->offset + s->pos;
     int fd = ckpt_engine_pick_fd(j->file, p, len, off);
-    if (len > 0x7ffff000u) len = 0x7ffff000u; /* the kernel's per-call limit */
+    if (len > 0x7ffff000u)
+      len = 0x7ffff000u; /* the kernel's per-call limit */
     if (j->kind == ENGINE_JOB_WRITE) {
       io_uring_prep_write(sqe, fd, p, (unsigned)len, off);
     } else {
@@ -162,16 +170,18 @@ static bool prep_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_er
 }
 
 /* Hands out the next piece of some job that still has work, or returns false. */
-static bool next_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, size_t n,
-                       size_t *cursor, unsigned *slot) {
+static bool next_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, size_t n, size_t *cursor,
+                       unsigned *slot) {
   size_t seg_bytes = ckpt_engine_segment_bytes(e);
   for (size_t tries = 0; tries < n; tries++) {
     size_t i = (*cursor + tries) % n;
     ckpt_future *j = jobs[i];
     job_state *st = &c->js[i];
-    if (st->failed || st->eof || st->sync_done) continue;
+    if (st->failed || st->eof || st->sync_done)
+      continue;
     bool has_work = j->kind == ENGINE_JOB_FSYNC ? !st->fsync_sent : st->next < j->len;
-    if (!has_work) continue;
+    if (!has_work)
+      continue;
     unsigned k = c->free_slots[--c->nfree];
     seg *s = &c->segs[k];
     s->job = i;
@@ -181,7 +191,8 @@ static bool next_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, size_t 
       st->fsync_sent = true;
     } else {
       size_t len = j->len - st->next;
-      if (len > seg_bytes) len = seg_bytes;
+      if (len > seg_bytes)
+        len = seg_bytes;
       s->pos = st->next;
       s->len = len;
       st->next += len;
@@ -195,8 +206,8 @@ static bool next_piece(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, size_t 
 }
 
 /* Applies one completion. */
-static void on_cqe(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_error *errs,
-                   unsigned k, int res) {
+static void on_cqe(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_error *errs, unsigned k,
+                   int res) {
   seg *s = &c->segs[k];
   ckpt_future *j = jobs[s->job];
   job_state *st = &c->js[s->job];
@@ -231,7 +242,8 @@ static void on_cqe(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_error 
       ckpt_engine_count_short(e);
     }
   }
-  if (release) c->free_slots[c->nfree++] = k;
+  if (release)
+    c->free_slots[c->nfree++] = k;
 }
 
 /* Runs a batch with the portable backend (ring unusable). */
@@ -245,16 +257,20 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
     run_portable(e, jobs, errs, n);
     return;
   }
-  if (n > c->depth) n = c->depth; /* the worker never asks for more */
-  for (size_t i = 0; i < n; i++) memset(&c->js[i], 0, sizeof c->js[i]);
+  if (n > c->depth)
+    n = c->depth; /* the worker never asks for more */
+  for (size_t i = 0; i < n; i++)
+    memset(&c->js[i], 0, sizeof c->js[i]);
   c->nfree = 0;
-  for (unsigned k = 0; k < c->depth; k++) c->free_slots[c->nfree++] = c->depth - 1 - k;
+  for (unsigned k = 0; k < c->depth; k++)
+    c->free_slots[c->nfree++] = c->depth - 1 - k;
   c->nretry = 0;
   /* Vectored writes run here with pwritev (ckpt_engine_run_writev), not as IORING_OP_WRITEV
    * pieces: splitting an iovec list into segment-sized pieces and resubmitting short ones is
    * not worth it for their use (packed segments of a few MiB, several workers in parallel). */
   for (size_t i = 0; i < n; i++) {
-    if (jobs[i]->kind != ENGINE_JOB_WRITEV) continue;
+    if (jobs[i]->kind != ENGINE_JOB_WRITEV)
+      continue;
     c->js[i].sync_done = true;
     jobs[i]->status = ckpt_engine_run_writev(e, jobs[i], &errs[i]);
   }
@@ -272,11 +288,13 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
           c->free_slots[c->nfree++] = k;
           continue;
         }
-        if (prep_piece(e, c, jobs, errs, k)) queued++;
+        if (prep_piece(e, c, jobs, errs, k))
+          queued++;
       }
       unsigned k;
       while (c->nfree > 0 && next_piece(e, c, jobs, n, &cursor, &k)) {
-        if (prep_piece(e, c, jobs, errs, k)) queued++;
+        if (prep_piece(e, c, jobs, errs, k))
+          queued++;
       }
     }
     if (queued > 0 && !submit_failed) {
@@ -288,7 +306,8 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
       } else if ((rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) && busy_spins++ < 10000) {
         /* The kernel is short of resources: the pieces stay queued in the ring and go with
          * the next submit, once completions have freed some. */
-        if (inflight == 0) sched_yield();
+        if (inflight == 0)
+          sched_yield();
       } else {
         /* Unrecoverable. Pieces still queued are never submitted (waiting for completions
          * below asks the kernel to consume no submissions), so their buffers are safe; the
@@ -305,7 +324,8 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
       }
     }
     if (inflight == 0) {
-      if (submit_failed || (queued == 0 && c->nretry == 0)) break;
+      if (submit_failed || (queued == 0 && c->nretry == 0))
+        break;
       continue;
     }
     struct io_uring_cqe *cqe;
@@ -313,7 +333,8 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
     if (rc < 0) {
       /* EINTR; anything else cannot happen with a valid ring. Either way the jobs stay
        * unfinished rather than report buffers free while the kernel may still use them. */
-      if (rc != -EINTR) sched_yield();
+      if (rc != -EINTR)
+        sched_yield();
       continue;
     }
     unsigned head, seen = 0;
@@ -328,14 +349,16 @@ static void ur_run_io(ckpt_engine *e, void *p, ckpt_future **jobs, ckpt_error *e
   for (size_t i = 0; i < n; i++) {
     ckpt_future *j = jobs[i];
     job_state *st = &c->js[i];
-    if (st->sync_done) continue; /* status and bytes_done set by ckpt_engine_run_writev */
+    if (st->sync_done)
+      continue; /* status and bytes_done set by ckpt_engine_run_writev */
     j->bytes_done = st->got;
     if (st->failed) {
       j->status = errs[i].code != CKPT_OK ? errs[i].code : CKPT_EIO;
       continue;
     }
     j->status = CKPT_OK;
-    if (j->kind == ENGINE_JOB_WRITE) ckpt_engine_after_write(e, j->file, j->offset, j->len);
+    if (j->kind == ENGINE_JOB_WRITE)
+      ckpt_engine_after_write(e, j->file, j->offset, j->len);
   }
 }
 

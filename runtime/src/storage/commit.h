@@ -7,12 +7,11 @@
  *   finish  writes commit_success.txt and makes every file and directory under the tmp
  *           directory durable — fsyncs them, in parallel on the save's engine, except what the
  *           save's jobs already made durable and claimed (op.h) — (in commit-file mode the
- *           commit file comes last, after the rest is durable); in rename mode it then renames the directory to <path> (atomically
- *           exchanging it with the old checkpoint when force replaces one, which is then
- *           removed); finally it fsyncs the parent;
- *   abort   removes what begin created (best effort) after a failure.
- * Until finish's rename (or, in commit-file mode, until commit_success.txt is durable), no
- * reader sees a checkpoint at <path>, and a replaced checkpoint stays intact. */
+ *           commit file comes last, after the rest is durable); in rename mode it then renames the
+ * directory to <path> (atomically exchanging it with the old checkpoint when force replaces one,
+ * which is then removed); finally it fsyncs the parent; abort   removes what begin created (best
+ * effort) after a failure. Until finish's rename (or, in commit-file mode, until commit_success.txt
+ * is durable), no reader sees a checkpoint at <path>, and a replaced checkpoint stays intact. */
 #ifndef CKPT_SRC_STORAGE_COMMIT_H
 #define CKPT_SRC_STORAGE_COMMIT_H
 

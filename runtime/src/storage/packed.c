@@ -186,8 +186,10 @@ static ckpt_status parse_array(const char *where, const cJSON *jv, ckpt_packed_i
     ckpt_packed_chunk *pc = &a->chunks[a->n_chunks];
     uint64_t file = 0, crc = 0;
     if (c->string == NULL || !key_linear(&a->meta, c->string, &pc->linear))
-      return ckpt_error_set(err, CKPT_ECORRUPT, "'%s': array '%s': '%.40s' is not a chunk key of "
-                            "its shape", where, a->param, c->string ? c->string : "");
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "'%s': array '%s': '%.40s' is not a chunk key of "
+                            "its shape",
+                            where, a->param, c->string ? c->string : "");
     if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) != 4 ||
         !get_uint(cJSON_GetArrayItem(c, 0), (double)(CKPT_PACKED_MAX_FILES - 1), &file) ||
         !get_uint(cJSON_GetArrayItem(c, 1), MAX_EXACT, &pc->offset) ||
@@ -376,8 +378,9 @@ ckpt_status ckpt_packed_locate(const ckpt_packed_array *a, uint64_t linear, cons
                           key, CKPT_PACKED_INDEX_FILE);
   const ckpt_packed_file *f = &a->index->files[c->file];
   if (f->kind == CKPT_IO_KIND_MISSING)
-    return ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': chunk '%s': data file '%s' is missing",
-                          a->param, key, f->path);
+    return ckpt_error_set(err, CKPT_EINCOMPLETE,
+                          "array '%s': chunk '%s': data file '%s' is missing", a->param, key,
+                          f->path);
   if (f->kind == CKPT_IO_KIND_SYMLINK)
     return ckpt_error_set(err, CKPT_EUNSAFE,
                           "array '%s': chunk '%s': data file '%s' is a symlink (not followed "
@@ -432,8 +435,7 @@ static ckpt_status put_chunks(ckpt_tf_buf *b, const ckpt_zarr_meta *m, const ckp
     if (keys == NULL || text == NULL) {
       free(keys);
       free(text);
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s",
-                            CKPT_PACKED_INDEX_FILE);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building %s", CKPT_PACKED_INDEX_FILE);
     }
   } else {
     keys = &single;
@@ -510,7 +512,8 @@ ckpt_status ckpt_packed_encode(size_t n_arrays, const char *const *params,
     free(zt);
     ckpt_tf_buf_putc(&b, '}');
   }
-  ckpt_tf_buf_puts(&b, n_rows > 0 ? "},\"files\":[\"" CKPT_PACKED_DATA_FILE "\"]" : "},\"files\":[]");
+  ckpt_tf_buf_puts(&b,
+                   n_rows > 0 ? "},\"files\":[\"" CKPT_PACKED_DATA_FILE "\"]" : "},\"files\":[]");
   ckpt_tf_buf_printf(&b, ",\"format\":\"%s\",\"version\":%d}", CKPT_PACKED_FORMAT,
                      CKPT_PACKED_VERSION);
   if (st == CKPT_OK)

@@ -49,11 +49,11 @@
 #define CKPT_PACKED_MAX_FILES 4096
 
 typedef struct ckpt_packed_file {
-  char *name;         /* "_PACKED.<n>" */
-  char *path;         /* <item>/<name> */
-  ckpt_io_kind kind;  /* as found when the index was read */
+  char *name;        /* "_PACKED.<n>" */
+  char *path;        /* <item>/<name> */
+  ckpt_io_kind kind; /* as found when the index was read */
   uint64_t size;
-  int fd;             /* opened by the first ckpt_packed_fd, closed by ckpt_packed_free; -1 */
+  int fd; /* opened by the first ckpt_packed_fd, closed by ckpt_packed_free; -1 */
 } ckpt_packed_file;
 
 typedef struct ckpt_packed_chunk {
@@ -68,12 +68,12 @@ typedef struct ckpt_packed_array {
   char *param;
   ckpt_zarr_meta meta;
   size_t n_chunks;
-  ckpt_packed_chunk *chunks; /* sorted by linear, no duplicates */
+  ckpt_packed_chunk *chunks;       /* sorted by linear, no duplicates */
   struct ckpt_packed_index *index; /* the index it belongs to (for its files) */
 } ckpt_packed_array;
 
 typedef struct ckpt_packed_index {
-  ckpt_io *io;  /* the data files' descriptors are opened and closed through it */
+  ckpt_io *io;        /* the data files' descriptors are opened and closed through it */
   pthread_mutex_t mu; /* guards the lazy opens of ckpt_packed_fd */
   bool mu_init;
   bool present; /* the item has a _PACKED file */
@@ -86,8 +86,7 @@ typedef struct ckpt_packed_index {
 /* Reads and validates dir/_PACKED and stats the data files it names. No _PACKED: *idx is empty
  * (present false) and CKPT_OK. *idx is owned by the caller (ckpt_packed_free), also on failure.
  * *idx must not be moved afterwards (arrays point back to it). */
-ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *idx,
-                             ckpt_error *err);
+ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *idx, ckpt_error *err);
 void ckpt_packed_free(ckpt_packed_index *idx);
 
 /* A read-only descriptor of data file `file` of a's index, opened (O_NOFOLLOW) on first use and
@@ -110,8 +109,7 @@ ckpt_status ckpt_packed_check_meta(const ckpt_packed_index *idx, const ckpt_pytr
  * range lies inside it. *path is borrowed from a's index. Errors name the array, the chunk key
  * and the file. */
 ckpt_status ckpt_packed_locate(const ckpt_packed_array *a, uint64_t linear, const char *key,
-                               const char **path, const ckpt_packed_chunk **chunk,
-                               ckpt_error *err);
+                               const char **path, const ckpt_packed_chunk **chunk, ckpt_error *err);
 
 /* ---------------------------------------------------------------- writing */
 

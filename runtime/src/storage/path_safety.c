@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_reserved[] = {
-    "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
-    "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
-    "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
+static const char *const k_reserved[] =
+    {
+        "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
+        "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
+        "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
 };
 
 bool ckpt_path_is_reserved(const char *name) {

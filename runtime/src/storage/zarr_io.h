@@ -49,9 +49,8 @@ typedef uint64_t (*ckpt_task_weight_fn)(void *ctx, size_t index);
  * all of them, so it must not be called from one of the engine's own workers. After a failure
  * the tasks not started yet are canceled; the error of the lowest failing index is returned,
  * so the report does not depend on thread timing. */
-ckpt_status ckpt_task_run(struct ckpt_engine *engine, const char *label, size_t n,
-                          ckpt_task_fn fn, ckpt_task_weight_fn weight, void *ctx,
-                          ckpt_error *err);
+ckpt_status ckpt_task_run(struct ckpt_engine *engine, const char *label, size_t n, ckpt_task_fn fn,
+                          ckpt_task_weight_fn weight, void *ctx, ckpt_error *err);
 
 /* The same on a short-lived engine of `threads` workers (0 = ckpt_task_threads()), for
  * callers that have no engine (the CLI, verification). */
@@ -131,15 +130,15 @@ struct ckpt_packed_array;
 
 typedef struct ckpt_zarr_read_req {
   ckpt_io *io;
-  const char *array_dir;  /* unused for a packed array */
+  const char *array_dir;                  /* unused for a packed array */
   const struct ckpt_packed_array *packed; /* storage/packed.h: chunks are byte ranges of the
                                            * item's packed data file (NULL: a zarr directory) */
-  const char *name;       /* parameter name for messages */
-  ckpt_zarr_meta meta;    /* as stored */
-  ckpt_dtype dtype;       /* the destination dtype (a cast when it differs) */
-  const cJSON *checksums; /* the array's _CHECKSUMS entry, or NULL */
-  bool require_checksums; /* _CHECKSUMS exists: every chunk must be listed */
-  bool missing_is_error;  /* _METADATA.store_array_data_equal_to_fill_value */
+  const char *name;                       /* parameter name for messages */
+  ckpt_zarr_meta meta;                    /* as stored */
+  ckpt_dtype dtype;                       /* the destination dtype (a cast when it differs) */
+  const cJSON *checksums;                 /* the array's _CHECKSUMS entry, or NULL */
+  bool require_checksums;                 /* _CHECKSUMS exists: every chunk must be listed */
+  bool missing_is_error;                  /* _METADATA.store_array_data_equal_to_fill_value */
   size_t n_dest;
   ckpt_zarr_dest *dest;
   /* Statistics, filled by the read. */
