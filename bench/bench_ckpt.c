@@ -31,7 +31,7 @@
  * are compared with (so a slow minute of the shared machine moves both sides of a ratio), with
  * the same code as bench_limits and reported under its name ("prog": "limits"):
  *   limits    write_fsync: S bytes from one flat buffer written to a new file in 4 MiB writes
- *             and fsync'd, then read_hot: read back in 4 MiB reads; the file is deleted before
+ *             and fsync'd, then read_hot: read back in 4 MiB reads; the file is truncated before
  *             the next op, so the save that follows fills the page cache from the same warm
  *             memory (bench_limits.c explains why that matters here). Give it right before save.
  *   memcpy    the state's arrays copied into that flat, already-faulted buffer; give it right
@@ -41,7 +41,6 @@
  * Output: JSON lines (bench_common.h); a failed optional op prints a note and the others go on. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,29 +75,18 @@ typedef struct run {
  * state's bytes) is stored as several chunks, so shards can cut across them. */
 #define CHUNKED_BYTES ((int64_t)4 << 20)
 
-/* nftw callback of remove_tree: removes every entry, children first. */
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-  (void)sb;
-  (void)ftw;
-  return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? -1 : 0;
-}
-
-static void remove_tree(const char *path) {
-  if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-    bench_die(true, "removing %s", path);
-}
-
-/* Every save op first deletes the checkpoints earlier ops left (so the ops that read one must
+/* Every save op first retires the checkpoints earlier ops left (so the ops that read one must
  * come right after the save that wrote it). A second gigabyte of page cache, filled while the
  * first stays cached, comes from memory this VM's host has reclaimed and writes 2-4x slower
  * (docs/performance.md, "Page cache and deleted files"): without this, whichever save ran
  * second in the process measured 1.5-2x the first (0.89 s and 1.65 s for the same two saves,
- * swapped). Deleting hands the pages back, as bench_limits does with its files. */
+ * swapped). Truncating hands the pages back, as bench_limits does with its files; the files
+ * themselves stay until the run ends (bench_retire_tree says why they are not deleted). */
 static void drop_checkpoints(run *r) {
   char **kept[] = {&r->saved, &r->chunked};
   for (size_t i = 0; i < 2; i++) {
     if (*kept[i] != NULL) {
-      remove_tree(*kept[i]);
+      bench_retire_tree(*kept[i]);
       free(*kept[i]);
       *kept[i] = NULL;
     }
@@ -444,7 +432,7 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) 
       bench_emit_time(PROG, r->st.name, "restore_packed", seconds, r->st.total_bytes);
     else
       note_error(r, "restore_packed", &err);
-    remove_tree(path); /* read by nothing else: dropped now (drop_checkpoints says why) */
+    bench_retire_tree(path); /* read by nothing else: dropped now (drop_checkpoints says why) */
     free(path);
     return s == CKPT_OK;
   }
@@ -505,8 +493,7 @@ static void op_limits(run *r) {
   if (memcmp(back, r->flat, S) != 0)
     bench_die(false, "%s reads back different bytes", path);
   free(back);
-  if (unlink(path) != 0)
-    bench_die(true, "unlink %s", path);
+  bench_retire_file(path);
   free(path);
 }
 
@@ -870,7 +857,7 @@ static void op_async(run *r) {
       s = ckpt_checkpointer_wait_until_finished(c, &err);
     double waited = bench_now() - t0;
     if (round == 0 && s == CKPT_OK)
-      remove_tree(path); /* the second save's page cache from warm memory (drop_checkpoints) */
+      bench_retire_tree(path); /* the second save's page cache from warm memory (drop_checkpoints) */
     free(path);
     if (round == 0 && sampling) {
       atomic_store(&smp.stop, true);

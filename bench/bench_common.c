@@ -418,6 +418,29 @@ void bench_fsync_tree(const char *root) {
   walk(root, fsync_entry);
 }
 
+void bench_retire_file(const char *path) {
+  if (truncate(path, 0) != 0)
+    bench_die(true, "truncate %s", path);
+}
+
+static void retire_entry(const char *path, bool is_dir) {
+  if (!is_dir)
+    bench_retire_file(path);
+}
+
+void bench_retire_tree(const char *root) {
+  static unsigned retired;
+  walk(root, retire_entry);
+  size_t len = strlen(root) + 32;
+  char *aside = malloc(len);
+  if (aside == NULL)
+    bench_die(false, "out of memory");
+  snprintf(aside, len, "%s.retired-%u-%u", root, (unsigned)getpid(), retired++);
+  if (rename(root, aside) != 0)
+    bench_die(true, "rename %s to %s", root, aside);
+  free(aside);
+}
+
 double bench_drop_cache(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)

@@ -94,6 +94,17 @@ double bench_drop_cache(const char *path);
 /* bench_drop_cache on every regular file below root. */
 void bench_drop_cache_tree(const char *root);
 
+/* Retiring instead of deleting (docs/performance.md, "Deleted inodes"): ext4 without a journal
+ * (this machine kind's disk) skips every inode freed in the last 1-6 minutes when it allocates
+ * one, with a lookup per skipped inode, so a save right after the deletion of a checkpoint with
+ * a thousand files paid 0.2-0.3 s more to create its own, while a peer that writes one file
+ * paid nothing. The benchmark programs therefore never free inodes while a run measures:
+ * retiring truncates every regular file (its blocks and page cache are freed, as by deleting)
+ * and keeps the names; bench/run.py removes the whole data directory after the last job.
+ * bench_retire_tree also renames root to a fresh name beside it, so the path can be reused. */
+void bench_retire_file(const char *path);
+void bench_retire_tree(const char *root);
+
 /* Resident set size and its high-water mark of this process, in bytes (from /proc/self/status). */
 uint64_t bench_rss_bytes(void);
 uint64_t bench_hwm_bytes(void);

@@ -6,7 +6,7 @@
  *   restore  H5Fopen .. H5Dread of every array into already-faulted caller buffers .. H5Fclose
  *            (hot: right after the save, the file is still in the page cache)
  *
- * Usage: bench_hdf5 MANIFEST DIR   (DIR must exist; the file is removed at exit)
+ * Usage: bench_hdf5 MANIFEST DIR   (DIR must exist; the file is truncated at exit)
  * Output: JSON lines (bench_common.h). */
 #include <hdf5.h>
 #include <stdio.h>
@@ -116,8 +116,7 @@ int main(int argc, char **argv) {
   }
   free(out);
 
-  if (unlink(path) != 0)
-    bench_die(true, "unlink %s", path);
+  bench_retire_file(path);
   free(path);
   bench_state_free(&st);
   H5close();

@@ -3,18 +3,19 @@
  *
  *   memcpy        the state's arrays copied into one already-faulted buffer (snapshot floor)
  *   write_nosync  those S bytes written to one new file in 4 MiB write()s, no fsync (page
- *                 cache only); the file is then deleted
+ *                 cache only); the file is then truncated
  *   write_fsync   the same into another new file, then fsync (durable-save floor; open to close)
  *   read_hot      the fsync'd file read back into a faulted buffer in 4 MiB read()s
  *   read_cold     the same after posix_fadvise(DONTNEED) dropped it from the page cache
  *
- * Why write_nosync comes first and its file is deleted: on this machine kind (a VM whose balloon
+ * Why write_nosync comes first and its file is truncated: on this machine kind (a VM whose balloon
  * hands free memory back to the host) the page cache of a new file is fast to fill only while
  * it can take pages freed a moment ago; once a 1 GiB file stays cached, the next 1 GiB of page
  * cache comes from memory the host has reclaimed, and copying into it took 2-3 s instead of
  * 0.3 s (all system time: the first touch of each page faults in the host). Measured the other
- * way round, write_nosync came out 2-3x slower than write_fsync. Deleting a file frees its
- * pages, so every timed write here starts with as much warm memory as the first one.
+ * way round, write_nosync came out 2-3x slower than write_fsync. Truncating a file frees its
+ * pages (as deleting would, without freeing an inode: bench_retire_file), so every timed write
+ * here starts with as much warm memory as the first one.
  *
  * For the llm state, bench_ckpt measures memcpy, write_fsync and read_hot itself, right next
  * to the ckpt ops they pair with; this program then runs once per run for the context figures
@@ -22,7 +23,7 @@
  *
  * Each timed section starts right after bench_prewarm (see bench_common.h for why).
  *
- * Usage: bench_limits MANIFEST DIR [OP...]   (DIR must exist; the files are removed at exit;
+ * Usage: bench_limits MANIFEST DIR [OP...]   (DIR must exist; the files are truncated at exit;
  *        without OPs every op is reported, else only those named; all of them run)
  * Output: JSON lines (bench_common.h). */
 #include <fcntl.h>
@@ -88,10 +89,9 @@ int main(int argc, char **argv) {
   t0 = bench_now();
   bench_write_file(buffered_path, flat, S, false);
   emit(&st, "write_nosync", bench_now() - t0);
-  /* Deleting it drops its dirty pages (no write-back runs behind what follows) and frees them
-   * for the next file (see the top of this file). */
-  if (unlink(buffered_path) != 0)
-    bench_die(true, "unlink %s", buffered_path);
+  /* Truncating it drops its dirty pages (no write-back runs behind what follows) and frees
+   * them for the next file (see the top of this file). */
+  bench_retire_file(buffered_path);
 
   bench_prewarm(warm);
   t0 = bench_now();
@@ -118,8 +118,7 @@ int main(int argc, char **argv) {
   if (wanted("read_cold"))
     bench_emit_value(PROG, st.name, "cold_resident_fraction", resident);
 
-  if (unlink(durable_path) != 0)
-    bench_die(true, "unlink %s", durable_path);
+  bench_retire_file(durable_path);
   free(durable_path);
   free(buffered_path);
   free(back);

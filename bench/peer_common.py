@@ -60,6 +60,21 @@ def fsync_tree(root):
         fsync_path(dirpath, directory=True)
 
 
+def retire_file(path):
+    """Truncates path: its blocks and page cache are freed, its inode is not (bench_retire_file
+    in bench_common.h says why nothing is deleted while a run measures)."""
+    os.truncate(path, 0)
+
+
+def retire_tree(root):
+    """retire_file on every regular file below root; the tree stays until the run ends."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                retire_file(path)
+
+
 def check_equal(prog, what, expected, got):
     """Exits 1 (the orchestrator reports it) when a restore returned other bytes."""
     import numpy as np

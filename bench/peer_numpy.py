@@ -6,7 +6,7 @@ numpy.save (one .npy file per array) and numpy.savez (one .npz file), each made 
     savez   numpy.savez of all arrays into one file, fsync'd, then the directory
     loadz   numpy.load of the .npz and every member read (hot)
 
-Usage: /usr/bin/python3 bench/peer_numpy.py MANIFEST DIR   (files removed at exit)
+Usage: /usr/bin/python3 bench/peer_numpy.py MANIFEST DIR   (files truncated at exit)
 Output: JSON lines, as bench_common.c prints them.
 """
 
@@ -52,7 +52,7 @@ def main():
         pc.check_equal(PROG, aname, a, b)
     del loaded
     for path in paths:
-        os.unlink(path)
+        pc.retire_file(path)
 
     npz = os.path.join(root, "state.npz")
     pc.prewarm(warm)
@@ -71,7 +71,7 @@ def main():
     pc.emit_time(PROG, name, "loadz", pc.now() - t0, total)
     for aname, a in arrays:
         pc.check_equal(PROG, aname, a, loaded[aname])
-    os.unlink(npz)
+    pc.retire_file(npz)
     return 0
 
 

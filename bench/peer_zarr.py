@@ -7,12 +7,11 @@ groups), chunks as zarr chooses them by default.
     restore  zarr.open_group and arr[...] of every array (hot: right after the save)
 
 COMPRESSOR is "default" (zarr's default, Blosc lz4 level 5 with shuffle) or "none".
-Usage: /usr/bin/python3 bench/peer_zarr.py MANIFEST DIR COMPRESSOR   (files removed at exit)
+Usage: /usr/bin/python3 bench/peer_zarr.py MANIFEST DIR COMPRESSOR   (files truncated at exit)
 Output: JSON lines, as bench_common.c prints them; prog is "zarr" or "zarr_none".
 """
 
 import os
-import shutil
 import sys
 
 import zarr
@@ -50,7 +49,7 @@ def main():
     pc.emit_time(prog, name, "restore", pc.now() - t0, total)
     for (aname, a), b in zip(arrays, loaded):
         pc.check_equal(prog, aname, a, b)
-    shutil.rmtree(path)
+    pc.retire_tree(path)
     return 0
 
 

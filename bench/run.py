@@ -15,7 +15,10 @@ Environment:
   BENCH_STATES=a,b only these states (llm, large, small, small1)
   BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
                    past the first round, the slowest jobs give up rounds to stay within it
-  BENCH_DIR=DIR    where the data goes (default BUILD_DIR/bench/data); removed afterwards
+  BENCH_DIR=DIR    where the data goes (default BUILD_DIR/bench/data). Each process's files are
+                   truncated once it ends and the whole directory removed after the last job:
+                   no inode is freed while the run measures (bench_retire_file in
+                   bench_common.h says why)
   BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind)
   CC               the compiler for the C programs (default cc)
 """
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import build_tools  # noqa: E402
 import goals  # noqa: E402
 import machine  # noqa: E402
+import peer_common  # noqa: E402
 import state  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
@@ -206,7 +210,10 @@ class Run:
             text = f"round {rnd + 1}: exit status {rc}: {last[-1] if last else 'no message'}"
             self.failures.setdefault((st, prog), []).append(text)
             log(f"  FAILED {st} {prog}: {text}")
-        shutil.rmtree(data, ignore_errors=True)
+        try:
+            peer_common.retire_tree(data)  # removed with data_root after the last job
+        except OSError as e:
+            log(f"  cannot truncate the files of {data}: {e}")
         return elapsed
 
     def check_fingerprint(self, st, prog, fp):

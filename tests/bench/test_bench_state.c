@@ -6,10 +6,12 @@
  * bench_common.c belongs to the bench programs, which scripts/bench compiles on its own; it is
  * included here so this suite tests exactly that source without a second build rule. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,4 +204,43 @@ Test(bench_state, fsync_tree_and_drop_cache_handle_a_real_tree) {
   /* mincore may be unavailable (-1); otherwise a fraction. */
   cr_assert(resident == -1 || (resident >= 0 && resident <= 1), "resident %g", resident);
   bench_drop_cache_tree(tmp_path("t"));
+}
+
+/* Retiring a checkpoint tree frees its data but no inode (bench_retire_tree): every file is
+ * truncated to 0 bytes, keeps its inode, and the tree moves aside so its path is free again. */
+Test(bench_state, retire_tree_truncates_files_keeps_inodes_and_frees_the_path) {
+  char *root = tmp_path("ckpt");
+  cr_assert_eq(mkdir(root, 0777), 0);
+  char sub[300], file[320], top[320];
+  snprintf(sub, sizeof sub, "%s/params.w", root);
+  cr_assert_eq(mkdir(sub, 0777), 0);
+  snprintf(file, sizeof file, "%s/0", sub);
+  snprintf(top, sizeof top, "%s/_METADATA", root);
+  write_text(file, "chunk bytes");
+  write_text(top, "{}");
+  struct stat before, after;
+  cr_assert_eq(stat(file, &before), 0);
+
+  bench_retire_tree(root);
+
+  struct stat gone;
+  cr_assert_neq(stat(root, &gone), 0, "%s should have moved aside", root);
+  DIR *d = opendir(tmpdir);
+  cr_assert_not_null(d);
+  char moved[600] = "";
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (strncmp(e->d_name, "ckpt.retired-", 13) == 0)
+      snprintf(moved, sizeof moved, "%s/%s", tmpdir, e->d_name);
+  closedir(d);
+  cr_assert_neq(moved[0], '\0', "no ckpt.retired-* beside %s", root);
+  char moved_file[700], moved_top[700];
+  snprintf(moved_file, sizeof moved_file, "%s/params.w/0", moved);
+  snprintf(moved_top, sizeof moved_top, "%s/_METADATA", moved);
+  cr_assert_eq(stat(moved_file, &after), 0);
+  cr_expect_eq(after.st_ino, before.st_ino, "the chunk file's inode changed");
+  cr_expect_eq(after.st_size, 0);
+  cr_assert_eq(stat(moved_top, &after), 0);
+  cr_expect_eq(after.st_size, 0);
+  /* The path can be written again, as the next save op does. */
+  cr_expect_eq(mkdir(root, 0777), 0);
 }
