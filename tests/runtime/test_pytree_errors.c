@@ -480,8 +480,8 @@ Test(pytree_errors, every_io_call_of_a_restore_can_fail) {
         ckpt_tree_free(back);
         break;
       }
-      cr_assert_eq(st, CKPT_EIO, "%s call %llu: %s", ckpt_io_op_name(ops[k]),
-                   (unsigned long long)at, e.message);
+      cr_assert_eq(st, CKPT_EIO, "%s call %llu: %s: %s", ckpt_io_op_name(ops[k]),
+                   (unsigned long long)at, ckpt_status_name(st), e.message);
       cr_assert_null(back);
       failures++;
     }

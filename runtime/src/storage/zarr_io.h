@@ -27,7 +27,8 @@ typedef struct ckpt_scratch {
   size_t cap;
 } ckpt_scratch;
 
-/* Returns a buffer of at least n bytes (contents undefined); NULL when memory runs out. */
+/* Returns a page-aligned buffer of at least n bytes (contents undefined); NULL when memory runs
+ * out. */
 void *ckpt_scratch_get(ckpt_scratch *s, size_t n);
 void ckpt_scratch_free(ckpt_scratch *s);
 
