@@ -4,12 +4,6 @@
  * with io_uring (skipped when the kernel refuses it) and once with pread/pwrite. */
 #include "test_engine_util.h"
 
-#define BOTH_BACKENDS(name)                                                                  \
-  static void name(ckpt_engine_backend backend);                                           \
-  Test(engine_uring, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_URING); }              \
-  Test(engine_pwrite, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_PWRITE); }            \
-  static void name(ckpt_engine_backend backend)
-
 typedef struct planned_file {
   char *path;
   uint64_t seed;

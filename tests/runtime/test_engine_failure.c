@@ -7,12 +7,6 @@
 #include "io/engine_internal.h"
 #include "test_engine_util.h"
 
-#define BOTH_BACKENDS(name)                                                                  \
-  static void name(ckpt_engine_backend backend);                                           \
-  Test(engine_uring, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_URING); }              \
-  Test(engine_pwrite, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_PWRITE); }            \
-  static void name(ckpt_engine_backend backend)
-
 typedef struct done_log {
   atomic_int calls;
   atomic_int ok, canceled, failed;

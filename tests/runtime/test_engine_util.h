@@ -130,6 +130,13 @@ static inline int te_fault_hook(void *arg, ckpt_io_op op, const char *path) {
   return 0;
 }
 
+/* Defines a test body run twice: as engine_uring::name and engine_pwrite::name. */
+#define BOTH_BACKENDS(name)                                                                  \
+  static void name(ckpt_engine_backend backend);                                           \
+  Test(engine_uring, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_URING); }              \
+  Test(engine_pwrite, name, .timeout = 120) { name(CKPT_ENGINE_BACKEND_PWRITE); }            \
+  static void name(ckpt_engine_backend backend)
+
 /* Creates an engine with the given backend, or skips the test when io_uring is refused. */
 static inline ckpt_engine *te_engine(ckpt_engine_options *o) {
   ckpt_engine *e = NULL;

@@ -1002,15 +1002,16 @@ typedef struct close_batch {
   bool small; /* the pass's size class: arrays of the other class in the ranges are skipped */
   size_t leaf_lo, leaf_hi, chunk_lo, chunk_hi;
   ckpt_future *closer; /* the closing job's future */
+  ckpt_future *closed; /* a job that ends once every file of the batch is closed */
 } close_batch;
 
 /* Function job, after every array and chunk job of its batch: submits the durable close of
- * every file they opened. Why not close each file as soon as its writes are submitted: an fsync
- * commits the file system's journal, and creating files or directories while a commit runs
- * waits for it, so fsyncs interleaved with the creation of hundreds of files serialised the two
- * (measured here: mkdir and open(O_CREAT) took over 1 ms each). Created a batch at a time, the
- * files are then fsync'd in parallel (their data already under write-back) and the directories
- * once each at the end. Batches bound the files open at once (see batch_files). */
+ * every file they opened and adds each close to the batch's gate (b->closed), which the batch
+ * two later waits for. Why not close each file as soon as its writes are submitted: fsyncs
+ * interleaved with the creation of hundreds of files serialised the two (measured here: mkdir
+ * and open(O_CREAT) took over 1 ms each). Created a batch at a time, the files are then fsync'd
+ * in parallel (their data already under write-back; the engine batches the fsyncs) and the
+ * directories once each at the end. Batches bound the files open at once (see batch_files). */
 static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
   close_batch *b = arg;
   save_job *j = b->job;
@@ -1018,8 +1019,11 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
   for (size_t i = b->leaf_lo; i < b->leaf_hi; i++) {
     if (j->leaves[i].zfile == NULL || leaf_is_small(j, i) != b->small)
       continue;
-    ckpt_status cst = ckpt_engine_file_close(j->group, j->leaves[i].zfile, NULL, NULL,
+    ckpt_future *closed = NULL;
+    ckpt_status cst = ckpt_engine_file_close(j->group, j->leaves[i].zfile, NULL, &closed,
                                              st == CKPT_OK ? err : NULL);
+    if (cst == CKPT_OK)
+      cst = ckpt_engine_add_after(b->closed, closed, st == CKPT_OK ? err : NULL);
     if (st == CKPT_OK)
       st = cst;
   }
@@ -1030,8 +1034,11 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
     /* The close runs after every write of the file; then the copy can go. If the close cannot
      * be submitted the copy stays with the chunk (job_free frees it once the group is done). */
     ckpt_engine_job_opts o = {.on_done = chunk_closed, .on_done_arg = ch};
+    ckpt_future *closed = NULL;
     ckpt_status cst =
-        ckpt_engine_file_close(j->group, ch->file, &o, NULL, st == CKPT_OK ? err : NULL);
+        ckpt_engine_file_close(j->group, ch->file, &o, &closed, st == CKPT_OK ? err : NULL);
+    if (cst == CKPT_OK)
+      cst = ckpt_engine_add_after(b->closed, closed, st == CKPT_OK ? err : NULL);
     if (st == CKPT_OK)
       st = cst;
   }
@@ -1334,10 +1341,12 @@ static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
   return st;
 }
 
-/* Submits the closing job of the batch being built (its jobs: jobs[0 .. *n_jobs)). */
+/* Submits the closing job of the batch being built (its jobs: jobs[0 .. *n_jobs)) with its
+ * gate b->closed, to which the closing job adds every close it submits. */
 static ckpt_status flush_batch(save_job *j, close_batch *b, ckpt_future **jobs, size_t *n_jobs,
                                ckpt_error *err) {
-  ckpt_engine_job_opts o = {.after = jobs, .n_after = *n_jobs, .label = "closing files"};
+  ckpt_engine_job_opts o = {
+      .after = jobs, .n_after = *n_jobs, .label = "closing files", .gate = &b->closed};
   ckpt_status st = ckpt_engine_call(j->group, task_close_batch, b, &o, &b->closer, err);
   *n_jobs = 0;
   return st;
@@ -1345,8 +1354,9 @@ static ckpt_status flush_batch(save_job *j, close_batch *b, ckpt_future **jobs, 
 
 /* Phase 1: every array directory, .zarray and chunk file, durable (directories included).
  * Jobs go in batches of batch_files() files, in order (an array's job, then its chunks' jobs);
- * the jobs of batch k start after the closing job of batch k-2, so about three batches of files
- * are open at most, while the next batch's files are created as the previous one's fsync. */
+ * the jobs of batch k start once every file of batch k-2 is closed (its gate job, `closed`),
+ * so at most three batches of files are open, while the next batch's files are created as the
+ * previous one's fsync. */
 
 /* Arrays whose chunks hold at most this many bytes in all are written first, by themselves
  * (write_arrays says why). */
@@ -1384,7 +1394,7 @@ static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_
     ckpt_future *after[2];
     size_t n_after = 0;
     if (p->nb >= 2)
-      after[n_after++] = batches[p->nb - 2].closer;
+      after[n_after++] = batches[p->nb - 2].closed;
     ckpt_engine_job_opts lo = {
         .after = after, .n_after = n_after, .label = "array directory and .zarray"};
     st = ckpt_engine_call(j->group, task_leaf, &j->leaves[li], &lo, &p->leaf_done[li], err);
@@ -1414,7 +1424,7 @@ static ckpt_status submit_arrays(save_job *j, ckpt_engine *e, bool small, array_
       n_after = 0;
       after[n_after++] = p->leaf_done[li];
       if (p->nb >= 2)
-        after[n_after++] = batches[p->nb - 2].closer;
+        after[n_after++] = batches[p->nb - 2].closed;
       ckpt_engine_job_opts o = {.after = after,
                                 .n_after = n_after,
                                 .label = "chunk",
@@ -1447,11 +1457,11 @@ static ckpt_status end_group(save_job *j, ckpt_status st, ckpt_error *err) {
 
 /* Two passes. The small zarr arrays (a model's biases and norms: a few KiB each, but a
  * directory and two files to create and fsync each) go first, in a group of their own that
- * ends before any large chunk is written: on ext4 (data=ordered) an fsync commits the journal,
- * and a commit waits for the data of the files in the transaction, so small files fsync'd while
- * large chunks stream each waited behind large data (docs/performance.md, "Small arrays
- * first"). Alone, their fsyncs share a few commits. Then the packed data file, the _METADATA
- * encoding and the large arrays, in a second group. */
+ * ends before any large chunk is written: every fsync flushes the device's cache, which waits
+ * for all the writes the device holds, so small files fsync'd while large chunks stream each
+ * waited behind large data (docs/io-engine.md, "Small arrays first"). Alone, their concurrent
+ * fsyncs share a few flushes. Then the packed data file, the _METADATA encoding and the large
+ * arrays, in a second group. */
 static ckpt_status write_arrays(save_job *j, ckpt_engine *e, ckpt_error *err) {
   array_pass p = {.per = batch_files()};
   size_t max_batches = (j->n_leaves + j->n_chunks) / p.per + 2;

@@ -204,13 +204,17 @@ static bool is_io_kind(engine_job_kind k) {
 
 /* Takes up to max ready I/O jobs off the queue, keeping the order of the others. The scan is
  * bounded so that a queue full of opens and closes does not make batching quadratic. */
-static size_t pop_io_batch_locked(ckpt_engine *e, ckpt_future **out, size_t max) {
+static size_t pop_io_batch_locked(ckpt_engine *e, const ckpt_future *first, ckpt_future **out,
+                                  size_t max) {
   size_t n = 0, scanned = 0;
   ckpt_future **link = &e->ready_head;
   ckpt_future *prev = NULL;
+  /* fsyncs and transfers go in separate batches: a batch ends with its slowest job, and an
+   * fsync that closes a file must not hold its descriptors until unrelated writes finish. */
+  bool fsyncs = first->kind == ENGINE_JOB_FSYNC;
   while (*link != NULL && n < max && scanned++ < 4 * max) {
     ckpt_future *j = *link;
-    if (is_io_kind(j->kind)) {
+    if (is_io_kind(j->kind) && (j->kind == ENGINE_JOB_FSYNC) == fsyncs) {
       *link = j->ready_next;
       if (e->ready_tail == j)
         e->ready_tail = prev;
@@ -444,19 +448,9 @@ static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   return CKPT_OK;
 }
 
-/* Close (and, unless canceled, fsync) a file. The descriptors are released in every case. */
-static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt_error *err) {
-  ckpt_engine_file *f = j->file;
-  ckpt_status st = CKPT_OK;
-  if (f->fd >= 0 && !canceled && (f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
-      e->durability != CKPT_ENGINE_DURABILITY_SYNCFS) {
-    st = ckpt_io_fsync(e->io, f->fd, f->path, err);
-    if (st == CKPT_OK) {
-      pthread_mutex_lock(&e->mu);
-      e->stats.file_fsyncs++;
-      pthread_mutex_unlock(&e->mu);
-    }
-  }
+/* Closes the file's descriptors (errors reported unless canceled); st is the status so far. */
+static ckpt_status release_descriptors(ckpt_engine *e, ckpt_engine_file *f, bool canceled,
+                                       ckpt_status st, ckpt_error *err) {
   ckpt_error ignored = CKPT_ERROR_INIT;
   if (f->fd_buffered >= 0) {
     ckpt_status cst = ckpt_io_close(e->io, f->fd_buffered, f->path, canceled ? &ignored : err);
@@ -471,6 +465,37 @@ static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt
     f->fd = -1;
   }
   return st;
+}
+
+ckpt_status ckpt_engine_release_synced(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
+  if (!j->then_close)
+    return CKPT_OK;
+  ckpt_engine_file *f = j->file;
+  pthread_mutex_lock(&e->mu);
+  bool release = f->writes_submitted == j->sync_mark && f->fd >= 0;
+  pthread_mutex_unlock(&e->mu);
+  return release ? release_descriptors(e, f, false, CKPT_OK, err) : CKPT_OK;
+}
+
+/* Close (and, unless canceled, fsync) a file. The descriptors are released in every case;
+ * usually the fsync job ckpt_engine_file_close submitted before this one has done both
+ * already (then_close), and nothing is left to do. */
+static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt_error *err) {
+  ckpt_engine_file *f = j->file;
+  ckpt_status st = CKPT_OK;
+  pthread_mutex_lock(&e->mu);
+  bool synced = f->synced && f->synced_mark == f->writes_submitted;
+  pthread_mutex_unlock(&e->mu);
+  if (f->fd >= 0 && !canceled && !synced && (f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
+      e->durability != CKPT_ENGINE_DURABILITY_SYNCFS) {
+    st = ckpt_io_fsync(e->io, f->fd, f->path, err);
+    if (st == CKPT_OK) {
+      pthread_mutex_lock(&e->mu);
+      e->stats.file_fsyncs++;
+      pthread_mutex_unlock(&e->mu);
+    }
+  }
+  return release_descriptors(e, f, canceled, st, err);
 }
 
 /* SYNCFS: the group's one syncfs(2), through the fault hook as an fsync of the directory. */
@@ -627,7 +652,7 @@ static void *worker_main(void *p) {
       continue;
     }
     batch[0] = j;
-    size_t n = 1 + pop_io_batch_locked(e, batch + 1, max_batch - 1);
+    size_t n = 1 + pop_io_batch_locked(e, j, batch + 1, max_batch - 1);
     for (size_t i = 0; i < n; i++) {
       cancel[i] = should_cancel_locked(batch[i]);
       batch[i]->state = ENGINE_JOB_RUNNING;
@@ -659,7 +684,12 @@ static void *worker_main(void *p) {
         if (b->status == CKPT_OK && b->kind == ENGINE_JOB_FSYNC) {
           pthread_mutex_lock(&e->mu);
           e->stats.file_fsyncs++;
+          if (!b->file->synced || b->sync_mark > b->file->synced_mark) {
+            b->file->synced = true;
+            b->file->synced_mark = b->sync_mark;
+          }
           pthread_mutex_unlock(&e->mu);
+          b->status = ckpt_engine_release_synced(e, b, &errs[i]);
         }
         finish_job(e, b, b->status, b->status == CKPT_OK ? NULL : &errs[i], false);
       }
@@ -1091,6 +1121,7 @@ typedef struct submit_req {
   void *fn_arg;
   const char *path;
   bool final_dir_sync;
+  bool then_close; /* FSYNC submitted by ckpt_engine_file_close */
   const struct iovec *iov; /* WRITEV: copied into the job */
   size_t iovcnt;
 } submit_req;
@@ -1109,6 +1140,7 @@ static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
   j->fn = r->fn;
   j->fn_arg = r->fn_arg;
   j->final_dir_sync = r->final_dir_sync;
+  j->then_close = r->then_close;
   j->state = ENGINE_JOB_WAITING;
   if (r->iovcnt > 0) {
     j->iov = malloc(r->iovcnt * sizeof *j->iov);
@@ -1138,15 +1170,34 @@ static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
 /* The core of every submission: validates, allocates, waits for the budget, links the
  * prerequisites (the explicit ones, plus the file's open or barrier rules) and queues the job
  * when nothing holds it back. */
+/* The function of gate jobs (ckpt_engine_job_opts.gate): their prerequisites are the point. */
+static ckpt_status gate_fn(void *arg, ckpt_error *err) {
+  (void)arg;
+  (void)err;
+  return CKPT_OK;
+}
+
 static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
                           const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err) {
   if (fut != NULL)
     *fut = NULL;
   ckpt_engine *e = g->engine;
-  ckpt_future *j = NULL;
+  ckpt_future *j = NULL, *gate = NULL;
   ckpt_status st = alloc_job(g, r, opts, &j, err);
   if (st != CKPT_OK)
     return st;
+  if (opts != NULL && opts->gate != NULL) {
+    *opts->gate = NULL;
+    submit_req gr = {.kind = ENGINE_JOB_CALL, .fn = gate_fn};
+    ckpt_engine_job_opts go = {.label = "gate"};
+    st = r->kind == ENGINE_JOB_CALL
+             ? alloc_job(g, &gr, &go, &gate, err)
+             : ckpt_error_set(err, CKPT_EINVAL, "%s: only a function job has a gate", g->label);
+    if (st != CKPT_OK) {
+      free_job(j);
+      return st;
+    }
+  }
   bool barrier = r->kind == ENGINE_JOB_FSYNC || r->kind == ENGINE_JOB_CLOSE;
   uint64_t budget =
       (r->kind == ENGINE_JOB_READ || r->kind == ENGINE_JOB_WRITE || r->kind == ENGINE_JOB_WRITEV)
@@ -1167,13 +1218,19 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
   if (why != NULL) {
     pthread_mutex_unlock(&e->mu);
     const char *what = r->file != NULL ? r->file->path : (j->path ? j->path : "job");
+    ckpt_error_set(err, CKPT_EINVAL, "%s: cannot submit a job on '%s': %s", g->label, what, why);
     free_job(j);
-    return ckpt_error_set(err, CKPT_EINVAL, "%s: cannot submit a job on '%s': %s", g->label, what,
-                          why);
+    if (gate != NULL)
+      free_job(gate);
+    return CKPT_EINVAL;
   }
   if (budget > 0 && !reserved)
     reserve_locked(e, budget);
   j->budget = budget;
+  if (r->file != NULL && (r->kind == ENGINE_JOB_WRITE || r->kind == ENGINE_JOB_WRITEV))
+    r->file->writes_submitted++;
+  else if (r->file != NULL && r->kind == ENGINE_JOB_FSYNC)
+    j->sync_mark = r->file->writes_submitted;
 
   int rc = 0;
   size_t linked = 0;
@@ -1208,6 +1265,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
       }
     }
   }
+  if (rc == 0 && gate != NULL)
+    rc = add_dep_locked(gate, j);
   if (rc != 0) {
     /* Unlink from everything linked so far; the job never existed. */
     for (size_t i = 0; opts != NULL && i < opts->n_after && i < linked; i++)
@@ -1224,6 +1283,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     }
     pthread_mutex_unlock(&e->mu);
     free_job(j);
+    if (gate != NULL)
+      free_job(gate);
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory submitting a job", g->label);
   }
   if (f != NULL) {
@@ -1239,6 +1300,12 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
   j->all_next = g->all_head;
   g->all_head = j;
   g->outstanding++;
+  if (gate != NULL) {
+    gate->all_next = g->all_head;
+    g->all_head = gate;
+    g->outstanding++;
+    *opts->gate = gate; /* before j can start: j may read it */
+  }
   if (j->deps_pending == 0)
     push_ready_locked(e, j);
   pthread_mutex_unlock(&e->mu);
@@ -1485,6 +1552,17 @@ ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
   ckpt_status st = check_file(g, f, "close", err);
   if (st != CKPT_OK)
     return st;
+  if ((f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
+      g->engine->durability != CKPT_ENGINE_DURABILITY_SYNCFS) {
+    /* The fsync as a job of its own, before the close: the io_uring backend batches fsync jobs
+     * into its ring, so many files' fsyncs are in the kernel at once (a close runs its fsync as
+     * one blocking call on a worker: four at a time). A small array's files wait on the
+     * device's cache flush, not on bandwidth, and concurrent flushes are merged. If this
+     * submission fails, the close fsyncs by itself. */
+    submit_req sync = {.kind = ENGINE_JOB_FSYNC, .file = f, .then_close = true};
+    ckpt_error ignored = CKPT_ERROR_INIT;
+    (void)submit(g, &sync, NULL, NULL, &ignored);
+  }
   submit_req r = {.kind = ENGINE_JOB_CLOSE, .file = f};
   return submit(g, &r, opts, fut, err);
 }
@@ -1504,6 +1582,24 @@ ckpt_status ckpt_engine_call(ckpt_engine_group *g, ckpt_engine_fn fn, void *arg,
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_call: NULL group or function");
   submit_req r = {.kind = ENGINE_JOB_CALL, .fn = fn, .fn_arg = arg};
   return submit(g, &r, opts, fut, err);
+}
+
+ckpt_status ckpt_engine_add_after(ckpt_future *job, ckpt_future *pre, ckpt_error *err) {
+  if (job == NULL || pre == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_engine_add_after: NULL job");
+  ckpt_engine *e = job->group->engine;
+  pthread_mutex_lock(&e->mu);
+  const char *why = job->state != ENGINE_JOB_WAITING ? "the job is no longer waiting"
+                    : pre->group != job->group   ? "the jobs belong to different groups"
+                                                 : NULL;
+  int rc = why == NULL ? add_dep_locked(job, pre) : 0;
+  pthread_mutex_unlock(&e->mu);
+  if (why != NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "%s: cannot add a prerequisite: %s", job->group->label,
+                          why);
+  if (rc != 0)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", job->group->label);
+  return CKPT_OK;
 }
 
 /* ---------------------------------------------------------------- futures */

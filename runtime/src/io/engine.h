@@ -194,6 +194,10 @@ typedef struct ckpt_engine_job_opts {
   void *on_done_arg;
   bool budget_reserved; /* the caller reserved the job's bytes with ckpt_engine_reserve */
   const char *label;    /* names a function job in messages; copied */
+  /* When not NULL: a function job also gets a gate, a job that does nothing and ends after
+   * it and after whatever the job adds to it with ckpt_engine_add_after (the jobs it submits,
+   * say). *gate is set before the job can start, so the job may read it. */
+  ckpt_future **gate;
 } ckpt_engine_job_opts;
 
 /* A function job may submit further jobs to its own group even after the group was sealed
@@ -243,6 +247,12 @@ ckpt_status ckpt_engine_fsync_dir(ckpt_engine_group *g, const char *dir,
                                   ckpt_error *err);
 ckpt_status ckpt_engine_call(ckpt_engine_group *g, ckpt_engine_fn fn, void *arg,
                              const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err);
+
+/* Adds pre as a prerequisite of job after job was submitted: for a job that must wait for work
+ * only known once an earlier prerequisite of it runs (a function job adds the jobs it submits
+ * to a gate job that waits for it). job must still be waiting (CKPT_EINVAL otherwise, and when
+ * the two belong to different groups); CKPT_ENOMEM when memory runs out. */
+ckpt_status ckpt_engine_add_after(ckpt_future *job, ckpt_future *pre, ckpt_error *err);
 
 /* The future of the job that opens f (a prerequisite for function jobs that need the file). */
 ckpt_future *ckpt_engine_file_opened(ckpt_engine_file *f);

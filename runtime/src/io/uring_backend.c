@@ -221,7 +221,9 @@ static void on_cqe(ckpt_engine *e, uring_ctx *c, ckpt_future **jobs, ckpt_error 
       fail_job(j, st, &errs[s->job], -res, j->offset + s->pos);
     }
   } else if (j->kind == ENGINE_JOB_FSYNC) {
-    /* done */
+    /* A durable close's fsync releases its descriptors at once, not at the batch's end. */
+    if (!st->failed && ckpt_engine_release_synced(e, j, &errs[s->job]) != CKPT_OK)
+      st->failed = true;
   } else if (res == 0 && s->len > 0) {
     if (j->kind == ENGINE_JOB_READ) {
       st->eof = true; /* pieces beyond the end read nothing as well */
