@@ -46,19 +46,25 @@ static ckpt_status write_durable(ckpt_engine *e, const char *path, bool fsync_be
   return st;
 }
 
-BOTH_BACKENDS(a_durable_close_fsyncs_once_after_the_last_write) {
-  char *dir = te_mkdtemp();
-  char *path = te_path(dir, "data");
-  ckpt_io *io = NULL;
+/* An engine with the given backend whose I/O layer counts (and may fail) fsyncs through c. */
+static ckpt_engine *counting_engine(ckpt_engine_backend backend, fsync_count *c, ckpt_io **io) {
   ckpt_error err = CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_io_new(&io, &err), CKPT_OK);
-  fsync_count c = {.path = path};
-  ckpt_io_set_fault(io, count_fsyncs, &c);
+  cr_assert_eq(ckpt_io_new(io, &err), CKPT_OK);
+  ckpt_io_set_fault(*io, count_fsyncs, c);
   ckpt_engine_options o;
   ckpt_engine_options_init(&o);
   o.backend = backend;
-  o.io = io;
-  ckpt_engine *e = te_engine(&o);
+  o.io = *io;
+  return te_engine(&o);
+}
+
+BOTH_BACKENDS(a_durable_close_fsyncs_once_after_the_last_write) {
+  char *dir = te_mkdtemp();
+  char *path = te_path(dir, "data");
+  ckpt_error err = CKPT_ERROR_INIT;
+  fsync_count c = {.path = path};
+  ckpt_io *io = NULL;
+  ckpt_engine *e = counting_engine(backend, &c, &io);
   int fds = te_count_fds();
 
   cr_assert_eq(write_durable(e, path, false, &err), CKPT_OK, "%s", err.message);
@@ -80,16 +86,10 @@ BOTH_BACKENDS(a_durable_close_fsyncs_once_after_the_last_write) {
 BOTH_BACKENDS(a_failed_close_fsync_fails_the_group_and_leaks_nothing) {
   char *dir = te_mkdtemp();
   char *path = te_path(dir, "data");
-  ckpt_io *io = NULL;
   ckpt_error err = CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_io_new(&io, &err), CKPT_OK);
   fsync_count c = {.path = path, .fail_at = 1};
-  ckpt_io_set_fault(io, count_fsyncs, &c);
-  ckpt_engine_options o;
-  ckpt_engine_options_init(&o);
-  o.backend = backend;
-  o.io = io;
-  ckpt_engine *e = te_engine(&o);
+  ckpt_io *io = NULL;
+  ckpt_engine *e = counting_engine(backend, &c, &io);
   int fds = te_count_fds();
   cr_assert_eq(write_durable(e, path, false, &err), CKPT_EIO);
   cr_expect(strstr(err.message, "fsync") != NULL && strstr(err.message, path) != NULL, "%s",
@@ -123,8 +123,8 @@ static ckpt_status wait_latch(void *arg, ckpt_error *err) {
 typedef struct gated {
   ckpt_engine_group *g;
   latch *l;
-  ckpt_future *gate;     /* set by the engine before spawn_and_gate runs */
-  ckpt_future *spawned;  /* the job spawn_and_gate submitted */
+  ckpt_future *gate;    /* set by the engine before spawn_and_gate runs */
+  ckpt_future *spawned; /* the job spawn_and_gate submitted */
   ckpt_status add_status;
 } gated;
 

@@ -1121,7 +1121,7 @@ typedef struct submit_req {
   void *fn_arg;
   const char *path;
   bool final_dir_sync;
-  bool then_close; /* FSYNC submitted by ckpt_engine_file_close */
+  bool then_close;         /* FSYNC submitted by ckpt_engine_file_close */
   const struct iovec *iov; /* WRITEV: copied into the job */
   size_t iovcnt;
 } submit_req;
@@ -1590,8 +1590,8 @@ ckpt_status ckpt_engine_add_after(ckpt_future *job, ckpt_future *pre, ckpt_error
   ckpt_engine *e = job->group->engine;
   pthread_mutex_lock(&e->mu);
   const char *why = job->state != ENGINE_JOB_WAITING ? "the job is no longer waiting"
-                    : pre->group != job->group   ? "the jobs belong to different groups"
-                                                 : NULL;
+                    : pre->group != job->group       ? "the jobs belong to different groups"
+                                                     : NULL;
   int rc = why == NULL ? add_dep_locked(job, pre) : 0;
   pthread_mutex_unlock(&e->mu);
   if (why != NULL)
