@@ -1167,15 +1167,16 @@ static ckpt_status alloc_job(ckpt_engine_group *g, const submit_req *r,
   return CKPT_OK;
 }
 
-/* The core of every submission: validates, allocates, waits for the budget, links the
- * prerequisites (the explicit ones, plus the file's open or barrier rules) and queues the job
- * when nothing holds it back. */
 /* The function of gate jobs (ckpt_engine_job_opts.gate): their prerequisites are the point. */
 static ckpt_status gate_fn(void *arg, ckpt_error *err) {
   (void)arg;
   (void)err;
   return CKPT_OK;
 }
+
+/* The core of every submission: validates, allocates, waits for the budget, links the
+ * prerequisites (the explicit ones, plus the file's open or barrier rules) and queues the job
+ * when nothing holds it back. */
 
 static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
                           const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err) {
@@ -1211,6 +1212,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     why = "the group is sealed";
   else if (r->file != NULL && r->file->close_submitted)
     why = "the file was already closed";
+  else if (r->file != NULL && r->file->closing && r->kind != ENGINE_JOB_CLOSE)
+    why = "the file is being closed";
   for (size_t i = 0; why == NULL && opts != NULL && i < opts->n_after; i++) {
     if (opts->after[i] == NULL || opts->after[i]->group != g)
       why = "a prerequisite is NULL or belongs to another group";
@@ -1231,6 +1234,8 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
     r->file->writes_submitted++;
   else if (r->file != NULL && r->kind == ENGINE_JOB_FSYNC)
     j->sync_mark = r->file->writes_submitted;
+  if (r->then_close)
+    r->file->closing = true; /* its fsync may release the descriptors: no job may follow */
 
   int rc = 0;
   size_t linked = 0;

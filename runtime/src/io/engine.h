@@ -237,7 +237,9 @@ ckpt_status ckpt_engine_read(ckpt_engine_group *g, ckpt_engine_file *f, void *bu
 ckpt_status ckpt_engine_fsync(ckpt_engine_group *g, ckpt_engine_file *f,
                               const ckpt_engine_job_opts *opts, ckpt_future **fut, ckpt_error *err);
 /* After every job submitted earlier on f: fsync if durable (and the group has not failed), then
- * close. No job can be submitted on f afterwards. */
+ * close. No job can be submitted on f afterwards. The fsync of a durable file is a job of its
+ * own, submitted first (batched by the io_uring backend; it closes the descriptors as soon as
+ * it succeeds); *fut is the close job, which ends after it. */
 ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
                                    const ckpt_engine_job_opts *opts, ckpt_future **fut,
                                    ckpt_error *err);

@@ -83,6 +83,7 @@ struct ckpt_engine_file {
   uint64_t writes_submitted;
   uint64_t synced_mark;
   bool synced;
+  bool closing; /* the close's fsync was submitted: only the close itself may follow */
 
   ckpt_future *open_job;
   ckpt_future *last_barrier; /* the latest fsync or close job */
