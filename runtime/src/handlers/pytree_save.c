@@ -1045,9 +1045,10 @@ static ckpt_status task_close_batch(void *arg, ckpt_error *err) {
   return st;
 }
 
-/* Files per batch: an eighth of the descriptor limit (two batches may be open at once besides
- * the one being closed, the direct flush mode opens two descriptors per file, and the caller
- * has descriptors of its own), between 16 and 512. */
+/* Files per batch: an eighth of the descriptor limit (three batches may be open at once, the
+ * direct flush mode opens two descriptors per file, and the caller and the engine's rings have
+ * descriptors of their own), between 4 and 512. The floor is low on purpose: with 64
+ * descriptors a floor of 16 put 96 descriptors in flight in the direct mode (EMFILE). */
 static size_t batch_files(void) {
   struct rlimit rl;
   size_t n = 128;
@@ -1055,7 +1056,7 @@ static size_t batch_files(void) {
     n = (size_t)(rl.rlim_cur / 8);
   else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
     n = 512;
-  return n < 16 ? 16 : n > 512 ? 512 : n;
+  return n < 4 ? 4 : n > 512 ? 512 : n;
 }
 
 /* _CHECKSUMS as compact JSON; *text malloc'ed (caller frees). */
