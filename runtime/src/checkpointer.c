@@ -31,6 +31,7 @@
 #include "registry_internal.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
+#include "storage/zarr_staging.h"
 
 /* One save between its blocking part and its commit. */
 typedef struct pending_save {
@@ -104,6 +105,8 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
     free(c);
     return st;
   }
+  if (c->opts.async)
+    ckpt_staging_retain(); /* keeps the snapshot pool warm from one save to the next */
   *out = c;
   return CKPT_OK;
 }
@@ -476,6 +479,8 @@ ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err) {
   ckpt_status st = join_pending(ckptr, err);
   ckpt_handler_destroy(ckptr->handler);
   ckpt_engine_free(ckptr->engine);
+  if (ckptr->opts.async)
+    ckpt_staging_drop(); /* the last async checkpointer gives the pool's memory back */
   free(ckptr);
   return st;
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "storage/zarr_staging.h"
 #include "test_pytree_util.h"
 
 #define N_ARRAYS 12
@@ -602,4 +603,39 @@ Test(async, the_direct_flush_mode_stays_within_64_descriptors_too) {
   /* O_DIRECT files hold two descriptors each (io-engine.md): the batch size must leave room. */
   setenv("CKPT_IO_FLUSH", "direct", 1);
   save_small_and_large_interleaved();
+}
+
+/* The snapshot pool (storage/zarr_staging.h) stays while any async checkpointer lives, so the
+ * next save finds it warm, and is unmapped when the last one closes; synchronous checkpointers
+ * never build it (they save zero-copy). */
+Test(async, the_staging_pool_lives_as_long_as_an_async_checkpointer) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  int64_t shape[2] = {5000, 1024}; /* 20 MB: above the pool's 16 MiB threshold */
+  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, 3)),
+                     &err);
+  char *root = pt_tmpdir();
+  char *sync_path = pt_fmt("%s/sync", root), *a_path = pt_fmt("%s/a", root);
+
+  ckpt_checkpointer *s = new_ckptr(false, 2, NULL, NULL);
+  cr_assert_eq(save(s, sync_path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_close(s, &err), CKPT_OK, "%s", err.message);
+  cr_expect_eq(ckpt_staging_capacity(), 0, "a synchronous save built the staging pool");
+
+  ckpt_checkpointer *a = new_ckptr(true, 2, NULL, NULL);
+  ckpt_checkpointer *b = new_ckptr(true, 2, NULL, NULL);
+  cr_assert_eq(save(a, a_path, ckpt_tree_clone(t), &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(a, &err), CKPT_OK, "%s", err.message);
+  size_t warm = ckpt_staging_capacity();
+  cr_expect_geq(warm, (size_t)5000 * 1024 * 4, "the pool should hold the 20 MB snapshot");
+  restore_equals(a, a_path, t);
+  cr_assert_eq(ckpt_checkpointer_close(a, &err), CKPT_OK, "%s", err.message);
+  cr_expect_eq(ckpt_staging_capacity(), warm, "b is still open: the pool must stay warm");
+  cr_assert_eq(ckpt_checkpointer_close(b, &err), CKPT_OK, "%s", err.message);
+  cr_expect_eq(ckpt_staging_capacity(), 0, "the last async checkpointer closed");
+
+  free(sync_path);
+  free(a_path);
+  pt_rmtree(root);
+  ckpt_tree_free(t);
 }

@@ -9,9 +9,42 @@
 #include "io/buffer_pool.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static ckpt_buffer_pool *g_pool; /* process lifetime; replaced only when idle */
+static ckpt_buffer_pool *g_pool; /* replaced only when idle; freed when unused */
 static size_t g_capacity;
 static size_t g_out; /* pooled buffers handed out and not yet released */
+static size_t g_users; /* async checkpointers alive (ckpt_staging_retain) */
+
+/* Unmaps the pool once nobody will use it again soon: no async checkpointer and no buffer out
+ * (g_mu held). A save through a handler called without a checkpointer builds the pool for
+ * itself and gives it back when its last buffer returns. */
+static void free_if_unused_locked(void) {
+  if (g_users == 0 && g_out == 0 && g_pool != NULL) {
+    ckpt_buffer_pool_free(g_pool);
+    g_pool = NULL;
+    g_capacity = 0;
+  }
+}
+
+void ckpt_staging_retain(void) {
+  pthread_mutex_lock(&g_mu);
+  g_users++;
+  pthread_mutex_unlock(&g_mu);
+}
+
+void ckpt_staging_drop(void) {
+  pthread_mutex_lock(&g_mu);
+  if (g_users > 0)
+    g_users--;
+  free_if_unused_locked();
+  pthread_mutex_unlock(&g_mu);
+}
+
+size_t ckpt_staging_capacity(void) {
+  pthread_mutex_lock(&g_mu);
+  size_t c = g_capacity;
+  pthread_mutex_unlock(&g_mu);
+  return c;
+}
 
 static uint64_t max_bytes(void) {
   const char *e = getenv("CKPT_STAGING_MAX_BYTES");
@@ -77,5 +110,6 @@ void ckpt_staging_release(void *buf, bool pooled) {
   pthread_mutex_lock(&g_mu);
   ckpt_buffer_pool_release(g_pool, buf);
   g_out--;
+  free_if_unused_locked();
   pthread_mutex_unlock(&g_mu);
 }

@@ -6,13 +6,23 @@
  * (io/buffer_pool.h) that is reused from one save to the next. The pool is sized to the largest
  * snapshot seen (up to CKPT_STAGING_MAX_BYTES, default a quarter of physical memory) and only
  * resized while no buffer is out; whatever does not fit falls back to malloc, so staging never
- * blocks and never fails where malloc would not. Thread-safe. */
+ * blocks and never fails where malloc would not. It lives while an async checkpointer does
+ * (ckpt_staging_retain). Thread-safe. */
 #ifndef CKPT_STORAGE_ZARR_STAGING_H
 #define CKPT_STORAGE_ZARR_STAGING_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The pool's users: every async checkpointer retains it while it lives (ckpt_checkpointer_new,
+ * ckpt_checkpointer_close). When the last one drops it and no buffer is out (or later, when
+ * the last buffer comes back), the pool is unmapped: a process that stops checkpointing gets
+ * its memory back, one that keeps an async checkpointer open keeps the pool warm. */
+void ckpt_staging_retain(void);
+void ckpt_staging_drop(void);
+/* Bytes the pool holds now (0 when it has none); for tests and statistics. */
+size_t ckpt_staging_capacity(void);
 
 /* Smaller buffers come from malloc (cheap, and warm after the first save). */
 #define CKPT_STAGING_MIN_POOLED ((size_t)64 << 10)
