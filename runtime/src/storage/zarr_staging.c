@@ -11,7 +11,7 @@
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static ckpt_buffer_pool *g_pool; /* replaced only when idle; freed when unused */
 static size_t g_capacity;
-static size_t g_out; /* pooled buffers handed out and not yet released */
+static size_t g_out;   /* pooled buffers handed out and not yet released */
 static size_t g_users; /* async checkpointers alive (ckpt_staging_retain) */
 
 /* Unmaps the pool once nobody will use it again soon: no async checkpointer and no buffer out
