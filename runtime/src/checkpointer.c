@@ -111,6 +111,29 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   return CKPT_OK;
 }
 
+ckpt_status ckpt_checkpointer_bind_item(ckpt_checkpointer *ckptr, const char *item,
+                                        ckpt_handler *handler, ckpt_error *err) {
+  const char *name = item != NULL ? item : "(null)";
+  ckpt_status st = CKPT_OK;
+  if (ckptr == NULL)
+    st = ckpt_error_set(err, CKPT_EINVAL, "binding item \"%s\": checkpointer is NULL", name);
+  else if (ckptr->handler->desc != &ckpt_CompositeCheckpointHandler_desc)
+    st = ckpt_error_set(err, CKPT_ETYPE,
+                        "binding item \"%s\": the checkpointer's handler is '%s', not "
+                        "CompositeCheckpointHandler (only Composite items can be bound)",
+                        name, desc_name(ckptr->handler_desc));
+  else if (ckptr->pending != NULL)
+    st = ckpt_error_set(err, CKPT_ESTATE,
+                        "binding item \"%s\": a save is in flight (bind before saving, or "
+                        "after wait_until_finished)",
+                        name);
+  if (st != CKPT_OK) {
+    ckpt_handler_destroy(handler);
+    return st;
+  }
+  return ckpt_composite_bind_item(ckptr->handler, item, handler, err);
+}
+
 ckpt_handler *ckpt_checkpointer_handler(ckpt_checkpointer *ckptr) {
   return ckptr->handler;
 }

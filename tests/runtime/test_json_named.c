@@ -1,7 +1,8 @@
 /* test_json_named.c — JsonCheckpointHandler instances with their own file name
  * (ckpt_json_handler_new, Orbax's JsonCheckpointHandler(filename=...)) and Composite items
- * bound to a handler instance (ckpt_composite_bind_item): the file written, the typestr
- * recorded, restore with and without args, refusals, and that the registry is not touched. */
+ * bound to a handler instance (ckpt_checkpointer_bind_item, public; ckpt_composite_bind_item
+ * underneath): the file written, the typestr recorded, restore with and without args,
+ * refusals, and that the registry is not touched. */
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -84,8 +85,7 @@ static ckpt_checkpointer *bound_checkpointer(void) {
   cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &c, &err), CKPT_OK, "%s", err.message);
   ckpt_handler *h;
   cr_assert_eq(ckpt_json_handler_new("m", &h, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(ckpt_composite_bind_item(ckpt_checkpointer_handler(c), "m", h, &err), CKPT_OK, "%s",
-               err.message);
+  cr_assert_eq(ckpt_checkpointer_bind_item(c, "m", h, &err), CKPT_OK, "%s", err.message);
   return c;
 }
 
@@ -173,6 +173,49 @@ Test(json_named, binding_refusals_free_the_handler) {
   cr_assert_eq(ckpt_checkpointer_save(c, path, &cargs->base, false, NULL, &err), CKPT_ETYPE);
   cr_assert(strstr(err.message, "Item \"m\"") != NULL, "%s", err.message);
   ckpt_args_delete(&cargs->base);
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+  free(path);
+  jp_rmtree(dir);
+}
+
+/* The public binding refuses what the Composite one cannot check: a checkpointer whose handler
+ * is not Composite, and a save in flight (the background part reads the bindings). Either way
+ * the handler is freed (ASan would report it otherwise). */
+Test(json_named, checkpointer_binding_refuses_other_handlers_and_saves_in_flight) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_checkpointer *std = NULL;
+  cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, NULL, &std, &err),
+               CKPT_OK, "%s", err.message);
+  ckpt_handler *h;
+  cr_assert_eq(ckpt_json_handler_new("x", &h, NULL), CKPT_OK);
+  cr_assert_eq(ckpt_checkpointer_bind_item(std, "m", h, &err), CKPT_ETYPE);
+  cr_assert(strstr(err.message, "not CompositeCheckpointHandler") != NULL, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_close(std, NULL), CKPT_OK);
+  cr_assert_eq(ckpt_json_handler_new("x", &h, NULL), CKPT_OK);
+  err = (ckpt_error)CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_bind_item(NULL, "m", h, &err), CKPT_EINVAL);
+  err = (ckpt_error)CKPT_ERROR_INIT;
+
+  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  o.async = true;
+  ckpt_checkpointer *c = NULL;
+  cr_assert_eq(ckpt_checkpointer_new(NULL, &o, &c, &err), CKPT_OK, "%s", err.message);
+  char *dir = jp_mkdtemp();
+  char *path = jp_path(dir, "ck");
+  ckpt_Composite *comp = ckpt_composite_new();
+  cr_assert_eq(ckpt_composite_add(comp, "plain", json_save("{\"b\": 2}"), &err), CKPT_OK);
+  cr_assert_eq(ckpt_checkpointer_save(c, path, &comp->base, false, NULL, &err), CKPT_OK, "%s",
+               err.message);
+  ckpt_args_delete(&comp->base);
+  cr_assert_eq(ckpt_json_handler_new("m", &h, NULL), CKPT_OK);
+  err = (ckpt_error)CKPT_ERROR_INIT;
+  ckpt_status st = ckpt_checkpointer_bind_item(c, "m", h, &err);
+  cr_assert_eq(st, CKPT_ESTATE, "%s", err.message);
+  cr_assert(strstr(err.message, "in flight") != NULL, "%s", err.message);
+  /* After the wait it binds. */
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_json_handler_new("m", &h, NULL), CKPT_OK);
+  cr_assert_eq(ckpt_checkpointer_bind_item(c, "m", h, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
   free(path);
   jp_rmtree(dir);

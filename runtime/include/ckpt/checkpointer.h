@@ -61,6 +61,17 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
                                   const ckpt_checkpointer_options *options, ckpt_checkpointer **out,
                                   ckpt_error *err);
 
+/* Orbax's CompositeCheckpointHandler(item_handlers={item: handler}): the checkpointer's
+ * Composite handler saves and restores `item` through this handler instance (one with options,
+ * e.g. ckpt_json_handler_new) instead of a default-constructed one, whenever the item's args
+ * belong to the instance's handler type (other args for that item are refused, CKPT_ETYPE).
+ * Takes ownership of handler in every case (destroyed on failure). CKPT_ETYPE when the
+ * checkpointer's handler is not Composite; CKPT_ESTATE while a save is in flight (bind before
+ * saving, or after wait_until_finished); CKPT_EEXIST when item is bound already; CKPT_EINVAL
+ * for an invalid item name (ckpt_composite_check_item_name). */
+ckpt_status ckpt_checkpointer_bind_item(ckpt_checkpointer *ckptr, const char *item,
+                                        ckpt_handler *handler, ckpt_error *err);
+
 /* Saves args atomically at path. An existing path is an error unless force (then it is replaced
  * only after the new checkpoint is complete). custom_metadata (may be NULL; copied) goes into
  * _CHECKPOINT_METADATA. Async: returns after the snapshot; errors of the background part are

@@ -67,6 +67,13 @@ ckpt_status ckpt_handler_create(const ckpt_handler_desc *desc, ckpt_handler **ou
 /* Calls vtable->close, then frees. NULL is a no-op. */
 void ckpt_handler_destroy(ckpt_handler *handler);
 
+/* Orbax's JsonCheckpointHandler(filename=...): an instance of the built-in JSON handler that
+ * writes and reads <item dir>/<filename> instead of `metadata`. filename must be one path
+ * component (not empty, no '/', not "." or "..", without the ".orbax-checkpoint-tmp" marker;
+ * CKPT_EINVAL or CKPT_EUNSAFE otherwise); it is copied. Bind it to a Composite item with
+ * ckpt_checkpointer_bind_item. *out owned by the caller (ckpt_handler_destroy). */
+ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err);
+
 /* ---- The context of one save or restore, provided by the checkpointer ---- */
 
 typedef ckpt_status (*ckpt_deferred_fn)(void *arg, ckpt_error *err);

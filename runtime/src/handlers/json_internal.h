@@ -17,9 +17,6 @@
 /* The file name a default-constructed JsonCheckpointHandler writes (Orbax's default). */
 #define CKPT_JSON_DEFAULT_FILENAME "metadata"
 
-/* A JsonCheckpointHandler instance writing and reading <dir>/<filename>. filename must be one
- * path component (not empty, no '/', not "." or "..", without the tmp marker); it is copied.
- * *out owned by the caller (ckpt_handler_destroy). */
-ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err);
+/* ckpt_json_handler_new (ckpt/handler.h) makes the instances with a file name. */
 
 #endif

@@ -5,7 +5,7 @@
  * `metrics` only; the typestr it records in _CHECKPOINT_METADATA.item_handlers is
  * JsonCheckpointHandler's. Here the same: at construction the manager binds the item `metrics`
  * of its checkpointer's Composite handler to such an instance (ckpt_json_handler_new +
- * ckpt_composite_bind_item), and saves the metrics as ordinary JsonSave args. Nothing is
+ * ckpt_checkpointer_bind_item), and saves the metrics as ordinary JsonSave args. Nothing is
  * registered, so the process-wide registry is never touched and managers can be created on
  * any number of threads at once.
  *
@@ -15,8 +15,6 @@
 
 #include "checkpointer_internal.h"
 #include "ckpt/ckpt.h"
-#include "handlers/composite_internal.h"
-#include "handlers/json_internal.h"
 #include "json_text/json_text.h"
 #include "manager/manager_internal.h"
 #include "storage/commit.h"
@@ -25,8 +23,7 @@ ckpt_status mgr_metrics_bind(ckpt_checkpointer *ckptr, ckpt_error *err) {
   ckpt_handler *h;
   ckpt_status st = ckpt_json_handler_new(CKPT_MANAGER_METRICS_ITEM, &h, err);
   if (st == CKPT_OK)
-    st = ckpt_composite_bind_item(ckpt_checkpointer_handler(ckptr), CKPT_MANAGER_METRICS_ITEM, h,
-                                  err);
+    st = ckpt_checkpointer_bind_item(ckptr, CKPT_MANAGER_METRICS_ITEM, h, err);
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "cannot set up the CheckpointManager's metrics item: ");
   return st;
