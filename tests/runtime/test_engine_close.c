@@ -144,10 +144,7 @@ static ckpt_status nothing(void *arg, ckpt_error *err) {
 }
 
 BOTH_BACKENDS(a_gate_waits_for_the_jobs_its_job_added) {
-  ckpt_engine_options o;
-  ckpt_engine_options_init(&o);
-  o.backend = backend;
-  ckpt_engine *e = te_engine(&o);
+  ckpt_engine *e = te_engine_on(backend);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_engine_group *g;
   cr_assert_eq(ckpt_engine_group_new(e, "gates", &g, &err), CKPT_OK);

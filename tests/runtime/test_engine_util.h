@@ -151,4 +151,12 @@ static inline ckpt_engine *te_engine(ckpt_engine_options *o) {
   return e;
 }
 
+/* te_engine with default options apart from the backend. */
+static inline ckpt_engine *te_engine_on(ckpt_engine_backend backend) {
+  ckpt_engine_options o;
+  ckpt_engine_options_init(&o);
+  o.backend = backend;
+  return te_engine(&o);
+}
+
 #endif
