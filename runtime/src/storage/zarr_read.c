@@ -352,7 +352,9 @@ static ckpt_status read_through_bounce(chunk_ctx *c, int fd, unsigned char *dst,
                                        ckpt_scratch *scratch, ckpt_error *err) {
   unsigned char *raw = ckpt_scratch_get(scratch, CRC_PIECE + CKPT_READ_BOUNCE_SLACK);
   if (raw == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    return ckpt_error_set(err, CKPT_ENOMEM,
+                          "array '%s': chunk '%s': out of memory for a read buffer", c->name,
+                          c->key);
   ckpt_status st = CKPT_OK;
   while (st == CKPT_OK && *done < len) {
     size_t n = len - *done < CRC_PIECE ? (size_t)(len - *done) : CRC_PIECE;
