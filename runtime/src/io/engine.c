@@ -470,23 +470,19 @@ static ckpt_status release_descriptors(ckpt_engine *e, ckpt_engine_file *f, bool
 ckpt_status ckpt_engine_release_synced(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   if (!j->then_close)
     return CKPT_OK;
-  ckpt_engine_file *f = j->file;
-  pthread_mutex_lock(&e->mu);
-  bool release = f->writes_submitted == j->sync_mark && f->fd >= 0;
-  pthread_mutex_unlock(&e->mu);
-  return release ? release_descriptors(e, f, false, CKPT_OK, err) : CKPT_OK;
+  /* No job can follow this fsync on its file (submit refuses them once it is submitted), so
+   * nothing else uses the descriptors now; the close job finds them closed. */
+  return release_descriptors(e, j->file, false, CKPT_OK, err);
 }
 
 /* Close (and, unless canceled, fsync) a file. The descriptors are released in every case;
  * usually the fsync job ckpt_engine_file_close submitted before this one has done both
- * already (then_close), and nothing is left to do. */
+ * already (then_close: the descriptors are closed), and nothing is left to do. The fsync here
+ * remains for a close whose fsync job could not be submitted. */
 static ckpt_status run_close(ckpt_engine *e, ckpt_future *j, bool canceled, ckpt_error *err) {
   ckpt_engine_file *f = j->file;
   ckpt_status st = CKPT_OK;
-  pthread_mutex_lock(&e->mu);
-  bool synced = f->synced && f->synced_mark == f->writes_submitted;
-  pthread_mutex_unlock(&e->mu);
-  if (f->fd >= 0 && !canceled && !synced && (f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
+  if (f->fd >= 0 && !canceled && (f->file_flags & CKPT_ENGINE_FILE_DURABLE) &&
       e->durability != CKPT_ENGINE_DURABILITY_SYNCFS) {
     st = ckpt_io_fsync(e->io, f->fd, f->path, err);
     if (st == CKPT_OK) {
@@ -684,10 +680,6 @@ static void *worker_main(void *p) {
         if (b->status == CKPT_OK && b->kind == ENGINE_JOB_FSYNC) {
           pthread_mutex_lock(&e->mu);
           e->stats.file_fsyncs++;
-          if (!b->file->synced || b->sync_mark > b->file->synced_mark) {
-            b->file->synced = true;
-            b->file->synced_mark = b->sync_mark;
-          }
           pthread_mutex_unlock(&e->mu);
           b->status = ckpt_engine_release_synced(e, b, &errs[i]);
         }
@@ -1230,10 +1222,6 @@ static ckpt_status submit(ckpt_engine_group *g, const submit_req *r,
   if (budget > 0 && !reserved)
     reserve_locked(e, budget);
   j->budget = budget;
-  if (r->file != NULL && (r->kind == ENGINE_JOB_WRITE || r->kind == ENGINE_JOB_WRITEV))
-    r->file->writes_submitted++;
-  else if (r->file != NULL && r->kind == ENGINE_JOB_FSYNC)
-    j->sync_mark = r->file->writes_submitted;
   if (r->then_close)
     r->file->closing = true; /* its fsync may release the descriptors: no job may follow */
 

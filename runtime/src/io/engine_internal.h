@@ -49,7 +49,6 @@ struct ckpt_future {
   void *fn_arg;
   char *path;          /* FSYNC_DIR: the directory; CALL: the label (or NULL) */
   bool final_dir_sync; /* FSYNC_DIR queued by the group's end, not by the caller */
-  uint64_t sync_mark;  /* FSYNC: the file's writes_submitted when this job was submitted */
   bool then_close;     /* FSYNC of a durable close: releases the descriptors once it succeeds */
 
   ckpt_engine_done_fn on_done;
@@ -77,13 +76,7 @@ struct ckpt_engine_file {
   bool direct;     /* fd has O_DIRECT */
   bool writebehind;
   bool close_submitted;
-  /* What a durable close may skip (mu): writes submitted so far, and the count an fsync job
-   * that succeeded had seen when it was submitted. The close's own fsync is redundant when no
-   * write was submitted after that fsync (which, as a barrier, ran after every earlier one). */
-  uint64_t writes_submitted;
-  uint64_t synced_mark;
-  bool synced;
-  bool closing; /* the close's fsync was submitted: only the close itself may follow */
+  bool closing; /* the close's fsync was submitted: only the close itself may follow (mu) */
 
   ckpt_future *open_job;
   ckpt_future *last_barrier; /* the latest fsync or close job */
@@ -135,10 +128,10 @@ void ckpt_engine_count_short(ckpt_engine *e);
  * errors are left for the closing fsync, which reports them. */
 void ckpt_engine_after_write(ckpt_engine *e, ckpt_engine_file *f, uint64_t offset, size_t n);
 
-/* After a successful FSYNC job j: when it is the fsync of a durable close (then_close) and no
- * write was submitted on its file since, closes the file's descriptors now, so that they do
- * not wait for the rest of the batch or for the close job's turn (a save bounds the files it
- * has open by their closes). Idempotent. A failed close fails j (status returned, err set). */
+/* After a successful FSYNC job j: when it is the fsync of a durable close (then_close), closes
+ * the file's descriptors now, so that they do not wait for the rest of the batch or for the
+ * close job's turn (a save bounds the files it has open by their closes). Idempotent. A failed
+ * close fails j (status returned, err set). */
 ckpt_status ckpt_engine_release_synced(ckpt_engine *e, ckpt_future *j, ckpt_error *err);
 
 /* The descriptor for an I/O of n bytes at offset from buf: the O_DIRECT one when everything is
