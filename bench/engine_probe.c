@@ -5,7 +5,7 @@
  *   cc -O2 -D_GNU_SOURCE -std=c11 -Iruntime/include -Iruntime/src -o /tmp/engine_probe \
  *      bench/engine_probe.c runtime/src/io/engine.c \
  *      runtime/src/io/pwrite_backend.c runtime/src/io/uring_backend.c \
- *      runtime/src/io/buffer_pool.c runtime/src/io/posix_io.c runtime/src/error.c \
+ *      runtime/src/io/buffer_pool.c runtime/src/io/posix_io.c runtime/src/core/error.c \
  *      -luring -lpthread
  *   /tmp/engine_probe [DIR] [MiB] [reps] [write-behind MiB]
  * (defaults: /tmp, 1024 MiB, 5 repetitions, 8 MiB; modes interleaved so noise hits all alike).

@@ -13,10 +13,10 @@
 
 #include "cli.h"
 #include "handlers/pytree_internal.h"
-#include "storage/checksum.h"
+#include "util/crc32c.h"
 #include "storage/commit.h"
 #include "storage/packed.h"
-#include "storage/path_safety.h"
+#include "util/path.h"
 #include "storage/zarr_io.h"
 
 static const char help[] =

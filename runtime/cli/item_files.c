@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json_text/json_text.h"
+#include "text/json.h"
 #include "storage/commit.h"
 
 static bool is_file(ckpt_io *io, const char *dir, const char *name) {

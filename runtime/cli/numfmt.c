@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "textfmt/textfmt.h"
+#include "util/text.h"
 
 #define NP_PRECISION 8
 

@@ -9,7 +9,7 @@
 #include "handlers/pytree_internal.h"
 #include "storage/commit.h"
 #include "storage/packed.h"
-#include "storage/path_safety.h"
+#include "util/path.h"
 #include "storage/zarr_io.h"
 
 void cli_pytree_free(cli_pytree *p) {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json_text/json_text.h"
+#include "text/json.h"
 #include "storage/commit.h"
 
 #define MAX_STEP_DIGITS 18 /* keeps every accepted step inside int64 */

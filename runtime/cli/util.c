@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "json_text/json_text.h"
-#include "textfmt/textfmt.h"
+#include "text/json.h"
+#include "util/text.h"
 
 int cli_exit_for(ckpt_status st) {
   switch (st) {

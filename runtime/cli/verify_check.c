@@ -14,7 +14,7 @@
 #include "storage/commit.h"
 #include "storage/packed.h"
 #include "storage/zarr_io.h"
-#include "textfmt/textfmt.h"
+#include "util/text.h"
 #include "verify.h"
 
 /* ---------------------------------------------------------------- chunk tasks */

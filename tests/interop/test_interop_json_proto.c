@@ -24,7 +24,7 @@
 #include "ckpt/ckpt.h"
 #include "jp_interop.pb-c.h"
 #include "jp_interop3.pb-c.h"
-#include "json_text/json_text.h"
+#include "text/json.h"
 
 static char jp_dir[256];
 static char jp_mods[300];

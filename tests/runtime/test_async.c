@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "storage/zarr_staging.h"
+#include "io/staging_pool.h"
 #include "test_pytree_util.h"
 
 #define N_ARRAYS 12
@@ -605,7 +605,7 @@ Test(async, the_direct_flush_mode_stays_within_64_descriptors_too) {
   save_small_and_large_interleaved();
 }
 
-/* The snapshot pool (storage/zarr_staging.h) stays while any async checkpointer lives, so the
+/* The snapshot pool (io/staging_pool.h) stays while any async checkpointer lives, so the
  * next save finds it warm, and is unmapped when the last one closes; synchronous checkpointers
  * never build it (they save zero-copy). */
 Test(async, the_staging_pool_lives_as_long_as_an_async_checkpointer) {

@@ -1,4 +1,4 @@
-/* test_json.c — JSON text for cJSON trees (json_text/): output identical to Python's
+/* test_json.c — JSON text for cJSON trees (text/json.h): output identical to Python's
  * json.dumps, exact numbers in both directions, Python's NaN/Infinity, duplicate keys,
  * integers beyond 2^53, and clean "source:line:col" errors for malformed text (truncations,
  * mutations, deep nesting) without crashes or leaks. */
@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 
-#include "json_text/json_text.h"
+#include "text/json.h"
 
 static char *dump_ok(const cJSON *item) {
   ckpt_error err = CKPT_ERROR_INIT;

@@ -10,8 +10,8 @@
 
 #include "ckpt/ckpt.h"
 #include "jsonproto_testfs.h"
-#include "json_text/json_text.h"
-#include "op.h"
+#include "text/json.h"
+#include "handlers/op.h"
 
 static cJSON *sample(void) {
   cJSON *o = cJSON_CreateObject();

@@ -7,12 +7,12 @@
 
 #include <criterion/criterion.h>
 
-#include "checkpointer_internal.h"
+#include "checkpointer/checkpointer_internal.h"
 #include "ckpt/ckpt.h"
 #include "handlers/composite_internal.h"
 #include "handlers/json_internal.h"
 #include "jsonproto_testfs.h"
-#include "op.h"
+#include "handlers/op.h"
 
 #define JSON_TYPESTR "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler"
 

@@ -12,7 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "jsonproto_testfs.h"
-#include "json_text/json_text.h"
+#include "text/json.h"
 #include "pbtxt_test2.pb-c.h"
 #include "pbtxt_testutil.h"
 

@@ -9,7 +9,7 @@
 
 #include "ckpt/ckpt.h"
 #include "jsonproto_testfs.h"
-#include "op.h"
+#include "handlers/op.h"
 #include "pbtxt_test2.pb-c.h"
 #include "pbtxt_test3.pb-c.h"
 #include "pbtxt_testutil.h"

@@ -111,7 +111,7 @@ Test(pytree_restore, aligned_restore_reads_in_place) {
 }
 
 /* Caller memory at every alignment a direct read meets: a destination misaligned with the file
- * offset goes through an aligned bounce buffer (storage/read_copy.h), an aligned one is read in
+ * offset goes through an aligned bounce buffer (io/read_copy.h), an aligned one is read in
  * place; both must land the same bytes and verify the same checksum, piece after piece (the
  * chunk spans three 256 KiB pieces and a tail). */
 Test(pytree_restore, direct_reads_into_misaligned_caller_memory) {

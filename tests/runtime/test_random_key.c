@@ -13,7 +13,7 @@
 
 #include "ckpt/ckpt.h"
 #include "handlers/pytree.h"
-#include "op.h"
+#include "handlers/op.h"
 
 static char tmpdir[256];
 

@@ -1,4 +1,4 @@
-/* test_read_copy.c — the bounce-buffer helpers of direct reads (storage/read_copy.h): the
+/* test_read_copy.c — the bounce-buffer helpers of direct reads (io/read_copy.h): the
  * streaming copy matches memcpy at every length and alignment, and the bounce address is
  * aligned like the file offset it is read from. */
 #include <criterion/criterion.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/read_copy.h"
+#include "io/read_copy.h"
 
 Test(read_copy, stream_copy_matches_memcpy_at_every_alignment) {
   enum { MAX = 600 };

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "handlers/pytree.h"
-#include "op.h"
+#include "handlers/op.h"
 #include "record_fixture.h"
 
 static char tmpdir[256];

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "record_fixture.h"
-#include "record_tree.h"
+#include "handlers/record_tree.h"
 
 static ckpt_tree *to_tree(const rec_TrainState *s, bool copy) {
   ckpt_tree *t = NULL;

@@ -1,5 +1,5 @@
 /* test_snapshot_copy.c — the snapshot's copies cut into pieces and shared with engine jobs
- * (storage/snapshot_copy.h): whatever the split, every byte lands where one
+ * (io/snapshot_copy.h): whatever the split, every byte lands where one
  * ckpt_dtype_convert per item would put it, casts included, with and without an engine; and
  * an async save large enough to take the parallel path restores bit for bit. */
 #include <criterion/criterion.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "io/engine.h"
-#include "storage/snapshot_copy.h"
+#include "io/snapshot_copy.h"
 #include "test_pytree_util.h"
 
 typedef struct item_spec {

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "ckpt/ckpt.h"
-#include "storage/checksum.h"
-#include "storage/path_safety.h"
+#include "util/crc32c.h"
+#include "util/path.h"
 #include "storage/pytree_meta.h"
 #include "storage/zarr.h"
 

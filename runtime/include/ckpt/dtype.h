@@ -45,7 +45,7 @@ const char *ckpt_dtype_zarr(ckpt_dtype dt);
 bool ckpt_dtype_parse(const char *text, ckpt_dtype *out);
 bool ckpt_dtype_valid(ckpt_dtype dt);
 
-/* ---- Conversions (added by the array/tree implementation; runtime/src/dtype.c) ---- */
+/* ---- Conversions (added by the array/tree implementation; runtime/src/core/dtype.c) ---- */
 
 /* The family a dtype belongs to, which decides how casts between dtypes behave. */
 typedef enum ckpt_dtype_class {

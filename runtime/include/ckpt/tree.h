@@ -102,7 +102,7 @@ typedef ckpt_status (*ckpt_tree_visit_fn)(void *ctx, const char *const *path, si
 ckpt_status ckpt_tree_walk(const ckpt_tree *root, ckpt_tree_visit_fn fn, void *ctx,
                            ckpt_error *err);
 
-/* ---- Additions (runtime/src/tree.c) ---- */
+/* ---- Additions (runtime/src/core/tree.c) ---- */
 
 /* Removes and returns the array of an array leaf, leaving the leaf as None; the caller owns the
  * result (ckpt_array_free). NULL when node is not an array leaf. */

@@ -16,7 +16,7 @@
 #include "ckpt/composite.h"
 #include "ckpt/registry.h"
 #include "handlers/composite_internal.h"
-#include "op.h"
+#include "handlers/op.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
 #include "storage/subdirs.h"

@@ -12,8 +12,8 @@
 #include "ckpt/checkpointer.h"
 #include "ckpt/ckpt.h"
 #include "handlers/json_internal.h"
-#include "json_text/json_text.h"
-#include "textfmt/text_file.h"
+#include "text/json.h"
+#include "handlers/text_item.h"
 
 /* The state of an instance with its own file name. */
 typedef struct json_state {

@@ -9,7 +9,7 @@
 
 #include "ckpt/ckpt.h"
 #include "ckpt/pbtxt.h"
-#include "textfmt/text_file.h"
+#include "handlers/text_item.h"
 
 #define PROTO_FILENAME "proto.pbtxt"
 

@@ -7,7 +7,7 @@
 
 #include "handlers/pytree_internal.h"
 #include "storage/packed.h"
-#include "storage/path_safety.h"
+#include "util/path.h"
 #include "storage/zarr_io.h"
 
 static cJSON *shape_json(int nd, const int64_t *shape) {

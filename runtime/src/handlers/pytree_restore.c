@@ -13,8 +13,8 @@
 
 #include "handlers/pytree_internal.h"
 #include "io/engine.h"
-#include "op.h"
-#include "storage/path_safety.h"
+#include "handlers/op.h"
+#include "util/path.h"
 #include "storage/packed.h"
 #include "storage/zarr_io.h"
 

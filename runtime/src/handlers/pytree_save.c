@@ -29,13 +29,13 @@
 
 #include "handlers/pytree_internal.h"
 #include "io/engine.h"
-#include "op.h"
-#include "storage/checksum.h"
+#include "handlers/op.h"
+#include "util/crc32c.h"
 #include "storage/packed.h"
-#include "storage/path_safety.h"
-#include "storage/snapshot_copy.h"
+#include "util/path.h"
+#include "io/snapshot_copy.h"
 #include "storage/zarr_io.h"
-#include "storage/zarr_staging.h"
+#include "io/staging_pool.h"
 
 typedef struct save_job save_job;
 

@@ -30,8 +30,8 @@
 
 #include "ckpt/ckpt.h"
 #include "handlers/pytree.h"
-#include "op.h"
-#include "record_tree.h"
+#include "handlers/op.h"
+#include "handlers/record_tree.h"
 
 #define JAX_ITEM "jax_random_key"
 #define JAX_META_ITEM "jax_random_key_metadata"

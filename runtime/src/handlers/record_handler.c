@@ -12,7 +12,7 @@
 
 #include "ckpt/ckpt.h"
 #include "handlers/pytree.h"
-#include "record_tree.h"
+#include "handlers/record_tree.h"
 
 static const ckpt_record_desc *handler_record(const ckpt_handler *self, const char *dir,
                                               ckpt_error *err) {

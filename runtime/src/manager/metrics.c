@@ -13,9 +13,9 @@
  * list at construction and restore do not need a checkpointer for that. */
 #include <stdlib.h>
 
-#include "checkpointer_internal.h"
+#include "checkpointer/checkpointer_internal.h"
 #include "ckpt/ckpt.h"
-#include "json_text/json_text.h"
+#include "text/json.h"
 #include "manager/manager_internal.h"
 #include "storage/commit.h"
 

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "ckpt/checkpointer.h"
-#include "storage/path_safety.h"
+#include "util/path.h"
 
 void ckpt_step_metadata_clear(ckpt_step_metadata *m) {
   if (m == NULL)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/path_safety.h"
+#include "util/path.h"
 
 char *ckpt_path_normalize(const char *path) {
   size_t n = strlen(path);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/path_safety.h"
-#include "textfmt/textfmt.h"
+#include "util/path.h"
+#include "util/text.h"
 
 /* Integers in the index are JSON numbers; doubles hold integers exactly up to 2^53. */
 #define MAX_EXACT ((double)(1ull << 53))

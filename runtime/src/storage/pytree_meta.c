@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_text/json_text.h"
-#include "textfmt/textfmt.h"
+#include "text/json.h"
+#include "util/text.h"
 
 bool ckpt_meta_is_empty_type(const char *vt) {
   return strcmp(vt, CKPT_VT_DICT) == 0 || strcmp(vt, CKPT_VT_LIST) == 0 ||

@@ -84,7 +84,7 @@ void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);
 
 /* Compact UTF-8 JSON with sorted keys, as nlohmann's dump() (TensorStore) writes it; used for
  * _strings.json and _CHECKSUMS. *text malloc'ed, caller frees. (Python-style text for Orbax's
- * own files comes from json_text/json_text.h.) */
+ * own files comes from text/json.h.) */
 ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err);
 
 /* Appends s as a JSON string as ckpt_json_dump_compact writes strings (raw UTF-8), for files

@@ -10,8 +10,8 @@
 
 #include <zstd.h>
 
-#include "storage/checksum.h"
-#include "storage/path_safety.h"
+#include "util/crc32c.h"
+#include "util/path.h"
 
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
   ckpt_error local = CKPT_ERROR_INIT;

@@ -1,6 +1,5 @@
 /* storage/zarr_io.h — the file side of zarr v2 arrays: writing .zarray and chunk files
- * durably, reading chunk regions straight into destination buffers, the _CHECKSUMS table, and
- * running chunk tasks on the I/O engine (zarr_tasks.c).
+ * durably, reading chunk regions straight into destination buffers, and the _CHECKSUMS table.
  *
  * All file access goes through ckpt/io.h. Paths inside a checkpoint are untrusted on read:
  * array directories must be real directories (not symlinks), chunk files regular files opened
@@ -16,47 +15,8 @@
 
 #include "ckpt/error.h"
 #include "ckpt/io.h"
+#include "io/tasks.h"
 #include "storage/zarr.h"
-
-/* ---------------------------------------------------------------- parallel tasks */
-
-/* Per-worker scratch memory, reused across the tasks one worker runs (fresh allocations of
- * large buffers cost page faults on every use). */
-typedef struct ckpt_scratch {
-  void *data;
-  size_t cap;
-} ckpt_scratch;
-
-/* Returns a page-aligned buffer of at least n bytes (contents undefined); NULL when memory runs
- * out. */
-void *ckpt_scratch_get(ckpt_scratch *s, size_t n);
-void ckpt_scratch_free(ckpt_scratch *s);
-
-typedef ckpt_status (*ckpt_task_fn)(void *ctx, size_t index, ckpt_scratch *scratch,
-                                    ckpt_error *err);
-
-/* Default worker count for chunk I/O: CKPT_IO_THREADS from the environment, else 4. */
-unsigned ckpt_task_threads(void);
-
-struct ckpt_engine;
-
-/* Bytes task i holds in memory or in flight while it is queued or running (its chunk size). */
-typedef uint64_t (*ckpt_task_weight_fn)(void *ctx, size_t index);
-
-/* Runs fn(ctx, i) for every i in [0, n) as function jobs of engine (one group; NULL engine:
- * as ckpt_parallel_for). With weight, each task reserves its bytes in the engine's memory
- * budget before it is submitted (the submitting thread blocks while the budget is used up)
- * and releases them when it ends, so a restore's read-ahead stays within the budget. Waits for
- * all of them, so it must not be called from one of the engine's own workers. After a failure
- * the tasks not started yet are canceled; the error of the lowest failing index is returned,
- * so the report does not depend on thread timing. */
-ckpt_status ckpt_task_run(struct ckpt_engine *engine, const char *label, size_t n, ckpt_task_fn fn,
-                          ckpt_task_weight_fn weight, void *ctx, ckpt_error *err);
-
-/* The same on a short-lived engine of `threads` workers (0 = ckpt_task_threads()), for
- * callers that have no engine (the CLI, verification). */
-ckpt_status ckpt_parallel_for(size_t n, unsigned threads, ckpt_task_fn fn, void *ctx,
-                              ckpt_error *err);
 
 /* ---------------------------------------------------------------- writing */
 

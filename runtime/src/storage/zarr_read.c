@@ -18,10 +18,10 @@
 
 #include <zstd.h>
 
-#include "storage/checksum.h"
+#include "util/crc32c.h"
 #include "storage/packed.h"
-#include "storage/path_safety.h"
-#include "storage/read_copy.h"
+#include "util/path.h"
+#include "io/read_copy.h"
 
 /* The piece a direct read puts in place before checksumming it: small enough to still be in
  * the core's L2 cache (1 MiB on the project's machine, 512 KiB on many others) when the CRC
@@ -345,7 +345,7 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
 
 /* Reads file bytes [foff + *done, foff + len) into dst + *done through a cache-resident
  * bounce buffer aligned like the file offset, checksumming each piece there, and copies it out
- * with non-temporal stores (storage/read_copy.h says why: a destination misaligned with the
+ * with non-temporal stores (io/read_copy.h says why: a destination misaligned with the
  * file offset makes the kernel's own copy 2-3x slower). *done and *crc advance as it goes. */
 static ckpt_status read_through_bounce(chunk_ctx *c, int fd, unsigned char *dst, uint64_t foff,
                                        uint64_t len, uint64_t *done, uint32_t *crc,

@@ -1,0 +1,115 @@
+/* io/staging_pool.c — the process-wide snapshot staging pool (see staging_pool.h for why).
+ * The only global state of the PyTree engine: a cache of pre-faulted memory, never an error. */
+#include "io/staging_pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "io/buffer_pool.h"
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static ckpt_buffer_pool *g_pool; /* replaced only when idle; freed when unused */
+static size_t g_capacity;
+static size_t g_out;   /* pooled buffers handed out and not yet released */
+static size_t g_users; /* async checkpointers alive (ckpt_staging_retain) */
+
+/* Unmaps the pool once nobody will use it again soon: no async checkpointer and no buffer out
+ * (g_mu held). A save through a handler called without a checkpointer builds the pool for
+ * itself and gives it back when its last buffer returns. */
+static void free_if_unused_locked(void) {
+  if (g_users == 0 && g_out == 0 && g_pool != NULL) {
+    ckpt_buffer_pool_free(g_pool);
+    g_pool = NULL;
+    g_capacity = 0;
+  }
+}
+
+void ckpt_staging_retain(void) {
+  pthread_mutex_lock(&g_mu);
+  g_users++;
+  pthread_mutex_unlock(&g_mu);
+}
+
+void ckpt_staging_drop(void) {
+  pthread_mutex_lock(&g_mu);
+  if (g_users > 0)
+    g_users--;
+  free_if_unused_locked();
+  pthread_mutex_unlock(&g_mu);
+}
+
+size_t ckpt_staging_capacity(void) {
+  pthread_mutex_lock(&g_mu);
+  size_t c = g_capacity;
+  pthread_mutex_unlock(&g_mu);
+  return c;
+}
+
+static uint64_t max_bytes(void) {
+  const char *e = getenv("CKPT_STAGING_MAX_BYTES");
+  if (e != NULL && *e != '\0') {
+    char *end;
+    unsigned long long v = strtoull(e, &end, 10);
+    if (*end == '\0')
+      return v;
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || psize <= 0)
+    return UINT64_C(1) << 30;
+  return (uint64_t)pages * (uint64_t)psize / 4;
+}
+
+void ckpt_staging_prepare(uint64_t total) {
+  /* Small snapshots are cheap to malloc; a pool is worth it for large ones only. */
+  if (total < (UINT64_C(16) << 20))
+    return;
+  uint64_t limit = max_bytes();
+  if (total > limit)
+    total = limit;
+  if (total < (UINT64_C(16) << 20))
+    return;
+  pthread_mutex_lock(&g_mu);
+  if (g_out == 0 && total > g_capacity) {
+    ckpt_buffer_pool_free(g_pool);
+    g_pool = NULL;
+    g_capacity = 0;
+    ckpt_buffer_pool *p = NULL;
+    ckpt_error err = CKPT_ERROR_INIT;
+    if (ckpt_buffer_pool_new((size_t)total, &p, &err) == CKPT_OK) {
+      g_pool = p;
+      g_capacity = (size_t)total;
+    }
+    /* On failure staging simply uses malloc. */
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+void *ckpt_staging_acquire(size_t n, bool *pooled) {
+  *pooled = false;
+  pthread_mutex_lock(&g_mu);
+  void *buf = NULL;
+  if (g_pool != NULL && n >= CKPT_STAGING_MIN_POOLED &&
+      ckpt_buffer_pool_try_acquire(g_pool, n, &buf)) {
+    g_out++;
+    *pooled = true;
+  }
+  pthread_mutex_unlock(&g_mu);
+  if (buf != NULL)
+    return buf;
+  return malloc(n > 0 ? n : 1);
+}
+
+void ckpt_staging_release(void *buf, bool pooled) {
+  if (buf == NULL)
+    return;
+  if (!pooled) {
+    free(buf);
+    return;
+  }
+  pthread_mutex_lock(&g_mu);
+  ckpt_buffer_pool_release(g_pool, buf);
+  g_out--;
+  free_if_unused_locked();
+  pthread_mutex_unlock(&g_mu);
+}

@@ -1,0 +1,509 @@
+/* text/json_read.c — JSON text → cJSON tree with Python json.loads semantics, exact
+ * numbers and "source:line:col" errors (see json.h). Recursive descent bounded by
+ * CKPT_JSON_MAX_DEPTH so hostile input cannot exhaust the stack. */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/json.h"
+#include "util/text.h"
+
+/* Helpers with large locals stay out of the recursive frames, keeping deep nesting cheap. */
+#if defined(__GNUC__)
+#define JR_NOINLINE __attribute__((noinline))
+#else
+#define JR_NOINLINE
+#endif
+
+typedef struct reader {
+  const char *s;
+  size_t n, pos;
+  const char *source;
+  ckpt_error *err;
+} reader;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+JR_NOINLINE static ckpt_status
+fail_at(reader *r, size_t at, const char *fmt, ...) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < at && i < r->n; i++) {
+    if (r->s[i] == '\n') {
+      line++;
+      col = 1;
+    } else {
+      col++;
+    }
+  }
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return ckpt_error_set(r->err, CKPT_ECORRUPT, "%s:%zu:%zu: %s", r->source, line, col, msg);
+}
+
+static ckpt_status oom(reader *r) {
+  return ckpt_error_set(r->err, CKPT_ENOMEM, "%s: out of memory parsing JSON", r->source);
+}
+
+/* A printable rendering of the byte at pos for messages. */
+static const char *found(reader *r, char *buf, size_t size) {
+  if (r->pos >= r->n)
+    return "end of input";
+  unsigned char c = (unsigned char)r->s[r->pos];
+  if (c >= 32 && c < 127)
+    snprintf(buf, size, "'%c'", c);
+  else
+    snprintf(buf, size, "byte 0x%02x", c);
+  return buf;
+}
+
+static void skip_ws(reader *r) {
+  while (r->pos < r->n) {
+    char c = r->s[r->pos];
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+      break;
+    r->pos++;
+  }
+}
+
+static int match(reader *r, const char *word) {
+  size_t l = strlen(word);
+  if (r->n - r->pos < l || memcmp(r->s + r->pos, word, l) != 0)
+    return 0;
+  r->pos += l;
+  return 1;
+}
+
+static int hex4(const char *s, uint32_t *v) {
+  *v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = s[i];
+    int d = (c >= '0' && c <= '9')   ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
+    if (d < 0)
+      return 0;
+    *v = *v * 16 + (uint32_t)d;
+  }
+  return 1;
+}
+
+/* Parses a string literal at pos (which is '"') into b (NUL-terminated by the buffer). */
+JR_NOINLINE static ckpt_status parse_string(reader *r, ckpt_tf_buf *b) {
+  size_t start = r->pos++;
+  for (;;) {
+    size_t run = r->pos;
+    while (run < r->n && r->s[run] != '"' && r->s[run] != '\\' && (unsigned char)r->s[run] >= 0x20)
+      run++;
+    if (run > r->pos) {
+      size_t bad;
+      if (!ckpt_tf_utf8_valid((const uint8_t *)r->s + r->pos, run - r->pos, &bad))
+        return fail_at(r, r->pos + bad, "invalid UTF-8 in string");
+      ckpt_tf_buf_append(b, r->s + r->pos, run - r->pos);
+    }
+    r->pos = run;
+    if (r->pos >= r->n)
+      return fail_at(r, start, "unterminated string");
+    char c = r->s[r->pos];
+    if (c == '"') {
+      r->pos++;
+      break;
+    }
+    if (c != '\\')
+      return fail_at(r, r->pos, "invalid control character 0x%02x in string", c);
+    if (r->pos + 1 >= r->n)
+      return fail_at(r, start, "unterminated string");
+    char e = r->s[r->pos + 1];
+    size_t esc = r->pos;
+    r->pos += 2;
+    switch (e) {
+      case '"':
+        ckpt_tf_buf_putc(b, '"');
+        break;
+      case '\\':
+        ckpt_tf_buf_putc(b, '\\');
+        break;
+      case '/':
+        ckpt_tf_buf_putc(b, '/');
+        break;
+      case 'b':
+        ckpt_tf_buf_putc(b, '\b');
+        break;
+      case 'f':
+        ckpt_tf_buf_putc(b, '\f');
+        break;
+      case 'n':
+        ckpt_tf_buf_putc(b, '\n');
+        break;
+      case 'r':
+        ckpt_tf_buf_putc(b, '\r');
+        break;
+      case 't':
+        ckpt_tf_buf_putc(b, '\t');
+        break;
+      case 'u': {
+        uint32_t cp;
+        if (r->n - r->pos < 4 || !hex4(r->s + r->pos, &cp))
+          return fail_at(r, esc, "invalid \\u escape (needs 4 hex digits)");
+        r->pos += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t lo;
+          if (r->n - r->pos >= 6 && r->s[r->pos] == '\\' && r->s[r->pos + 1] == 'u' &&
+              hex4(r->s + r->pos + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+            r->pos += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else {
+            return fail_at(r, esc, "unpaired UTF-16 surrogate \\u%04x in string", (unsigned)cp);
+          }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return fail_at(r, esc, "unpaired UTF-16 surrogate \\u%04x in string", (unsigned)cp);
+        }
+        if (cp == 0)
+          return fail_at(r, esc, "\\u0000 in string: cJSON strings cannot hold NUL characters");
+        ckpt_tf_buf_put_utf8(b, cp);
+        break;
+      }
+      default:
+        return fail_at(r, esc, "invalid escape '\\%c' in string", e);
+    }
+  }
+  if (b->oom)
+    return oom(r);
+  if (!b->data)
+    ckpt_tf_buf_append(b, "", 0); /* make "" a real, NUL-terminated buffer */
+  if (b->oom)
+    return oom(r);
+  return CKPT_OK;
+}
+
+/* A number item with valueint saturated the way cJSON does, without the UB of casting NaN
+ * or infinity to int. */
+static cJSON *make_number(double d) {
+  cJSON *item = cJSON_CreateNumber(0);
+  if (!item)
+    return NULL;
+  item->valuedouble = d;
+  if (isnan(d))
+    item->valueint = 0;
+  else if (d >= INT_MAX)
+    item->valueint = INT_MAX;
+  else if (d <= (double)INT_MIN)
+    item->valueint = INT_MIN;
+  else
+    item->valueint = (int)d;
+  return item;
+}
+
+/* True when the integer literal lit (JSON grammar, no fraction or exponent) equals d exactly. */
+static int integer_is_exact(const char *lit, size_t len, double d) {
+  size_t digits = len - (lit[0] == '-');
+  if (digits <= 15)
+    return 1; /* every integer below 10^15 is a double */
+  char buf[400];
+  if (!(fabs(d) < 1e300))
+    return 0;
+  int n = snprintf(buf, sizeof buf, "%.0f", d); /* exact decimal expansion of d */
+  return n > 0 && (size_t)n == len && memcmp(buf, lit, len) == 0;
+}
+
+JR_NOINLINE static ckpt_status parse_number(reader *r, cJSON **out) {
+  size_t start = r->pos, i = r->pos;
+  if (i < r->n && r->s[i] == '-')
+    i++;
+  if (i >= r->n || r->s[i] < '0' || r->s[i] > '9')
+    return fail_at(r, start, "invalid number");
+  if (r->s[i] == '0') {
+    i++;
+  } else {
+    while (i < r->n && r->s[i] >= '0' && r->s[i] <= '9')
+      i++;
+  }
+  int integral = 1;
+  if (i < r->n && r->s[i] == '.') {
+    integral = 0;
+    i++;
+    size_t d0 = i;
+    while (i < r->n && r->s[i] >= '0' && r->s[i] <= '9')
+      i++;
+    if (i == d0)
+      return fail_at(r, start, "invalid number (digits expected after '.')");
+  }
+  if (i < r->n && (r->s[i] == 'e' || r->s[i] == 'E')) {
+    integral = 0;
+    i++;
+    if (i < r->n && (r->s[i] == '+' || r->s[i] == '-'))
+      i++;
+    size_t d0 = i;
+    while (i < r->n && r->s[i] >= '0' && r->s[i] <= '9')
+      i++;
+    if (i == d0)
+      return fail_at(r, start, "invalid number (digits expected in exponent)");
+  }
+  size_t len = i - start;
+  char small[64];
+  char *lit = len < sizeof small ? small : malloc(len + 1);
+  if (!lit)
+    return oom(r);
+  memcpy(lit, r->s + start, len);
+  lit[len] = '\0';
+  double d = ckpt_tf_strtod(lit, NULL);
+  if (integral && d == 0) d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
+  if (integral && !integer_is_exact(lit, len, d))
+    *out = cJSON_CreateRaw(lit); /* keep every digit rather than round */
+  else
+    *out = make_number(d);
+  if (lit != small)
+    free(lit);
+  r->pos = i;
+  return *out ? CKPT_OK : oom(r);
+}
+
+static ckpt_status parse_value(reader *r, cJSON **out, int depth);
+
+typedef struct member_ref {
+  cJSON *item;
+  size_t index; /* position in the object, so that equal keys keep their order */
+} member_ref;
+
+static int ref_cmp(const void *x, const void *y) {
+  const member_ref *a = x, *b = y;
+  int c = strcmp(a->item->string, b->item->string);
+  if (c)
+    return c;
+  return (a->index > b->index) - (a->index < b->index);
+}
+
+/* Python's dict keeps the first position of a repeated key and the last value. */
+JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n) {
+  member_ref *refs = malloc(n * sizeof *refs);
+  if (!refs)
+    return oom(r);
+  size_t i = 0;
+  for (cJSON *c = obj->child; c; c = c->next)
+    refs[i].item = c, refs[i].index = i, i++;
+  qsort(refs, n, sizeof *refs, ref_cmp);
+  for (i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && strcmp(refs[j].item->string, refs[i].item->string) == 0)
+      j++;
+    if (j - i > 1) {
+      cJSON *first = refs[i].item, *last = refs[j - 1].item;
+      for (size_t k = i + 1; k + 1 < j; k++)
+        cJSON_Delete(cJSON_DetachItemViaPointer(obj, refs[k].item));
+      cJSON_DetachItemViaPointer(obj, last);
+      cJSON_ReplaceItemViaPointer(obj, first, last); /* deletes first; last keeps its key */
+    }
+    i = j;
+  }
+  free(refs);
+  return CKPT_OK;
+}
+
+static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
+  size_t open = r->pos++;
+  cJSON *obj = cJSON_CreateObject();
+  if (!obj)
+    return oom(r);
+  ckpt_status st = CKPT_OK;
+  size_t n = 0;
+  char fb[24];
+  skip_ws(r);
+  if (r->pos < r->n && r->s[r->pos] == '}') {
+    r->pos++;
+    *out = obj;
+    return CKPT_OK;
+  }
+  for (;;) {
+    skip_ws(r);
+    if (r->pos >= r->n || r->s[r->pos] != '"') {
+      st = fail_at(r, r->pos, "expected a string key in object opened at offset %zu, found %s",
+                   open, found(r, fb, sizeof fb));
+      break;
+    }
+    ckpt_tf_buf key = CKPT_TF_BUF_INIT;
+    st = parse_string(r, &key);
+    if (st != CKPT_OK) {
+      ckpt_tf_buf_free(&key);
+      break;
+    }
+    skip_ws(r);
+    if (r->pos >= r->n || r->s[r->pos] != ':') {
+      st = fail_at(r, r->pos, "expected ':' after object key \"%.60s\", found %s", key.data,
+                   found(r, fb, sizeof fb));
+      ckpt_tf_buf_free(&key);
+      break;
+    }
+    r->pos++;
+    cJSON *value = NULL;
+    st = parse_value(r, &value, depth + 1);
+    if (st != CKPT_OK) {
+      ckpt_tf_buf_free(&key);
+      break;
+    }
+    int added = cJSON_AddItemToObject(obj, key.data, value);
+    ckpt_tf_buf_free(&key);
+    if (!added) {
+      cJSON_Delete(value);
+      st = oom(r);
+      break;
+    }
+    n++;
+    skip_ws(r);
+    if (r->pos < r->n && r->s[r->pos] == ',') {
+      r->pos++;
+      continue;
+    }
+    if (r->pos < r->n && r->s[r->pos] == '}') {
+      r->pos++;
+      break;
+    }
+    st = fail_at(r, r->pos, "expected ',' or '}' after object member, found %s",
+                 found(r, fb, sizeof fb));
+    break;
+  }
+  if (st == CKPT_OK && n > 1)
+    st = dedupe_members(r, obj, n);
+  if (st != CKPT_OK) {
+    cJSON_Delete(obj);
+    return st;
+  }
+  *out = obj;
+  return CKPT_OK;
+}
+
+static ckpt_status parse_array(reader *r, cJSON **out, int depth) {
+  r->pos++;
+  cJSON *arr = cJSON_CreateArray();
+  if (!arr)
+    return oom(r);
+  ckpt_status st = CKPT_OK;
+  char fb[24];
+  skip_ws(r);
+  if (r->pos < r->n && r->s[r->pos] == ']') {
+    r->pos++;
+    *out = arr;
+    return CKPT_OK;
+  }
+  for (;;) {
+    cJSON *value = NULL;
+    st = parse_value(r, &value, depth + 1);
+    if (st != CKPT_OK)
+      break;
+    if (!cJSON_AddItemToArray(arr, value)) {
+      cJSON_Delete(value);
+      st = oom(r);
+      break;
+    }
+    skip_ws(r);
+    if (r->pos < r->n && r->s[r->pos] == ',') {
+      r->pos++;
+      continue;
+    }
+    if (r->pos < r->n && r->s[r->pos] == ']') {
+      r->pos++;
+      break;
+    }
+    st = fail_at(r, r->pos, "expected ',' or ']' after array element, found %s",
+                 found(r, fb, sizeof fb));
+    break;
+  }
+  if (st != CKPT_OK) {
+    cJSON_Delete(arr);
+    return st;
+  }
+  *out = arr;
+  return CKPT_OK;
+}
+
+static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
+  *out = NULL;
+  skip_ws(r);
+  char fb[24];
+  if (depth > CKPT_JSON_MAX_DEPTH)
+    return fail_at(r, r->pos, "JSON nested deeper than %d levels", CKPT_JSON_MAX_DEPTH);
+  if (r->pos >= r->n)
+    return fail_at(r, r->pos, "expected a JSON value, found end of input");
+  char c = r->s[r->pos];
+  switch (c) {
+    case '{':
+      return parse_object(r, out, depth);
+    case '[':
+      return parse_array(r, out, depth);
+    case '"': {
+      ckpt_tf_buf b = CKPT_TF_BUF_INIT;
+      ckpt_status st = parse_string(r, &b);
+      if (st == CKPT_OK) {
+        *out = cJSON_CreateString(b.data);
+        if (!*out)
+          st = oom(r);
+      }
+      ckpt_tf_buf_free(&b);
+      return st;
+    }
+    default:
+      break;
+  }
+  if (match(r, "true"))
+    *out = cJSON_CreateTrue();
+  else if (match(r, "false"))
+    *out = cJSON_CreateFalse();
+  else if (match(r, "null"))
+    *out = cJSON_CreateNull();
+  else if (match(r, "NaN"))
+    *out = make_number(NAN);
+  else if (match(r, "Infinity"))
+    *out = make_number(INFINITY);
+  else if (match(r, "-Infinity"))
+    *out = make_number(-INFINITY);
+  else if (c == '-' || (c >= '0' && c <= '9'))
+    return parse_number(r, out);
+  else
+    return fail_at(r, r->pos, "expected a JSON value, found %s", found(r, fb, sizeof fb));
+  return *out ? CKPT_OK : oom(r);
+}
+
+ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJSON **out,
+                           ckpt_error *err) {
+  if (out)
+    *out = NULL;
+  if (!source)
+    source = "<json>";
+  if (!out || (!text && len))
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_json_load(%s): %s is NULL", source,
+                          out ? "text" : "out");
+  reader r = {text ? text : "", len, 0, source, err};
+  if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+    return fail_at(&r, 0, "unexpected UTF-8 byte order mark");
+  cJSON *v = NULL;
+  ckpt_status st = parse_value(&r, &v, 0);
+  if (st != CKPT_OK)
+    return st;
+  skip_ws(&r);
+  if (r.pos < r.n) {
+    cJSON_Delete(v);
+    return fail_at(&r, r.pos, "extra data after the JSON value");
+  }
+  *out = v;
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes, cJSON **out,
+                                ckpt_error *err) {
+  if (out)
+    *out = NULL;
+  void *data = NULL;
+  size_t n = 0;
+  ckpt_status st = ckpt_io_read_file(io, path, max_bytes, &data, &n, err);
+  if (st != CKPT_OK)
+    return st;
+  st = ckpt_json_load(data, n, path, out, err);
+  free(data);
+  return st;
+}

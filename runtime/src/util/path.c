@@ -1,0 +1,82 @@
+/* util/path.c — validation of names that become directory entries of a checkpoint.
+ * Why reject instead of escape, and why control characters are accepted: see path.h. */
+#include "util/path.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_reserved[] =
+    {
+        "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
+        "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
+        "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
+};
+
+bool ckpt_path_is_reserved(const char *name) {
+  for (size_t i = 0; i < sizeof k_reserved / sizeof k_reserved[0]; i++)
+    if (strcmp(name, k_reserved[i]) == 0)
+      return true;
+  if (strncmp(name, "_PACKED.", 8) == 0)
+    return true;
+  /* A name ending like a checkpointer's temporary directory would be cleaned up as one. */
+  static const char tmp[] = ".orbax-checkpoint-tmp";
+  size_t n = strlen(name), t = sizeof tmp - 1;
+  return n >= t && strcmp(name + n - t, tmp) == 0;
+}
+
+ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error *err) {
+  if (what == NULL)
+    what = "name";
+  if (name == NULL)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s is NULL", what);
+  size_t n = strlen(name);
+  if (n == 0)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s is empty", what);
+  if (n > CKPT_PATH_NAME_MAX)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%.40s...' is %zu bytes long (at most %d)", what,
+                          name, n, CKPT_PATH_NAME_MAX);
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' would name a directory itself", what, name);
+  if (name[0] == '.')
+    return ckpt_error_set(err, CKPT_EUNSAFE,
+                          "%s '%s' starts with '.' (hidden files such as .zarray are reserved; "
+                          "is a key empty?)",
+                          what, name);
+  /* '/' is the only byte besides NUL (which a C string cannot hold) that the kernel treats
+   * specially in one directory entry. Control characters are ordinary bytes there: TensorStore
+   * (so Orbax) writes them as they are, and refusing them would make such trees unsavable
+   * and such checkpoints unreadable here. */
+  const char *slash = strchr(name, '/');
+  if (slash != NULL)
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' contains '/' at byte %zu", what, name,
+                          (size_t)(slash - name));
+  if (ckpt_path_is_reserved(name))
+    return ckpt_error_set(err, CKPT_EUNSAFE, "%s '%s' is reserved by the checkpoint layout", what,
+                          name);
+  return CKPT_OK;
+}
+
+char *ckpt_path_child(const char *dir, const char *name) {
+  size_t a = strlen(dir), b = strlen(name);
+  char *p = malloc(a + b + 2);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, dir, a);
+  p[a] = '/';
+  memcpy(p + a + 1, name, b + 1);
+  return p;
+}
+
+char *ckpt_path_child2(const char *dir, const char *a, const char *b) {
+  size_t la = strlen(dir), lb = strlen(a), lc = strlen(b);
+  char *p = malloc(la + lb + lc + 3);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, dir, la);
+  p[la] = '/';
+  memcpy(p + la + 1, a, lb);
+  p[la + 1 + lb] = '/';
+  memcpy(p + la + lb + 2, b, lc + 1);
+  return p;
+}

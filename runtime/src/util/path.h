@@ -1,0 +1,41 @@
+/* util/path.h — turning tree keys and parameter names into file names safely.
+ *
+ * A parameter name (a leaf's keys joined by '.') becomes one directory name inside an item
+ * directory, and parameter names read back from _METADATA are attacker-controlled. Everything
+ * that becomes part of a path goes through ckpt_path_check_name first, so nothing is ever
+ * written or read outside the checkpoint directory. Unsafe names are rejected (CKPT_EUNSAFE)
+ * rather than escaped: Orbax and zarr-python must find the same directory under the same name,
+ * and an escaping scheme they do not know would break that.
+ *
+ * What is unsafe is decided by what a name can do to a path, not by how it looks: '/', ".",
+ * "..", a leading '.', over-long and reserved names are refused; every other byte (tabs,
+ * newlines and other control characters, non-ASCII) is kept as is, exactly as TensorStore's
+ * file driver (Orbax's storage) accepts it. Code that shows names to people escapes them for
+ * display; the names themselves are never altered. */
+#ifndef CKPT_STORAGE_PATH_SAFETY_H
+#define CKPT_STORAGE_PATH_SAFETY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ckpt/error.h"
+
+/* Longest name accepted for one directory entry (Linux allows 255; Orbax adds nothing, but
+ * copies and tools add suffixes, so keep a margin). */
+#define CKPT_PATH_NAME_MAX 200
+
+/* Checks that name is safe as one directory entry inside a checkpoint: not empty, not "." or
+ * "..", no '/', no leading '.', at most CKPT_PATH_NAME_MAX bytes, and not one of the names the
+ * checkpoint layout itself uses (_METADATA, ...). Control characters are allowed (see above).
+ * what names the thing in the message ("parameter name", "item name"). */
+ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error *err);
+
+/* True for the file names the layout reserves inside an item directory. */
+bool ckpt_path_is_reserved(const char *name);
+
+/* "dir/name" in a new malloc'ed string (caller frees); NULL when memory runs out. */
+char *ckpt_path_child(const char *dir, const char *name);
+/* "dir/a/b" */
+char *ckpt_path_child2(const char *dir, const char *a, const char *b);
+
+#endif
