@@ -28,7 +28,7 @@ ckpt_status cli_array_open(ckpt_io *io, const cli_pytree *p, const cli_leaf *lea
   a->sums = p->checksums ? ckpt_checksums_array(p->checksums, leaf->param) : NULL;
   a->require_sums = p->checksums != NULL;
   a->missing_is_error = p->meta.store_array_data_equal_to_fill_value;
-  a->dir = ckpt_path_child(p->dir, leaf->param);
+  a->dir = ckpt_path_join(p->dir, leaf->param);
   if (a->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   return CKPT_OK;

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 static const char help[] =
     "Usage: ckpt gc [--json] [--dry-run] DIR\n"

@@ -108,13 +108,13 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
     fds[i] = -1;
   for (size_t i = 0; st == CKPT_OK && i < idx.n_arrays; i++) {
     const ckpt_packed_array *a = &idx.arrays[i];
-    char *adir = ckpt_path_child(dst, a->param);
+    char *adir = ckpt_path_join(dst, a->param);
     if (adir == NULL) {
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       break;
     }
     st = ckpt_zarr_make_array_dir(c->io, adir, err);
-    char *json = NULL, *zpath = ckpt_path_child(adir, CKPT_ZARR_METADATA_FILE);
+    char *json = NULL, *zpath = ckpt_path_join(adir, CKPT_ZARR_METADATA_FILE);
     size_t jlen = 0;
     if (st == CKPT_OK && zpath == NULL)
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -158,7 +158,7 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
                             "array '%s': chunk '%s' is corrupt (crc32c %08x, expected %08x) in "
                             "'%s'",
                             a->param, key, crc, pc->crc, path);
-      char *cpath = st == CKPT_OK ? ckpt_path_child(adir, key) : NULL;
+      char *cpath = st == CKPT_OK ? ckpt_path_join(adir, key) : NULL;
       if (st == CKPT_OK && cpath == NULL)
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       if (st == CKPT_OK)
@@ -178,7 +178,7 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
   size_t len = 0;
   if (st == CKPT_OK)
     st = ckpt_json_dump_compact(sums, &text, &len, err);
-  if (st == CKPT_OK && (spath = ckpt_path_child(dst, CKPT_CHECKSUMS_FILE)) == NULL)
+  if (st == CKPT_OK && (spath = ckpt_path_join(dst, CKPT_CHECKSUMS_FILE)) == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (st == CKPT_OK)
     st = ckpt_io_write_file(c->io, spath, text, len, true, err);

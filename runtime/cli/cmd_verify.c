@@ -9,6 +9,7 @@
 
 #include "storage/commit.h"
 #include "verify.h"
+#include "util/path.h"
 
 static const char help[] =
     "Usage: ckpt verify [--json] [--no-progress] [--step N] PATH\n"

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "text/json.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 static bool is_file(ckpt_io *io, const char *dir, const char *name) {
   char *p = ckpt_path_join(dir, name);

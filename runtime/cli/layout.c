@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 #define MAX_NESTING 4
 

@@ -139,7 +139,7 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
       }
       continue;
     }
-    char *adir = ckpt_path_child(dir, e->param);
+    char *adir = ckpt_path_join(dir, e->param);
     if (adir == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     l->zarr_ok = ckpt_zarr_read_meta(io, adir, e->param, &l->zarr, &l->zarr_err) == CKPT_OK;

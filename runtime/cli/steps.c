@@ -13,32 +13,15 @@
 #include "cli.h"
 #include "text/json.h"
 #include "storage/commit.h"
-
-#define MAX_STEP_DIGITS 18 /* keeps every accepted step inside int64 */
+#include "storage/step_name.h"
+#include "util/path.h"
 
 bool cli_parse_step_name(const char *name, int64_t *step, bool *tmp) {
-  size_t n = strlen(name);
-  const char *mark = strstr(name, CKPT_TMP_SUFFIX);
-  *tmp = false;
-  if (mark != NULL) {
-    const char *rest = mark + strlen(CKPT_TMP_SUFFIX);
-    if (*rest != '\0' && *rest != '-')
-      return false;
-    *tmp = true;
-    n = (size_t)(mark - name);
-  }
-  size_t start = n;
-  while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
-    start--;
-  size_t digits = n - start;
-  if (digits == 0 || digits > MAX_STEP_DIGITS)
+  ckpt_step_name s;
+  if (!ckpt_step_name_parse(name, &s))
     return false;
-  if (start > 0 && (name[start - 1] != '_' || start == 1))
-    return false;
-  int64_t v = 0;
-  for (size_t i = start; i < n; i++)
-    v = v * 10 + (name[i] - '0');
-  *step = v;
+  *step = s.step;
+  *tmp = s.tmp;
   return true;
 }
 

@@ -16,6 +16,7 @@
 #include "storage/zarr_io.h"
 #include "util/text.h"
 #include "verify.h"
+#include "util/path.h"
 
 /* ---------------------------------------------------------------- chunk tasks */
 

@@ -13,6 +13,7 @@
 
 #include "ckpt/ckpt.h"
 #include "manager/manager_internal.h"
+#include "storage/step_name.h"
 #include "test_manager_util.h"
 
 static char *root;
@@ -259,9 +260,10 @@ static mgr_config config(const char *prefix, int len) {
 Test(manager_retention, step_names_parse_strictly) {
   mgr_config c = config(NULL, 0);
   int64_t s = -1;
-  cr_assert(mgr_parse_step_name(&c, "0", &s) && s == 0);
-  cr_assert(mgr_parse_step_name(&c, "42", &s) && s == 42);
-  cr_assert(mgr_parse_step_name(&c, "9223372036854775807", &s) && s == INT64_MAX);
+  cr_assert(ckpt_step_name_match("0", c.step_prefix, c.step_len, &s) && s == 0);
+  cr_assert(ckpt_step_name_match("42", c.step_prefix, c.step_len, &s) && s == 42);
+  cr_assert(ckpt_step_name_match("9223372036854775807", c.step_prefix, c.step_len, &s) &&
+            s == INT64_MAX);
   const char *bad[] = {"",
                        "00",
                        "042",
@@ -275,23 +277,55 @@ Test(manager_retention, step_names_parse_strictly) {
                        ("1" CKPT_TMP_SUFFIX),
                        "step_1"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    cr_assert_not(mgr_parse_step_name(&c, bad[i], &s), "accepted \"%s\"", bad[i]);
+    cr_assert_not(ckpt_step_name_match(bad[i], c.step_prefix, c.step_len, &s), "accepted \"%s\"",
+                  bad[i]);
 
   c = config("step", 3);
-  cr_assert(mgr_parse_step_name(&c, "step_007", &s) && s == 7);
-  cr_assert(mgr_parse_step_name(&c, "step_000", &s) && s == 0);
-  cr_assert(mgr_parse_step_name(&c, "step_1234", &s) && s == 1234);
+  cr_assert(ckpt_step_name_match("step_007", c.step_prefix, c.step_len, &s) && s == 7);
+  cr_assert(ckpt_step_name_match("step_000", c.step_prefix, c.step_len, &s) && s == 0);
+  cr_assert(ckpt_step_name_match("step_1234", c.step_prefix, c.step_len, &s) && s == 1234);
   const char *bad2[] = {"step_7",    "step_07",   "step_0123", "007",     "step007",
                         "step__007", "stepx_007", "step_",     "Step_007"};
   for (size_t i = 0; i < sizeof bad2 / sizeof *bad2; i++)
-    cr_assert_not(mgr_parse_step_name(&c, bad2[i], &s), "accepted \"%s\"", bad2[i]);
+    cr_assert_not(ckpt_step_name_match(bad2[i], c.step_prefix, c.step_len, &s), "accepted \"%s\"",
+                  bad2[i]);
 
   /* Names round-trip. */
   int64_t steps[] = {0, 7, 999, 1000, 123456789};
   for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
-    char *n = mgr_step_name(&c, steps[i]);
-    cr_assert(mgr_parse_step_name(&c, n, &s) && s == steps[i], "%s", n);
+    char *n = ckpt_step_name_format(c.step_prefix, c.step_len, steps[i]);
+    cr_assert(ckpt_step_name_match(n, c.step_prefix, c.step_len, &s) && s == steps[i], "%s", n);
     free(n);
+  }
+}
+
+/* The tool's view (storage/step_name.h): every name Orbax's naming can produce, tmp marker
+ * included, whatever the manager's options were. */
+Test(manager_retention, step_names_parse_as_the_tool_sees_them) {
+  struct {
+    const char *name;
+    int64_t step;
+    size_t prefix_len, n_digits;
+    bool tmp;
+  } good[] = {{"7", 7, 0, 1, false},
+              {"007", 7, 0, 3, false},
+              {"step_12", 12, 4, 2, false},
+              {"a_b_3", 3, 3, 1, false},
+              {"5" CKPT_TMP_SUFFIX, 5, 0, 1, true},
+              {"s_5" CKPT_TMP_SUFFIX "-replaced", 5, 1, 1, true},
+              {"9223372036854775807", INT64_MAX, 0, 19, false}};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    ckpt_step_name s;
+    cr_assert(ckpt_step_name_parse(good[i].name, &s), "rejected \"%s\"", good[i].name);
+    cr_assert(s.step == good[i].step && s.prefix_len == good[i].prefix_len &&
+                  s.n_digits == good[i].n_digits && s.tmp == good[i].tmp,
+              "%s", good[i].name);
+  }
+  const char *bad[] = {
+      "", "_5", "step", "step_", "5x", "5" CKPT_TMP_SUFFIX "x", "9223372036854775808", "step5"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    ckpt_step_name s;
+    cr_assert_not(ckpt_step_name_parse(bad[i], &s), "accepted \"%s\"", bad[i]);
   }
 }
 

@@ -18,19 +18,11 @@
 
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
+#include "ckpt/layout.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum ckpt_atomicity {
-  CKPT_ATOMICITY_RENAME = 0, /* write <path>.orbax-checkpoint-tmp, rename at commit (default) */
-  CKPT_ATOMICITY_COMMIT_FILE /* write in place; finalized when commit_success.txt exists */
-} ckpt_atomicity;
-
-#define CKPT_TMP_SUFFIX ".orbax-checkpoint-tmp"
-#define CKPT_COMMIT_FILE "commit_success.txt"
-#define CKPT_CHECKPOINT_METADATA_FILE "_CHECKPOINT_METADATA"
 
 typedef struct ckpt_checkpointer_options {
   ckpt_atomicity atomicity;

@@ -12,6 +12,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/registry.h"
 #include "ckpt/io.h"
+#include "ckpt/layout.h"
 #include "ckpt/record_handler.h"
 #include "ckpt/checkpointer.h"
 #include "ckpt/pbtxt.h"

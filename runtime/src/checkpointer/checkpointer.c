@@ -32,6 +32,7 @@
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
 #include "io/staging_pool.h"
+#include "util/path.h"
 
 /* One save between its blocking part and its commit. */
 typedef struct pending_save {

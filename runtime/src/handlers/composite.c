@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/checkpointer.h"
+#include "ckpt/layout.h"
 #include "ckpt/composite.h"
 #include "ckpt/registry.h"
 #include "handlers/composite_internal.h"
@@ -20,6 +20,7 @@
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
 #include "storage/subdirs.h"
+#include "util/path.h"
 
 /* ================================================================ ckpt_Composite helpers */
 
@@ -343,7 +344,7 @@ static char *item_dir(const char *dir, const char *item, bool tmp) {
   char *p = ckpt_path_join(dir, item);
   if (p == NULL || !tmp)
     return p;
-  char *t = ckpt_path_concat(p, CKPT_TMP_SUFFIX);
+  char *t = ckpt_path_with_suffix(p, CKPT_TMP_SUFFIX);
   free(p);
   return t;
 }

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/checkpointer.h"
-#include "ckpt/ckpt.h"
+#include "ckpt/builtin.ckpt.h"
+#include "ckpt/layout.h"
 #include "handlers/json_internal.h"
 #include "text/json.h"
 #include "handlers/text_item.h"

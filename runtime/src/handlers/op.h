@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "ckpt/checkpointer.h"
+#include "ckpt/layout.h"
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "io/engine.h"

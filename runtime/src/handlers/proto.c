@@ -7,7 +7,8 @@
  * byte-identical to Python's. */
 #include <stdlib.h>
 
-#include "ckpt/ckpt.h"
+#include "ckpt/builtin.ckpt.h"
+#include "ckpt/layout.h"
 #include "ckpt/pbtxt.h"
 #include "handlers/text_item.h"
 

@@ -54,7 +54,7 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
       st = ckpt_error_set(err, CKPT_EUNSAFE, "metadata of '%s': %s", dir, local.message);
     } else {
       const ckpt_packed_array *pa = ckpt_packed_find(packed, e->param);
-      char *adir = pa ? NULL : ckpt_path_child(dir, e->param);
+      char *adir = pa ? NULL : ckpt_path_join(dir, e->param);
       ckpt_zarr_meta m;
       if (pa != NULL)
         m = pa->meta;
@@ -324,7 +324,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     }
     verify_array *a = &arrays[n_arrays++];
     a->name = e->param;
-    a->dir = ckpt_path_child(dir, e->param);
+    a->dir = ckpt_path_join(dir, e->param);
     if (a->dir == NULL) {
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       goto done;

@@ -73,7 +73,7 @@ static ckpt_status read_item_file(ckpt_io *io, const char *dir, const char *name
                                   void **data, size_t *n, ckpt_error *err) {
   *data = NULL;
   *n = 0;
-  *path = ckpt_path_child(dir, name);
+  *path = ckpt_path_join(dir, name);
   if (*path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_error local = CKPT_ERROR_INIT;
@@ -513,7 +513,7 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   ckpt_error local = CKPT_ERROR_INIT;
   if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK)
     return leaf_fail(c, l, CKPT_EUNSAFE, local.message, err);
-  l->array_dir = ckpt_path_child(c->dir, e->param);
+  l->array_dir = ckpt_path_join(c->dir, e->param);
   if (l->array_dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_zarr_read_req *r = &l->req;

@@ -383,7 +383,7 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   memset(l, 0, sizeof *l);
   l->job = j;
   l->entry = entry;
-  l->dir = ckpt_path_child(j->dir, e->param);
+  l->dir = ckpt_path_join(j->dir, e->param);
   if (l->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
   ckpt_zarr_meta *m = &l->zm;
@@ -847,7 +847,7 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
   st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
-  char *path = ckpt_path_child(l->dir, CKPT_ZARR_METADATA_FILE);
+  char *path = ckpt_path_join(l->dir, CKPT_ZARR_METADATA_FILE);
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
@@ -978,7 +978,7 @@ static ckpt_status task_chunk(void *arg, ckpt_error *err) {
     return st;
   const unsigned char *data = ch->data;
   size_t n = (size_t)ch->bytes;
-  char *path = ckpt_path_child(l->dir, key);
+  char *path = ckpt_path_join(l->dir, key);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_engine_file *f;
@@ -1137,7 +1137,7 @@ static ckpt_status packed_text(save_job *j, char **text, size_t *len, ckpt_error
 /* Submits dir/name with text (taken over). */
 static ckpt_status submit_item_file(save_job *j, ckpt_engine_group *g, const char *name, char *text,
                                     size_t len, ckpt_error *err) {
-  char *path = ckpt_path_child(j->dir, name);
+  char *path = ckpt_path_join(j->dir, name);
   if (path == NULL) {
     free(text);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -1242,7 +1242,7 @@ static ckpt_status task_write_packed_index(void *arg, ckpt_error *err) {
   char *text = NULL, *path = NULL;
   size_t len = 0;
   ckpt_status st = packed_text(j, &text, &len, err);
-  if (st == CKPT_OK && (path = ckpt_path_child(j->dir, CKPT_PACKED_INDEX_FILE)) == NULL) {
+  if (st == CKPT_OK && (path = ckpt_path_join(j->dir, CKPT_PACKED_INDEX_FILE)) == NULL) {
     free(text);
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
@@ -1293,7 +1293,7 @@ static ckpt_status submit_packed(save_job *j, ckpt_error *err) {
   }
   j->segments = calloc(j->n_packed, sizeof *j->segments);
   ckpt_future **done = calloc(j->n_packed, sizeof *done);
-  char *path = ckpt_path_child(j->dir, CKPT_PACKED_DATA_FILE);
+  char *path = ckpt_path_join(j->dir, CKPT_PACKED_DATA_FILE);
   ckpt_status st = CKPT_OK;
   if (j->segments == NULL || done == NULL || path == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -1574,7 +1574,7 @@ static ckpt_status run_save(void *arg, ckpt_error *err) {
   for (size_t i = 0; st == CKPT_OK && j->op != NULL && i < 5; i++) {
     if (!written[i])
       continue;
-    char *path = ckpt_path_child(j->dir, item_files[i]);
+    char *path = ckpt_path_join(j->dir, item_files[i]);
     if (path != NULL)
       ckpt_op_note_durable(j->op, path); /* out of memory: the commit fsyncs it */
     free(path);

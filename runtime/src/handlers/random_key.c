@@ -28,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/ckpt.h"
+#include "ckpt/builtin.ckpt.h"
+#include "ckpt/layout.h"
 #include "handlers/pytree.h"
 #include "handlers/op.h"
 #include "handlers/record_tree.h"
+#include "util/path.h"
 
 #define JAX_ITEM "jax_random_key"
 #define JAX_META_ITEM "jax_random_key_metadata"
@@ -41,19 +43,6 @@
 #define META_MAX_BYTES (1u << 20)
 
 /* ------------------------------------------------------------------ helpers */
-
-/* "<dir>/<a>" or "<dir>/<a>/<b>" (b may be NULL); malloc'ed, caller frees; NULL on ENOMEM. */
-static char *join(const char *dir, const char *a, const char *b) {
-  size_t n = strlen(dir) + strlen(a) + (b ? strlen(b) + 1 : 0) + 2;
-  char *p = malloc(n);
-  if (p == NULL)
-    return NULL;
-  if (b)
-    snprintf(p, n, "%s/%s/%s", dir, a, b);
-  else
-    snprintf(p, n, "%s/%s", dir, a);
-  return p;
-}
 
 typedef struct meta_job {
   ckpt_io *io;
@@ -96,8 +85,8 @@ static ckpt_status queue_metadata(ckpt_op *op, const char *dir, const char *meta
   job->io = ckpt_op_io(op);
   job->op = op;
   job->dir = strdup(dir);
-  job->item_dir = join(dir, meta_item, NULL);
-  job->file = join(dir, meta_item, META_FILE);
+  job->item_dir = ckpt_path_join(dir, meta_item);
+  job->file = job->item_dir ? ckpt_path_join(job->item_dir, META_FILE) : NULL;
   snprintf(job->text, sizeof job->text, "{\"%s\": %s}", key, value ? "true" : "false");
   if (job->dir == NULL || job->item_dir == NULL || job->file == NULL) {
     meta_job_release(job);
@@ -114,7 +103,9 @@ static ckpt_status queue_metadata(ckpt_op *op, const char *dir, const char *meta
 /* Reads <dir>/<meta_item>/metadata and returns its boolean <key>. */
 static ckpt_status read_metadata(ckpt_op *op, const char *dir, const char *meta_item,
                                  const char *key, bool *value, ckpt_error *err) {
-  char *file = join(dir, meta_item, META_FILE);
+  char *item_dir = ckpt_path_join(dir, meta_item);
+  char *file = item_dir ? ckpt_path_join(item_dir, META_FILE) : NULL;
+  free(item_dir);
   if (file == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
   void *data = NULL;
@@ -144,7 +135,7 @@ static ckpt_status read_metadata(ckpt_op *op, const char *dir, const char *meta_
 /* Creates <dir>/<item>/ for the data item. */
 static ckpt_status make_item_dir(ckpt_op *op, const char *dir, const char *item, char **out,
                                  ckpt_error *err) {
-  *out = join(dir, item, NULL);
+  *out = ckpt_path_join(dir, item);
   if (*out == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
   ckpt_status st = ckpt_io_mkdir(ckpt_op_io(op), *out, err);
@@ -158,7 +149,7 @@ static ckpt_status make_item_dir(ckpt_op *op, const char *dir, const char *item,
 /* An item directory that must exist for a restore; a clear error otherwise. */
 static ckpt_status need_item_dir(ckpt_op *op, const char *dir, const char *item, const char *what,
                                  char **out, ckpt_error *err) {
-  *out = join(dir, item, NULL);
+  *out = ckpt_path_join(dir, item);
   if (*out == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
   ckpt_io_kind kind = CKPT_IO_KIND_MISSING;

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/ckpt.h"
+#include "ckpt/builtin.ckpt.h"
+#include "ckpt/layout.h"
 #include "handlers/pytree.h"
 #include "handlers/record_tree.h"
 

@@ -7,6 +7,7 @@
 #include "ckpt/io.h"
 #include "handlers/op.h"
 #include "handlers/text_item.h"
+#include "util/path.h"
 
 typedef struct text_job {
   ckpt_io *io;
@@ -32,19 +33,6 @@ static void release_job(void *arg) {
   free(j);
 }
 
-static char *join(const char *dir, const char *name) {
-  size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
-  if (!p)
-    return NULL;
-  memcpy(p, dir, a);
-  size_t o = a;
-  if (a == 0 || dir[a - 1] != '/')
-    p[o++] = '/';
-  memcpy(p + o, name, b + 1);
-  return p;
-}
-
 ckpt_status ckpt_tf_save_text(ckpt_op *op, const char *dir, const char *name, char *text,
                               size_t len, ckpt_error *err) {
   if (!dir) {
@@ -52,7 +40,7 @@ ckpt_status ckpt_tf_save_text(ckpt_op *op, const char *dir, const char *name, ch
     return ckpt_error_set(err, CKPT_EINVAL, "cannot save '%s': directory is NULL", name);
   }
   text_job *j = malloc(sizeof *j);
-  char *path = join(dir, name);
+  char *path = ckpt_path_join(dir, name);
   if (!j || !path) {
     free(j);
     free(path);
@@ -78,7 +66,7 @@ ckpt_status ckpt_tf_load_text(ckpt_op *op, const char *dir, const char *name, ch
   *path = NULL;
   if (!dir)
     return ckpt_error_set(err, CKPT_EINVAL, "cannot read '%s': directory is NULL", name);
-  char *p = join(dir, name);
+  char *p = ckpt_path_join(dir, name);
   if (!p)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s/%s'", dir, name);
   ckpt_io *io = ckpt_op_io(op);

@@ -19,6 +19,7 @@
 
 #include "io/engine_internal.h"
 #include "io/path_set.h"
+#include "util/path.h"
 
 #define DEFAULT_THREADS 4u
 #define MAX_THREADS 256u
@@ -144,22 +145,6 @@ static char *dup_str(const char *s) {
   char *p = malloc(n);
   if (p != NULL)
     memcpy(p, s, n);
-  return p;
-}
-
-/* The directory part of path ("." when it has none); malloc'ed, NULL when out of memory. */
-static char *parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    return dup_str(".");
-  if (slash == path)
-    return dup_str("/");
-  size_t n = (size_t)(slash - path);
-  char *p = malloc(n + 1);
-  if (p == NULL)
-    return NULL;
-  memcpy(p, path, n);
-  p[n] = '\0';
   return p;
 }
 
@@ -383,29 +368,12 @@ static ckpt_status open_sync_fd(ckpt_engine *e, ckpt_engine_group *g, const char
   return CKPT_OK;
 }
 
-/* The directory part of path ("." when none), malloc'ed; NULL when memory runs out. */
-static char *parent_of(const char *path) {
-  char *dir = dup_str(path);
-  if (dir == NULL)
-    return NULL;
-  char *slash = strrchr(dir, '/');
-  if (slash == NULL) {
-    free(dir);
-    return dup_str(".");
-  }
-  if (slash == dir)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
-  return dir;
-}
-
 static ckpt_status run_open(ckpt_engine *e, ckpt_future *j, ckpt_error *err) {
   ckpt_engine_file *f = j->file;
   int flags = f->flags;
   if (e->durability == CKPT_ENGINE_DURABILITY_SYNCFS &&
       (f->file_flags & CKPT_ENGINE_FILE_DURABLE)) {
-    char *dir = parent_of(f->path);
+    char *dir = ckpt_path_parent(f->path);
     if (dir == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", j->group->label);
     ckpt_status sst = open_sync_fd(e, j->group, dir, err);
@@ -1351,7 +1319,7 @@ ckpt_status ckpt_engine_file_open(ckpt_engine_group *g, const char *path, int fl
   ckpt_engine_file *f = calloc(1, sizeof *f);
   char *dir = NULL;
   if (f == NULL || (f->path = dup_str(path)) == NULL ||
-      ((file_flags & CKPT_ENGINE_FILE_DURABLE) && (dir = parent_dir(path)) == NULL)) {
+      ((file_flags & CKPT_ENGINE_FILE_DURABLE) && (dir = ckpt_path_parent(path)) == NULL)) {
     if (f != NULL)
       free(f->path);
     free(f);

@@ -10,6 +10,7 @@
  * O_NOFOLLOW (a planted symlink cannot redirect them), reads refuse non-regular files (a FIFO
  * would block forever), and the recursive remove never follows a symlink. */
 #include "ckpt/io.h"
+#include "util/path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -496,17 +497,6 @@ ckpt_status ckpt_io_list_dir(ckpt_io *io, const char *path, char ***names, size_
   return read_names(d, path, names, count, err);
 }
 
-static char *join_path(const char *dir, const char *name) {
-  size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
-  if (p == NULL)
-    return NULL;
-  memcpy(p, dir, a);
-  p[a] = '/';
-  memcpy(p + a + 1, name, b + 1);
-  return p;
-}
-
 /* Removes the entry `name` of the directory parent_fd (its full path is `path`, for messages
  * and the hook). Directories are emptied first through descriptors, so a symlink swapped in for a
  * directory is unlinked, never followed. */
@@ -538,7 +528,7 @@ static ckpt_status remove_at(ckpt_io *io, int parent_fd, const char *name, const
     size_t count = 0;
     st = read_names(d, path, &names, &count, err); /* closes d */
     for (size_t i = 0; st == CKPT_OK && i < count; i++) {
-      char *child = join_path(path, names[i]);
+      char *child = ckpt_path_join(path, names[i]);
       if (child == NULL) {
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory removing '%s'", path);
         break;

@@ -10,6 +10,7 @@
 #include "manager/manager_internal.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 /* ================================================================ options */
 

@@ -117,12 +117,8 @@ ckpt_status mgr_steps_insert(mgr_steps *s, mgr_step info, ckpt_error *err);
 void mgr_steps_remove(mgr_steps *s, int64_t step);
 
 /* ---- naming and the directory (steps.c) */
-/* "[<prefix>_]<step>", zero-padded; malloc'ed, NULL on allocation failure. */
-char *mgr_step_name(const mgr_config *c, int64_t step);
+/* <dir>/<step name> (storage/step_name.h); malloc'ed, NULL on allocation failure. */
 char *mgr_step_path(const mgr_config *c, int64_t step);
-/* True when name is exactly what mgr_step_name writes for some step >= 0 (strict: no stray
- * leading zeros, no sign, no overflow); *step set then. */
-bool mgr_parse_step_name(const mgr_config *c, const char *name, int64_t *step);
 /* Steps of the finalized step directories under c->dir, ascending. A missing directory has
  * none. *steps malloc'ed (free()). */
 ckpt_status mgr_discover(const mgr_config *c, int64_t **steps, size_t *n, ckpt_error *err);

@@ -18,6 +18,7 @@
 #include "text/json.h"
 #include "manager/manager_internal.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 ckpt_status mgr_metrics_bind(ckpt_checkpointer *ckptr, ckpt_error *err) {
   ckpt_handler *h;

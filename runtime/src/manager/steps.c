@@ -1,5 +1,5 @@
 /* manager/steps.c — step directories: naming, strict parsing, discovery, tmp cleanup, deletion,
- * and the in-memory step list (orbax-reference 4.3, 3.3).
+ * and the in-memory step list (names: storage/step_name.h).
  *
  * Discovery lists only what a reader may trust: a child of the manager's directory whose name
  * is exactly a step name this manager would write (so "007" is foreign to an unpadded manager
@@ -14,7 +14,9 @@
 #include "ckpt/composite.h"
 #include "manager/manager_internal.h"
 #include "storage/commit.h"
+#include "storage/step_name.h"
 #include "storage/subdirs.h"
+#include "util/path.h"
 
 /* ================================================================ the step list */
 
@@ -78,61 +80,13 @@ void mgr_steps_remove(mgr_steps *s, int64_t step) {
 
 /* ================================================================ names */
 
-char *mgr_step_name(const mgr_config *c, int64_t step) {
-  char digits[MGR_MAX_STEP_DIGITS + 24];
-  snprintf(digits, sizeof digits, "%0*" PRId64, c->step_len, step);
-  if (c->step_prefix == NULL)
-    return strdup(digits);
-  size_t np = strlen(c->step_prefix), nd = strlen(digits);
-  char *s = malloc(np + 1 + nd + 1);
-  if (s == NULL)
-    return NULL;
-  memcpy(s, c->step_prefix, np);
-  s[np] = '_';
-  memcpy(s + np + 1, digits, nd + 1);
-  return s;
-}
-
 char *mgr_step_path(const mgr_config *c, int64_t step) {
-  char *name = mgr_step_name(c, step);
+  char *name = ckpt_step_name_format(c->step_prefix, c->step_len, step);
   if (name == NULL)
     return NULL;
   char *p = ckpt_path_join(c->dir, name);
   free(name);
   return p;
-}
-
-bool mgr_parse_step_name(const mgr_config *c, const char *name, int64_t *step) {
-  const char *p = name;
-  if (c->step_prefix != NULL) {
-    size_t np = strlen(c->step_prefix);
-    if (strncmp(name, c->step_prefix, np) != 0 || name[np] != '_')
-      return false;
-    p = name + np + 1;
-  }
-  size_t n = strlen(p);
-  if (n == 0)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < '0' || p[i] > '9')
-      return false;
-  }
-  /* What "%0*d" writes: at least step_len digits, and a leading zero only as padding (or for
-   * step 0 itself). */
-  size_t want = c->step_len > 0 ? (size_t)c->step_len : 1;
-  if (n < want)
-    return false;
-  if (n > want && p[0] == '0')
-    return false;
-  int64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    int d = p[i] - '0';
-    if (v > (INT64_MAX - d) / 10)
-      return false; /* not a step any manager could write */
-    v = v * 10 + d;
-  }
-  *step = v;
-  return true;
 }
 
 /* ================================================================ discovery */
@@ -174,7 +128,7 @@ ckpt_status mgr_discover(const mgr_config *c, int64_t **steps, size_t *n, ckpt_e
   size_t k = 0;
   for (size_t i = 0; i < count && st == CKPT_OK; i++) {
     int64_t step;
-    if (!mgr_parse_step_name(c, names[i], &step))
+    if (!ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step))
       continue;
     char *path = ckpt_path_join(c->dir, names[i]);
     if (path == NULL) {
@@ -211,7 +165,7 @@ ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err) {
     int64_t step;
     bool doomed = strstr(names[i], CKPT_TMP_SUFFIX) != NULL;
     bool step_dir = !doomed && c->atomicity == CKPT_ATOMICITY_COMMIT_FILE &&
-                    mgr_parse_step_name(c, names[i], &step);
+                    ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step);
     if (!doomed && !step_dir)
       continue;
     char *path = ckpt_path_join(c->dir, names[i]);
@@ -260,7 +214,7 @@ ckpt_status mgr_delete_step_dir(const mgr_config *c, const char *path, bool *gon
       ckpt_error_prefix(err, "deleting step '%s': ", path);
     return st;
   }
-  char *doomed = ckpt_path_concat(path, MGR_DELETING_SUFFIX);
+  char *doomed = ckpt_path_with_suffix(path, MGR_DELETING_SUFFIX);
   if (doomed == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory deleting '%s'", path);
   /* A leftover of an earlier failed deletion would make the rename fail. */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ckpt/checkpointer.h"
+#include "ckpt/layout.h"
 #include "util/path.h"
 
 void ckpt_step_metadata_clear(ckpt_step_metadata *m) {
@@ -71,7 +71,7 @@ ckpt_status ckpt_step_metadata_to_json(const ckpt_step_metadata *m, bool raw_int
 
 ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
                                      ckpt_error *err) {
-  char *path = ckpt_path_child(dir, CKPT_CHECKPOINT_METADATA_FILE);
+  char *path = ckpt_path_join(dir, CKPT_CHECKPOINT_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing metadata in '%s'", dir);
   cJSON *o;
@@ -199,7 +199,7 @@ static ckpt_status parse(cJSON *o, ckpt_step_metadata *m, const char *path, ckpt
 ckpt_status ckpt_step_metadata_read(ckpt_io *io, const char *dir, ckpt_step_metadata *m,
                                     ckpt_error *err) {
   memset(m, 0, sizeof *m);
-  char *path = ckpt_path_child(dir, CKPT_CHECKPOINT_METADATA_FILE);
+  char *path = ckpt_path_join(dir, CKPT_CHECKPOINT_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading metadata in '%s'", dir);
   void *data = NULL;

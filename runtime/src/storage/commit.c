@@ -7,49 +7,6 @@
 
 #include "util/path.h"
 
-char *ckpt_path_normalize(const char *path) {
-  size_t n = strlen(path);
-  while (n > 1 && path[n - 1] == '/')
-    n--;
-  char *p = malloc(n + 1);
-  if (p != NULL) {
-    memcpy(p, path, n);
-    p[n] = '\0';
-  }
-  return p;
-}
-
-char *ckpt_path_concat(const char *a, const char *b) {
-  size_t x = strlen(a), y = strlen(b);
-  char *p = malloc(x + y + 1);
-  if (p != NULL) {
-    memcpy(p, a, x);
-    memcpy(p + x, b, y + 1);
-  }
-  return p;
-}
-
-/* The same join as path_safety's; this name stays for the many callers that know it. */
-char *ckpt_path_join(const char *dir, const char *name) {
-  return ckpt_path_child(dir, name);
-}
-
-/* The directory containing path ("." for a bare name, "/" for a top-level one). */
-static char *parent_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL)
-    return strdup(".");
-  if (slash == path)
-    return strdup("/");
-  size_t n = (size_t)(slash - path);
-  char *p = malloc(n + 1);
-  if (p != NULL) {
-    memcpy(p, path, n);
-    p[n] = '\0';
-  }
-  return p;
-}
-
 static bool ends_with(const char *s, const char *suffix) {
   size_t a = strlen(s), b = strlen(suffix);
   return a >= b && memcmp(s + a - b, suffix, b) == 0;
@@ -67,7 +24,7 @@ void ckpt_commit_clear(ckpt_commit *c) {
 ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,
                                    bool durable, ckpt_error *err) {
   char *path = ckpt_path_join(dir, CKPT_COMMIT_FILE);
-  char *text = ckpt_path_concat("Checkpoint commit was successful to ", final_path);
+  char *text = ckpt_path_with_suffix("Checkpoint commit was successful to ", final_path);
   ckpt_status st;
   if (path == NULL || text == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory committing '%s'", final_path);
@@ -112,9 +69,9 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
     return ckpt_error_set(err, CKPT_EINVAL,
                           "checkpoint path '%s' carries the reserved temporary suffix \"%s\"",
                           c->final_path, CKPT_TMP_SUFFIX);
-  c->parent = parent_of(c->final_path);
+  c->parent = ckpt_path_parent(c->final_path);
   c->tmp_path = atomicity == CKPT_ATOMICITY_RENAME
-                    ? ckpt_path_concat(c->final_path, CKPT_TMP_SUFFIX)
+                    ? ckpt_path_with_suffix(c->final_path, CKPT_TMP_SUFFIX)
                     : strdup(c->final_path);
   if (c->parent == NULL || c->tmp_path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -153,7 +110,7 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
     st = ckpt_io_remove_tree(c->io, c->tmp_path, err);
     if (st != CKPT_OK)
       return st;
-    char *aside = ckpt_path_concat(c->final_path, CKPT_REPLACED_SUFFIX);
+    char *aside = ckpt_path_with_suffix(c->final_path, CKPT_REPLACED_SUFFIX);
     if (aside == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     st = ckpt_io_remove_tree(c->io, aside, err);
@@ -175,7 +132,7 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
  * old one aside, move the new one in (moving the old one back if that fails). On success the
  * old checkpoint is at *aside_out for the caller to remove. */
 static ckpt_status replace_by_two_renames(ckpt_commit *c, char **aside_out, ckpt_error *err) {
-  char *aside = ckpt_path_concat(c->final_path, CKPT_REPLACED_SUFFIX);
+  char *aside = ckpt_path_with_suffix(c->final_path, CKPT_REPLACED_SUFFIX);
   if (aside == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_status st = ckpt_io_rename(c->io, c->final_path, aside, err);

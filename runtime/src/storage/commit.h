@@ -17,7 +17,7 @@
 
 #include <stdbool.h>
 
-#include "ckpt/checkpointer.h"
+#include "ckpt/layout.h"
 #include "ckpt/io.h"
 #include "io/path_set.h"
 
@@ -51,13 +51,6 @@ ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err);
  * the one being replaced. */
 void ckpt_commit_abort(ckpt_commit *c);
 void ckpt_commit_clear(ckpt_commit *c);
-
-/* "<path>" without trailing slashes, in a malloc'ed string (NULL on allocation failure). */
-char *ckpt_path_normalize(const char *path);
-/* dir + "/" + name, malloc'ed; NULL on allocation failure. */
-char *ckpt_path_join(const char *dir, const char *name);
-/* a + b, malloc'ed; NULL on allocation failure. */
-char *ckpt_path_concat(const char *a, const char *b);
 
 /* Makes every regular file and directory under dir (dir included) durable, never following
  * symlinks: fsyncs each one except the paths in `durable` (NULL: none), which are skipped

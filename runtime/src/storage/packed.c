@@ -121,7 +121,7 @@ static ckpt_status parse_files(ckpt_io *io, const char *dir, const char *where, 
     ckpt_packed_file *pf = &idx->files[idx->n_files++];
     pf->fd = -1;
     pf->name = strdup(f->valuestring);
-    pf->path = ckpt_path_child(dir, f->valuestring);
+    pf->path = ckpt_path_join(dir, f->valuestring);
     if (pf->name == NULL || pf->path == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", where);
     /* Kind and size now; a missing or wrong file is reported by the read that needs it, so
@@ -226,7 +226,7 @@ ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *id
   if (pthread_mutex_init(&idx->mu, NULL) != 0)
     return ckpt_error_set(err, CKPT_ENOMEM, "cannot create a mutex reading '%s'", dir);
   idx->mu_init = true;
-  char *path = ckpt_path_child(dir, CKPT_PACKED_INDEX_FILE);
+  char *path = ckpt_path_join(dir, CKPT_PACKED_INDEX_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   void *text = NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "storage/commit.h"
+#include "util/path.h"
 
 ckpt_status ckpt_list_subdirs(ckpt_io *io, const char *dir, ckpt_subdir_name_check check,
                               char ***names, size_t *count, ckpt_error *err) {

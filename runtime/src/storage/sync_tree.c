@@ -13,6 +13,7 @@
 
 #include "io/engine.h"
 #include "storage/commit.h"
+#include "util/path.h"
 
 typedef struct sync_walk {
   ckpt_io *io;

@@ -43,7 +43,7 @@ ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_
   st = ckpt_zarr_meta_encode(m, &json, &len, err);
   if (st != CKPT_OK)
     return st;
-  char *path = ckpt_path_child(array_dir, CKPT_ZARR_METADATA_FILE);
+  char *path = ckpt_path_join(array_dir, CKPT_ZARR_METADATA_FILE);
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", array_dir);
@@ -252,7 +252,7 @@ cJSON *ckpt_checksums_doc(ckpt_checksums *s) {
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
                                 ckpt_error *err) {
   *out = NULL;
-  char *path = ckpt_path_child(dir, CKPT_CHECKSUMS_FILE);
+  char *path = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_io_kind kind;
@@ -311,7 +311,7 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
   if (kind != CKPT_IO_KIND_DIR)
     return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': '%s' is not a directory", name,
                           array_dir);
-  char *path = ckpt_path_child(array_dir, CKPT_ZARR_METADATA_FILE);
+  char *path = ckpt_path_join(array_dir, CKPT_ZARR_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   void *data = NULL;

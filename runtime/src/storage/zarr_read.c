@@ -245,7 +245,7 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   c->raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
   if (c->packed != NULL)
     return packed_open(c, err);
-  c->path = ckpt_path_child(c->dir, c->key);
+  c->path = ckpt_path_join(c->dir, c->key);
   if (c->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_status st = check_nested(c, err);

@@ -57,26 +57,47 @@ ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error 
   return CKPT_OK;
 }
 
-char *ckpt_path_child(const char *dir, const char *name) {
-  size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
+static char *concat3(const char *a, const char *sep, const char *b) {
+  size_t x = strlen(a), y = strlen(sep), z = strlen(b);
+  char *p = malloc(x + y + z + 1);
   if (p == NULL)
     return NULL;
-  memcpy(p, dir, a);
-  p[a] = '/';
-  memcpy(p + a + 1, name, b + 1);
+  memcpy(p, a, x);
+  memcpy(p + x, sep, y);
+  memcpy(p + x + y, b, z + 1);
   return p;
 }
 
-char *ckpt_path_child2(const char *dir, const char *a, const char *b) {
-  size_t la = strlen(dir), lb = strlen(a), lc = strlen(b);
-  char *p = malloc(la + lb + lc + 3);
-  if (p == NULL)
-    return NULL;
-  memcpy(p, dir, la);
-  p[la] = '/';
-  memcpy(p + la + 1, a, lb);
-  p[la + 1 + lb] = '/';
-  memcpy(p + la + lb + 2, b, lc + 1);
+char *ckpt_path_join(const char *dir, const char *name) {
+  size_t n = strlen(dir);
+  return concat3(dir, n == 0 || dir[n - 1] == '/' ? "" : "/", name);
+}
+
+char *ckpt_path_with_suffix(const char *path, const char *suffix) {
+  return concat3(path, "", suffix);
+}
+
+char *ckpt_path_normalize(const char *path) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  char *p = malloc(n + 1);
+  if (p != NULL) {
+    memcpy(p, path, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+char *ckpt_path_parent(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    return strdup(".");
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  char *p = malloc(n + 1);
+  if (p != NULL) {
+    memcpy(p, path, n);
+    p[n] = '\0';
+  }
   return p;
 }

@@ -1,4 +1,6 @@
-/* util/path.h — turning tree keys and parameter names into file names safely.
+/* util/path.h — the one home of path strings in libckpt: joining, normalising, parents,
+ * suffixes, and turning tree keys and parameter names into file names safely. Nothing else in
+ * the runtime or the tool builds a path by hand.
  *
  * A parameter name (a leaf's keys joined by '.') becomes one directory name inside an item
  * directory, and parameter names read back from _METADATA are attacker-controlled. Everything
@@ -12,8 +14,8 @@
  * newlines and other control characters, non-ASCII) is kept as is, exactly as TensorStore's
  * file driver (Orbax's storage) accepts it. Code that shows names to people escapes them for
  * display; the names themselves are never altered. */
-#ifndef CKPT_STORAGE_PATH_SAFETY_H
-#define CKPT_STORAGE_PATH_SAFETY_H
+#ifndef CKPT_UTIL_PATH_H
+#define CKPT_UTIL_PATH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,9 +35,17 @@ ckpt_status ckpt_path_check_name(const char *name, const char *what, ckpt_error 
 /* True for the file names the layout reserves inside an item directory. */
 bool ckpt_path_is_reserved(const char *name);
 
-/* "dir/name" in a new malloc'ed string (caller frees); NULL when memory runs out. */
-char *ckpt_path_child(const char *dir, const char *name);
-/* "dir/a/b" */
-char *ckpt_path_child2(const char *dir, const char *a, const char *b);
+/* Every function below returns a new malloc'ed string the caller frees, or NULL when memory
+ * runs out. */
+
+/* "dir/name"; no separator is added when dir is empty or already ends with '/'. name may itself
+ * hold several components ("a/b"). */
+char *ckpt_path_join(const char *dir, const char *name);
+/* path + suffix, e.g. "<path>.orbax-checkpoint-tmp" (no separator). */
+char *ckpt_path_with_suffix(const char *path, const char *suffix);
+/* path without trailing slashes ("/" stays "/"). */
+char *ckpt_path_normalize(const char *path);
+/* The directory containing path: "." for a bare name, "/" for a top-level one. */
+char *ckpt_path_parent(const char *path);
 
 #endif

@@ -1,0 +1,25 @@
+/* ckpt/layout.h — the names of a checkpoint's on-disk layout that users and tools may rely on,
+ * and the two ways a save is made atomic. Everything that creates, commits or discovers a
+ * checkpoint (the checkpointer, the manager, the `ckpt` tool, the storage code) takes these
+ * names from here; docs/format.md describes the layout in full. */
+#ifndef CKPT_LAYOUT_H
+#define CKPT_LAYOUT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ckpt_atomicity {
+  CKPT_ATOMICITY_RENAME = 0, /* write <path>.orbax-checkpoint-tmp, rename at commit (default) */
+  CKPT_ATOMICITY_COMMIT_FILE /* write in place; finalized when commit_success.txt exists */
+} ckpt_atomicity;
+
+#define CKPT_TMP_SUFFIX ".orbax-checkpoint-tmp"
+#define CKPT_COMMIT_FILE "commit_success.txt"
+#define CKPT_CHECKPOINT_METADATA_FILE "_CHECKPOINT_METADATA"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
