@@ -9,7 +9,7 @@
 
 #include "checkpointer/checkpointer_internal.h"
 #include "ckpt/ckpt.h"
-#include "handlers/composite_internal.h"
+#include "handlers/item_handlers.h"
 #include "handlers/json_internal.h"
 #include "jsonproto_testfs.h"
 #include "handlers/op.h"

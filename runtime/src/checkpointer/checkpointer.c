@@ -25,7 +25,7 @@
 #include "ckpt/checkpointer.h"
 #include "ckpt/registry.h"
 #include "checkpointer/checkpointer_internal.h"
-#include "handlers/composite_internal.h"
+#include "handlers/item_handlers.h"
 #include "io/engine.h"
 #include "handlers/op.h"
 #include "core/registry_internal.h"
@@ -152,18 +152,6 @@ static void pending_free(pending_save *p) {
   free(p);
 }
 
-/* item_handlers as Orbax records them: {item: typestr} for a composite, else the typestr. */
-static ckpt_status item_handlers_json(ckpt_checkpointer *c, cJSON **out, ckpt_error *err) {
-  if (c->handler_desc == &ckpt_CompositeCheckpointHandler_desc)
-    return ckpt_composite_saved_item_handlers(c->handler, out, err);
-  const char *ts =
-      c->handler_desc->typestr != NULL ? c->handler_desc->typestr : c->handler_desc->full_name;
-  *out = ts != NULL ? cJSON_CreateString(ts) : cJSON_CreateNull();
-  if (*out == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  return CKPT_OK;
-}
-
 static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
   ckpt_checkpointer *c = p->ckptr;
   const char *tmp = p->commit.tmp_path;
@@ -171,7 +159,7 @@ static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
   if (st == CKPT_OK) {
     cJSON_Delete(p->meta.item_handlers);
     p->meta.item_handlers = NULL;
-    st = item_handlers_json(c, &p->meta.item_handlers, err);
+    st = ckpt_handler_saved_item_handlers(c->handler, &p->meta.item_handlers, err);
     /* Orbax's step-metadata update after the save: item_handlers and custom_metadata. */
     p->meta.custom_metadata = p->custom_metadata;
     p->custom_metadata = NULL;

@@ -5,7 +5,7 @@
 #include "ckpt/checkpointer.h"
 
 /* The handler instance the checkpointer owns (borrowed; lives until ckpt_checkpointer_close).
- * The CheckpointManager binds its metrics item in it (handlers/composite_internal.h). */
+ * The CheckpointManager binds its metrics item in it (handlers/item_handlers.h). */
 ckpt_handler *ckpt_checkpointer_handler(ckpt_checkpointer *ckptr);
 
 #endif

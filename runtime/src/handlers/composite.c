@@ -15,7 +15,7 @@
 #include "ckpt/layout.h"
 #include "ckpt/composite.h"
 #include "ckpt/registry.h"
-#include "handlers/composite_internal.h"
+#include "handlers/item_handlers.h"
 #include "handlers/op.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
@@ -506,8 +506,8 @@ ckpt_status ckpt_CompositeCheckpointHandler_finalize(ckpt_handler *self, ckpt_op
   return st;
 }
 
-ckpt_status ckpt_composite_saved_item_handlers(ckpt_handler *composite, cJSON **out,
-                                               ckpt_error *err) {
+static ckpt_status composite_item_handlers(ckpt_handler *composite, cJSON **out,
+                                           ckpt_error *err) {
   *out = NULL;
   composite_state *s = state_of(composite, err);
   if (s == NULL)
@@ -528,6 +528,18 @@ ckpt_status ckpt_composite_saved_item_handlers(ckpt_handler *composite, cJSON **
     }
   }
   *out = o;
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_handler_saved_item_handlers(ckpt_handler *handler, cJSON **out,
+                                             ckpt_error *err) {
+  if (handler->desc == &ckpt_CompositeCheckpointHandler_desc)
+    return composite_item_handlers(handler, out, err);
+  const ckpt_handler_desc *d = handler->desc;
+  const char *ts = d->typestr != NULL ? d->typestr : d->full_name;
+  *out = ts != NULL ? cJSON_CreateString(ts) : cJSON_CreateNull();
+  if (*out == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   return CKPT_OK;
 }
 
