@@ -3,6 +3,7 @@
 #   make demo      install missing packages, build, run the examples
 #   make test      install missing packages, build, run the whole test suite
 #   make check     the test suite rebuilt under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make layers    the runtime's layering rules (scripts/check-layers; part of test and check)
 #   make bench     benchmarks (ratios against limits measured in the same run)
 #   make golden    regenerate the golden generated-code fixtures
 #   make install   PREFIX=/usr/local: ckptgen, ckpt, headers, libckpt.{a,so}, ckpt.pc, helpers
@@ -43,7 +44,7 @@ LIBCKPT_A    := $(BUILD)/lib/libckpt.a
 LIBCKPT_SO   := $(BUILD)/lib/libckpt.so
 
 .DEFAULT_GOAL := all
-.PHONY: all deps demo test check bench golden install clean run-tests examples
+.PHONY: all deps demo test check bench golden install clean run-tests examples layers
 
 # ---------------------------------------------------------------- generator (ckptgen)
 GEN_SRCS   := $(wildcard generator/*.c)
@@ -253,11 +254,16 @@ run-tests: all $(TEST_BINS)
 deps:
 	@scripts/install-deps
 
+# docs/architecture.md, "Layers": which folder may include which, the tool's one inspection
+# header, JSON text only through the JSON module.
+layers:
+	@$(PYTHON) scripts/check-layers
+
 test: deps
-	@$(MAKE) --no-print-directory run-tests
+	@$(MAKE) --no-print-directory layers run-tests
 
 check: deps
-	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 run-tests
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 layers run-tests
 
 golden: $(CKPTGEN)
 	@scripts/update-golden $(CKPTGEN)

@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "util/path.h"
-#include "storage/zarr_io.h"
+#include "inspect/inspect.h"
 
 ckpt_status cli_array_open(ckpt_io *io, const cli_pytree *p, const cli_leaf *leaf, cli_array *a,
                            ckpt_error *err) {

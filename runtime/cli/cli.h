@@ -34,9 +34,7 @@
 #include <cjson/cJSON.h>
 
 #include "ckpt/ckpt.h"
-#include "storage/checkpoint_metadata.h"
-#include "storage/pytree_meta.h"
-#include "storage/zarr.h"
+#include "inspect/inspect.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_DAMAGED 1

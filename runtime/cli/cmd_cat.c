@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cat.h"
-#include "text/json.h"
+#include "inspect/inspect.h"
 
 static const char help[] =
     "Usage: ckpt cat [--json] [--stats | --values] [--item NAME] [--step N] PATH KEY\n"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "diff.h"
-#include "text/json.h"
+#include "inspect/inspect.h"
 
 static const char help[] =
     "Usage: ckpt diff [--json] [--rtol R] [--atol A] [--item NAME] A B\n"

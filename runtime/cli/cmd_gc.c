@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "storage/commit.h"
-#include "util/path.h"
+#include "inspect/inspect.h"
 
 static const char help[] =
     "Usage: ckpt gc [--json] [--dry-run] DIR\n"

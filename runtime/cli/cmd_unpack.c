@@ -13,11 +13,7 @@
 
 #include "cli.h"
 #include "handlers/pytree_internal.h"
-#include "util/crc32c.h"
-#include "storage/commit.h"
-#include "storage/packed.h"
-#include "util/path.h"
-#include "storage/zarr_io.h"
+#include "inspect/inspect.h"
 
 static const char help[] =
     "Usage: ckpt unpack [--json] SRC DST\n"

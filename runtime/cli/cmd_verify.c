@@ -7,9 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/commit.h"
+#include "inspect/inspect.h"
 #include "verify.h"
-#include "util/path.h"
 
 static const char help[] =
     "Usage: ckpt verify [--json] [--no-progress] [--step N] PATH\n"

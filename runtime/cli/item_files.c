@@ -7,9 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "text/json.h"
-#include "storage/commit.h"
-#include "util/path.h"
+#include "inspect/inspect.h"
 
 static bool is_file(ckpt_io *io, const char *dir, const char *name) {
   char *p = ckpt_path_join(dir, name);

@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "storage/commit.h"
-#include "util/path.h"
+#include "inspect/inspect.h"
 
 #define MAX_NESTING 4
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "util/text.h"
+#include "inspect/inspect.h"
 
 #define NP_PRECISION 8
 

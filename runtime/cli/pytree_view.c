@@ -7,10 +7,7 @@
 
 #include "cli.h"
 #include "handlers/pytree_internal.h"
-#include "storage/commit.h"
-#include "storage/packed.h"
-#include "util/path.h"
-#include "storage/zarr_io.h"
+#include "inspect/inspect.h"
 
 void cli_pytree_free(cli_pytree *p) {
   free(p->leaves);

@@ -11,10 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "text/json.h"
-#include "storage/commit.h"
-#include "storage/step_name.h"
-#include "util/path.h"
+#include "inspect/inspect.h"
 
 bool cli_parse_step_name(const char *name, int64_t *step, bool *tmp) {
   ckpt_step_name s;

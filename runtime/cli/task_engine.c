@@ -5,7 +5,7 @@
  * so a checkpoint of 10,000 small arrays paid seconds for thread start-up alone. The tool is a
  * program, so it may keep one engine for its lifetime: created on first use, freed by main. */
 #include "cli.h"
-#include "io/engine.h"
+#include "inspect/inspect.h"
 
 static ckpt_engine *g_engine;
 static bool g_tried;

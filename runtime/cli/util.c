@@ -10,8 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "text/json.h"
-#include "util/text.h"
+#include "inspect/inspect.h"
 
 int cli_exit_for(ckpt_status st) {
   switch (st) {

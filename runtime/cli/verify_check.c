@@ -11,12 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/commit.h"
-#include "storage/packed.h"
-#include "storage/zarr_io.h"
-#include "util/text.h"
+#include "inspect/inspect.h"
 #include "verify.h"
-#include "util/path.h"
 
 /* ---------------------------------------------------------------- chunk tasks */
 
