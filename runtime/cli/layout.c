@@ -1,6 +1,6 @@
 /* cli/layout.c — what a path holds, read from the outside: a checkpoint (its
  * _CHECKPOINT_METADATA, commit marker and items), a bare item directory, or a directory of
- * steps. Items are recognised by the files their handlers write (orbax-reference 2.3–2.4):
+ * steps. Items are recognised by the files their handlers write (docs/format.md):
  * _METADATA for PyTrees, `metadata` (or `metrics/metrics`) for JSON, proto.pbtxt for protos,
  * and subdirectories holding such items for nested composites (the random-key handlers).
  * Nothing here trusts names read from files: item names from _CHECKPOINT_METADATA are checked

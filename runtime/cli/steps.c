@@ -1,7 +1,7 @@
 /* cli/steps.c — the step directories of a CheckpointManager directory, seen from the outside.
  *
  * The tool does not know the manager's step_prefix or step_format_fixed_length, so it accepts
- * every name Orbax's naming can produce (orbax-reference 4.3): "<digits>" or
+ * every name Orbax's naming can produce (storage/step_name.h): "<digits>" or
  * "<prefix>_<digits>", zero-padded or not, optionally followed by the tmp marker of a save in
  * flight or interrupted. A step counts as finalized as Orbax's is_path_finalized decides it for
  * local file systems: no tmp marker, plus (ckpt's rule for commit-file mode) a commit file or

@@ -1,6 +1,6 @@
 /* test_async.c — saves and restores on the checkpointer's I/O engine (engineer S): async
- * semantics as Orbax's AsyncCheckpointer (orbax-reference 3.4) — the snapshot is taken before
- * save returns, errors of the background part come back from the next call, close waits, a
+ * semantics as Orbax's AsyncCheckpointer (docs/api.md, "Checkpointer") — the snapshot is taken
+ * before save returns, errors of the background part come back from the next call, close waits, a
  * second save waits for the first — under both engine backends, with a failure injected into
  * one chunk's I/O through ckpt_io_set_fault, and a save running while another checkpointer
  * restores. Real files in a temporary directory; restores compared bit for bit. */

@@ -1,6 +1,6 @@
 /* ckpt/manager.h — CheckpointManager: a series of step checkpoints under one directory.
  *
- * Orbax's CheckpointManager (orbax-reference 4) in C: one (async) Checkpointer over a
+ * Orbax's CheckpointManager (docs/manager.md) in C: one (async) Checkpointer over a
  * CompositeCheckpointHandler, plus step directories, the should-save policy, retention
  * (max_to_keep / keep_period / best metric / keep_latest_n / keep_time_interval_secs /
  * should_keep_fn), metrics, and latest/best step queries.

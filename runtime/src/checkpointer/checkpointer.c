@@ -1,4 +1,5 @@
-/* checkpointer.c — Orbax's Checkpointer and AsyncCheckpointer (orbax-reference 3.2–3.4).
+/* checkpointer/checkpointer.c — Orbax's Checkpointer and AsyncCheckpointer
+ * (docs/api.md, "Checkpointer").
  *
  * A save is two parts. The blocking part, on the caller's thread: wait for the previous save,
  * check the destination, create the tmp directory, and run the handler's save (which snapshots

@@ -1,4 +1,4 @@
-/* handlers/composite.c — CompositeCheckpointHandler (orbax-reference 1.6–1.8) and the
+/* handlers/composite.c — CompositeCheckpointHandler (docs/api.md, "Composite") and the
  * ckpt_Composite helpers of ckpt/composite.h.
  *
  * A composite saves named items, each with the handler the registry gives its args type, each

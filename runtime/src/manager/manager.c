@@ -1,5 +1,5 @@
 /* manager/manager.c — CheckpointManager: options, lifecycle, save, queries, delete, reload
- * (orbax-reference 4.1–4.7). Restore is in restore.c, the finishing part of a save in
+ * (docs/manager.md). Restore is in restore.c, the finishing part of a save in
  * finalize.c, step directories in steps.c, the retention policy in retention.c. */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* manager/restore.c — CheckpointManager.restore (orbax-reference 4.8, 1.8).
+/* manager/restore.c — CheckpointManager.restore (docs/manager.md, "Restore and queries").
  *
  * The mode of a step comes from its directory: only the item `default` (besides `metrics`)
  * is a single-item checkpoint and restores to the bare value; anything else restores to a

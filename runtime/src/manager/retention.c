@@ -1,4 +1,4 @@
-/* manager/retention.c — which steps survive a save (orbax-reference 4.7).
+/* manager/retention.c — which steps survive a save (docs/manager.md, "Retention").
  *
  * Orbax's default AnyPreservationPolicy: a step is kept when any of these keeps it:
  *   EveryNSteps(keep_period)   step % keep_period == 0;

@@ -2,9 +2,9 @@
  *
  * Orbax's StepMetadata serialised as one JSON object with exactly the keys item_handlers,
  * metrics, performance_metrics, init_timestamp_nsecs, commit_timestamp_nsecs, custom_metadata
- * (orbax-reference 2.2). Its lifecycle during a save: written at tmp-dir creation with only
- * the init timestamp set, rewritten after the handler save with item_handlers and
- * custom_metadata, rewritten at finalize with the commit timestamp.
+ * (docs/format.md, "_CHECKPOINT_METADATA"). Its lifecycle during a save: written at tmp-dir
+ * creation with only the init timestamp set, rewritten after the handler save with
+ * item_handlers and custom_metadata, rewritten at finalize with the commit timestamp.
  *
  * Timestamps are written as exact JSON integers (Python reads them as int). cJSON holds
  * numbers as doubles, so a timestamp read back is exact to within the double's precision

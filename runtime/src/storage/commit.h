@@ -1,6 +1,6 @@
 /* storage/commit.h — the commit protocol of one save (private).
  *
- * Orbax's TemporaryPath in C (orbax-reference 3.2–3.3):
+ * Orbax's TemporaryPath in C (docs/architecture.md, "The life of a save"):
  *   begin   checks the destination (exists → CKPT_EEXIST unless force), removes a stale tmp
  *           directory, creates the directory the handler writes into: <path>.orbax-checkpoint-tmp
  *           in rename mode, <path> itself in commit-file mode;

@@ -1,7 +1,7 @@
 /* storage/step_name.h — the names of step directories in a manager's directory: the one parser
  * and formatter, shared by the CheckpointManager and the `ckpt` tool.
  *
- * Orbax's step naming (docs/manager.md, "Step names") writes "<digits>" or "<prefix>_<digits>",
+ * Orbax's step naming (docs/manager.md, "Discovery") writes "<digits>" or "<prefix>_<digits>",
  * zero-padded to step_format_fixed_length digits or not. A save in flight (or interrupted) adds
  * the tmp marker CKPT_TMP_SUFFIX, possibly followed by "-<more>" (a replaced or doomed step).
  * The manager trusts only names it would write itself (ckpt_step_name_match); the tool, which
