@@ -1,7 +1,7 @@
 /* cli/task_engine.c — one I/O engine for the chunk tasks of a whole `ckpt` command.
  *
- * Why: ckpt_parallel_for starts an engine (threads) per call and frees it after, about 0.4 ms
- * each here; `ckpt diff` and `ckpt cat` read every array box by box, one call per box and side,
+ * Why: ckpt_parallel_for starts an engine (threads) per call and frees it after (a fraction of
+ * a millisecond each; docs/performance.md, "Figures behind design choices"); `ckpt diff` and `ckpt cat` read every array box by box, one call per box and side,
  * so a checkpoint of 10,000 small arrays paid seconds for thread start-up alone. The tool is a
  * program, so it may keep one engine for its lifetime: created on first use, freed by main. */
 #include "cli.h"

@@ -2,7 +2,7 @@
  *
  * Why: the blocking part of an async save is one copy of each shard into memory the save owns.
  * Copying into freshly allocated memory costs a page fault per 4 KiB page — several times a
- * memcpy on this machine kind (bench/engine_probe.c) — so staging memory is allocated once,
+ * memcpy (docs/performance.md, "Figures behind design choices") — so staging memory is allocated once,
  * pre-faulted (every page touched, transparent huge pages requested), and reused across saves.
  * A save that must not copy at all (zero-copy mode) hands the caller's pointers to the engine
  * and does not use the pool.

@@ -73,10 +73,9 @@ typedef enum ckpt_engine_backend {
   CKPT_ENGINE_BACKEND_PWRITE
 } ckpt_engine_backend;
 
-/* How durable files become durable. Measured on this machine kind (bench/engine_probe.c, 1 GiB
- * to one file in 4 MiB writes, ext4 on virtio, median of 5; docs/io-engine.md has the table):
- * write + one fsync 1.78 s, write-behind every 8 MiB 0.40 s (4.4x faster), O_DIRECT 0.80 s.
- * Write-behind is the default: the fastest, and no alignment demands on buffers. */
+/* How durable files become durable. Write-behind is the default: the fastest of the three in
+ * bench/engine_probe.c's measurements (docs/io-engine.md has the table), and it makes no
+ * alignment demands on buffers. */
 typedef enum ckpt_engine_flush {
   CKPT_ENGINE_FLUSH_DEFAULT = 0, /* environment, else WRITEBEHIND */
   CKPT_ENGINE_FLUSH_WRITEBEHIND, /* sync_file_range(WRITE) every writebehind_bytes, fsync at close

@@ -2,18 +2,18 @@
  * with the file offset (private to libckpt).
  *
  * Why: a read() copies from page-cache pages into the destination with the kernel's
- * `rep movsb`, which on the project's machine (AMD EPYC, ERMS + FSRM) runs at 3-5 GB/s when
- * destination and file offset differ modulo 32 bytes, against 10-12 GB/s when they agree
- * (docs/performance.md, "Misaligned destinations"). glibc's malloc returns large blocks 16
+ * `rep movsb`, which on CPUs with ERMS + FSRM runs at a fraction of its speed when destination
+ * and file offset differ modulo 32 bytes (docs/performance.md, "Misaligned destinations", has
+ * the figures). glibc's malloc returns large blocks 16
  * bytes past a page boundary, so nearly every caller-allocated restore target, read at file
  * offset 0, is in the slow case. The remedy: read into a bounce buffer aligned like the file
  * offset (the kernel's copy is then fast; the buffer stays in the core's cache) and copy from
  * there with 16-byte loads and non-temporal stores, which do not care about the destination's
- * alignment and do not pull its lines into the cache. Measured: 6.8-7.4 GB/s per core against
- * 4.8 for the direct read into a misaligned destination; the direct read stays for aligned
- * destinations (9.6-11.6 GB/s). */
-#ifndef CKPT_SRC_STORAGE_READ_COPY_H
-#define CKPT_SRC_STORAGE_READ_COPY_H
+ * alignment and do not pull its lines into the cache. That beats the direct read into a
+ * misaligned destination; the direct read stays for aligned destinations, where it is fastest
+ * (docs/performance.md, "Figures behind design choices"). */
+#ifndef CKPT_SRC_IO_READ_COPY_H
+#define CKPT_SRC_IO_READ_COPY_H
 
 #include <stdbool.h>
 #include <stddef.h>

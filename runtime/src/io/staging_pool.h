@@ -1,8 +1,8 @@
 /* io/staging_pool.h — staging memory for save snapshots.
  *
  * The blocking part of a save is one copy of every shard. Copying into freshly malloc'ed
- * memory costs a page fault per 4 KiB page, several times the copy itself on this machine kind
- * (performance.md), so snapshots are taken into a process-wide, pre-faulted buffer pool
+ * memory costs a page fault per 4 KiB page, several times the copy itself (docs/performance.md,
+ * "Figures behind design choices"), so snapshots are taken into a process-wide, pre-faulted buffer pool
  * (io/buffer_pool.h) that is reused from one save to the next. The pool is sized to the largest
  * snapshot seen (up to CKPT_STAGING_MAX_BYTES, default a quarter of physical memory) and only
  * resized while no buffer is out; whatever does not fit falls back to malloc, so staging never
