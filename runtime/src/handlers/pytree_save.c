@@ -135,42 +135,6 @@ static void job_free(void *arg) {
   free(j);
 }
 
-/* ---------------------------------------------------------------- helpers shared with restore */
-
-static const char k_repr_fallback[] = "(a key)";
-
-char *ckpt_pt_repr(const ckpt_meta_key *keys, size_t depth) {
-  const char **names = malloc((depth ? depth : 1) * sizeof *names);
-  if (names == NULL)
-    return (char *)k_repr_fallback;
-  for (size_t i = 0; i < depth; i++)
-    names[i] = keys[i].key;
-  char *r = ckpt_py_tuple_repr(names, depth);
-  free(names);
-  return r ? r : (char *)k_repr_fallback;
-}
-
-void ckpt_pt_free_repr(char *repr) {
-  if (repr != k_repr_fallback)
-    free(repr);
-}
-
-bool ckpt_pt_is_array_type(const char *vt) {
-  return strcmp(vt, CKPT_VT_NDARRAY) == 0 || strcmp(vt, CKPT_VT_JAX_ARRAY) == 0 ||
-         strcmp(vt, CKPT_VT_SCALAR) == 0;
-}
-
-const char *ckpt_pt_child_key(const ckpt_tree *node, size_t i, char idx[CKPT_PT_INDEX_KEY_SIZE],
-                              int *type) {
-  if (ckpt_tree_kind(node) == CKPT_NODE_DICT) {
-    *type = CKPT_KEY_DICT;
-    return ckpt_tree_key(node, i);
-  }
-  snprintf(idx, CKPT_PT_INDEX_KEY_SIZE, "%zu", i);
-  *type = CKPT_KEY_SEQUENCE;
-  return idx;
-}
-
 /* ---------------------------------------------------------------- flattening */
 
 typedef struct flat_ctx {
