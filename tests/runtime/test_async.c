@@ -574,7 +574,7 @@ Test(async, many_arrays_do_not_exhaust_file_descriptors) {
 }
 
 /* The save writes arrays of at most 1 MiB first, in their own batches, then the others
- * (pytree_save.c, write_arrays): with 64 descriptors (batches of 8 files) and every tenth
+ * (storage/zarr_write.c, write_arrays): with 64 descriptors (batches of 8 files) and every tenth
  * array above 1 MiB, both passes have several batches whose index ranges hold arrays of the
  * other class, which each batch's closing job must skip (a double close, a leaked descriptor
  * or a missed fsync would show as an error, EMFILE or a wrong restore). */

@@ -1,10 +1,52 @@
 /* handlers/pytree.c — PyTreeCheckpointHandler: PyTreeSave / PyTreeRestore over the shared
- * PyTree engine (pytree_save.c, pytree_restore.c, pytree_inspect.c), plus the conversions of
- * the generated per-leaf args (SaveArgs, RestoreArgs) that Standard and Array reuse. */
+ * PyTree engine (pytree_save.c, pytree_restore.c, pytree_inspect.c), plus what those files
+ * share: the key helpers (a leaf's repr for messages, a child's _METADATA key, which value
+ * types are arrays), which live here rather than in one of them so that none of the three
+ * depends on another, and the conversions of the generated per-leaf args (SaveArgs,
+ * RestoreArgs) that Standard and Array reuse. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/pytree_internal.h"
+
+/* ---------------------------------------------------------------- keys and names */
+
+static const char k_repr_fallback[] = "(a key)";
+
+char *ckpt_pt_repr(const ckpt_meta_key *keys, size_t depth) {
+  const char **names = malloc((depth ? depth : 1) * sizeof *names);
+  if (names == NULL)
+    return (char *)k_repr_fallback;
+  for (size_t i = 0; i < depth; i++)
+    names[i] = keys[i].key;
+  char *r = ckpt_py_tuple_repr(names, depth);
+  free(names);
+  return r ? r : (char *)k_repr_fallback;
+}
+
+void ckpt_pt_free_repr(char *repr) {
+  if (repr != k_repr_fallback)
+    free(repr);
+}
+
+bool ckpt_pt_is_array_type(const char *vt) {
+  return strcmp(vt, CKPT_VT_NDARRAY) == 0 || strcmp(vt, CKPT_VT_JAX_ARRAY) == 0 ||
+         strcmp(vt, CKPT_VT_SCALAR) == 0;
+}
+
+const char *ckpt_pt_child_key(const ckpt_tree *node, size_t i, char idx[CKPT_PT_INDEX_KEY_SIZE],
+                              int *type) {
+  if (ckpt_tree_kind(node) == CKPT_NODE_DICT) {
+    *type = CKPT_KEY_DICT;
+    return ckpt_tree_key(node, i);
+  }
+  snprintf(idx, CKPT_PT_INDEX_KEY_SIZE, "%zu", i);
+  *type = CKPT_KEY_SEQUENCE;
+  return idx;
+}
+
+/* ---------------------------------------------------------------- per-leaf args */
 
 const char *ckpt_pt_args_name(const ckpt_args *args) {
   if (args == NULL)

@@ -113,9 +113,9 @@ ckpt_status ckpt_packed_locate(const ckpt_packed_array *a, uint64_t linear, cons
 
 /* ---------------------------------------------------------------- writing */
 
-/* Builds the index text. params[i], metas[i]: the packed arrays; their chunks are given as
- * (array index, chunk key, file, offset, nbytes, crc) rows in any order. *text malloc'ed
- * (caller frees). */
+/* Builds the index text (for the packed writer, packed_write.c). params[i], metas[i]: the
+ * packed arrays; their chunks are given as (array index, chunk key, file, offset, nbytes, crc)
+ * rows in any order. *text malloc'ed (caller frees). */
 typedef struct ckpt_packed_row {
   size_t array;
   uint64_t linear;

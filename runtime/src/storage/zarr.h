@@ -4,7 +4,8 @@
  * the chunk's grid indices joined by the dimension separator ("0.0", "1.3"; "0" for a 0-d
  * array). Chunks are stored in C order at their full chunk shape — edge chunks are padded —
  * either raw or as one zstd frame. This header has the pure parts: metadata encoding and
- * parsing, chunk-grid arithmetic, chunk-shape choice and box copies. zarr_io.h does the files. */
+ * parsing, chunk-grid arithmetic, chunk-shape choice and box copies. The files: zarr_io.h,
+ * zarr_read.c and zarr_write.h. */
 #ifndef CKPT_STORAGE_ZARR_H
 #define CKPT_STORAGE_ZARR_H
 

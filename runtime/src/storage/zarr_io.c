@@ -1,16 +1,15 @@
-/* storage/zarr_io.c — writing zarr v2 metadata and chunk files, zstd compression, and the
- * _CHECKSUMS table. Reading chunks lives in zarr_read.c. */
+/* storage/zarr_io.c — the file helpers both sides of zarr v2 share: array directories, the
+ * all-zero test, zstd compression, the _CHECKSUMS table and reading .zarray. Writing a save's
+ * arrays lives in zarr_write.c, reading chunks in zarr_read.c. */
 #include "storage/zarr_io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zstd.h>
 
-#include "util/crc32c.h"
 #include "util/path.h"
 
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
@@ -33,27 +32,6 @@ ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_er
   return CKPT_OK;
 }
 
-ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
-                                 ckpt_error *err) {
-  ckpt_status st = ckpt_zarr_make_array_dir(io, array_dir, err);
-  if (st != CKPT_OK)
-    return st;
-  char *json;
-  size_t len;
-  st = ckpt_zarr_meta_encode(m, &json, &len, err);
-  if (st != CKPT_OK)
-    return st;
-  char *path = ckpt_path_join(array_dir, CKPT_ZARR_METADATA_FILE);
-  if (path == NULL) {
-    free(json);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", array_dir);
-  }
-  st = ckpt_io_write_file(io, path, json, len, true, err);
-  free(path);
-  free(json);
-  return st;
-}
-
 bool ckpt_zarr_all_zero(const void *data, size_t n) {
   const unsigned char *p = data;
   /* Word at a time after the first bytes; the early exit makes non-zero data cost nothing. */
@@ -74,51 +52,6 @@ bool ckpt_zarr_all_zero(const void *data, size_t n) {
     if (p[i])
       return false;
   return true;
-}
-
-/* Zero blocks are left as holes: fresh optimiser state, padding and sparse tensors cost no
- * disk space or write bandwidth, and reads return zeros for them. 1 MiB blocks keep the check
- * cheap (dense data fails it on its first word) and the writes large. */
-#define ZERO_BLOCK (1u << 20)
-
-ckpt_status ckpt_zarr_write_chunk(ckpt_io *io, const char *path, const void *data, size_t n,
-                                  uint32_t *crc, ckpt_error *err) {
-  int fd;
-  ckpt_status st =
-      ckpt_io_open(io, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666, &fd, err);
-  if (st != CKPT_OK)
-    return st;
-  const unsigned char *p = data;
-  size_t run_start = 0, pos = 0;
-  bool in_run = false, last_written = false;
-  uint32_t c = 0;
-  while (st == CKPT_OK && pos < n) {
-    size_t len = n - pos < ZERO_BLOCK ? n - pos : ZERO_BLOCK;
-    bool zero = ckpt_zarr_all_zero(p + pos, len);
-    c = zero ? ckpt_crc32c_zeros(c, len) : ckpt_crc32c(c, p + pos, len);
-    if (!zero && !in_run) {
-      run_start = pos;
-      in_run = true;
-    }
-    if (zero && in_run) {
-      st = ckpt_io_pwrite_all(io, fd, path, p + run_start, pos - run_start, run_start, err);
-      in_run = false;
-    }
-    last_written = !zero;
-    pos += len;
-  }
-  if (st == CKPT_OK && in_run)
-    st = ckpt_io_pwrite_all(io, fd, path, p + run_start, n - run_start, run_start, err);
-  if (st == CKPT_OK && n > 0 && !last_written) {
-    /* The file must have its full size even when it ends in a hole. */
-    static const unsigned char zero = 0;
-    st = ckpt_io_pwrite_all(io, fd, path, &zero, 1, (uint64_t)n - 1, err);
-  }
-  *crc = c;
-  if (st == CKPT_OK)
-    st = ckpt_io_fsync(io, fd, path, err);
-  ckpt_status cst = ckpt_io_close(io, fd, path, st == CKPT_OK ? err : NULL);
-  return st != CKPT_OK ? st : cst;
 }
 
 ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out, size_t *out_len,

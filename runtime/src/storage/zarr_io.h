@@ -1,5 +1,6 @@
-/* storage/zarr_io.h — the file side of zarr v2 arrays: writing .zarray and chunk files
- * durably, reading chunk regions straight into destination buffers, and the _CHECKSUMS table.
+/* storage/zarr_io.h — the file side of zarr v2 arrays: array directories, compression, the
+ * _CHECKSUMS table, and reading chunk regions straight into destination buffers
+ * (zarr_read.c). A save's files are written by zarr_write.h's writer on the I/O engine.
  *
  * All file access goes through ckpt/io.h. Paths inside a checkpoint are untrusted on read:
  * array directories must be real directories (not symlinks), chunk files regular files opened
@@ -18,19 +19,10 @@
 #include "io/tasks.h"
 #include "storage/zarr.h"
 
-/* ---------------------------------------------------------------- writing */
+/* ---------------------------------------------------------------- shared helpers */
 
 /* Creates the array directory (a fresh one; an existing real directory is accepted). */
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err);
-
-/* ckpt_zarr_make_array_dir, then writes its .zarray durably. */
-ckpt_status ckpt_zarr_write_meta(ckpt_io *io, const char *array_dir, const ckpt_zarr_meta *m,
-                                 ckpt_error *err);
-
-/* Writes one chunk file durably (created or truncated, fsync'd). All-zero 1 MiB blocks are
- * left as holes of a sparse file of the same size. *crc receives the CRC-32C of the n bytes. */
-ckpt_status ckpt_zarr_write_chunk(ckpt_io *io, const char *path, const void *data, size_t n,
-                                  uint32_t *crc, ckpt_error *err);
 
 /* True when the n bytes are all zero (stops at the first non-zero word). */
 bool ckpt_zarr_all_zero(const void *data, size_t n);

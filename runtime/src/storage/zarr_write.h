@@ -1,0 +1,114 @@
+/* storage/zarr_write.h — the zarr writer: runs a save's write plan on the I/O engine.
+ *
+ * The counterpart of zarr_read.c. A handler turns its arguments and tree into a write plan —
+ * the item directory, one leaf per stored array (its .zarray metadata, chunk grid and the
+ * snapshot pieces its chunks are cut from), the chunk list, which leaves are packed
+ * (storage/packed.h), the _METADATA entries and the string leaves — and hands it here; the
+ * writer owns every file name and every byte that goes to disk from then on (array
+ * directories, .zarray, chunk files, _PACKED and its data file, _strings.json, _CHECKSUMS,
+ * _METADATA). Keeping that here is what lets the handler stay a mapping from arguments to a
+ * plan, and the on-disk layout stay in storage/ with its reader.
+ *
+ * A plan is built by the handler (calloc'ed, its arrays malloc'ed), written once by
+ * ckpt_zarr_write on a background thread, and freed with ckpt_write_plan_free. The fields
+ * under "the writer's" are zero in a fresh plan and belong to the writer. */
+#ifndef CKPT_STORAGE_ZARR_WRITE_H
+#define CKPT_STORAGE_ZARR_WRITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ckpt/dtype.h"
+#include "ckpt/error.h"
+#include "ckpt/io.h"
+#include "io/engine.h"
+#include "storage/pytree_meta.h"
+#include "storage/zarr.h"
+
+typedef struct ckpt_write_plan ckpt_write_plan;
+
+/* A snapshot piece: one replica-0 shard of an array, the bytes its chunks are cut from. */
+typedef struct ckpt_write_piece {
+  int64_t off[CKPT_MAX_RANK];
+  int64_t shape[CKPT_MAX_RANK];
+  void *data;
+  bool owned;  /* a snapshot buffer of the plan's (else the caller's memory, zero-copy) */
+  bool pooled; /* from the staging pool (else malloc) */
+} ckpt_write_piece;
+
+/* One stored array (an array, scalar or bytes leaf). */
+typedef struct ckpt_write_leaf {
+  ckpt_write_plan *job;
+  size_t entry;          /* index into meta.entries (its param names the array) */
+  ckpt_zarr_meta zm;     /* as stored */
+  ckpt_dtype src_dtype;  /* dtype of the snapshot pieces */
+  bool packed;           /* stored in the item's packed data file (storage/packed.h) */
+  uint64_t stored_bytes; /* the whole array at the stored dtype (UINT64_MAX: overflow) */
+  size_t n_shards;
+  ckpt_write_piece *shards;
+  char *dir; /* <item>/<param> */
+  /* The writer's: */
+  ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
+} ckpt_write_leaf;
+
+/* One chunk of a leaf that intersects one of its pieces. A leaf's chunks are consecutive in
+ * the plan (_CHECKSUMS and the batches rely on it). */
+typedef struct ckpt_write_chunk {
+  ckpt_write_plan *job;
+  size_t leaf;
+  size_t shard;    /* the piece it is cut from */
+  uint64_t linear; /* chunk number in the leaf's grid (C order) */
+  /* The writer's: */
+  void *own; /* a prepared copy of the chunk (edge, cast, compressed); freed after its close */
+  uint64_t reserved;      /* memory-budget bytes the chunk holds and has not handed to a write */
+  ckpt_engine_file *file; /* opened by task_chunk; closed (fsync'd) by task_close_batch */
+  uint32_t crc;
+  uint64_t bytes;
+  const unsigned char *data; /* the stored bytes, once prepared (own or the snapshot's) */
+  bool prepared;
+  uint64_t offset; /* packed: where the bytes go in the data file */
+} ckpt_write_chunk;
+
+struct ckpt_pack_segment; /* storage/packed_write.c */
+
+struct ckpt_write_plan {
+  ckpt_io *io;
+  ckpt_engine *engine; /* the op's, or NULL: ckpt_zarr_write makes a short-lived one */
+  /* Called with each path the write made durable (ckpt_op_note_durable's claims, for the
+   * commit), once the whole write succeeded; may be NULL. */
+  void (*note_durable)(void *ctx, const char *path);
+  void *note_durable_ctx;
+  char *dir;             /* the item directory (exists) */
+  ckpt_pytree_meta meta; /* _METADATA's entries; their params are unique */
+  size_t n_leaves, cap_leaves;
+  ckpt_write_leaf *leaves;
+  size_t n_chunks, cap_chunks;
+  ckpt_write_chunk *chunks;
+  cJSON *strings; /* param → value, or NULL */
+  size_t n_packed_leaves;
+  /* The writer's: */
+  ckpt_engine *engine_used; /* the one ckpt_zarr_write runs on */
+  ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */
+  size_t n_packed;          /* chunks of packed leaves, in save order: */
+  size_t *packed;           /* indices into chunks */
+  size_t n_segments;
+  struct ckpt_pack_segment *segments;
+  ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
+  /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
+  char *meta_text;
+  size_t meta_len;
+  bool packed_index_written; /* _PACKED was written (durably) in phase 1 */
+};
+
+/* Writes every file of the plan, durably (each file fsync'd, each directory once), and only
+ * then reports each path to plan->note_durable. Errors are prefixed "while writing '<dir>': ".
+ * Runs on the calling thread, which waits for the engine's jobs (never an engine worker). */
+ckpt_status ckpt_zarr_write(ckpt_write_plan *plan, ckpt_error *err);
+
+/* Frees the plan, its snapshot buffers and everything the writer left (NULL is a no-op). */
+void ckpt_write_plan_free(ckpt_write_plan *plan);
+
+#endif
