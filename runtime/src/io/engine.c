@@ -1528,6 +1528,38 @@ ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
   return submit(g, &r, opts, fut, err);
 }
 
+/* on_done of a write whose buffer was handed over (ckpt_engine_write_file). */
+static void free_written_text(void *arg, void *buf, ckpt_status status) {
+  (void)buf;
+  (void)status;
+  free(arg);
+}
+
+ckpt_status ckpt_engine_write_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
+                                   ckpt_engine_file **keep_open, ckpt_error *err) {
+  ckpt_engine_file *f;
+  if (keep_open != NULL)
+    *keep_open = NULL;
+  ckpt_status st = ckpt_engine_file_open(g, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666,
+                                         CKPT_ENGINE_FILE_DURABLE, &f, err);
+  if (st != CKPT_OK) {
+    free(text);
+    return st;
+  }
+  ckpt_engine_job_opts o = {.on_done = free_written_text, .on_done_arg = text};
+  st = ckpt_engine_write(g, f, text, len, 0, &o, NULL, err);
+  if (st != CKPT_OK)
+    free(text); /* not submitted: still ours */
+  if (keep_open != NULL) {
+    *keep_open = f;
+    return st;
+  }
+  /* Closed even after a failed write submission: an open file would fail the group too, but
+   * this way its descriptor is closed by the engine and the first error stays the real one. */
+  ckpt_status cst = ckpt_engine_file_close(g, f, NULL, NULL, st == CKPT_OK ? err : NULL);
+  return st != CKPT_OK ? st : cst;
+}
+
 ckpt_status ckpt_engine_fsync_dir(ckpt_engine_group *g, const char *dir,
                                   const ckpt_engine_job_opts *opts, ckpt_future **fut,
                                   ckpt_error *err) {

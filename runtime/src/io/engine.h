@@ -242,6 +242,14 @@ ckpt_status ckpt_engine_fsync(ckpt_engine_group *g, ckpt_engine_file *f,
 ckpt_status ckpt_engine_file_close(ckpt_engine_group *g, ckpt_engine_file *f,
                                    const ckpt_engine_job_opts *opts, ckpt_future **fut,
                                    ckpt_error *err);
+/* A whole small file written durably on the engine — the job counterpart of
+ * ckpt_io_write_file, and the one way libckpt writes metadata files on an engine: open
+ * (created or truncated, no symlink followed), one write of text, and, unless keep_open is
+ * given, the durable close. text is taken over: freed once written, or here when nothing was
+ * submitted. With keep_open the file stays open in *keep_open for a later close (NULL when the
+ * open failed). */
+ckpt_status ckpt_engine_write_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
+                                   ckpt_engine_file **keep_open, ckpt_error *err);
 /* fsync of a directory, now (after opts->after), not batched. */
 ckpt_status ckpt_engine_fsync_dir(ckpt_engine_group *g, const char *dir,
                                   const ckpt_engine_job_opts *opts, ckpt_future **fut,

@@ -149,7 +149,7 @@ static ckpt_status task_write_packed_index(void *arg, ckpt_error *err) {
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
   if (st == CKPT_OK)
-    st = ckpt_write_small_file(j->group, path, text, len, NULL, err); /* takes text */
+    st = ckpt_engine_write_file(j->group, path, text, len, NULL, err); /* takes text */
   free(path);
   if (st == CKPT_OK)
     j->packed_index_written = true;

@@ -26,13 +26,6 @@
 #include "util/crc32c.h"
 #include "util/path.h"
 
-/* on_done of jobs whose buffer is a malloc'ed copy owned by nobody else (JSON texts). */
-static void free_arg_on_done(void *arg, void *buf, ckpt_status status) {
-  (void)buf;
-  (void)status;
-  free(arg);
-}
-
 /* on_done of a chunk file's close: every write of the file is done, its copy can go. */
 static void chunk_closed(void *arg, void *buf, ckpt_status status) {
   (void)buf;
@@ -69,34 +62,6 @@ static ckpt_status submit_write(ckpt_write_plan *j, uint64_t *reserved, ckpt_eng
   return st;
 }
 
-/* Submits a small durable file: open, one write of text (taken over: freed when written, or
- * here when nothing was submitted) and, unless keep_open is given, the close. With keep_open
- * the file is left open in *keep_open for a later close (NULL when the open failed). */
-ckpt_status ckpt_write_small_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
-                                  ckpt_engine_file **keep_open, ckpt_error *err) {
-  ckpt_engine_file *f;
-  if (keep_open != NULL)
-    *keep_open = NULL;
-  ckpt_status st = ckpt_engine_file_open(g, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666,
-                                         CKPT_ENGINE_FILE_DURABLE, &f, err);
-  if (st != CKPT_OK) {
-    free(text);
-    return st;
-  }
-  ckpt_engine_job_opts o = {.on_done = free_arg_on_done, .on_done_arg = text};
-  st = ckpt_engine_write(g, f, text, len, 0, &o, NULL, err);
-  if (st != CKPT_OK)
-    free(text); /* not submitted: still ours */
-  if (keep_open != NULL) {
-    *keep_open = f;
-    return st;
-  }
-  /* Closed even after a failed write submission: an open file would fail the group too, but
-   * this way its descriptor is closed by the engine and the first error stays the real one. */
-  ckpt_status cst = ckpt_engine_file_close(g, f, NULL, NULL, st == CKPT_OK ? err : NULL);
-  return st != CKPT_OK ? st : cst;
-}
-
 /* Function job: the array directory and its .zarray. */
 static ckpt_status task_leaf(void *arg, ckpt_error *err) {
   ckpt_write_leaf *l = arg;
@@ -114,7 +79,7 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
   }
-  st = ckpt_write_small_file(j->group, path, json, len, &l->zfile, err);
+  st = ckpt_engine_write_file(j->group, path, json, len, &l->zfile, err);
   free(path);
   return st;
 }
@@ -374,7 +339,7 @@ static ckpt_status submit_item_file(ckpt_write_plan *j, ckpt_engine_group *g, co
     free(text);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
-  ckpt_status st = ckpt_write_small_file(g, path, text, len, NULL, err);
+  ckpt_status st = ckpt_engine_write_file(g, path, text, len, NULL, err);
   free(path);
   return st;
 }

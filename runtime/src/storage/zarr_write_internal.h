@@ -1,7 +1,6 @@
 /* storage/zarr_write_internal.h — what the zarr writer (zarr_write.c) and the packed writer
- * (packed_write.c) share: both prepare chunks the same way and write small durable files the
- * same way, and the zarr writer schedules the packed writer's jobs. Private to those two
- * files. */
+ * (packed_write.c) share: both prepare chunks the same way, and the zarr writer schedules the
+ * packed writer's jobs. Private to those two files. */
 #ifndef CKPT_STORAGE_ZARR_WRITE_INTERNAL_H
 #define CKPT_STORAGE_ZARR_WRITE_INTERNAL_H
 
@@ -14,12 +13,6 @@ ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error
 
 /* Gives memory-budget bytes not handed to a write back to the engine (*reserved becomes 0). */
 void ckpt_write_release_reserved(ckpt_write_plan *j, uint64_t *reserved);
-
-/* Submits a small durable file: open, one write of text (taken over: freed when written, or
- * here when nothing was submitted) and, unless keep_open is given, the close. With keep_open
- * the file is left open in *keep_open for a later close (NULL when the open failed). */
-ckpt_status ckpt_write_small_file(ckpt_engine_group *g, const char *path, char *text, size_t len,
-                                  ckpt_engine_file **keep_open, ckpt_error *err);
 
 /* _PACKED as compact JSON; *text malloc'ed (caller frees). */
 ckpt_status ckpt_packed_index_text(ckpt_write_plan *j, char **text, size_t *len, ckpt_error *err);
