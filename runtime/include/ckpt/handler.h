@@ -81,7 +81,7 @@ CKPT_API ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **
 typedef ckpt_status (*ckpt_deferred_fn)(void *arg, ckpt_error *err);
 
 /* The I/O layer every file operation must go through (fault injection, backends). */
-struct ckpt_io *ckpt_op_io(ckpt_op *op);
+CKPT_API struct ckpt_io *ckpt_op_io(ckpt_op *op);
 /* True when the caller promised not to modify saved data until the save finished, so a
  * handler may keep pointers instead of snapshotting. */
 CKPT_API bool ckpt_op_zero_copy(const ckpt_op *op);
