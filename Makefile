@@ -110,7 +110,7 @@ RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ckpt/builtin.ckpt.o
 
 # libckpt's objects hide every symbol whose declaration lacks CKPT_API (ckpt/api.h), so
 # libckpt.so exports its public API and nothing else; scripts/check-exports holds it to that.
-$(RT_OBJS): VISIBILITY := -fvisibility=hidden
+$(RT_OBJS): private VISIBILITY := -fvisibility=hidden
 
 $(BUILD)/obj/runtime/%.o: runtime/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h
 	@mkdir -p $(dir $@)
