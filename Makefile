@@ -4,6 +4,7 @@
 #   make test      install missing packages, build, run the whole test suite
 #   make check     the test suite rebuilt under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make layers    the runtime's layering rules (scripts/check-layers; part of test and check)
+#   make check-exports  libckpt.so exports its public API (CKPT_API) and nothing else
 #   make bench     benchmarks (ratios against limits measured in the same run)
 #   make golden    regenerate the golden generated-code fixtures
 #   make install   PREFIX=/usr/local: ckptgen, ckpt, headers, libckpt.{a,so}, ckpt.pc, helpers
@@ -29,9 +30,9 @@ OPT      := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 endif
 
-PKGS     := libcjson libprotobuf-c libzstd liburing
+PKGS     := libcjson libprotobuf-c libzstd liburing libisal
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd -luring)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd -luring -lisal)
 
 CPPFLAGS_ALL := -D_GNU_SOURCE -Iruntime/include -I$(BUILD)/gen $(PKG_CFLAGS)
 CFLAGS_ALL   := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP
@@ -44,7 +45,8 @@ LIBCKPT_A    := $(BUILD)/lib/libckpt.a
 LIBCKPT_SO   := $(BUILD)/lib/libckpt.so
 
 .DEFAULT_GOAL := all
-.PHONY: all deps demo test check bench golden install clean run-tests examples layers
+.PHONY: all deps demo test check bench golden install clean run-tests examples layers \
+        check-exports
 
 # ---------------------------------------------------------------- generator (ckptgen)
 GEN_SRCS   := $(wildcard generator/*.c)
@@ -108,13 +110,17 @@ EXAMPLE_GEN_C   := $(EXAMPLE_SCHEMAS:schemas/%.ckpt=$(BUILD)/gen/%.ckpt.c)
 RT_SRCS  := $(shell find runtime/src -name '*.c' | sort)
 RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ckpt/builtin.ckpt.o
 
+# libckpt's objects hide every symbol whose declaration lacks CKPT_API (ckpt/api.h), so
+# libckpt.so exports its public API and nothing else; scripts/check-exports holds it to that.
+$(RT_OBJS): private VISIBILITY := -fvisibility=hidden
+
 $(BUILD)/obj/runtime/%.o: runtime/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(CFLAGS_ALL) $(VISIBILITY) -c -o $@ $<
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h $(EXAMPLE_PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(VISIBILITY) -c -o $@ $<
 
 # protoc-c output is third-party generated code (it casts away const in its tables).
 $(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
@@ -224,8 +230,23 @@ $(BUILD)/obj/examples/$(1)/%.o: examples/$(1)/%.c $$(ex_$(1)_PB_C) $$(ex_$(1)_CK
 $(BUILD)/bin/examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_A)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) $(LIBCKPT_A) $(LDLIBS_ALL)
+# The same program linked against libckpt.so the way ckpt.pc links a user's (-lckpt plus the
+# public dependencies cJSON and protobuf-c; -lm for train_mlp's own math): it links only if
+# everything the program and its generated code call is exported. Linked, never run.
+$(BUILD)/shared-examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_SO)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) -L$(BUILD)/lib -lckpt $(SHARED_EXAMPLE_LIBS)
 endef
+SHARED_EXAMPLE_LIBS := $(shell pkg-config --libs libcjson libprotobuf-c 2>/dev/null || echo -lcjson -lprotobuf-c) -lm
+SHARED_EXAMPLE_BINS := $(EXAMPLE_PROGS:%=$(BUILD)/shared-examples/%)
 $(foreach e,$(EXAMPLE_PROGS),$(eval $(call EXAMPLE_template,$(e))))
+
+# ---------------------------------------------------------------- exported symbols
+# libckpt.so exports exactly the declarations of the public headers that carry CKPT_API
+# (scripts/check-exports says what differs), and the examples link against it alone.
+PUBLIC_HEADERS := $(sort $(wildcard runtime/include/ckpt/*.h)) $(BUILD)/gen/ckpt/builtin.ckpt.h
+check-exports: $(LIBCKPT_SO) $(SHARED_EXAMPLE_BINS)
+	$(PYTHON) scripts/check-exports $(LIBCKPT_SO) $(PUBLIC_HEADERS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -235,8 +256,10 @@ $(foreach e,$(EXAMPLE_PROGS),$(eval $(call EXAMPLE_template,$(e))))
 # catches leaks in child processes the tests start, such as ckptgen). print_suppressions=0: LSan
 # would otherwise log the statistics of a matched suppression, which is not a report.
 SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer-logs
-run-tests: all $(TEST_BINS)
+run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS)
 	@status=0; rm -rf $(SAN_LOG_DIR); mkdir -p $(SAN_LOG_DIR); \
+	echo "== scripts/check-exports"; \
+	$(PYTHON) scripts/check-exports $(LIBCKPT_SO) $(PUBLIC_HEADERS) || status=1; \
 	for t in $(TEST_BINS); do \
 	  echo "== $$t"; \
 	  ASAN_OPTIONS="log_path=$(SAN_LOG_DIR)/asan:$$ASAN_OPTIONS" \

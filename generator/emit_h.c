@@ -41,9 +41,20 @@ static void emit_struct_ordered(buf *out, arena *a, ast_file *f, ast_decl *d) {
   emit_struct(out, a, d);
 }
 
+/* "CKPT_API " for the declarations of package ckpt, whose generated code is compiled into
+ * libckpt (built with -fvisibility=hidden): its descriptors and ckpt_register are libckpt's
+ * public API and must be exported from libckpt.so. Any other package's generated code is
+ * compiled into the user's program, where CKPT_API would only export its symbols from the
+ * user's own shared library, so it gets none. Handler hooks never get it: the runtime reaches
+ * them through the handler's descriptor. */
+static const char *api_mark(const ast_file *f) {
+  return f->package != NULL && strcmp(f->package, "ckpt") == 0 ? "CKPT_API " : "";
+}
+
 static void emit_record_api(buf *out, const ast_decl *d) {
   const char *n = d->c_name;
-  buf_printf(out, "extern const %s %s_desc;\n", d->kind == D_ARGS ? "ckpt_args_desc" : "ckpt_record_desc", n);
+  buf_printf(out, "%sextern const %s %s_desc;\n", api_mark(d->file),
+             d->kind == D_ARGS ? "ckpt_args_desc" : "ckpt_record_desc", n);
   buf_printf(out,
              "/* Sets every field to its default (zero, NULL or the schema default)%s. */\n"
              "static inline ckpt_status %s_init(%s *m) { return ckpt_record_init(&%s_desc, m); }\n",
@@ -75,7 +86,7 @@ static void emit_record_api(buf *out, const ast_decl *d) {
 
 static void emit_handler_api(buf *out, const ast_decl *h) {
   emit_doc_comment(out, "", h->doc);
-  buf_printf(out, "extern const ckpt_handler_desc %s_desc;\n", h->c_name);
+  buf_printf(out, "%sextern const ckpt_handler_desc %s_desc;\n", api_mark(h->file), h->c_name);
   if (h->for_name != NULL) {
     buf_printf(out,
                "/* Saved and restored by the runtime's record handler (%s_desc.impl is %s_desc);\n"
@@ -176,8 +187,8 @@ void emit_header(buf *out, const emit_info *info, ast_file *f) {
   buf_printf(out,
              "/* Registers every args type of package %s with its handler (imported packages\n"
              " * first). Safe to call more than once; returns the first failure. */\n"
-             "ckpt_status %s_register(ckpt_error *err);\n\n",
-             f->package, f->c_prefix);
+             "%sckpt_status %s_register(ckpt_error *err);\n\n",
+             f->package, api_mark(f), f->c_prefix);
   buf_puts(out, "#ifdef __cplusplus\n}\n#endif\n\n");
   buf_printf(out, "#endif /* %s */\n", info->guard);
   arena_free(&a);

@@ -1,13 +1,12 @@
 /* test_zarr.c — the storage building blocks: .zarray encoding and parsing (TensorStore's exact
  * text, zarr-python's variants, malformed and unsupported documents), chunk keys and grids,
  * chunk-shape choice (shard alignment, splitting by size, coverage checks), strided box copies,
- * CRC-32C, path safety and _METADATA text. */
+ * path safety and _METADATA text (CRC-32C: test_crc32c.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
 #include "ckpt/ckpt.h"
-#include "util/crc32c.h"
 #include "util/path.h"
 #include "storage/pytree_meta.h"
 #include "storage/zarr.h"
@@ -279,48 +278,6 @@ Test(zarr, box_copy_and_fill) {
   cr_assert(!ckpt_box_contiguous(3, rr2, shp));
   int64_t rr3[3] = {1, 1, 3};
   cr_assert(ckpt_box_contiguous(3, rr3, shp));
-}
-
-Test(zarr, crc32c) {
-  cr_assert_eq(ckpt_crc32c(0, "123456789", 9), 0xe3069283u);
-  cr_assert_eq(ckpt_crc32c_portable(0, "123456789", 9), 0xe3069283u);
-  cr_assert_eq(ckpt_crc32c(0, "", 0), 0);
-  unsigned char buf[4096 + 7];
-  for (size_t i = 0; i < sizeof buf; i++)
-    buf[i] = (unsigned char)(i * 31 + 7);
-  /* Unaligned starts, odd lengths, and chaining agree across implementations. */
-  for (size_t off = 0; off < 8; off++) {
-    for (size_t n = 0; n < 300; n += 37) {
-      uint32_t a = ckpt_crc32c(0, buf + off, n), b = ckpt_crc32c_portable(0, buf + off, n);
-      cr_assert_eq(a, b);
-      uint32_t chained =
-          ckpt_crc32c(ckpt_crc32c(0, buf + off, n / 3), buf + off + n / 3, n - n / 3);
-      cr_assert_eq(chained, a);
-    }
-  }
-  (void)ckpt_crc32c_accelerated();
-  /* Long buffers take the interleaved three-lane loops (lanes of 8 KiB and 256 bytes): every
-   * length around their block sizes, at every alignment, equals the portable result. */
-  size_t big_n = 3 * 8192 * 2 + 3 * 256 * 3 + 64;
-  unsigned char *big = malloc(big_n + 8);
-  cr_assert_not_null(big);
-  for (size_t i = 0; i < big_n + 8; i++)
-    big[i] = (unsigned char)((i * 2654435761u) >> 13);
-  size_t lens[] = {767, 768, 769, 3 * 256 + 8, 24575, 24576, 24577, 24576 + 768 + 5, big_n};
-  for (size_t off = 0; off < 8; off++) {
-    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
-      uint32_t a = ckpt_crc32c(7, big + off, lens[k]);
-      cr_assert_eq(a, ckpt_crc32c_portable(7, big + off, lens[k]), "off=%zu n=%zu", off, lens[k]);
-    }
-  }
-  free(big);
-  /* Appending zeros arithmetically equals checksumming them. */
-  static unsigned char zeros[70000];
-  for (size_t n = 0; n < sizeof zeros; n = n * 3 + 1) {
-    uint32_t base = ckpt_crc32c(0, buf, 100);
-    cr_assert_eq(ckpt_crc32c_zeros(base, n), ckpt_crc32c(base, zeros, n), "n=%zu", n);
-    cr_assert_eq(ckpt_crc32c_zeros(0, n), ckpt_crc32c(0, zeros, n), "n=%zu", n);
-  }
 }
 
 Test(zarr, path_safety) {

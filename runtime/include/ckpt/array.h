@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/api.h"
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
 
@@ -37,28 +38,29 @@ typedef struct ckpt_array {
 
 /* A zero-filled array held as one shard that covers it; *out owned by the caller (free with
  * ckpt_array_free). */
-ckpt_status ckpt_array_new(ckpt_dtype dtype, int ndim, const int64_t *shape, ckpt_array **out,
-                           ckpt_error *err);
+CKPT_API ckpt_status ckpt_array_new(ckpt_dtype dtype, int ndim, const int64_t *shape,
+                                    ckpt_array **out, ckpt_error *err);
 /* An array over caller memory (not copied, not freed) as one shard covering it. */
-ckpt_status ckpt_array_wrap(ckpt_dtype dtype, int ndim, const int64_t *shape, void *data,
-                            ckpt_array **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_array_wrap(ckpt_dtype dtype, int ndim, const int64_t *shape, void *data,
+                                     ckpt_array **out, ckpt_error *err);
 /* An array with a global shape and no shards yet; add them with ckpt_array_add_shard. */
-ckpt_status ckpt_array_new_sharded(ckpt_dtype dtype, int ndim, const int64_t *shape,
-                                   ckpt_array **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_array_new_sharded(ckpt_dtype dtype, int ndim, const int64_t *shape,
+                                            ckpt_array **out, ckpt_error *err);
 /* Adds a shard box; data NULL allocates zeroed memory owned by the array, otherwise the
  * caller's memory is borrowed. The box must lie inside the global shape. */
-ckpt_status ckpt_array_add_shard(ckpt_array *array, const int64_t *offset, const int64_t *shape,
-                                 void *data, int replica_id, ckpt_error *err);
-void ckpt_array_free(ckpt_array *array);
+CKPT_API ckpt_status ckpt_array_add_shard(ckpt_array *array, const int64_t *offset,
+                                          const int64_t *shape, void *data, int replica_id,
+                                          ckpt_error *err);
+CKPT_API void ckpt_array_free(ckpt_array *array);
 /* Deep copy with owned data. NULL on allocation failure. */
-ckpt_array *ckpt_array_clone(const ckpt_array *array);
+CKPT_API ckpt_array *ckpt_array_clone(const ckpt_array *array);
 /* Same dtype, shape, shard boxes and bytes. */
-bool ckpt_array_equal(const ckpt_array *a, const ckpt_array *b);
+CKPT_API bool ckpt_array_equal(const ckpt_array *a, const ckpt_array *b);
 
-int64_t ckpt_array_num_elements(const ckpt_array *array);
-uint64_t ckpt_array_nbytes(const ckpt_array *array); /* of the global array */
+CKPT_API int64_t ckpt_array_num_elements(const ckpt_array *array);
+CKPT_API uint64_t ckpt_array_nbytes(const ckpt_array *array); /* of the global array */
 /* The data of a single shard covering the whole array; NULL otherwise. */
-void *ckpt_array_data(const ckpt_array *array);
+CKPT_API void *ckpt_array_data(const ckpt_array *array);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ckpt/api.h"
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "ckpt/layout.h"
@@ -49,9 +50,9 @@ typedef struct ckpt_checkpointer ckpt_checkpointer;
 /* handler: the handler type to instantiate; NULL means CompositeCheckpointHandler.
  * options may be NULL (defaults). *out owned by the caller; release with ckpt_checkpointer_close.
  */
-ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
-                                  const ckpt_checkpointer_options *options, ckpt_checkpointer **out,
-                                  ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
+                                           const ckpt_checkpointer_options *options,
+                                           ckpt_checkpointer **out, ckpt_error *err);
 
 /* Orbax's CompositeCheckpointHandler(item_handlers={item: handler}): the checkpointer's
  * Composite handler saves and restores `item` through this handler instance (one with options,
@@ -61,34 +62,36 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
  * checkpointer's handler is not Composite; CKPT_ESTATE while a save is in flight (bind before
  * saving, or after wait_until_finished); CKPT_EEXIST when item is bound already; CKPT_EINVAL
  * for an invalid item name (ckpt_composite_check_item_name). */
-ckpt_status ckpt_checkpointer_bind_item(ckpt_checkpointer *ckptr, const char *item,
-                                        ckpt_handler *handler, ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_bind_item(ckpt_checkpointer *ckptr, const char *item,
+                                                 ckpt_handler *handler, ckpt_error *err);
 
 /* Saves args atomically at path. An existing path is an error unless force (then it is replaced
  * only after the new checkpoint is complete). custom_metadata (may be NULL; copied) goes into
  * _CHECKPOINT_METADATA. Async: returns after the snapshot; errors of the background part are
  * returned by the next call. */
-ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
-                                   const ckpt_args *args, bool force, const cJSON *custom_metadata,
-                                   ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
+                                            const ckpt_args *args, bool force,
+                                            const cJSON *custom_metadata, ckpt_error *err);
 /* Restores path (waits for a pending save first). args may be NULL (restore as saved). *out is
  * filled on success and owned by the caller (ckpt_value_free). */
-ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path,
-                                      const ckpt_args *args, ckpt_value *out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path,
+                                               const ckpt_args *args, ckpt_value *out,
+                                               ckpt_error *err);
 /* _CHECKPOINT_METADATA of path merged with the handler's metadata as
  * {"step_metadata": {...}, "item_metadata": ...}; *out owned by the caller (cJSON_Delete). */
-ckpt_status ckpt_checkpointer_metadata(ckpt_checkpointer *ckptr, const char *path, cJSON **out,
-                                       ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_metadata(ckpt_checkpointer *ckptr, const char *path,
+                                                cJSON **out, ckpt_error *err);
 /* Waits for a pending async save; returns its error, if any (once). */
-ckpt_status ckpt_checkpointer_wait_until_finished(ckpt_checkpointer *ckptr, ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_wait_until_finished(ckpt_checkpointer *ckptr,
+                                                           ckpt_error *err);
 /* Returns a stored background error without waiting (once); OK when there is none. */
-ckpt_status ckpt_checkpointer_check_for_errors(ckpt_checkpointer *ckptr, ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_check_for_errors(ckpt_checkpointer *ckptr, ckpt_error *err);
 /* Waits, then frees everything. Returns a pending background error. NULL is a no-op. */
-ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err);
+CKPT_API ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err);
 
 /* True when path is a finalized checkpoint under the given atomicity mode (a directory, not a
  * symlink, without the tmp suffix; in commit-file mode with commit_success.txt). */
-bool ckpt_is_finalized(ckpt_io *io, const char *path, ckpt_atomicity atomicity);
+CKPT_API bool ckpt_is_finalized(ckpt_io *io, const char *path, ckpt_atomicity atomicity);
 
 #ifdef __cplusplus
 }

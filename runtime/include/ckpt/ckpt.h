@@ -2,6 +2,7 @@
 #ifndef CKPT_CKPT_H
 #define CKPT_CKPT_H
 
+#include "ckpt/api.h"
 #include "ckpt/error.h"
 #include "ckpt/dtype.h"
 #include "ckpt/desc.h"

@@ -15,6 +15,7 @@
 #ifndef CKPT_COMPOSITE_H
 #define CKPT_COMPOSITE_H
 
+#include "ckpt/api.h"
 #include "ckpt/builtin.ckpt.h"
 #include "ckpt/desc.h"
 #include "ckpt/error.h"
@@ -30,26 +31,26 @@ extern "C" {
 
 /* An empty Composite on the heap; the caller owns it (ckpt_args_delete(&c->base)). NULL when
  * memory runs out. */
-ckpt_Composite *ckpt_composite_new(void);
+CKPT_API ckpt_Composite *ckpt_composite_new(void);
 
 /* Adds item → args, keeping the items sorted by name. Takes ownership of args in every case:
  * on failure (invalid or duplicate name → CKPT_EINVAL / CKPT_EEXIST, no memory → CKPT_ENOMEM,
  * args NULL → CKPT_EINVAL) args has been freed, so calls can be chained without cleanup code. */
-ckpt_status ckpt_composite_add(ckpt_Composite *c, const char *item, ckpt_args *args,
-                               ckpt_error *err);
+CKPT_API ckpt_status ckpt_composite_add(ckpt_Composite *c, const char *item, ckpt_args *args,
+                                        ckpt_error *err);
 
 /* The args of item (borrowed), or NULL when absent. */
-ckpt_args *ckpt_composite_get(const ckpt_Composite *c, const char *item);
+CKPT_API ckpt_args *ckpt_composite_get(const ckpt_Composite *c, const char *item);
 
 /* Removes item and frees its args; CKPT_ENOENT when absent. */
-ckpt_status ckpt_composite_remove(ckpt_Composite *c, const char *item, ckpt_error *err);
+CKPT_API ckpt_status ckpt_composite_remove(ckpt_Composite *c, const char *item, ckpt_error *err);
 
 /* Checks that item can name a Composite item and its directory: not empty, at most
  * CKPT_COMPOSITE_ITEM_NAME_MAX bytes, no '/', not "." or "..", no leading "__" (Orbax), not
  * the reserved "descriptor", not a name the checkpoint itself uses (_CHECKPOINT_METADATA,
  * commit_success.txt) and without the ".orbax-checkpoint-tmp" marker. CKPT_EINVAL (or
  * CKPT_EUNSAFE for names that would leave the directory) with a message naming the item. */
-ckpt_status ckpt_composite_check_item_name(const char *item, ckpt_error *err);
+CKPT_API ckpt_status ckpt_composite_check_item_name(const char *item, ckpt_error *err);
 
 #ifdef __cplusplus
 }

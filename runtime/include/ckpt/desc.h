@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/api.h"
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
 
@@ -173,25 +174,25 @@ typedef struct ckpt_args {
 /* Sets every field of *record to its default (zero, NULL, or the schema default) and, for
  * args, base.desc. Allocates only for string/bytes defaults; on CKPT_ENOMEM the record is
  * left safe to pass to ckpt_record_free. */
-ckpt_status ckpt_record_init(const ckpt_record_desc *desc, void *record);
+CKPT_API ckpt_status ckpt_record_init(const ckpt_record_desc *desc, void *record);
 /* Releases everything *record owns (deeply) and leaves it as after init with no defaults
  * (all zero, except that an args struct keeps base.desc). Borrowed RECORD_REF targets are not
  * touched. Does not free the struct itself. */
-void ckpt_record_free(const ckpt_record_desc *desc, void *record);
+CKPT_API void ckpt_record_free(const ckpt_record_desc *desc, void *record);
 /* Deep, field-by-field equality (maps compare as sets of keys; arrays by dtype, shape and
  * bytes; JSON with cJSON_Compare; protos by packed bytes; floats by value with NaN == NaN;
  * RECORD_REF by the referenced records; absent optionals ignore their members). */
-bool ckpt_record_equal(const ckpt_record_desc *desc, const void *a, const void *b);
+CKPT_API bool ckpt_record_equal(const ckpt_record_desc *desc, const void *a, const void *b);
 
 /* Allocates and initialises an args struct on the heap. The caller owns it; release with
  * ckpt_args_delete. NULL on allocation failure. */
-ckpt_args *ckpt_args_new(const ckpt_args_desc *desc);
+CKPT_API ckpt_args *ckpt_args_new(const ckpt_args_desc *desc);
 /* ckpt_record_free + free. NULL is a no-op. */
-void ckpt_args_delete(ckpt_args *args);
-bool ckpt_args_equal(const ckpt_args *a, const ckpt_args *b);
+CKPT_API void ckpt_args_delete(ckpt_args *args);
+CKPT_API bool ckpt_args_equal(const ckpt_args *a, const ckpt_args *b);
 
 /* Looks a field up by name; NULL when absent. */
-const ckpt_field_desc *ckpt_record_field(const ckpt_record_desc *desc, const char *name);
+CKPT_API const ckpt_field_desc *ckpt_record_field(const ckpt_record_desc *desc, const char *name);
 
 #ifdef __cplusplus
 }

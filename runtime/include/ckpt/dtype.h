@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,14 +38,14 @@ typedef enum ckpt_dtype {
 } ckpt_dtype;
 
 /* Bytes per element; 0 for an invalid dtype. */
-size_t ckpt_dtype_size(ckpt_dtype dt);
+CKPT_API size_t ckpt_dtype_size(ckpt_dtype dt);
 /* "float32", "bfloat16", ...; NULL for an invalid dtype. */
-const char *ckpt_dtype_name(ckpt_dtype dt);
+CKPT_API const char *ckpt_dtype_name(ckpt_dtype dt);
 /* "<f4", "bfloat16", ... as in a zarr v2 .zarray; NULL for an invalid dtype. */
-const char *ckpt_dtype_zarr(ckpt_dtype dt);
+CKPT_API const char *ckpt_dtype_zarr(ckpt_dtype dt);
 /* Parses a name ("float32") or a zarr/NumPy typestr ("<f4", "|b1", "bfloat16"). */
-bool ckpt_dtype_parse(const char *text, ckpt_dtype *out);
-bool ckpt_dtype_valid(ckpt_dtype dt);
+CKPT_API bool ckpt_dtype_parse(const char *text, ckpt_dtype *out);
+CKPT_API bool ckpt_dtype_valid(ckpt_dtype dt);
 
 /* ---- Conversions (added by the array/tree implementation; runtime/src/core/dtype.c) ---- */
 
@@ -56,7 +58,7 @@ typedef enum ckpt_dtype_class {
   CKPT_DTYPE_CLASS_COMPLEX
 } ckpt_dtype_class;
 
-ckpt_dtype_class ckpt_dtype_class_of(ckpt_dtype dt);
+CKPT_API ckpt_dtype_class ckpt_dtype_class_of(ckpt_dtype dt);
 
 /* Casts n elements of dtype `from` at src into dtype `to` at dst (little-endian, C order;
  * src and dst are either the same pointer — an in-place cast, widening or narrowing — or do
@@ -66,14 +68,15 @@ ckpt_dtype_class ckpt_dtype_class_of(ckpt_dtype dt);
  *    (NumPy leaves these undefined);
  *  - integer to integer: wraps modulo 2^bits, as NumPy does;
  *  - to bool: non-zero (NaN included) is true; complex to real: the real part. */
-void ckpt_dtype_convert(ckpt_dtype to, void *dst, ckpt_dtype from, const void *src, size_t n);
+CKPT_API void ckpt_dtype_convert(ckpt_dtype to, void *dst, ckpt_dtype from, const void *src,
+                                 size_t n);
 
 /* Single-value conversions of the 16-bit float formats, rounding to nearest even. */
-uint16_t ckpt_float_to_bfloat16(float value);
-float ckpt_bfloat16_to_float(uint16_t bits);
-uint16_t ckpt_double_to_bfloat16(double value);
-uint16_t ckpt_double_to_float16(double value);
-double ckpt_float16_to_double(uint16_t bits);
+CKPT_API uint16_t ckpt_float_to_bfloat16(float value);
+CKPT_API float ckpt_bfloat16_to_float(uint16_t bits);
+CKPT_API uint16_t ckpt_double_to_bfloat16(double value);
+CKPT_API uint16_t ckpt_double_to_float16(double value);
+CKPT_API double ckpt_float16_to_double(uint16_t bits);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "ckpt/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,27 +56,28 @@ typedef struct ckpt_error {
 #define CKPT_ERROR_INIT {CKPT_OK, 0, {0}}
 
 /* "CKPT_ENOENT" etc.; "CKPT_UNKNOWN" for out-of-range values. */
-const char *ckpt_status_name(ckpt_status code);
+CKPT_API const char *ckpt_status_name(ckpt_status code);
 /* "not found" etc. */
-const char *ckpt_status_text(ckpt_status code);
+CKPT_API const char *ckpt_status_text(ckpt_status code);
 
-void ckpt_error_clear(ckpt_error *err);
+CKPT_API void ckpt_error_clear(ckpt_error *err);
 
 /* Records code and a printf-style message unless err already holds an error (first error
  * wins) or err is NULL. Returns code, so callers can write `return ckpt_error_set(...)`. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-ckpt_status ckpt_error_set(ckpt_error *err, ckpt_status code, const char *fmt, ...);
+CKPT_API ckpt_status ckpt_error_set(ckpt_error *err, ckpt_status code, const char *fmt, ...);
 
-ckpt_status ckpt_error_setv(ckpt_error *err, ckpt_status code, const char *fmt, va_list ap);
+CKPT_API ckpt_status ckpt_error_setv(ckpt_error *err, ckpt_status code, const char *fmt,
+                                     va_list ap);
 
 /* Like ckpt_error_set, for a failed system call: maps errnum (ENOSPC, ENOENT, EEXIST, ENOMEM,
  * others to EIO), appends strerror(errnum) and keeps errnum in sys_errno. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-ckpt_status ckpt_error_errno(ckpt_error *err, int errnum, const char *fmt, ...);
+CKPT_API ckpt_status ckpt_error_errno(ckpt_error *err, int errnum, const char *fmt, ...);
 
 /* Prefixes context ("while saving item 'params': ") to an error already recorded, so callers
  * higher up can say where a failure happened without losing the root cause. No-op when err
@@ -82,7 +85,7 @@ ckpt_status ckpt_error_errno(ckpt_error *err, int errnum, const char *fmt, ...);
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-void ckpt_error_prefix(ckpt_error *err, const char *fmt, ...);
+CKPT_API void ckpt_error_prefix(ckpt_error *err, const char *fmt, ...);
 
 #ifdef __cplusplus
 }

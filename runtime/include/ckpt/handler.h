@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ckpt/api.h"
 #include "ckpt/desc.h"
 #include "ckpt/error.h"
 #include "ckpt/value.h"
@@ -62,33 +63,34 @@ struct ckpt_handler {
 
 /* Default-constructs an instance (zeroed, then vtable->init if set). *out is owned by the caller;
  * release with ckpt_handler_destroy. */
-ckpt_status ckpt_handler_create(const ckpt_handler_desc *desc, ckpt_handler **out,
-                                ckpt_error *err);
+CKPT_API ckpt_status ckpt_handler_create(const ckpt_handler_desc *desc, ckpt_handler **out,
+                                         ckpt_error *err);
 /* Calls vtable->close, then frees. NULL is a no-op. */
-void ckpt_handler_destroy(ckpt_handler *handler);
+CKPT_API void ckpt_handler_destroy(ckpt_handler *handler);
 
 /* Orbax's JsonCheckpointHandler(filename=...): an instance of the built-in JSON handler that
  * writes and reads <item dir>/<filename> instead of `metadata`. filename must be one path
  * component (not empty, no '/', not "." or "..", without the ".orbax-checkpoint-tmp" marker;
  * CKPT_EINVAL or CKPT_EUNSAFE otherwise); it is copied. Bind it to a Composite item with
  * ckpt_checkpointer_bind_item. *out owned by the caller (ckpt_handler_destroy). */
-ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out,
+                                           ckpt_error *err);
 
 /* ---- The context of one save or restore, provided by the checkpointer ---- */
 
 typedef ckpt_status (*ckpt_deferred_fn)(void *arg, ckpt_error *err);
 
 /* The I/O layer every file operation must go through (fault injection, backends). */
-struct ckpt_io *ckpt_op_io(ckpt_op *op);
+CKPT_API struct ckpt_io *ckpt_op_io(ckpt_op *op);
 /* True when the caller promised not to modify saved data until the save finished, so a
  * handler may keep pointers instead of snapshotting. */
-bool ckpt_op_zero_copy(const ckpt_op *op);
+CKPT_API bool ckpt_op_zero_copy(const ckpt_op *op);
 /* Queues run(arg) to execute after save returns: inline in a synchronous checkpointer, on the
  * I/O engine in an async one, always before the commit. release(arg), if not NULL, runs
  * exactly once afterwards, whether run ran, failed or was canceled. On failure to queue,
  * release(arg) has been called and the error is returned. */
-ckpt_status ckpt_op_defer(ckpt_op *op, ckpt_deferred_fn run, void *arg, void (*release)(void *),
-                          ckpt_error *err);
+CKPT_API ckpt_status ckpt_op_defer(ckpt_op *op, ckpt_deferred_fn run, void *arg,
+                                   void (*release)(void *), ckpt_error *err);
 
 #ifdef __cplusplus
 }

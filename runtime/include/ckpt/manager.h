@@ -38,6 +38,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ckpt/api.h"
 #include "ckpt/checkpointer.h"
 #include "ckpt/desc.h"
 #include "ckpt/error.h"
@@ -172,20 +173,20 @@ typedef struct ckpt_manager_options {
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */
-void ckpt_manager_options_init(ckpt_manager_options *opts);
+CKPT_API void ckpt_manager_options_init(ckpt_manager_options *opts);
 
 typedef struct ckpt_manager ckpt_manager;
 
 /* Opens (and unless no_create or read_only, creates) the directory, removes tmp leftovers when
  * asked, and lists the finalized steps (reading their metrics when best_metric is set). opts
  * may be NULL (defaults). *out owned by the caller; release with ckpt_manager_close. */
-ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *opts,
-                             ckpt_manager **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *opts,
+                                      ckpt_manager **out, ckpt_error *err);
 
 /* Orbax's should_save(step): false when read_only, when step < 0, or when latest_step >= step;
  * otherwise should_save_fn if set, else true when no checkpoint exists yet, when
  * step % save_interval_steps == 0, or when step is one of save_on_steps. */
-bool ckpt_manager_should_save(const ckpt_manager *m, int64_t step);
+CKPT_API bool ckpt_manager_should_save(const ckpt_manager *m, int64_t step);
 
 /* Saves args as step when force or should_save(step) says so; *saved (may be NULL) tells
  * whether a save was started. args: Composite args save one item per entry (multi-item mode);
@@ -198,8 +199,9 @@ bool ckpt_manager_should_save(const ckpt_manager *m, int64_t step);
  * Before saving, waits for the previous save and returns its error, if any (nothing is saved
  * then). After the new step committed (async: in the background), steps the retention policy
  * no longer keeps are deleted. */
-ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *args,
-                              const cJSON *metrics, bool force, bool *saved, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *args,
+                                       const cJSON *metrics, bool force, bool *saved,
+                                       ckpt_error *err);
 
 /* Restores step (CKPT_LATEST_STEP: the latest; none → CKPT_ENOENT). args NULL restores every
  * item as saved (handlers found through the typestrs of _CHECKPOINT_METADATA). The step's
@@ -209,47 +211,49 @@ ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *ar
  * metrics as a JSON item, which restore-all also includes). A missing step is CKPT_ENOENT
  * listing the steps there are; an unfinalized one CKPT_EINCOMPLETE. *out owned by the caller
  * (ckpt_value_free). */
-ckpt_status ckpt_manager_restore(ckpt_manager *m, int64_t step, const ckpt_args *args,
-                                 ckpt_value *out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_restore(ckpt_manager *m, int64_t step, const ckpt_args *args,
+                                          ckpt_value *out, ckpt_error *err);
 
 /* The largest known step; false when there is none. */
-bool ckpt_manager_latest_step(const ckpt_manager *m, int64_t *step);
+CKPT_API bool ckpt_manager_latest_step(const ckpt_manager *m, int64_t *step);
 /* The step with the best metric (best_metric, best_mode; a NaN metric counts as the worst);
  * without best_metric the latest step. False when there is none (with best_metric: when no
  * step has the metric, as Orbax's best_step returns None). */
-bool ckpt_manager_best_step(const ckpt_manager *m, int64_t *step);
+CKPT_API bool ckpt_manager_best_step(const ckpt_manager *m, int64_t *step);
 /* The known steps, ascending. *steps malloc'ed (free()); NULL when *count is 0. */
-ckpt_status ckpt_manager_all_steps(const ckpt_manager *m, int64_t **steps, size_t *count,
-                                   ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_all_steps(const ckpt_manager *m, int64_t **steps, size_t *count,
+                                            ckpt_error *err);
 /* The metrics saved with step, read from <step>/metrics/metrics; *out NULL (and CKPT_OK) when
  * the step has none. A step that does not exist is CKPT_ENOENT. *out owned by the caller
  * (cJSON_Delete). */
-ckpt_status ckpt_manager_metrics(ckpt_manager *m, int64_t step, cJSON **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_metrics(ckpt_manager *m, int64_t step, cJSON **out,
+                                          ckpt_error *err);
 /* _CHECKPOINT_METADATA and item metadata of step, as ckpt_checkpointer_metadata; *out owned
  * by the caller (cJSON_Delete). */
-ckpt_status ckpt_manager_metadata(ckpt_manager *m, int64_t step, cJSON **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_metadata(ckpt_manager *m, int64_t step, cJSON **out,
+                                           ckpt_error *err);
 /* "<directory>/[<prefix>_]<step>" in a malloc'ed string (free()). */
-ckpt_status ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char **out,
-                                   ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char **out,
+                                            ckpt_error *err);
 /* The manager's directory (normalised, owned by the manager). */
-const char *ckpt_manager_directory(const ckpt_manager *m);
+CKPT_API const char *ckpt_manager_directory(const ckpt_manager *m);
 /* True when saves run in the background. */
-bool ckpt_manager_is_async(const ckpt_manager *m);
+CKPT_API bool ckpt_manager_is_async(const ckpt_manager *m);
 
 /* Deletes a known step (CKPT_ENOENT "Requested deleting a non-existent step" otherwise). The
  * directory is first renamed out of the step namespace (commit-file mode: its commit file is
  * removed first), so a deletion that fails half-way never leaves a half-deleted step listed. */
-ckpt_status ckpt_manager_delete(ckpt_manager *m, int64_t step, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_delete(ckpt_manager *m, int64_t step, ckpt_error *err);
 /* Re-reads the step list from disk (after another process wrote), after waiting for a pending
  * save (whose error, if any, is returned). */
-ckpt_status ckpt_manager_reload(ckpt_manager *m, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_reload(ckpt_manager *m, ckpt_error *err);
 /* Waits for a pending save and its deletions; returns their error, if any (once). */
-ckpt_status ckpt_manager_wait_until_finished(ckpt_manager *m, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_wait_until_finished(ckpt_manager *m, ckpt_error *err);
 /* Returns the error of a pending save that already finished, without waiting (once). */
-ckpt_status ckpt_manager_check_for_errors(ckpt_manager *m, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_check_for_errors(ckpt_manager *m, ckpt_error *err);
 /* Waits, closes the checkpointer and frees the manager (also after an error, which is
  * returned). NULL is a no-op. */
-ckpt_status ckpt_manager_close(ckpt_manager *m, ckpt_error *err);
+CKPT_API ckpt_status ckpt_manager_close(ckpt_manager *m, ckpt_error *err);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ckpt/api.h"
 #include "ckpt/error.h"
 
 #ifdef __cplusplus
@@ -34,7 +35,8 @@ extern "C" {
  * the message cannot be printed faithfully: a required string or message field unset, a string
  * field that is not valid UTF-8, unknown fields (text format has no spelling for them), nesting
  * deeper than CKPT_PBTXT_MAX_DEPTH; the message names the field path. */
-ckpt_status ckpt_pbtxt_print(const ProtobufCMessage *msg, char **out, size_t *len, ckpt_error *err);
+CKPT_API ckpt_status ckpt_pbtxt_print(const ProtobufCMessage *msg, char **out, size_t *len,
+                                      ckpt_error *err);
 
 /* Parses text[0..len) (need not be NUL-terminated) into a new message of type desc. source
  * names the text in error messages ("proto.pbtxt"); NULL means "<pbtxt>". On success *out is
@@ -42,8 +44,9 @@ ckpt_status ckpt_pbtxt_print(const ProtobufCMessage *msg, char **out, size_t *le
  * string, bytes, repeated array and submessage is malloc'ed separately, as protobuf-c's
  * unpack does). Malformed text fails with CKPT_ECORRUPT and "source:line:col: ..."; *out is
  * then NULL and nothing leaks. */
-ckpt_status ckpt_pbtxt_parse(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
-                             const char *source, ProtobufCMessage **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_pbtxt_parse(const ProtobufCMessageDescriptor *desc, const char *text,
+                                      size_t len, const char *source, ProtobufCMessage **out,
+                                      ckpt_error *err);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #ifndef CKPT_RECORD_HANDLER_H
 #define CKPT_RECORD_HANDLER_H
 
+#include "ckpt/api.h"
 #include "ckpt/handler.h"
 #include "ckpt/tree.h"
 
@@ -17,16 +18,16 @@
 extern "C" {
 #endif
 
-extern const ckpt_handler_vtable ckpt_record_handler_vtable;
+CKPT_API extern const ckpt_handler_vtable ckpt_record_handler_vtable;
 
 /* Converts a record to a tree (arrays are copied when copy_arrays, else borrowed views that
  * must not outlive the record); *out owned by the caller. */
-ckpt_status ckpt_record_to_tree(const ckpt_record_desc *desc, const void *record,
-                                bool copy_arrays, ckpt_tree **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_record_to_tree(const ckpt_record_desc *desc, const void *record,
+                                         bool copy_arrays, ckpt_tree **out, ckpt_error *err);
 /* Fills an initialised record from a tree, validating kinds, shapes and tied dimensions; errors
  * name the field path. Takes what it needs from tree by copy. */
-ckpt_status ckpt_record_from_tree(const ckpt_record_desc *desc, const ckpt_tree *tree,
-                                  void *record, ckpt_error *err);
+CKPT_API ckpt_status ckpt_record_from_tree(const ckpt_record_desc *desc, const ckpt_tree *tree,
+                                           void *record, ckpt_error *err);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 
+#include "ckpt/api.h"
 #include "ckpt/desc.h"
 #include "ckpt/error.h"
 #include "ckpt/handler.h"
@@ -22,20 +23,20 @@
 extern "C" {
 #endif
 
-ckpt_status ckpt_register_with_handler(const ckpt_handler_desc *handler,
-                                       const ckpt_args_desc *args, bool for_save,
-                                       bool for_restore, ckpt_error *err);
-ckpt_status ckpt_get_registered_handler(const ckpt_args_desc *args,
-                                        const ckpt_handler_desc **out, ckpt_error *err);
-ckpt_status ckpt_get_registered_args(const ckpt_handler_desc *handler,
-                                     const ckpt_args_desc **save_args,
-                                     const ckpt_args_desc **restore_args, ckpt_error *err);
-bool ckpt_has_registered_args(const ckpt_handler_desc *handler);
+CKPT_API ckpt_status ckpt_register_with_handler(const ckpt_handler_desc *handler,
+                                                const ckpt_args_desc *args, bool for_save,
+                                                bool for_restore, ckpt_error *err);
+CKPT_API ckpt_status ckpt_get_registered_handler(const ckpt_args_desc *args,
+                                                 const ckpt_handler_desc **out, ckpt_error *err);
+CKPT_API ckpt_status ckpt_get_registered_args(const ckpt_handler_desc *handler,
+                                              const ckpt_args_desc **save_args,
+                                              const ckpt_args_desc **restore_args, ckpt_error *err);
+CKPT_API bool ckpt_has_registered_args(const ckpt_handler_desc *handler);
 
 /* The typestr registry (what lets a composite restore items from _CHECKPOINT_METADATA). */
-ckpt_status ckpt_register_handler_type(const ckpt_handler_desc *handler, ckpt_error *err);
-ckpt_status ckpt_get_handler_by_typestr(const char *typestr, const ckpt_handler_desc **out,
-                                        ckpt_error *err);
+CKPT_API ckpt_status ckpt_register_handler_type(const ckpt_handler_desc *handler, ckpt_error *err);
+CKPT_API ckpt_status ckpt_get_handler_by_typestr(const char *typestr, const ckpt_handler_desc **out,
+                                                 ckpt_error *err);
 
 #ifdef __cplusplus
 }

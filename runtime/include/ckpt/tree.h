@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/api.h"
 #include "ckpt/array.h"
 #include "ckpt/error.h"
 
@@ -49,76 +50,76 @@ typedef struct ckpt_scalar {
   } v;
 } ckpt_scalar;
 
-ckpt_tree *ckpt_tree_new_dict(void);
-ckpt_tree *ckpt_tree_new_list(void);
-ckpt_tree *ckpt_tree_new_tuple(void);
-ckpt_tree *ckpt_tree_new_none(void);
-ckpt_tree *ckpt_tree_new_placeholder(void);
+CKPT_API ckpt_tree *ckpt_tree_new_dict(void);
+CKPT_API ckpt_tree *ckpt_tree_new_list(void);
+CKPT_API ckpt_tree *ckpt_tree_new_tuple(void);
+CKPT_API ckpt_tree *ckpt_tree_new_none(void);
+CKPT_API ckpt_tree *ckpt_tree_new_placeholder(void);
 /* Takes ownership of array (freed even when NULL is returned). */
-ckpt_tree *ckpt_tree_new_array(ckpt_array *array);
-ckpt_tree *ckpt_tree_new_scalar(ckpt_scalar value);
-ckpt_tree *ckpt_tree_new_int(ckpt_dtype dtype, int64_t value);
-ckpt_tree *ckpt_tree_new_float(ckpt_dtype dtype, double value);
-ckpt_tree *ckpt_tree_new_string(const char *value);              /* copied */
-ckpt_tree *ckpt_tree_new_bytes(const void *data, size_t len);    /* copied */
+CKPT_API ckpt_tree *ckpt_tree_new_array(ckpt_array *array);
+CKPT_API ckpt_tree *ckpt_tree_new_scalar(ckpt_scalar value);
+CKPT_API ckpt_tree *ckpt_tree_new_int(ckpt_dtype dtype, int64_t value);
+CKPT_API ckpt_tree *ckpt_tree_new_float(ckpt_dtype dtype, double value);
+CKPT_API ckpt_tree *ckpt_tree_new_string(const char *value);              /* copied */
+CKPT_API ckpt_tree *ckpt_tree_new_bytes(const void *data, size_t len);    /* copied */
 
 /* Inserts or replaces key (copied); child is owned by the dict afterwards, also on error. */
-ckpt_status ckpt_tree_dict_set(ckpt_tree *dict, const char *key, ckpt_tree *child,
-                               ckpt_error *err);
+CKPT_API ckpt_status ckpt_tree_dict_set(ckpt_tree *dict, const char *key, ckpt_tree *child,
+                                        ckpt_error *err);
 /* Appends to a list or tuple; child owned by the sequence afterwards, also on error. */
-ckpt_status ckpt_tree_append(ckpt_tree *seq, ckpt_tree *child, ckpt_error *err);
+CKPT_API ckpt_status ckpt_tree_append(ckpt_tree *seq, ckpt_tree *child, ckpt_error *err);
 
-ckpt_node_kind ckpt_tree_kind(const ckpt_tree *node);
-const char *ckpt_node_kind_name(ckpt_node_kind kind);
+CKPT_API ckpt_node_kind ckpt_tree_kind(const ckpt_tree *node);
+CKPT_API const char *ckpt_node_kind_name(ckpt_node_kind kind);
 /* Children of a dict/list/tuple (dict children in sorted key order); 0 for leaves. */
-size_t ckpt_tree_count(const ckpt_tree *node);
-ckpt_tree *ckpt_tree_child(const ckpt_tree *node, size_t index);
+CKPT_API size_t ckpt_tree_count(const ckpt_tree *node);
+CKPT_API ckpt_tree *ckpt_tree_child(const ckpt_tree *node, size_t index);
 /* The key of child index of a dict; NULL for other nodes. */
-const char *ckpt_tree_key(const ckpt_tree *node, size_t index);
+CKPT_API const char *ckpt_tree_key(const ckpt_tree *node, size_t index);
 /* Dict child by key; NULL when absent. */
-ckpt_tree *ckpt_tree_dict_get(const ckpt_tree *dict, const char *key);
+CKPT_API ckpt_tree *ckpt_tree_dict_get(const ckpt_tree *dict, const char *key);
 /* Look-up by a '.'-separated path of dict keys and sequence indices ("layer0.w", "opt.1.mu");
  * NULL when absent. Dict keys may contain '.': a key equal to the rest of the path is taken
  * first, otherwise keys that are a prefix of it are tried in key order. */
-ckpt_tree *ckpt_tree_get(const ckpt_tree *root, const char *path);
+CKPT_API ckpt_tree *ckpt_tree_get(const ckpt_tree *root, const char *path);
 
 /* Leaf accessors: NULL / false when the node is of another kind. */
-ckpt_array *ckpt_tree_array(const ckpt_tree *node); /* borrowed */
-bool ckpt_tree_scalar(const ckpt_tree *node, ckpt_scalar *out);
-const char *ckpt_tree_string(const ckpt_tree *node);
-bool ckpt_tree_bytes(const ckpt_tree *node, const void **data, size_t *len);
+CKPT_API ckpt_array *ckpt_tree_array(const ckpt_tree *node); /* borrowed */
+CKPT_API bool ckpt_tree_scalar(const ckpt_tree *node, ckpt_scalar *out);
+CKPT_API const char *ckpt_tree_string(const ckpt_tree *node);
+CKPT_API bool ckpt_tree_bytes(const ckpt_tree *node, const void **data, size_t *len);
 
 /* Deep copy; NULL on allocation failure. */
-ckpt_tree *ckpt_tree_clone(const ckpt_tree *node);
+CKPT_API ckpt_tree *ckpt_tree_clone(const ckpt_tree *node);
 /* Structure, keys and leaf values (arrays by dtype, shape and bytes). */
-bool ckpt_tree_equal(const ckpt_tree *a, const ckpt_tree *b);
-void ckpt_tree_free(ckpt_tree *node);
+CKPT_API bool ckpt_tree_equal(const ckpt_tree *a, const ckpt_tree *b);
+CKPT_API void ckpt_tree_free(ckpt_tree *node);
 
 /* Depth-first visit of every leaf (and of empty dicts/lists/tuples and None, which Orbax
  * also records) in key order. path is the leaf's key names; returning non-OK stops the walk
  * and is returned. */
 typedef ckpt_status (*ckpt_tree_visit_fn)(void *ctx, const char *const *path, size_t depth,
                                           const ckpt_tree *node, ckpt_error *err);
-ckpt_status ckpt_tree_walk(const ckpt_tree *root, ckpt_tree_visit_fn fn, void *ctx,
-                           ckpt_error *err);
+CKPT_API ckpt_status ckpt_tree_walk(const ckpt_tree *root, ckpt_tree_visit_fn fn, void *ctx,
+                                    ckpt_error *err);
 
 /* ---- Additions (runtime/src/core/tree.c) ---- */
 
 /* Removes and returns the array of an array leaf, leaving the leaf as None; the caller owns the
  * result (ckpt_array_free). NULL when node is not an array leaf. */
-ckpt_array *ckpt_tree_take_array(ckpt_tree *node);
+CKPT_API ckpt_array *ckpt_tree_take_array(ckpt_tree *node);
 /* Removes key from a dict and frees the child; false when absent or not a dict. */
-bool ckpt_tree_dict_remove(ckpt_tree *dict, const char *key);
+CKPT_API bool ckpt_tree_dict_remove(ckpt_tree *dict, const char *key);
 /* Replaces child index of a dict/list/tuple (the old child is freed; child owned afterwards,
  * also on error). */
-ckpt_status ckpt_tree_set_child(ckpt_tree *node, size_t index, ckpt_tree *child,
-                                ckpt_error *err);
+CKPT_API ckpt_status ckpt_tree_set_child(ckpt_tree *node, size_t index, ckpt_tree *child,
+                                         ckpt_error *err);
 /* A scalar's value as the dtype-size little-endian bytes of its dtype (NumPy's 0-d array). */
-void ckpt_scalar_store(const ckpt_scalar *value, void *dst);
+CKPT_API void ckpt_scalar_store(const ckpt_scalar *value, void *dst);
 /* The scalar held in one element of dtype at src. */
-ckpt_scalar ckpt_scalar_load(ckpt_dtype dtype, const void *src);
+CKPT_API ckpt_scalar ckpt_scalar_load(ckpt_dtype dtype, const void *src);
 /* Number of leaves (arrays, scalars, strings, bytes, placeholders) below node. */
-size_t ckpt_tree_num_leaves(const ckpt_tree *node);
+CKPT_API size_t ckpt_tree_num_leaves(const ckpt_tree *node);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ckpt/api.h"
 #include "ckpt/desc.h"
 
 #ifdef __cplusplus
@@ -63,15 +64,15 @@ struct ckpt_value {
 };
 
 /* Releases what the value owns and resets it to CKPT_VALUE_NONE. */
-void ckpt_value_free(ckpt_value *value);
+CKPT_API void ckpt_value_free(ckpt_value *value);
 /* Composite look-up by item name; NULL when absent or not a composite. */
-ckpt_value *ckpt_value_item_get(const ckpt_value *composite, const char *name);
+CKPT_API ckpt_value *ckpt_value_item_get(const ckpt_value *composite, const char *name);
 /* Moves *item (which is reset to NONE) into a composite value under name (copied), keeping
  * names sorted; replaces an existing item of that name. A NONE composite becomes an empty
  * COMPOSITE first. On failure *item is left unchanged and still belongs to the caller. */
-ckpt_status ckpt_value_composite_put(ckpt_value *composite, const char *name, ckpt_value *item,
-                                     ckpt_error *err);
-const char *ckpt_value_kind_name(ckpt_value_kind kind);
+CKPT_API ckpt_status ckpt_value_composite_put(ckpt_value *composite, const char *name,
+                                              ckpt_value *item, ckpt_error *err);
+CKPT_API const char *ckpt_value_kind_name(ckpt_value_kind kind);
 
 #ifdef __cplusplus
 }
