@@ -254,7 +254,8 @@ JR_NOINLINE static ckpt_status parse_number(reader *r, cJSON **out) {
   memcpy(lit, r->s + start, len);
   lit[len] = '\0';
   double d = ckpt_tf_strtod(lit, NULL);
-  if (integral && d == 0) d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
+  if (integral && d == 0)
+    d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
   if (integral && !integer_is_exact(lit, len, d))
     *out = cJSON_CreateRaw(lit); /* keep every digit rather than round */
   else
@@ -506,4 +507,63 @@ ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes,
   st = ckpt_json_load(data, n, path, out, err);
   free(data);
   return st;
+}
+
+/* ---------------------------------------------------------------- exact integers */
+
+/* An integer literal ("-"? digits) as sign and magnitude; false if it is not one or the
+ * magnitude does not fit 64 bits. */
+static bool raw_integer(const cJSON *v, bool *negative, uint64_t *magnitude) {
+  if (!cJSON_IsRaw(v) || v->valuestring == NULL)
+    return false;
+  const char *p = v->valuestring;
+  *negative = *p == '-';
+  p += *negative;
+  if (*p < '0' || *p > '9')
+    return false;
+  uint64_t m = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    unsigned d = (unsigned)(*p - '0');
+    if (m > (UINT64_MAX - d) / 10)
+      return false;
+    m = m * 10 + d;
+  }
+  if (*p != '\0')
+    return false;
+  *magnitude = m;
+  return true;
+}
+
+bool ckpt_json_get_int64(const cJSON *v, int64_t *out) {
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != floor(d))
+      return false;
+    *out = (int64_t)d;
+    return true;
+  }
+  bool neg;
+  uint64_t m;
+  if (!raw_integer(v, &neg, &m))
+    return false;
+  if (neg ? m > (uint64_t)INT64_MAX + 1 : m > (uint64_t)INT64_MAX)
+    return false;
+  *out = neg ? (int64_t)(0 - m) : (int64_t)m;
+  return true;
+}
+
+bool ckpt_json_get_uint64(const cJSON *v, uint64_t *out) {
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < 18446744073709551616.0) || d != floor(d))
+      return false;
+    *out = (uint64_t)d;
+    return true;
+  }
+  bool neg;
+  uint64_t m;
+  if (!raw_integer(v, &neg, &m) || (neg && m != 0))
+    return false;
+  *out = m;
+  return true;
 }
