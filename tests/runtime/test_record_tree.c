@@ -531,7 +531,9 @@ Test(record_tree, restore_corrupt_json_proto_and_rng) {
   fx_train_state(&s);
   ckpt_tree *t = to_tree(&s, true);
   replace(t, "notes", ckpt_tree_new_string("{\"a\": [1, 2"));
-  expect_error(t, CKPT_ECORRUPT, "TrainState.notes: invalid JSON at offset 11 of 11 bytes");
+  expect_error(t, CKPT_ECORRUPT,
+               "TrainState.notes:1:12: expected ',' or ']' after array element, found end of "
+               "input");
   ckpt_tree_free(t);
 
   t = to_tree(&s, true);

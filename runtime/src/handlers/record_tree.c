@@ -33,6 +33,7 @@
 
 #include "ckpt/record_handler.h"
 #include "handlers/record_tree.h"
+#include "text/json.h"
 
 /* ------------------------------------------------------------------ paths */
 
@@ -1052,11 +1053,11 @@ static ckpt_status value_from_tree(walk *w, tie_scope *ties, const ckpt_type_des
       const char *text = ckpt_tree_string(node);
       if (text == NULL)
         return fail(w, CKPT_ETYPE, "expected a string holding JSON, found %s", node_name(node));
-      const char *end = NULL;
-      cJSON *j = cJSON_ParseWithOpts(text, &end, true);
-      if (j == NULL)
-        return fail(w, CKPT_ECORRUPT, "invalid JSON at offset %td of %zu bytes",
-                    end ? end - text : (ptrdiff_t)0, strlen(text));
+      /* Errors read "<field path>:line:col: ..." (the field is the source). */
+      cJSON *j = NULL;
+      ckpt_status st = ckpt_json_load(text, strlen(text), path_str(&w->path), &j, w->err);
+      if (st != CKPT_OK)
+        return st;
       slot_clear(t, slot);
       *(cJSON **)slot = j;
       return CKPT_OK;

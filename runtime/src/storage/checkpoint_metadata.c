@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ckpt/checkpointer.h"
+#include "text/json.h"
 #include "util/path.h"
 
 void ckpt_step_metadata_clear(ckpt_step_metadata *m) {
@@ -90,17 +91,6 @@ ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_st
   return st;
 }
 
-/* A JSON number that is an integer within int64 range. */
-static bool as_int64(const cJSON *v, int64_t *out) {
-  if (!cJSON_IsNumber(v))
-    return false;
-  double d = v->valuedouble;
-  if (!isfinite(d) || d != floor(d) || d < -9.2233720368547758e18 || d >= 9.2233720368547758e18)
-    return false;
-  *out = (int64_t)d;
-  return true;
-}
-
 static bool is_known_key(const char *k) {
   static const char *const known[] = {"item_handlers",          "metrics",
                                       "performance_metrics",    "init_timestamp_nsecs",
@@ -156,7 +146,7 @@ static ckpt_status parse(cJSON *o, ckpt_step_metadata *m, const char *path, ckpt
     if (v == NULL || cJSON_IsNull(v))
       continue;
     int64_t t;
-    if (!as_int64(v, &t))
+    if (!ckpt_json_get_int64(v, &t))
       return ckpt_error_set(err, CKPT_ECORRUPT, "'%s': \"%s\" must be an integer", path,
                             ts_keys[i]);
     if (i == 0) {
@@ -206,15 +196,11 @@ ckpt_status ckpt_step_metadata_read(ckpt_io *io, const char *dir, ckpt_step_meta
   size_t n = 0;
   ckpt_status st = ckpt_io_read_file(io, path, CKPT_STEP_METADATA_MAX_BYTES, &data, &n, err);
   if (st == CKPT_OK) {
-    const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(data, n, &end, false);
-    if (o == NULL) {
-      size_t at = end != NULL ? (size_t)(end - (const char *)data) : 0;
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not valid JSON (near byte %zu)", path, at);
-    } else {
+    cJSON *o = NULL;
+    st = ckpt_json_load(data, n, path, &o, err); /* errors say "<path>:line:col: ..." */
+    if (st == CKPT_OK)
       st = parse(o, m, path, err);
-      cJSON_Delete(o);
-    }
+    cJSON_Delete(o);
   }
   free(data);
   free(path);

@@ -77,6 +77,11 @@ void ckpt_json_put_number(struct ckpt_tf_buf *b, double v);
  * CKPT_ECORRUPT. */
 ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJSON **out,
                            ckpt_error *err);
+/* ckpt_json_load with flags: CKPT_JSON_UNIQUE_KEYS makes a repeated object key an error
+ * (ckpt's own index files, where a repeated entry means a damaged or hostile file). */
+#define CKPT_JSON_UNIQUE_KEYS 0x1u
+ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
+                                cJSON **out, ckpt_error *err);
 
 /* An integer value exactly: a cJSON number holding an integer, or an integer literal kept as
  * a cJSON_Raw item (ckpt_json_load's form for those beyond 2^53). False for anything else,

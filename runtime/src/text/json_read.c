@@ -22,6 +22,7 @@ typedef struct reader {
   const char *s;
   size_t n, pos;
   const char *source;
+  unsigned flags; /* CKPT_JSON_UNIQUE_KEYS */
   ckpt_error *err;
 } reader;
 
@@ -281,8 +282,9 @@ static int ref_cmp(const void *x, const void *y) {
   return (a->index > b->index) - (a->index < b->index);
 }
 
-/* Python's dict keeps the first position of a repeated key and the last value. */
-JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n) {
+/* Python's dict keeps the first position of a repeated key and the last value (or, with
+ * CKPT_JSON_UNIQUE_KEYS, a repeated key is an error). */
+JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n, size_t open) {
   member_ref *refs = malloc(n * sizeof *refs);
   if (!refs)
     return oom(r);
@@ -294,6 +296,12 @@ JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n) {
     size_t j = i + 1;
     while (j < n && strcmp(refs[j].item->string, refs[i].item->string) == 0)
       j++;
+    if (j - i > 1 && (r->flags & CKPT_JSON_UNIQUE_KEYS)) {
+      ckpt_status st =
+          fail_at(r, open, "object has the key \"%.60s\" more than once", refs[i].item->string);
+      free(refs);
+      return st;
+    }
     if (j - i > 1) {
       cJSON *first = refs[i].item, *last = refs[j - 1].item;
       for (size_t k = i + 1; k + 1 < j; k++)
@@ -370,7 +378,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
     break;
   }
   if (st == CKPT_OK && n > 1)
-    st = dedupe_members(r, obj, n);
+    st = dedupe_members(r, obj, n, open);
   if (st != CKPT_OK) {
     cJSON_Delete(obj);
     return st;
@@ -472,6 +480,11 @@ static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
 
 ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJSON **out,
                            ckpt_error *err) {
+  return ckpt_json_load_opts(text, len, source, 0, out, err);
+}
+
+ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
+                                cJSON **out, ckpt_error *err) {
   if (out)
     *out = NULL;
   if (!source)
@@ -479,7 +492,7 @@ ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJS
   if (!out || (!text && len))
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_json_load(%s): %s is NULL", source,
                           out ? "text" : "out");
-  reader r = {text ? text : "", len, 0, source, err};
+  reader r = {text ? text : "", len, 0, source, flags, err};
   if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
     return fail_at(&r, 0, "unexpected UTF-8 byte order mark");
   cJSON *v = NULL;
