@@ -534,11 +534,15 @@ static ckpt_status value_to_tree(walk *w, tie_scope *ties, const ckpt_type_desc 
       }
       if (j == NULL)
         return fail(w, CKPT_EINVAL, "required json value is NULL");
-      char *text = cJSON_PrintUnformatted(j);
-      if (text == NULL)
-        return oom(w);
+      /* Compact, as this field has always been stored, and exact (NaN, every digit). */
+      char *text = NULL;
+      size_t len = 0;
+      ckpt_error local = CKPT_ERROR_INIT;
+      ckpt_status st = ckpt_json_dumps(j, CKPT_JSON_STYLE_TIGHT, &text, &len, &local);
+      if (st != CKPT_OK)
+        return fail(w, st, "%s", local.message);
       *out = ckpt_tree_new_string(text);
-      cJSON_free(text);
+      free(text);
       return *out ? CKPT_OK : oom(w);
     }
     case CKPT_KIND_PROTO: {

@@ -1,4 +1,5 @@
-/* storage/checkpoint_metadata.c — reading and writing _CHECKPOINT_METADATA (see the header). */
+/* storage/checkpoint_metadata.c — reading and writing _CHECKPOINT_METADATA (see the header);
+ * the JSON text itself is text/json.h's (exact numbers, NaN, integers beyond 2^53). */
 #include "storage/checkpoint_metadata.h"
 
 #include <inttypes.h>
@@ -78,15 +79,18 @@ ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_st
   cJSON *o;
   ckpt_status st = ckpt_step_metadata_to_json(m, true, &o, err);
   char *text = NULL;
+  size_t len = 0;
   if (st == CKPT_OK) {
-    text = cJSON_PrintUnformatted(o);
+    /* Exact (NaN, every digit of a double, big integers) in the compact layout this file has
+     * always had. */
+    st = ckpt_json_dumps(o, CKPT_JSON_STYLE_TIGHT, &text, &len, err);
     cJSON_Delete(o);
-    if (text == NULL)
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory printing '%s'", path);
+    if (st != CKPT_OK)
+      ckpt_error_prefix(err, "writing '%s': ", path);
   }
   if (st == CKPT_OK)
-    st = ckpt_io_write_file(io, path, text, strlen(text), false, err);
-  cJSON_free(text);
+    st = ckpt_io_write_file(io, path, text, len, false, err);
+  free(text);
   free(path);
   return st;
 }
