@@ -6,6 +6,7 @@
  * test_composite.c; the I/O fault sweeps are in test_commit.c. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,58 @@ Test(checkpointer, checkpoint_metadata_has_exactly_orbax_keys_and_python_ints) {
   free(out);
   cJSON_Delete(custom);
   free(mp);
+  free(path);
+  close_ok(c);
+}
+
+/* custom_metadata goes through the exact JSON writer (text/json.h): a float keeps all its
+ * digits, NaN stays NaN (not null) and an integer beyond 2^53 keeps its digits, whether the
+ * file is read back by ckpt or by Python's json. */
+Test(checkpointer, custom_metadata_keeps_nan_big_ints_and_float_digits) {
+  ckpt_checkpointer *c = new_ckptr(&cf_BlobHandler_desc, CKPT_ATOMICITY_RENAME, false);
+  char *path = cf_join(root, "exact");
+  cJSON *custom = cJSON_CreateObject();
+  volatile double tenth = 0.1, fifth = 0.2; /* 0.30000000000000004, not folded to 0.3 */
+  cJSON_AddNumberToObject(custom, "x", tenth + fifth);
+  cJSON_AddNumberToObject(custom, "loss", NAN);
+  cJSON_AddItemToObject(custom, "id", cJSON_CreateRaw("9007199254740993")); /* 2^53 + 1 */
+  cJSON_AddNumberToObject(custom, "big", 9007199254740992.0);               /* 2^53 as a double */
+  ckpt_args *a = cf_blob_save("x", false);
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_save(c, path, a, false, custom, &err), CKPT_OK, "%s", err.message);
+  ckpt_args_delete(a);
+
+  /* (a) ckpt's own reader */
+  cJSON *m = NULL;
+  cr_assert_eq(ckpt_checkpointer_metadata(c, path, &m, &err), CKPT_OK, "%s", err.message);
+  const cJSON *cm = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "step_metadata"), "custom_metadata");
+  const cJSON *x = cJSON_GetObjectItem(cm, "x"), *loss = cJSON_GetObjectItem(cm, "loss");
+  const cJSON *id = cJSON_GetObjectItem(cm, "id");
+  cr_assert(cJSON_IsNumber(x) && x->valuedouble == tenth + fifth, "x read back as %.17g",
+            cJSON_GetNumberValue(x));
+  cr_assert(cJSON_IsNumber(loss) && isnan(loss->valuedouble), "loss is not NaN");
+  cr_assert(cJSON_IsRaw(id), "id is not kept as its digits");
+  cr_assert_str_eq(id->valuestring, "9007199254740993");
+  cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cm, "big")), 9007199254740992.0);
+  cJSON_Delete(m);
+
+  /* (b) Python's json */
+  char *mp = cf_join(path, "_CHECKPOINT_METADATA");
+  char cmd[5000];
+  snprintf(cmd, sizeof cmd,
+           CKPT_PYTHON
+           " -c \"import json,math,sys; d=json.load(open(sys.argv[1]))['custom_metadata']; "
+           "assert d['x'] == 0.30000000000000004, d; "
+           "assert math.isnan(d['loss']), d; "
+           "assert d['id'] == 2**53+1 and type(d['id']) is int, d; "
+           "assert d['big'] == 2**53, d; "
+           "print('ok')\" '%s' 2>&1",
+           mp);
+  char *out = cf_run(cmd);
+  cr_assert_str_eq(out, "ok\n");
+  free(out);
+  free(mp);
+  cJSON_Delete(custom);
   free(path);
   close_ok(c);
 }

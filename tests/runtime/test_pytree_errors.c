@@ -185,7 +185,7 @@ Test(pytree_errors, damaged_metadata_files) {
   /* An array listed twice: which entry a reader would check is undefined, so it is refused. */
   static const char twice[] = "{\"algorithm\":\"crc32c\",\"arrays\":{\"a\":{},\"b\":{},\"a\":{}}}";
   pt_write(k, twice, sizeof twice - 1);
-  expect_restore_error(dir, CKPT_ECORRUPT, "_CHECKSUMS", "lists array 'a' twice");
+  expect_restore_error(dir, CKPT_ECORRUPT, "_CHECKSUMS", "key \"a\" more than once");
   free(k);
   ckpt_tree_free(t);
   pt_rmtree(dir);

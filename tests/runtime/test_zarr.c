@@ -94,7 +94,7 @@ static void expect_decode_error(const char *doc, ckpt_status code, const char *n
 }
 
 Test(zarr, decode_errors) {
-  expect_decode_error("{", CKPT_ECORRUPT, "JSON");
+  expect_decode_error("{", CKPT_ECORRUPT, "arr/.zarray:1:2:");
   expect_decode_error("[]", CKPT_ECORRUPT, NULL);
   expect_decode_error("{\"zarr_format\":3}", CKPT_EUNSUPPORTED, "zarr_format");
   expect_decode_error("{\"zarr_format\":2,\"shape\":[4],\"chunks\":[0],\"dtype\":\"<f4\"}",

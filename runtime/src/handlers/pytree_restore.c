@@ -17,6 +17,7 @@
 #include "util/path.h"
 #include "storage/packed.h"
 #include "storage/zarr_io.h"
+#include "text/json.h"
 
 typedef enum out_kind { OUT_NONE, OUT_ARRAY, OUT_SCALAR, OUT_BYTES, OUT_STRING, OUT_NODE } out_kind;
 
@@ -109,11 +110,12 @@ ckpt_status ckpt_pt_read_strings(ckpt_io *io, const char *dir, cJSON **doc, ckpt
   if (st == CKPT_ENOENT) {
     st = CKPT_OK;
   } else if (st == CKPT_OK) {
-    cJSON *d = cJSON_ParseWithLength(data, n);
-    if (!cJSON_IsObject(d)) {
+    cJSON *d = NULL;
+    st = ckpt_json_load(data, n, path, &d, err); /* "<path>:line:col: ..." */
+    if (st == CKPT_OK && !cJSON_IsObject(d)) {
       cJSON_Delete(d);
       st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not a JSON object", path);
-    } else {
+    } else if (st == CKPT_OK) {
       *doc = d;
     }
   }

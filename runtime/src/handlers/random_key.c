@@ -33,6 +33,7 @@
 #include "handlers/pytree.h"
 #include "handlers/op.h"
 #include "handlers/record_tree.h"
+#include "text/json.h"
 #include "util/path.h"
 
 #define JAX_ITEM "jax_random_key"
@@ -115,16 +116,13 @@ static ckpt_status read_metadata(ckpt_op *op, const char *dir, const char *meta_
     free(file);
     return st;
   }
-  const char *end = NULL;
-  cJSON *json = cJSON_ParseWithLengthOpts(data, n, &end, false);
+  cJSON *json = NULL;
+  st = ckpt_json_load(data, n, file, &json, err); /* "<file>:line:col: ..." */
   const cJSON *item = cJSON_IsObject(json) ? cJSON_GetObjectItemCaseSensitive(json, key) : NULL;
-  if (json == NULL)
-    st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: invalid JSON at offset %td", file,
-                        end ? end - (const char *)data : (ptrdiff_t)0);
-  else if (!cJSON_IsBool(item))
+  if (st == CKPT_OK && !cJSON_IsBool(item))
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: expected a JSON object {\"%s\": true|false}", file,
                         key);
-  else
+  else if (st == CKPT_OK)
     *value = cJSON_IsTrue(item);
   cJSON_Delete(json);
   free(data);

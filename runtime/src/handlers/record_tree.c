@@ -33,6 +33,7 @@
 
 #include "ckpt/record_handler.h"
 #include "handlers/record_tree.h"
+#include "text/json.h"
 
 /* ------------------------------------------------------------------ paths */
 
@@ -533,11 +534,15 @@ static ckpt_status value_to_tree(walk *w, tie_scope *ties, const ckpt_type_desc 
       }
       if (j == NULL)
         return fail(w, CKPT_EINVAL, "required json value is NULL");
-      char *text = cJSON_PrintUnformatted(j);
-      if (text == NULL)
-        return oom(w);
+      /* Compact, as this field has always been stored, and exact (NaN, every digit). */
+      char *text = NULL;
+      size_t len = 0;
+      ckpt_error local = CKPT_ERROR_INIT;
+      ckpt_status st = ckpt_json_dumps(j, CKPT_JSON_STYLE_TIGHT, &text, &len, &local);
+      if (st != CKPT_OK)
+        return fail(w, st, "%s", local.message);
       *out = ckpt_tree_new_string(text);
-      cJSON_free(text);
+      free(text);
       return *out ? CKPT_OK : oom(w);
     }
     case CKPT_KIND_PROTO: {
@@ -1052,11 +1057,11 @@ static ckpt_status value_from_tree(walk *w, tie_scope *ties, const ckpt_type_des
       const char *text = ckpt_tree_string(node);
       if (text == NULL)
         return fail(w, CKPT_ETYPE, "expected a string holding JSON, found %s", node_name(node));
-      const char *end = NULL;
-      cJSON *j = cJSON_ParseWithOpts(text, &end, true);
-      if (j == NULL)
-        return fail(w, CKPT_ECORRUPT, "invalid JSON at offset %td of %zu bytes",
-                    end ? end - text : (ptrdiff_t)0, strlen(text));
+      /* Errors read "<field path>:line:col: ..." (the field is the source). */
+      cJSON *j = NULL;
+      ckpt_status st = ckpt_json_load(text, strlen(text), path_str(&w->path), &j, w->err);
+      if (st != CKPT_OK)
+        return st;
       slot_clear(t, slot);
       *(cJSON **)slot = j;
       return CKPT_OK;

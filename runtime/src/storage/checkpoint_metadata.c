@@ -1,4 +1,5 @@
-/* storage/checkpoint_metadata.c — reading and writing _CHECKPOINT_METADATA (see the header). */
+/* storage/checkpoint_metadata.c — reading and writing _CHECKPOINT_METADATA (see the header);
+ * the JSON text itself is text/json.h's (exact numbers, NaN, integers beyond 2^53). */
 #include "storage/checkpoint_metadata.h"
 
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "ckpt/layout.h"
+#include "text/json.h"
 #include "util/path.h"
 
 void ckpt_step_metadata_clear(ckpt_step_metadata *m) {
@@ -77,28 +79,20 @@ ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_st
   cJSON *o;
   ckpt_status st = ckpt_step_metadata_to_json(m, true, &o, err);
   char *text = NULL;
+  size_t len = 0;
   if (st == CKPT_OK) {
-    text = cJSON_PrintUnformatted(o);
+    /* Exact (NaN, every digit of a double, big integers) in the compact layout this file has
+     * always had. */
+    st = ckpt_json_dumps(o, CKPT_JSON_STYLE_TIGHT, &text, &len, err);
     cJSON_Delete(o);
-    if (text == NULL)
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory printing '%s'", path);
+    if (st != CKPT_OK)
+      ckpt_error_prefix(err, "writing '%s': ", path);
   }
   if (st == CKPT_OK)
-    st = ckpt_io_write_file(io, path, text, strlen(text), false, err);
-  cJSON_free(text);
+    st = ckpt_io_write_file(io, path, text, len, false, err);
+  free(text);
   free(path);
   return st;
-}
-
-/* A JSON number that is an integer within int64 range. */
-static bool as_int64(const cJSON *v, int64_t *out) {
-  if (!cJSON_IsNumber(v))
-    return false;
-  double d = v->valuedouble;
-  if (!isfinite(d) || d != floor(d) || d < -9.2233720368547758e18 || d >= 9.2233720368547758e18)
-    return false;
-  *out = (int64_t)d;
-  return true;
 }
 
 static bool is_known_key(const char *k) {
@@ -156,7 +150,7 @@ static ckpt_status parse(cJSON *o, ckpt_step_metadata *m, const char *path, ckpt
     if (v == NULL || cJSON_IsNull(v))
       continue;
     int64_t t;
-    if (!as_int64(v, &t))
+    if (!ckpt_json_get_int64(v, &t))
       return ckpt_error_set(err, CKPT_ECORRUPT, "'%s': \"%s\" must be an integer", path,
                             ts_keys[i]);
     if (i == 0) {
@@ -206,15 +200,11 @@ ckpt_status ckpt_step_metadata_read(ckpt_io *io, const char *dir, ckpt_step_meta
   size_t n = 0;
   ckpt_status st = ckpt_io_read_file(io, path, CKPT_STEP_METADATA_MAX_BYTES, &data, &n, err);
   if (st == CKPT_OK) {
-    const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(data, n, &end, false);
-    if (o == NULL) {
-      size_t at = end != NULL ? (size_t)(end - (const char *)data) : 0;
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not valid JSON (near byte %zu)", path, at);
-    } else {
+    cJSON *o = NULL;
+    st = ckpt_json_load(data, n, path, &o, err); /* errors say "<path>:line:col: ..." */
+    if (st == CKPT_OK)
       st = parse(o, m, path, err);
-      cJSON_Delete(o);
-    }
+    cJSON_Delete(o);
   }
   free(data);
   free(path);

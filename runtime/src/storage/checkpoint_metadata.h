@@ -6,9 +6,11 @@
  * creation with only the init timestamp set, rewritten after the handler save with
  * item_handlers and custom_metadata, rewritten at finalize with the commit timestamp.
  *
- * Timestamps are written as exact JSON integers (Python reads them as int). cJSON holds
- * numbers as doubles, so a timestamp read back is exact to within the double's precision
- * (256 ns at today's epoch values); only readers see that, the writer keeps int64s. */
+ * The text is text/json.h's compact layout (separators "," and ":", as ckpt has always
+ * written it), exact: custom_metadata keeps NaN, every digit of a double and integers beyond
+ * 2^53. Timestamps are written as exact JSON integers (Python reads them as int) and read back
+ * exactly (ckpt_json_get_int64); ckpt_step_metadata_to_json(raw_ints=false) hands them out as
+ * cJSON numbers, exact to within a double (256 ns at today's epoch values). */
 #ifndef CKPT_SRC_STORAGE_CHECKPOINT_METADATA_H
 #define CKPT_SRC_STORAGE_CHECKPOINT_METADATA_H
 

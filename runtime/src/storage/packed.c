@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/json.h"
 #include "util/path.h"
 #include "util/text.h"
 
@@ -162,13 +163,9 @@ static ckpt_status parse_array(const char *where, const cJSON *jv, ckpt_packed_i
   const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(jv, "chunks");
   if (!cJSON_IsObject(jv) || !cJSON_IsObject(za) || !cJSON_IsObject(chunks))
     return bad(where, a->param, "the entry needs objects \"zarray\" and \"chunks\"", err);
-  char *text = cJSON_PrintUnformatted(za);
-  if (text == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", where);
   char what[400];
   snprintf(what, sizeof what, "%.200s: array '%.150s' zarray", where, a->param);
-  ckpt_status st = ckpt_zarr_meta_decode(text, strlen(text), what, &a->meta, err);
-  free(text);
+  ckpt_status st = ckpt_zarr_meta_from_json(za, what, &a->meta, err);
   if (st != CKPT_OK)
     return st;
   if (a->meta.separator != '.')
@@ -246,7 +243,10 @@ ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *id
   st = ckpt_io_read_file(io, path, CKPT_PACKED_INDEX_MAX, &text, &len, err);
   if (st != CKPT_OK)
     goto done;
-  doc = cJSON_ParseWithLength(text, len);
+  /* "<path>:line:col: ..."; an entry listed twice is damage, not "the last one wins" */
+  st = ckpt_json_load_opts(text, len, path, CKPT_JSON_UNIQUE_KEYS, &doc, err);
+  if (st != CKPT_OK)
+    goto done;
   if (!cJSON_IsObject(doc)) {
     st = bad(path, NULL, "not a JSON object", err);
     goto done;

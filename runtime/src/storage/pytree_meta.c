@@ -1,6 +1,7 @@
-/* storage/pytree_meta.c — encoding and parsing Orbax's _METADATA, plus the two JSON text
- * styles the layout needs (Python's json.dumps for Orbax's files, compact sorted UTF-8 for
- * TensorStore's). Matching the bytes matters: tools diff checkpoints written by Python and C. */
+/* storage/pytree_meta.c — encoding and parsing Orbax's _METADATA, and Python's str(tuple) of
+ * its keys. The document is written as text with text/json.h's primitives (building a cJSON
+ * tree of 10,000 entries first would cost more than the save's I/O); the bytes match what
+ * Orbax's json.dumps writes, since tools diff checkpoints written by Python and C. */
 #include "storage/pytree_meta.h"
 
 #include <math.h>
@@ -84,146 +85,12 @@ char *ckpt_py_tuple_repr(const char *const *keys, size_t n) {
   return out;
 }
 
-/* ---------------------------------------------------------------- JSON text */
-
-static void put_json_string(ckpt_tf_buf *b, const char *s, bool ascii);
-
-void ckpt_json_put_string(ckpt_tf_buf *b, const char *s) {
-  put_json_string(b, s, false);
-}
-
-static void put_json_string(ckpt_tf_buf *b, const char *s, bool ascii) {
-  ckpt_tf_buf_putc(b, '"');
-  const unsigned char *p = (const unsigned char *)s;
-  size_t n = strlen(s), i = 0;
-  while (i < n) {
-    unsigned char c = p[i];
-    if (c == '"')
-      ckpt_tf_buf_puts(b, "\\\"");
-    else if (c == '\\')
-      ckpt_tf_buf_puts(b, "\\\\");
-    else if (c == '\n')
-      ckpt_tf_buf_puts(b, "\\n");
-    else if (c == '\r')
-      ckpt_tf_buf_puts(b, "\\r");
-    else if (c == '\t')
-      ckpt_tf_buf_puts(b, "\\t");
-    else if (c == '\b')
-      ckpt_tf_buf_puts(b, "\\b");
-    else if (c == '\f')
-      ckpt_tf_buf_puts(b, "\\f");
-    else if (c < 0x20 || (ascii && c == 0x7f))
-      ckpt_tf_buf_printf(b, "\\u%04x", c);
-    else if (c < 0x80 || !ascii)
-      ckpt_tf_buf_putc(b, (char)c);
-    else {
-      uint32_t cp;
-      size_t len = ckpt_tf_utf8_decode(p + i, n - i, &cp);
-      if (len == 0) { /* invalid UTF-8: cJSON let it through; keep the byte as a code point */
-        cp = c;
-        len = 1;
-      }
-      if (cp >= 0x10000) {
-        uint32_t v = cp - 0x10000;
-        ckpt_tf_buf_printf(b, "\\u%04x\\u%04x", 0xd800u + (v >> 10), 0xdc00u + (v & 0x3ffu));
-      } else {
-        ckpt_tf_buf_printf(b, "\\u%04x", cp);
-      }
-      i += len;
-      continue;
-    }
-    i++;
-  }
-  ckpt_tf_buf_putc(b, '"');
-}
-
-static void put_json_number(ckpt_tf_buf *b, double v) {
-  if (isnan(v)) {
-    ckpt_tf_buf_puts(b, "NaN");
-  } else if (isinf(v)) {
-    ckpt_tf_buf_puts(b, v > 0 ? "Infinity" : "-Infinity");
-  } else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-    ckpt_tf_buf_printf(b, "%lld", (long long)v);
-  } else {
-    char num[CKPT_TF_NUM_MAX];
-    /* Shortest round-trip digits, as Python's repr; nlohmann's dump() also prints a shortest
-     * form (exponent spelling may differ, which JSON readers do not care about). */
-    ckpt_tf_double_repr(v, num);
-    ckpt_tf_buf_puts(b, num);
-  }
-}
-
-static int cmp_items(const void *a, const void *b) {
-  const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-  return strcmp(x->string, y->string);
-}
-
-/* Compact JSON with sorted keys and raw UTF-8: nlohmann's dump(), which TensorStore uses. */
-static bool put_json(ckpt_tf_buf *b, const cJSON *v) {
-  const char *isep = ",";
-  const char *ksep = ":";
-  if (v == NULL || cJSON_IsNull(v)) {
-    ckpt_tf_buf_puts(b, "null");
-  } else if (cJSON_IsTrue(v)) {
-    ckpt_tf_buf_puts(b, "true");
-  } else if (cJSON_IsFalse(v)) {
-    ckpt_tf_buf_puts(b, "false");
-  } else if (cJSON_IsNumber(v)) {
-    put_json_number(b, v->valuedouble);
-  } else if (cJSON_IsString(v)) {
-    put_json_string(b, v->valuestring, false);
-  } else if (cJSON_IsArray(v)) {
-    ckpt_tf_buf_putc(b, '[');
-    const cJSON *e;
-    bool first = true;
-    cJSON_ArrayForEach(e, v) {
-      if (!first)
-        ckpt_tf_buf_puts(b, isep);
-      first = false;
-      if (!put_json(b, e))
-        return false;
-    }
-    ckpt_tf_buf_putc(b, ']');
-  } else if (cJSON_IsObject(v)) {
-    size_t n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, v) n++;
-    const cJSON **items = malloc((n ? n : 1) * sizeof *items);
-    if (items == NULL)
-      return false;
-    n = 0;
-    cJSON_ArrayForEach(e, v) items[n++] = e;
-    /* nlohmann's objects are std::map, i.e. sorted. */
-    qsort(items, n, sizeof *items, cmp_items);
-    ckpt_tf_buf_putc(b, '{');
-    for (size_t i = 0; i < n; i++) {
-      if (i)
-        ckpt_tf_buf_puts(b, isep);
-      put_json_string(b, items[i]->string ? items[i]->string : "", false);
-      ckpt_tf_buf_puts(b, ksep);
-      if (!put_json(b, items[i])) {
-        free(items);
-        return false;
-      }
-    }
-    free(items);
-    ckpt_tf_buf_putc(b, '}');
-  } else if (cJSON_IsRaw(v) && v->valuestring != NULL) {
-    ckpt_tf_buf_puts(b, v->valuestring); /* an integer too large for a double, kept verbatim */
-  } else {
-    ckpt_tf_buf_puts(b, "null");
-  }
-  return true;
-}
-
-ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err) {
-  ckpt_tf_buf b = CKPT_TF_BUF_INIT;
-  if (!put_json(&b, value))
-    b.oom = true;
-  return ckpt_tf_buf_take(&b, "JSON", text, len, err);
-}
-
 /* ---------------------------------------------------------------- _METADATA encode */
+
+/* A string as json.dumps writes it (ASCII, \uXXXX escapes). */
+static void put_py_json_string(ckpt_tf_buf *b, const char *s) {
+  ckpt_json_put_string_style(b, s, strlen(s), CKPT_JSON_STYLE_PYTHON);
+}
 
 ckpt_status ckpt_pytree_meta_encode(const ckpt_pytree_meta *meta, char **text, size_t *len,
                                     ckpt_error *err) {
@@ -247,18 +114,18 @@ ckpt_status ckpt_pytree_meta_encode(const ckpt_pytree_meta *meta, char **text, s
     }
     if (i)
       ckpt_tf_buf_puts(&b, ", ");
-    put_json_string(&b, repr, true);
+    put_py_json_string(&b, repr);
     free(repr);
     ckpt_tf_buf_puts(&b, ": {\"key_metadata\": [");
     for (size_t k = 0; k < e->depth; k++) {
       if (k)
         ckpt_tf_buf_puts(&b, ", ");
       ckpt_tf_buf_puts(&b, "{\"key\": ");
-      put_json_string(&b, e->keys[k].key, true);
+      put_py_json_string(&b, e->keys[k].key);
       ckpt_tf_buf_printf(&b, ", \"key_type\": %d}", e->keys[k].key_type);
     }
     ckpt_tf_buf_puts(&b, "], \"value_metadata\": {\"value_type\": ");
-    put_json_string(&b, e->value_type, true);
+    put_py_json_string(&b, e->value_type);
     ckpt_tf_buf_printf(&b, ", \"skip_deserialize\": %s", e->skip_deserialize ? "true" : "false");
     if (e->has_write_shape) {
       ckpt_tf_buf_puts(&b, ", \"write_shape\": [");

@@ -7,7 +7,8 @@
  *                                                        "write_shape": [4, 8]}}, ...},
  *    "use_ocdbt": false, "use_zarr3": false, "store_array_data_equal_to_fill_value": true,
  *    "custom_metadata": null}
- * _strings.json: {"<param>": "<value>", ...} as TensorStore's json driver writes it. */
+ * _strings.json: {"<param>": "<value>", ...} as TensorStore's json driver writes it.
+ * This header owns the _METADATA model, its encoder and parser (pytree_meta.c). */
 #ifndef CKPT_STORAGE_PYTREE_META_H
 #define CKPT_STORAGE_PYTREE_META_H
 
@@ -19,6 +20,7 @@
 
 #include "ckpt/array.h"
 #include "ckpt/error.h"
+#include "text/json.h"
 
 #define CKPT_METADATA_FILE "_METADATA"
 #define CKPT_STRINGS_FILE "_strings.json"
@@ -82,14 +84,8 @@ ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *whe
                                    ckpt_pytree_meta *meta, ckpt_error *err);
 void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);
 
-/* Compact UTF-8 JSON with sorted keys, as nlohmann's dump() (TensorStore) writes it; used for
- * _strings.json and _CHECKSUMS. *text malloc'ed, caller frees. (Python-style text for Orbax's
- * own files comes from text/json.h.) */
-ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err);
-
-/* Appends s as a JSON string as ckpt_json_dump_compact writes strings (raw UTF-8), for files
- * too large to build as cJSON trees first (the packed index of thousands of arrays). */
-struct ckpt_tf_buf;
-void ckpt_json_put_string(struct ckpt_tf_buf *b, const char *s);
+/* The JSON text of the layout's other files comes from text/json.h (included here, since the
+ * PyTree writers use it with these declarations): ckpt_json_dump_compact for _strings.json and
+ * _CHECKSUMS (TensorStore's layout), ckpt_json_put_string for the _PACKED index. */
 
 #endif

@@ -9,6 +9,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "text/json.h"
+#include "util/text.h"
+
 /* ---------------------------------------------------------------- .zarray */
 
 static void put_i64_list(char *buf, size_t cap, size_t *pos, int n, const int64_t *v) {
@@ -123,22 +126,26 @@ static ckpt_status parse_fill(const cJSON *fv, ckpt_zarr_meta *m, const char *wh
     const cJSON *v = items[i];
     if (cJSON_IsBool(v)) {
       parts[i] = cJSON_IsTrue(v) ? 1.0 : 0.0;
-    } else if (cJSON_IsNumber(v)) {
+    } else if (cJSON_IsNumber(v) || cJSON_IsRaw(v)) {
       if (cls == CKPT_DTYPE_CLASS_SIGNED || cls == CKPT_DTYPE_CLASS_UNSIGNED) {
-        /* Integers: parse exactly from the text cJSON kept? It keeps only a double, which is
-         * exact up to 2^53; larger fill values are rare enough to accept that. */
+        /* Integers exactly, also beyond 2^53 (the reader keeps those digits as raw items). */
         int64_t iv;
-        if (!json_to_i64(v, &iv))
-          return ckpt_error_set(err, CKPT_ECORRUPT, "%s: fill_value is not an integer", where);
-        if (cls == CKPT_DTYPE_CLASS_SIGNED) {
-          ckpt_dtype_convert(m->dtype, m->fill, CKPT_DTYPE_INT64, &iv, 1);
-        } else {
-          uint64_t uv = (uint64_t)iv;
+        uint64_t uv;
+        if (cls == CKPT_DTYPE_CLASS_UNSIGNED && ckpt_json_get_uint64(v, &uv)) {
           ckpt_dtype_convert(m->dtype, m->fill, CKPT_DTYPE_UINT64, &uv, 1);
+        } else if (ckpt_json_get_int64(v, &iv)) {
+          if (cls == CKPT_DTYPE_CLASS_SIGNED) {
+            ckpt_dtype_convert(m->dtype, m->fill, CKPT_DTYPE_INT64, &iv, 1);
+          } else {
+            uv = (uint64_t)iv;
+            ckpt_dtype_convert(m->dtype, m->fill, CKPT_DTYPE_UINT64, &uv, 1);
+          }
+        } else {
+          return ckpt_error_set(err, CKPT_ECORRUPT, "%s: fill_value is not an integer", where);
         }
         return CKPT_OK;
       }
-      parts[i] = v->valuedouble;
+      parts[i] = cJSON_IsRaw(v) ? ckpt_tf_strtod(v->valuestring, NULL) : v->valuedouble;
     } else if (cJSON_IsString(v)) {
       if (strcmp(v->valuestring, "NaN") == 0)
         parts[i] = NAN;
@@ -169,9 +176,17 @@ static ckpt_status parse_fill(const cJSON *fv, ckpt_zarr_meta *m, const char *wh
 ckpt_status ckpt_zarr_meta_decode(const char *json, size_t len, const char *where,
                                   ckpt_zarr_meta *m, ckpt_error *err) {
   memset(m, 0, sizeof *m);
-  cJSON *doc = cJSON_ParseWithLength(json, len);
-  if (doc == NULL)
-    return ckpt_error_set(err, CKPT_ECORRUPT, "%s: not valid JSON", where);
+  cJSON *doc = NULL;
+  ckpt_status st = ckpt_json_load(json, len, where, &doc, err);
+  if (st == CKPT_OK)
+    st = ckpt_zarr_meta_from_json(doc, where, m, err);
+  cJSON_Delete(doc);
+  return st;
+}
+
+ckpt_status ckpt_zarr_meta_from_json(const cJSON *doc, const char *where, ckpt_zarr_meta *m,
+                                     ckpt_error *err) {
+  memset(m, 0, sizeof *m);
   ckpt_status st = CKPT_OK;
   if (!cJSON_IsObject(doc)) {
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: not a JSON object", where);
@@ -269,7 +284,6 @@ ckpt_status ckpt_zarr_meta_decode(const char *json, size_t len, const char *wher
   }
   st = parse_fill(cJSON_GetObjectItemCaseSensitive(doc, "fill_value"), m, where, err);
 done:
-  cJSON_Delete(doc);
   return st;
 }
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "ckpt/array.h"
 #include "ckpt/desc.h"
 #include "ckpt/dtype.h"
@@ -40,11 +42,15 @@ typedef struct ckpt_zarr_meta {
  *  "filters":null,"order":"C","shape":[4,8],"zarr_format":2}. *json malloc'ed, caller frees. */
 ckpt_status ckpt_zarr_meta_encode(const ckpt_zarr_meta *m, char **json, size_t *len,
                                   ckpt_error *err);
-/* Parses a .zarray document; where names the file in messages. Unsupported features (order
+/* Parses a .zarray document (text/json.h's reader: errors say "<where>:line:col: ..."); where
+ * names the file in messages. Unsupported features (order
  * "F", filters, compressors other than zstd, non-numeric dtypes) are CKPT_EUNSUPPORTED, malformed
  * documents CKPT_ECORRUPT. */
 ckpt_status ckpt_zarr_meta_decode(const char *json, size_t len, const char *where,
                                   ckpt_zarr_meta *m, ckpt_error *err);
+/* The same for a document already parsed (the "zarray" objects of a _PACKED index). */
+ckpt_status ckpt_zarr_meta_from_json(const cJSON *doc, const char *where, ckpt_zarr_meta *m,
+                                     ckpt_error *err);
 
 /* Number of chunks along each dimension (ceil(shape / chunks)); returns the total (1 for 0-d,
  * 0 when a dimension is empty). */

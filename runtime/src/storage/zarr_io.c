@@ -10,6 +10,7 @@
 
 #include <zstd.h>
 
+#include "text/json.h"
 #include "util/path.h"
 
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
@@ -200,14 +201,16 @@ ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **o
   if (st == CKPT_OK)
     st = ckpt_io_read_file(io, path, CKPT_CHECKSUMS_MAX, &data, &n, err);
   if (st == CKPT_OK) {
-    cJSON *d = cJSON_ParseWithLength(data, n);
+    cJSON *d = NULL;
+    /* "<path>:line:col: ..."; an array or chunk listed twice is damage, not "last one wins" */
+    st = ckpt_json_load_opts(data, n, path, CKPT_JSON_UNIQUE_KEYS, &d, err);
     const cJSON *arrays = d ? cJSON_GetObjectItemCaseSensitive(d, "arrays") : NULL;
     const cJSON *alg = d ? cJSON_GetObjectItemCaseSensitive(d, "algorithm") : NULL;
-    if (d == NULL || !cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
-        strcmp(alg->valuestring, "crc32c") != 0) {
+    if (st == CKPT_OK && (!cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
+                          strcmp(alg->valuestring, "crc32c") != 0)) {
       cJSON_Delete(d);
       st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed", path);
-    } else {
+    } else if (st == CKPT_OK) {
       st = index_checksums(d, path, out, err);
     }
   }

@@ -1,26 +1,32 @@
-/* text/json.h — JSON text for cJSON trees, exact and compatible with Python's json.
+/* text/json.h — the one JSON module of libckpt: every JSON file ckpt writes or reads goes
+ * through it (private to libckpt; text/json_write.c and text/json_read.c own it).
  *
  * cJSON's own printer and parser are not used for checkpoint files because they lose data:
- * cJSON_Print writes NaN and infinities as null and may print a double with 15 digits that
- * reads back one ulp off, and cJSON_Parse rejects the NaN/Infinity that Python's json.dumps
- * writes and gives no line/column. These functions fix exactly that (private to libckpt;
- * other parts of the runtime may use them for their JSON files):
+ * cJSON_Print writes NaN and infinities as null and prints doubles with 15 significant digits
+ * when they "nearly" round-trip (0.30000000000000004 becomes 0.3, 2^53 becomes
+ * 9.00719925474099e+15), and cJSON_Parse rejects the NaN/Infinity that Python's json.dumps
+ * writes, accepts invalid UTF-8 and gives no line/column.
  *
- *  - ckpt_json_dump writes what json.dumps would for the same value: separators ", " and
- *    ": ", non-ASCII escaped as \uXXXX, NaN / Infinity / -Infinity, every double in its
- *    shortest round-trip form (integral values below 1e17 as integers). It refuses what
- *    Python could not read back as the same value: invalid UTF-8, duplicate object keys,
- *    invalid items, nesting deeper than CKPT_JSON_MAX_DEPTH.
- *  - ckpt_json_load accepts RFC 8259 JSON plus NaN / Infinity / -Infinity (Python's
- *    extension), keeps the last of duplicate keys at the first key's position (as Python's
- *    dict does), and reports errors as "source:line:col: ...". An integer literal that no
- *    double holds exactly (beyond 2^53) becomes a cJSON_Raw item with the literal digits,
- *    so it is never silently rounded and is written back unchanged. */
+ * Writing. One writer, in three layouts (CKPT_JSON_STYLE_*) that differ only in separators,
+ * escaping of non-ASCII text and key order; the values are written the same way in all:
+ *  - numbers: NaN / Infinity / -Infinity (Python's spelling), integral values below 1e17 as
+ *    integers, every other double in its shortest round-trip form (Python's repr);
+ *  - an integer literal kept as a cJSON_Raw item (see reading) is written digit for digit;
+ *  - it refuses what could not be read back as the same value: invalid UTF-8, duplicate object
+ *    keys, invalid items, nesting deeper than CKPT_JSON_MAX_DEPTH.
+ *
+ * Reading (ckpt_json_load) accepts RFC 8259 JSON plus NaN / Infinity / -Infinity (Python's
+ * extension), keeps the last of duplicate keys at the first key's position (as Python's dict
+ * does), and reports errors as "source:line:col: ...". An integer literal that no double holds
+ * exactly (beyond 2^53) becomes a cJSON_Raw item with the literal digits, so it is never
+ * silently rounded and is written back unchanged; ckpt_json_get_int64/uint64 read such items
+ * (and plain numbers) as exact integers. */
 #ifndef CKPT_JSON_TEXT_H
 #define CKPT_JSON_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -29,17 +35,62 @@
 
 #define CKPT_JSON_MAX_DEPTH 1000
 
-/* *out: malloc'ed NUL-terminated text owned by the caller (free()); *len without the NUL. */
+/* Layout flags of the writer (combinable; 0 is json.dumps with its defaults). */
+#define CKPT_JSON_COMPACT 0x1u /* separators "," and ":" instead of ", " and ": " */
+#define CKPT_JSON_UTF8 0x2u    /* non-ASCII text as UTF-8 bytes, not \uXXXX (ensure_ascii=False) */
+#define CKPT_JSON_SORT_KEYS 0x4u /* object members in bytewise (= code point) key order */
+
+/* Python's json.dumps(v): Orbax's own files (_METADATA, JSON items, metrics, CLI output). */
+#define CKPT_JSON_STYLE_PYTHON 0u
+/* json.dumps(v, separators=(",", ":"), ensure_ascii=False), members in the tree's order: the
+ * layout _CHECKPOINT_METADATA and record JSON fields have always had (cJSON_PrintUnformatted's). */
+#define CKPT_JSON_STYLE_TIGHT (CKPT_JSON_COMPACT | CKPT_JSON_UTF8)
+/* TensorStore's nlohmann dump(): compact, raw UTF-8, keys sorted (its objects are std::map):
+ * _strings.json, _CHECKSUMS and the _PACKED index. */
+#define CKPT_JSON_STYLE_NLOHMANN (CKPT_JSON_COMPACT | CKPT_JSON_UTF8 | CKPT_JSON_SORT_KEYS)
+
+/* Writes item in the given layout (CKPT_JSON_* flags). *out: malloc'ed NUL-terminated text
+ * owned by the caller (free()); *len without the NUL. Errors name the offending value by its
+ * path ("$.cfg.name"); nothing is written then. */
+ckpt_status ckpt_json_dumps(const cJSON *item, unsigned style, char **out, size_t *len,
+                            ckpt_error *err);
+/* ckpt_json_dumps(item, CKPT_JSON_STYLE_PYTHON, ...): exactly what json.dumps writes. */
 ckpt_status ckpt_json_dump(const cJSON *item, char **out, size_t *len, ckpt_error *err);
+/* ckpt_json_dumps(value, CKPT_JSON_STYLE_NLOHMANN, ...), under the name the PyTree layout's
+ * writers use for _strings.json and _CHECKSUMS. */
+ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err);
+
+/* Primitives for documents too large to build as cJSON trees first (_METADATA and the _PACKED
+ * index of thousands of arrays); they append exactly what the writer above would. s must be
+ * valid UTF-8 (the caller's to check, e.g. with ckpt_tf_utf8_valid: there is no error path
+ * here); an invalid byte is copied (CKPT_JSON_UTF8) or escaped as the code point of its value. */
+struct ckpt_tf_buf;
+/* s as a JSON string; only the CKPT_JSON_UTF8 flag of style matters. */
+void ckpt_json_put_string_style(struct ckpt_tf_buf *b, const char *s, size_t n, unsigned style);
+/* s as CKPT_JSON_STYLE_NLOHMANN writes strings (raw UTF-8). */
+void ckpt_json_put_string(struct ckpt_tf_buf *b, const char *s);
+/* v as every style writes numbers (see above). */
+void ckpt_json_put_number(struct ckpt_tf_buf *b, double v);
 
 /* Parses text[0..len) (need not be NUL-terminated). source names it in messages (NULL:
  * "<json>"). *out owned by the caller (cJSON_Delete); NULL on failure. Malformed text is
  * CKPT_ECORRUPT. */
 ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJSON **out,
                            ckpt_error *err);
+/* ckpt_json_load with flags: CKPT_JSON_UNIQUE_KEYS makes a repeated object key an error
+ * (ckpt's own index files, where a repeated entry means a damaged or hostile file). */
+#define CKPT_JSON_UNIQUE_KEYS 0x1u
+ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
+                                cJSON **out, ckpt_error *err);
 
-/* Whole files through the I/O layer. write: dump + ckpt_io_write_file. read: at most
- * max_bytes, parsed with the path as source. */
+/* An integer value exactly: a cJSON number holding an integer, or an integer literal kept as
+ * a cJSON_Raw item (ckpt_json_load's form for those beyond 2^53). False for anything else,
+ * for fractions and for values outside the type's range. */
+bool ckpt_json_get_int64(const cJSON *v, int64_t *out);
+bool ckpt_json_get_uint64(const cJSON *v, uint64_t *out);
+
+/* Whole files through the I/O layer. write: dump (Python style) + ckpt_io_write_file. read: at
+ * most max_bytes, parsed with the path as source. */
 ckpt_status ckpt_json_write_file(ckpt_io *io, const char *path, const cJSON *item, bool durable,
                                  ckpt_error *err);
 ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes, cJSON **out,

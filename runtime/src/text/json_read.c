@@ -22,6 +22,7 @@ typedef struct reader {
   const char *s;
   size_t n, pos;
   const char *source;
+  unsigned flags; /* CKPT_JSON_UNIQUE_KEYS */
   ckpt_error *err;
 } reader;
 
@@ -254,7 +255,8 @@ JR_NOINLINE static ckpt_status parse_number(reader *r, cJSON **out) {
   memcpy(lit, r->s + start, len);
   lit[len] = '\0';
   double d = ckpt_tf_strtod(lit, NULL);
-  if (integral && d == 0) d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
+  if (integral && d == 0)
+    d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
   if (integral && !integer_is_exact(lit, len, d))
     *out = cJSON_CreateRaw(lit); /* keep every digit rather than round */
   else
@@ -280,8 +282,9 @@ static int ref_cmp(const void *x, const void *y) {
   return (a->index > b->index) - (a->index < b->index);
 }
 
-/* Python's dict keeps the first position of a repeated key and the last value. */
-JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n) {
+/* Python's dict keeps the first position of a repeated key and the last value (or, with
+ * CKPT_JSON_UNIQUE_KEYS, a repeated key is an error). */
+JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n, size_t open) {
   member_ref *refs = malloc(n * sizeof *refs);
   if (!refs)
     return oom(r);
@@ -293,6 +296,12 @@ JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n) {
     size_t j = i + 1;
     while (j < n && strcmp(refs[j].item->string, refs[i].item->string) == 0)
       j++;
+    if (j - i > 1 && (r->flags & CKPT_JSON_UNIQUE_KEYS)) {
+      ckpt_status st =
+          fail_at(r, open, "object has the key \"%.60s\" more than once", refs[i].item->string);
+      free(refs);
+      return st;
+    }
     if (j - i > 1) {
       cJSON *first = refs[i].item, *last = refs[j - 1].item;
       for (size_t k = i + 1; k + 1 < j; k++)
@@ -369,7 +378,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
     break;
   }
   if (st == CKPT_OK && n > 1)
-    st = dedupe_members(r, obj, n);
+    st = dedupe_members(r, obj, n, open);
   if (st != CKPT_OK) {
     cJSON_Delete(obj);
     return st;
@@ -471,6 +480,11 @@ static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
 
 ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJSON **out,
                            ckpt_error *err) {
+  return ckpt_json_load_opts(text, len, source, 0, out, err);
+}
+
+ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
+                                cJSON **out, ckpt_error *err) {
   if (out)
     *out = NULL;
   if (!source)
@@ -478,7 +492,7 @@ ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJS
   if (!out || (!text && len))
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_json_load(%s): %s is NULL", source,
                           out ? "text" : "out");
-  reader r = {text ? text : "", len, 0, source, err};
+  reader r = {text ? text : "", len, 0, source, flags, err};
   if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
     return fail_at(&r, 0, "unexpected UTF-8 byte order mark");
   cJSON *v = NULL;
@@ -506,4 +520,63 @@ ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes,
   st = ckpt_json_load(data, n, path, out, err);
   free(data);
   return st;
+}
+
+/* ---------------------------------------------------------------- exact integers */
+
+/* An integer literal ("-"? digits) as sign and magnitude; false if it is not one or the
+ * magnitude does not fit 64 bits. */
+static bool raw_integer(const cJSON *v, bool *negative, uint64_t *magnitude) {
+  if (!cJSON_IsRaw(v) || v->valuestring == NULL)
+    return false;
+  const char *p = v->valuestring;
+  *negative = *p == '-';
+  p += *negative;
+  if (*p < '0' || *p > '9')
+    return false;
+  uint64_t m = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    unsigned d = (unsigned)(*p - '0');
+    if (m > (UINT64_MAX - d) / 10)
+      return false;
+    m = m * 10 + d;
+  }
+  if (*p != '\0')
+    return false;
+  *magnitude = m;
+  return true;
+}
+
+bool ckpt_json_get_int64(const cJSON *v, int64_t *out) {
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != floor(d))
+      return false;
+    *out = (int64_t)d;
+    return true;
+  }
+  bool neg;
+  uint64_t m;
+  if (!raw_integer(v, &neg, &m))
+    return false;
+  if (neg ? m > (uint64_t)INT64_MAX + 1 : m > (uint64_t)INT64_MAX)
+    return false;
+  *out = neg ? (int64_t)(0 - m) : (int64_t)m;
+  return true;
+}
+
+bool ckpt_json_get_uint64(const cJSON *v, uint64_t *out) {
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < 18446744073709551616.0) || d != floor(d))
+      return false;
+    *out = (uint64_t)d;
+    return true;
+  }
+  bool neg;
+  uint64_t m;
+  if (!raw_integer(v, &neg, &m) || (neg && m != 0))
+    return false;
+  *out = m;
+  return true;
 }
