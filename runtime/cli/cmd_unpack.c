@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "handlers/pytree_internal.h"
 #include "inspect/inspect.h"
 
 static const char help[] =
@@ -86,7 +85,7 @@ static ckpt_status unpack_item(unpack_ctx *c, const char *src, const char *dst, 
   int *fds = NULL;
   unsigned char *buf = NULL;
   size_t cap = 0;
-  ckpt_status st = ckpt_pt_read_metadata(c->io, src, &meta, err);
+  ckpt_status st = ckpt_pytree_meta_read(c->io, src, &meta, err);
   if (st == CKPT_OK)
     st = ckpt_packed_read(c->io, src, &idx, err);
   if (st == CKPT_OK)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "handlers/pytree_internal.h"
 #include "inspect/inspect.h"
 
 void cli_pytree_free(cli_pytree *p) {
@@ -80,14 +79,14 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   p->dir = cli_strdup(dir);
   if (p->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st = ckpt_pt_read_metadata(io, dir, &p->meta, err);
+  ckpt_status st = ckpt_pytree_meta_read(io, dir, &p->meta, err);
   if (st != CKPT_OK)
     return st;
   bool any_string = false;
   for (size_t i = 0; i < p->meta.n; i++)
     any_string |= strcmp(p->meta.entries[i].value_type, CKPT_VT_STRING) == 0;
   if (any_string)
-    st = ckpt_pt_read_strings(io, dir, &p->strings, err);
+    st = ckpt_pytree_strings_read(io, dir, &p->strings, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &p->checksums, err);
   if (st == CKPT_OK && (p->packed = calloc(1, sizeof *p->packed)) == NULL)
@@ -109,7 +108,7 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     l->value_type = e->value_type;
     l->is_empty = ckpt_meta_is_empty_type(e->value_type);
     l->is_string = strcmp(e->value_type, CKPT_VT_STRING) == 0;
-    l->is_array = ckpt_pt_is_array_type(e->value_type);
+    l->is_array = ckpt_meta_is_array_type(e->value_type);
     if (l->is_string) {
       const cJSON *v = cJSON_GetObjectItemCaseSensitive(p->strings, e->param);
       l->string_value = cJSON_IsString(v) ? v->valuestring : NULL;

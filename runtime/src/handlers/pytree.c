@@ -30,11 +30,6 @@ void ckpt_pt_free_repr(char *repr) {
     free(repr);
 }
 
-bool ckpt_pt_is_array_type(const char *vt) {
-  return strcmp(vt, CKPT_VT_NDARRAY) == 0 || strcmp(vt, CKPT_VT_JAX_ARRAY) == 0 ||
-         strcmp(vt, CKPT_VT_SCALAR) == 0;
-}
-
 const char *ckpt_pt_child_key(const ckpt_tree *node, size_t i, char idx[CKPT_PT_INDEX_KEY_SIZE],
                               int *type) {
   if (ckpt_tree_kind(node) == CKPT_NODE_DICT) {

@@ -48,7 +48,7 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(strings, e->param);
     if (cJSON_IsString(v) && !cJSON_AddStringToObject(o, "value", v->valuestring))
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  } else if (ckpt_pt_is_array_type(e->value_type)) {
+  } else if (ckpt_meta_is_array_type(e->value_type)) {
     ckpt_error local = CKPT_ERROR_INIT;
     if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK) {
       st = ckpt_error_set(err, CKPT_EUNSAFE, "metadata of '%s': %s", dir, local.message);
@@ -185,7 +185,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   ckpt_pytree_meta meta;
   ckpt_packed_index packed;
   memset(&packed, 0, sizeof packed);
-  ckpt_status st = ckpt_pt_read_metadata(io, dir, &meta, err);
+  ckpt_status st = ckpt_pytree_meta_read(io, dir, &meta, err);
   cJSON *strings = NULL, *tree = NULL, *doc = NULL;
   if (st == CKPT_OK)
     st = ckpt_packed_read(io, dir, &packed, err);
@@ -197,7 +197,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   for (size_t i = 0; i < meta.n; i++)
     any_string |= strcmp(meta.entries[i].value_type, CKPT_VT_STRING) == 0;
   if (any_string)
-    st = ckpt_pt_read_strings(io, dir, &strings, err);
+    st = ckpt_pytree_strings_read(io, dir, &strings, err);
   for (size_t i = 0; st == CKPT_OK && i < meta.n; i++) {
     cJSON *leaf;
     st = describe(io, dir, &meta.entries[i], strings, &packed, &leaf, err);
@@ -282,7 +282,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
   size_t n_arrays = 0, n_tasks = 0;
   ckpt_packed_index packed;
   memset(&packed, 0, sizeof packed);
-  ckpt_status st = ckpt_pt_read_metadata(io, dir, &meta, err);
+  ckpt_status st = ckpt_pytree_meta_read(io, dir, &meta, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &sums, err);
   if (st == CKPT_OK)
@@ -302,7 +302,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     const ckpt_meta_entry *e = &meta.entries[i];
     if (strcmp(e->value_type, CKPT_VT_STRING) == 0) {
       if (!strings_read) {
-        st = ckpt_pt_read_strings(io, dir, &strings, err);
+        st = ckpt_pytree_strings_read(io, dir, &strings, err);
         if (st != CKPT_OK)
           goto done;
         strings_read = true;
@@ -315,7 +315,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
       }
       continue;
     }
-    if (!ckpt_pt_is_array_type(e->value_type))
+    if (!ckpt_meta_is_array_type(e->value_type))
       continue;
     ckpt_error local = CKPT_ERROR_INIT;
     if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK) {

@@ -12,21 +12,12 @@
 char *ckpt_pt_repr(const ckpt_meta_key *keys, size_t depth);
 void ckpt_pt_free_repr(char *repr);
 
-/* Reads and parses dir/_METADATA (*meta owned by the caller: ckpt_pytree_meta_free). */
-ckpt_status ckpt_pt_read_metadata(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
-                                  ckpt_error *err);
-/* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. */
-ckpt_status ckpt_pt_read_strings(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
-
 /* The key of child i of a dict, list or tuple node as _METADATA names it: the dict key
  * (*type CKPT_KEY_DICT), or for lists and tuples the decimal index, written into idx
  * (*type CKPT_KEY_SEQUENCE). The result is borrowed from node or idx. */
 #define CKPT_PT_INDEX_KEY_SIZE 32
 const char *ckpt_pt_child_key(const ckpt_tree *node, size_t i, char idx[CKPT_PT_INDEX_KEY_SIZE],
                               int *type);
-
-/* True for value types stored as zarr arrays. */
-bool ckpt_pt_is_array_type(const char *value_type);
 
 /* Converts a generated SaveArgs (the value of save_args[param]) into engine options; strings
  * (dtype, compression) are validated with errors naming param. StandardSave rejects

@@ -65,65 +65,6 @@ typedef struct rs_ctx {
   size_t depth, cap_stack;
 } rs_ctx;
 
-/* ---------------------------------------------------------------- shared readers */
-
-/* Reads dir/name (at most CKPT_METADATA_MAX bytes) into *data (caller frees) and sets *path to
- * the file's path (caller frees, also on error). A missing file returns CKPT_ENOENT without
- * touching err, so each caller decides what absence means. */
-static ckpt_status read_item_file(ckpt_io *io, const char *dir, const char *name, char **path,
-                                  void **data, size_t *n, ckpt_error *err) {
-  *data = NULL;
-  *n = 0;
-  *path = ckpt_path_join(dir, name);
-  if (*path == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_error local = CKPT_ERROR_INIT;
-  ckpt_status st = ckpt_io_read_file(io, *path, CKPT_METADATA_MAX, data, n, &local);
-  if (st != CKPT_OK && st != CKPT_ENOENT && err != NULL && err->code == CKPT_OK)
-    *err = local;
-  return st;
-}
-
-ckpt_status ckpt_pt_read_metadata(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
-                                  ckpt_error *err) {
-  memset(meta, 0, sizeof *meta);
-  char *path;
-  void *data;
-  size_t n;
-  ckpt_status st = read_item_file(io, dir, CKPT_METADATA_FILE, &path, &data, &n, err);
-  if (st == CKPT_ENOENT)
-    st = ckpt_error_set(err, CKPT_ENOENT, "'%s' has no _METADATA (not a PyTree checkpoint item)",
-                        dir);
-  if (st == CKPT_OK)
-    st = ckpt_pytree_meta_parse(data, n, path, meta, err);
-  free(data);
-  free(path);
-  return st;
-}
-
-ckpt_status ckpt_pt_read_strings(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
-  *doc = NULL;
-  char *path;
-  void *data;
-  size_t n;
-  ckpt_status st = read_item_file(io, dir, CKPT_STRINGS_FILE, &path, &data, &n, err);
-  if (st == CKPT_ENOENT) {
-    st = CKPT_OK;
-  } else if (st == CKPT_OK) {
-    cJSON *d = NULL;
-    st = ckpt_json_load(data, n, path, &d, err); /* "<path>:line:col: ..." */
-    if (st == CKPT_OK && !cJSON_IsObject(d)) {
-      cJSON_Delete(d);
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not a JSON object", path);
-    } else if (st == CKPT_OK) {
-      *doc = d;
-    }
-  }
-  free(data);
-  free(path);
-  return st;
-}
-
 /* ---------------------------------------------------------------- cleanup */
 
 static void ctx_free(rs_ctx *c) {
@@ -667,7 +608,7 @@ static ckpt_status prepare_leaf(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode, c
   const char *vt = e->value_type;
   ckpt_node_kind tk = tnode ? ckpt_tree_kind(tnode) : CKPT_NODE_NONE;
   if (ckpt_meta_is_empty_type(vt) ||
-      (e->skip_deserialize && !ckpt_pt_is_array_type(vt) && strcmp(vt, CKPT_VT_STRING) != 0)) {
+      (e->skip_deserialize && !ckpt_meta_is_array_type(vt) && strcmp(vt, CKPT_VT_STRING) != 0)) {
     l->kind = OUT_NODE;
     if (tnode != NULL && (tk == CKPT_NODE_DICT || tk == CKPT_NODE_LIST || tk == CKPT_NODE_TUPLE ||
                           tk == CKPT_NODE_NONE))
@@ -698,7 +639,7 @@ static ckpt_status prepare_leaf(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode, c
                        "not a string",
                        err);
     if (!c->strings_loaded) {
-      ckpt_status st = ckpt_pt_read_strings(c->io, c->dir, &c->strings, err);
+      ckpt_status st = ckpt_pytree_strings_read(c->io, c->dir, &c->strings, err);
       if (st != CKPT_OK)
         return st;
       c->strings_loaded = true;
@@ -1015,7 +956,7 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
   if (spec && spec->partial_restore && spec->target == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "%s of '%s': partial_restore needs a target item",
                           c.what, dir);
-  st = ckpt_pt_read_metadata(c.io, dir, &c.meta, err);
+  st = ckpt_pytree_meta_read(c.io, dir, &c.meta, err);
   if (st != CKPT_OK)
     goto done;
   if (c.meta.use_ocdbt) {

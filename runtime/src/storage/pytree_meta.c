@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "text/json.h"
+#include "util/path.h"
 #include "util/text.h"
 
 bool ckpt_meta_is_empty_type(const char *vt) {
@@ -302,5 +303,69 @@ ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *whe
   }
 done:
   cJSON_Delete(doc);
+  return st;
+}
+
+bool ckpt_meta_is_array_type(const char *vt) {
+  return strcmp(vt, CKPT_VT_NDARRAY) == 0 || strcmp(vt, CKPT_VT_JAX_ARRAY) == 0 ||
+         strcmp(vt, CKPT_VT_SCALAR) == 0;
+}
+
+/* ---------------------------------------------------------------- reading the files */
+
+/* Reads dir/name (at most CKPT_METADATA_MAX bytes) into *data (caller frees) and sets *path to
+ * the file's path (caller frees, also on error). A missing file returns CKPT_ENOENT without
+ * touching err, so each caller decides what absence means. */
+static ckpt_status read_item_file(ckpt_io *io, const char *dir, const char *name, char **path,
+                                  void **data, size_t *n, ckpt_error *err) {
+  *data = NULL;
+  *n = 0;
+  *path = ckpt_path_join(dir, name);
+  if (*path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_error local = CKPT_ERROR_INIT;
+  ckpt_status st = ckpt_io_read_file(io, *path, CKPT_METADATA_MAX, data, n, &local);
+  if (st != CKPT_OK && st != CKPT_ENOENT && err != NULL && err->code == CKPT_OK)
+    *err = local;
+  return st;
+}
+
+ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
+                                  ckpt_error *err) {
+  memset(meta, 0, sizeof *meta);
+  char *path;
+  void *data;
+  size_t n;
+  ckpt_status st = read_item_file(io, dir, CKPT_METADATA_FILE, &path, &data, &n, err);
+  if (st == CKPT_ENOENT)
+    st = ckpt_error_set(err, CKPT_ENOENT, "'%s' has no _METADATA (not a PyTree checkpoint item)",
+                        dir);
+  if (st == CKPT_OK)
+    st = ckpt_pytree_meta_parse(data, n, path, meta, err);
+  free(data);
+  free(path);
+  return st;
+}
+
+ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
+  *doc = NULL;
+  char *path;
+  void *data;
+  size_t n;
+  ckpt_status st = read_item_file(io, dir, CKPT_STRINGS_FILE, &path, &data, &n, err);
+  if (st == CKPT_ENOENT) {
+    st = CKPT_OK;
+  } else if (st == CKPT_OK) {
+    cJSON *d = NULL;
+    st = ckpt_json_load(data, n, path, &d, err); /* "<path>:line:col: ..." */
+    if (st == CKPT_OK && !cJSON_IsObject(d)) {
+      cJSON_Delete(d);
+      st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not a JSON object", path);
+    } else if (st == CKPT_OK) {
+      *doc = d;
+    }
+  }
+  free(data);
+  free(path);
   return st;
 }

@@ -20,6 +20,7 @@
 
 #include "ckpt/array.h"
 #include "ckpt/error.h"
+#include "ckpt/io.h"
 #include "text/json.h"
 
 #define CKPT_METADATA_FILE "_METADATA"
@@ -80,6 +81,16 @@ ckpt_status ckpt_pytree_meta_encode(const ckpt_pytree_meta *meta, char **text, s
                                     ckpt_error *err);
 /* Parses a _METADATA document; where names the file in messages. *meta is owned by the
  * caller (ckpt_pytree_meta_free) also on failure. */
+/* True for the value types stored as zarr arrays (np.ndarray, jax.Array, scalars). */
+bool ckpt_meta_is_array_type(const char *value_type);
+
+/* Reads and parses dir/_METADATA (*meta owned by the caller: ckpt_pytree_meta_free). A missing
+ * file is CKPT_ENOENT naming dir. */
+ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
+                                  ckpt_error *err);
+/* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. */
+ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
+
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
                                    ckpt_pytree_meta *meta, ckpt_error *err);
 void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);
