@@ -2,6 +2,7 @@
  * holds. Sizes are computed in 64 bits with overflow checks, so arrays over 4 GiB work and a
  * hostile shape cannot wrap a size into a small allocation. */
 #include "ckpt/array.h"
+#include "core/array_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -230,4 +231,33 @@ void *ckpt_array_data(const ckpt_array *array) {
     if (s->offset[d] != 0 || s->shape[d] != array->shape[d])
       return NULL;
   return s->data;
+}
+
+/* a's layout (dtype, shape, shard boxes, replica ids) with each shard's memory either shared
+ * with a (share) or freshly zeroed. */
+static ckpt_status same_layout(const ckpt_array *a, bool share, ckpt_array **out,
+                               ckpt_error *err) {
+  ckpt_array *v = NULL;
+  *out = NULL;
+  ckpt_status st = ckpt_array_new_sharded(a->dtype, a->ndim, a->shape, &v, err);
+  if (st != CKPT_OK)
+    return st;
+  for (size_t i = 0; i < a->n_shards; i++) {
+    const ckpt_shard *s = &a->shards[i];
+    st = ckpt_array_add_shard(v, s->offset, s->shape, share ? s->data : NULL, s->replica_id, err);
+    if (st != CKPT_OK) {
+      ckpt_array_free(v);
+      return st;
+    }
+  }
+  *out = v;
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_array_like(const ckpt_array *a, ckpt_array **out, ckpt_error *err) {
+  return same_layout(a, false, out, err);
+}
+
+ckpt_status ckpt_array_view(const ckpt_array *a, ckpt_array **out, ckpt_error *err) {
+  return same_layout(a, true, out, err);
 }

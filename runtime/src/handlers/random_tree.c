@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array_internal.h"
 #include "handlers/record_tree.h"
 
 static ckpt_status set(ckpt_tree *dict, const char *key, ckpt_tree *child, ckpt_error *err) {

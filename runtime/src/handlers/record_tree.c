@@ -32,6 +32,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "ckpt/record_handler.h"
+#include "core/array_internal.h"
 #include "handlers/record_tree.h"
 #include "text/json.h"
 
@@ -231,42 +232,6 @@ static ckpt_dtype scalar_dtype(ckpt_kind k) {
 }
 
 /* ------------------------------------------------------------------ arrays */
-
-ckpt_status ckpt_array_view(const ckpt_array *a, ckpt_array **out, ckpt_error *err) {
-  ckpt_array *v = NULL;
-  *out = NULL;
-  ckpt_status st = ckpt_array_new_sharded(a->dtype, a->ndim, a->shape, &v, err);
-  if (st != CKPT_OK)
-    return st;
-  for (size_t i = 0; i < a->n_shards; i++) {
-    const ckpt_shard *s = &a->shards[i];
-    st = ckpt_array_add_shard(v, s->offset, s->shape, s->data, s->replica_id, err);
-    if (st != CKPT_OK) {
-      ckpt_array_free(v);
-      return st;
-    }
-  }
-  *out = v;
-  return CKPT_OK;
-}
-
-ckpt_status ckpt_array_like(const ckpt_array *a, ckpt_array **out, ckpt_error *err) {
-  ckpt_array *v = NULL;
-  *out = NULL;
-  ckpt_status st = ckpt_array_new_sharded(a->dtype, a->ndim, a->shape, &v, err);
-  if (st != CKPT_OK)
-    return st;
-  for (size_t i = 0; i < a->n_shards; i++) {
-    const ckpt_shard *s = &a->shards[i];
-    st = ckpt_array_add_shard(v, s->offset, s->shape, NULL, s->replica_id, err);
-    if (st != CKPT_OK) {
-      ckpt_array_free(v);
-      return st;
-    }
-  }
-  *out = v;
-  return CKPT_OK;
-}
 
 /* True when every shard of a owns its memory, so the array can be moved out of a restored tree
  * without aliasing anything the caller still holds. */

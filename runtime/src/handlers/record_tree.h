@@ -67,12 +67,4 @@ ckpt_status ckpt_numpy_rng_validate(const ckpt_numpy_rng *rng, const char *path,
 ckpt_status ckpt_numpy_rng_key_from_array(const ckpt_array *a, const char *path, uint32_t *key,
                                           ckpt_error *err);
 
-/* A new array with a's dtype, shape, shard boxes and replica ids, and zeroed memory of its own.
- * *out owned by the caller. */
-ckpt_status ckpt_array_like(const ckpt_array *a, ckpt_array **out, ckpt_error *err);
-
-/* A new array sharing a's shard memory (not copied, not freed): dtype, shape, shard boxes and
- * replica ids are a's. *out owned by the caller (ckpt_array_free leaves a's data alone). */
-ckpt_status ckpt_array_view(const ckpt_array *a, ckpt_array **out, ckpt_error *err);
-
 #endif
