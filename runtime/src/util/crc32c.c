@@ -1,9 +1,9 @@
 /* util/crc32c.c — CRC-32C through ISA-L, and the arithmetic that appends zeros.
  *
  * ISA-L (Debian's libisal) computes it: crc32_iscsi picks the fastest kernel for the CPU at run
- * time (carry-less multiplication folding on x86-64 and arm64), about 30 GB/s on one core of
- * the project's machine, twice the three-lane SSE4.2 loop this file used to hold (see
- * docs/performance.md). Its convention is the raw CRC register, with no inversion on entry or
+ * time (carry-less multiplication folding on x86-64 and arm64), about twice as fast as the
+ * three-lane SSE4.2 loop this file used to hold (docs/performance.md, "Figures behind design
+ * choices"). Its convention is the raw CRC register, with no inversion on entry or
  * exit: the CRC-32C of a buffer is ~crc32_iscsi(buf, len, ~0u), and continuing from the crc c
  * of the preceding bytes is ~crc32_iscsi(buf, len, ~c), which is what ckpt_crc32c(c, ...)
  * returns. Its length is an int, so longer buffers go in 1 GiB pieces. */
