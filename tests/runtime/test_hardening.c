@@ -106,8 +106,10 @@ Test(hardening, a_manager_makes_its_new_directory_durable) {
 /* ---------------------------------------------------------------- names */
 
 Test(hardening, json_file_names_the_layout_reserves_are_refused) {
-  const char *reserved[] = {CKPT_COMMIT_FILE, CKPT_CHECKPOINT_METADATA_FILE, "_METADATA",
-                            "_CHECKSUMS", "_strings.json", "_PACKED", "_PACKED.0"};
+  const char *reserved[] = {CKPT_COMMIT_FILE, CKPT_CHECKPOINT_METADATA_FILE,
+                            "_METADATA",      "_CHECKSUMS",
+                            "_strings.json",  "_PACKED",
+                            "_PACKED.0"};
   for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++) {
     ckpt_handler *h = NULL;
     ckpt_error err = CKPT_ERROR_INIT;
@@ -147,8 +149,7 @@ Test(hardening, item_names_are_checked_against_the_real_limit) {
   ckpt_error err = CKPT_ERROR_INIT;
   /* The longest accepted name saves in both modes (its tmp name still fits)... */
   cr_assert_eq(save_item(root, name, CKPT_ATOMICITY_RENAME, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(save_item(root, name, CKPT_ATOMICITY_COMMIT_FILE, &err), CKPT_OK, "%s",
-               err.message);
+  cr_assert_eq(save_item(root, name, CKPT_ATOMICITY_COMMIT_FILE, &err), CKPT_OK, "%s", err.message);
   /* ... one byte more is refused up front, saying why, not half-way with ENAMETOOLONG. */
   name[max] = 'i';
   name[max + 1] = '\0';
