@@ -147,6 +147,8 @@ typedef struct cli_item {
 typedef struct cli_ckpt {
   char *path;           /* normalised */
   bool tmp;             /* the directory's name carries the tmp marker */
+  bool finalized;       /* by the library's rule (storage/step_dirs.h) */
+  bool commit_pending;  /* an interrupted commit-file save's pending marker, no commit file */
   bool has_commit_file; /* commit_success.txt is a regular file */
   bool has_meta_file;   /* _CHECKPOINT_METADATA exists */
   bool meta_ok;         /* ... and was read */
@@ -214,7 +216,8 @@ typedef struct cli_step {
   char *name; /* directory name, "step_0003" or "3.orbax-checkpoint-tmp" */
   char *path;
   bool tmp;       /* tmp marker: a leftover or an in-flight save, never a checkpoint */
-  bool finalized; /* not tmp, and commit_success.txt or a commit timestamp */
+  bool finalized; /* by the library's rule (storage/step_dirs.h, CKPT_FINALIZED_ANY) */
+  bool commit_pending; /* an interrupted commit-file save (pending marker, no commit file) */
   bool has_commit_time;
   int64_t commit_nsecs;
   char commit_text[32]; /* exact digits, "" when absent */

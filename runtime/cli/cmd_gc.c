@@ -1,9 +1,11 @@
 /* cli/cmd_gc.c — `ckpt gc DIR`: remove the leftovers of interrupted saves, the directories of
  * DIR whose names carry Orbax's temporary marker (".orbax-checkpoint-tmp", also with the legacy
  * "-<n>" counter and ckpt's "-replaced" / "-deleting" suffixes), as Orbax's
- * cleanup_tmp_directories does. Nothing else is ever removed: not files or symlinks with such
- * names (a symlink could point anywhere), not finalized checkpoints, not DIR itself, and
- * nothing below DIR's direct children is considered. Removal never follows symlinks. */
+ * cleanup_tmp_directories does, and the directories of interrupted commit-file saves (the
+ * pending commit marker without commit_success.txt; storage/step_dirs.h). Nothing else is
+ * ever removed: not files or symlinks with such names (a symlink could point anywhere), not
+ * finalized checkpoints, not DIR itself, and nothing below DIR's direct children is
+ * considered. Removal never follows symlinks. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,9 @@ static const char help[] =
     "\n"
     "Remove the directories directly inside DIR whose names carry the temporary marker\n"
     "'.orbax-checkpoint-tmp' (leftovers of interrupted saves: '<step>.orbax-checkpoint-tmp',\n"
-    "legacy '...-tmp-<n>', ckpt's '...-tmp-replaced' and '...-tmp-deleting'). Nothing else\n"
+    "legacy '...-tmp-<n>', ckpt's '...-tmp-replaced' and '...-tmp-deleting'), and the\n"
+    "directories of interrupted commit-file saves (holding '" CKPT_COMMIT_FILE CKPT_TMP_SUFFIX "'\n"
+    "but no '" CKPT_COMMIT_FILE "'). Nothing else\n"
     "is removed: no finalized checkpoint, no file or symlink, nothing deeper than DIR's\n"
     "direct children. Give a manager directory, or a checkpoint to clean its leftover item\n"
     "directories. Do not run it while a save into DIR is in progress: the save's temporary\n"
@@ -113,15 +117,26 @@ int cli_cmd_gc(int argc, char **argv) {
   size_t n_removed = 0;
   uint64_t bytes = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!cli_name_is_tmp(names[i]))
-      continue;
     char *p = ckpt_path_join(dir, names[i]);
     if (p == NULL) {
       oom = true;
       break;
     }
-    ckpt_io_kind k = CKPT_IO_KIND_MISSING;
     ckpt_error e = CKPT_ERROR_INIT;
+    /* An interrupted commit-file save: a directory with the pending commit marker and no
+     * commit file. It is removed like a tmp directory, hidden under a tmp name first (it may
+     * hold a commit timestamp, and must not look finalized while it goes). */
+    bool pending = false;
+    if (!cli_name_is_tmp(names[i])) {
+      ckpt_dir_info info;
+      pending = ckpt_dir_classify(io, p, CKPT_FINALIZED_ANY, &info, &e) == CKPT_OK &&
+                info.state == CKPT_DIR_UNFINALIZED && info.pending;
+      if (!pending) {
+        free(p);
+        continue;
+      }
+    }
+    ckpt_io_kind k = CKPT_IO_KIND_MISSING;
     if (ckpt_io_stat(io, p, &k, &size, &e) != CKPT_OK || k != CKPT_IO_KIND_DIR) {
       const char *why = k == CKPT_IO_KIND_SYMLINK   ? "a symlink, not a directory"
                         : k == CKPT_IO_KIND_FILE    ? "a file, not a directory"
@@ -139,7 +154,9 @@ int cli_cmd_gc(int argc, char **argv) {
       continue;
     }
     uint64_t b = du(io, p, 0);
-    ckpt_status st = dry ? CKPT_OK : ckpt_io_remove_tree(io, p, &e);
+    ckpt_status st = dry       ? CKPT_OK
+                     : pending ? ckpt_dir_remove_hidden(io, p, NULL, &e)
+                               : ckpt_io_remove_tree(io, p, &e);
     if (st != CKPT_OK) {
       fprintf(stderr, "ckpt: gc: cannot remove '%s': %s\n", p, e.message);
       rc = CLI_EXIT_ERROR;

@@ -325,6 +325,14 @@ ckpt_status cli_ckpt_open(ckpt_io *io, const char *path, cli_ckpt *c, ckpt_error
   if (st != CKPT_OK)
     return st;
   c->tmp = cli_name_is_tmp(cli_basename(c->path));
+  /* Finalized by the rule the library applies (storage/step_dirs.h), which knows the pending
+   * marker of an interrupted commit-file save. */
+  ckpt_dir_info info;
+  st = ckpt_dir_classify(io, c->path, CKPT_FINALIZED_ANY, &info, err);
+  if (st != CKPT_OK)
+    return st;
+  c->finalized = info.state == CKPT_DIR_FINALIZED;
+  c->commit_pending = info.pending;
   c->has_commit_file = is_file(io, c->path, CKPT_COMMIT_FILE);
   c->has_meta_file = kind_of(io, c->path, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING;
   if (c->has_meta_file) {
@@ -383,7 +391,7 @@ cli_item *cli_ckpt_find_item(cli_ckpt *c, const char *label) {
 }
 
 bool cli_ckpt_finalized(const cli_ckpt *c) {
-  return !c->tmp && (c->has_commit_file || (c->meta_ok && c->meta.has_commit_timestamp));
+  return c->finalized;
 }
 
 ckpt_status cli_classify(ckpt_io *io, const char *path, cli_path_kind *kind, ckpt_error *err) {

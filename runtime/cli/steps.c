@@ -3,9 +3,9 @@
  * The tool does not know the manager's step_prefix or step_format_fixed_length, so it accepts
  * every name Orbax's naming can produce (storage/step_name.h): "<digits>" or
  * "<prefix>_<digits>", zero-padded or not, optionally followed by the tmp marker of a save in
- * flight or interrupted. A step counts as finalized as Orbax's is_path_finalized decides it for
- * local file systems: no tmp marker, plus (ckpt's rule for commit-file mode) a commit file or
- * a commit timestamp. cli_run_on_checkpoint turns PATH [--step] into the one checkpoint that
+ * flight or interrupted. Which directories are steps and which are finalized is decided by the
+ * library's own discovery (storage/step_dirs.h, the rule the CheckpointManager applies), so the
+ * tool lists exactly what a manager lists. cli_run_on_checkpoint turns PATH [--step] into the one checkpoint that
  * `ls` and `cat` act on, so both resolve and report steps alike. */
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +35,6 @@ void cli_mgr_free(cli_mgr *m) {
   memset(m, 0, sizeof *m);
 }
 
-static int cmp_steps(const void *a, const void *b) {
-  const cli_step *x = a, *y = b;
-  if (x->step != y->step)
-    return x->step < y->step ? -1 : 1;
-  if (x->finalized != y->finalized)
-    return x->finalized ? -1 : 1;
-  return strcmp(x->name, y->name);
-}
-
 static bool is_kind(ckpt_io *io, const char *dir, const char *name, ckpt_io_kind want) {
   char *p = ckpt_path_join(dir, name);
   ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
@@ -59,14 +50,12 @@ static ckpt_status describe_step(ckpt_io *io, cli_step *s, ckpt_error *err) {
   ckpt_step_metadata meta;
   ckpt_error ignored = CKPT_ERROR_INIT;
   bool meta_ok = ckpt_step_metadata_read(io, s->path, &meta, &ignored) == CKPT_OK;
-  bool commit_file = is_kind(io, s->path, CKPT_COMMIT_FILE, CKPT_IO_KIND_FILE);
   if (meta_ok && meta.has_commit_timestamp) {
     char init[32];
     s->has_commit_time = true;
     s->commit_nsecs = meta.commit_timestamp_nsecs;
     cli_read_timestamps(io, s->path, init, s->commit_text);
   }
-  s->finalized = !s->tmp && (commit_file || s->has_commit_time);
   char *mpath = ckpt_path_join(s->path, "metrics/metrics");
   if (mpath == NULL) {
     if (meta_ok)
@@ -112,35 +101,29 @@ ckpt_status cli_mgr_scan(ckpt_io *io, const char *path, cli_mgr *m, ckpt_error *
   m->path = ckpt_path_normalize(path);
   if (m->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  char **names = NULL;
+  /* Every name Orbax's step naming produces, tmp ones included; the manager's rule. */
+  ckpt_step_filter f = {.any_name = true, .rule = CKPT_FINALIZED_ANY};
+  ckpt_step_dir *dirs = NULL;
   size_t n = 0;
-  ckpt_status st = ckpt_io_list_dir(io, m->path, &names, &n, err);
+  ckpt_status st = ckpt_step_dirs_list(io, m->path, &f, &dirs, &n, err);
   if (st != CKPT_OK)
     return st;
   m->steps = calloc(n ? n : 1, sizeof *m->steps);
   if (m->steps == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  /* In the library's order: by step, finalized first, then by name. */
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
-    int64_t step;
-    bool tmp;
-    if (!cli_parse_step_name(names[i], &step, &tmp))
-      continue;
-    if (!is_kind(io, m->path, names[i], CKPT_IO_KIND_DIR))
-      continue;
-    cli_step *s = &m->steps[m->n];
-    s->step = step;
-    s->tmp = tmp;
-    s->name = cli_strdup(names[i]);
-    s->path = ckpt_path_join(m->path, names[i]);
-    m->n++;
-    if (s->name == NULL || s->path == NULL)
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    else
-      st = describe_step(io, s, err);
+    cli_step *s = &m->steps[m->n++];
+    s->step = dirs[i].step;
+    s->tmp = dirs[i].tmp;
+    s->finalized = dirs[i].info.state == CKPT_DIR_FINALIZED;
+    s->commit_pending = dirs[i].info.pending;
+    s->name = dirs[i].name;
+    s->path = dirs[i].path;
+    dirs[i].name = dirs[i].path = NULL;
+    st = describe_step(io, s, err);
   }
-  ckpt_io_free_names(names, n);
-  if (st == CKPT_OK && m->n > 1)
-    qsort(m->steps, m->n, sizeof *m->steps, cmp_steps);
+  ckpt_step_dirs_free(dirs, n);
   return st;
 }
 

@@ -531,11 +531,12 @@ Test(composite, metadata_lists_each_items_metadata) {
 
 Test(composite, item_names_are_validated) {
   ckpt_error err = CKPT_ERROR_INIT;
+  /* The limit leaves room for the tmp suffix the item directory carries until the commit. */
   char long_ok[256], too_long[257];
-  memset(long_ok, 'n', 255);
-  long_ok[255] = '\0';
-  memset(too_long, 'n', 256);
-  too_long[256] = '\0';
+  memset(long_ok, 'n', CKPT_COMPOSITE_ITEM_NAME_MAX);
+  long_ok[CKPT_COMPOSITE_ITEM_NAME_MAX] = '\0';
+  memset(too_long, 'n', CKPT_COMPOSITE_ITEM_NAME_MAX + 1);
+  too_long[CKPT_COMPOSITE_ITEM_NAME_MAX + 1] = '\0';
   const char *bad[] = {"",
                        "a/b",
                        "/abs",

@@ -14,6 +14,7 @@
 
 #include "core_fixture.h"
 #include "io/path_set.h"
+#include "storage/step_dirs.h"
 #include "test_pytree_util.h"
 
 typedef struct sync_log {
@@ -174,18 +175,24 @@ static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
   cr_assert_eq(st, CKPT_OK, "%s", err.message);
   ckpt_args_delete(a);
 
-  /* The commit point: the rename of the tmp directory, or commit_success.txt's fsync. */
+  /* The commit point: the rename of the tmp directory, or (commit-file mode) the rename of
+   * the pending marker to commit_success.txt, whose content was fsync'd under the pending name
+   * (the walk maps that name to commit_success.txt) with the rest of the tree. */
   long commit_at;
   if (at == CKPT_ATOMICITY_RENAME) {
     commit_at = find_raw(&log, CKPT_IO_RENAME, tmp);
     cr_assert_geq(commit_at, 0, "no rename of '%s'", tmp);
   } else {
-    char *cf = pt_fmt("%s/%s", path, CKPT_COMMIT_FILE);
-    commit_at = find_raw(&log, CKPT_IO_FSYNC, cf);
-    cr_assert_geq(commit_at, 0, "commit_success.txt was not fsync'd");
-    free(cf);
+    char *pending = pt_fmt("%s/%s", path, CKPT_COMMIT_PENDING_FILE);
+    commit_at = find_raw(&log, CKPT_IO_RENAME, pending);
+    cr_assert_geq(commit_at, 0, "no rename of '%s'", pending);
+    /* ... and the marker's directory entry was durable before the commit timestamp could be:
+     * the directory is fsync'd before anything of the tree is. */
+    long dir_first = find_raw(&log, CKPT_IO_FSYNC, path);
+    cr_assert(dir_first >= 0 && dir_first < commit_at, "'%s' not fsync'd before the commit", path);
+    free(pending);
   }
-  walk_ctx w = {.log = &log, .before = at == CKPT_ATOMICITY_RENAME ? commit_at : (long)log.n};
+  walk_ctx w = {.log = &log, .before = commit_at};
   walk_tree(&w, path);
   /* 3 arrays + the scalar (a .zarray and a chunk each), _METADATA, _CHECKSUMS,
    * _CHECKPOINT_METADATA, three commit files, the JSON and the blob file at least; packed, w0

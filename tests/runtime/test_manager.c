@@ -269,9 +269,16 @@ Test(manager, prefix_and_fixed_length_name_steps) {
   char *f = mt_path("%s/step_0031", root); /* a file, not a checkpoint directory */
   mt_write(f, "not a step");
   free(f);
-  char *plain = mt_path("%s/step_0032", root); /* a directory named right counts */
+  /* A directory named right counts once it is finalized (here by its commit file); an empty
+   * one is what a commit-file save killed right after its mkdir leaves (storage/step_dirs.h). */
+  char *plain = mt_path("%s/step_0032", root), *empty = mt_path("%s/step_0033", root);
+  char *plain_cf = mt_path("%s/step_0032/" CKPT_COMMIT_FILE, root);
   mt_mkdir(plain);
+  mt_write(plain_cf, "committed");
+  mt_mkdir(empty);
   free(plain);
+  free(plain_cf);
+  free(empty);
   m = mt_open(root, &o);
   cr_assert_str_eq(mt_steps(m), "0,23,32,12345");
   cr_assert_eq(restore_json_step(m, 23), 23);
@@ -298,8 +305,11 @@ Test(manager, discovery_ignores_tmp_and_foreign_entries) {
   free(target);
   free(link);
   char *ok = mt_path("%s/0", root); /* step 0 is "0", the one legal leading zero */
+  char *ok_cf = mt_path("%s/0/" CKPT_COMMIT_FILE, root);
   mt_mkdir(ok);
+  mt_write(ok_cf, "committed");
   free(ok);
+  free(ok_cf);
 
   m = mt_open(root, NULL);
   cr_assert_str_eq(mt_steps(m), "0,7");

@@ -19,13 +19,15 @@
 #include "ckpt/builtin.ckpt.h"
 #include "ckpt/desc.h"
 #include "ckpt/error.h"
+#include "ckpt/layout.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Longest item name accepted (a file name component). */
-#define CKPT_COMPOSITE_ITEM_NAME_MAX 255
+/* Longest item name accepted: an item is one directory, written as <item>.orbax-checkpoint-tmp
+ * first, and that name must fit in a file name (255 bytes on Linux). */
+#define CKPT_COMPOSITE_ITEM_NAME_MAX (255 - (int)(sizeof CKPT_TMP_SUFFIX - 1))
 /* Orbax reserves this item name (CompositeCheckpointHandler's RESERVED_ITEM_NAMES). */
 #define CKPT_COMPOSITE_RESERVED_ITEM "descriptor"
 

@@ -70,8 +70,11 @@ CKPT_API void ckpt_handler_destroy(ckpt_handler *handler);
 
 /* Orbax's JsonCheckpointHandler(filename=...): an instance of the built-in JSON handler that
  * writes and reads <item dir>/<filename> instead of `metadata`. filename must be one path
- * component (not empty, no '/', not "." or "..", without the ".orbax-checkpoint-tmp" marker;
- * CKPT_EINVAL or CKPT_EUNSAFE otherwise); it is copied. Bind it to a Composite item with
+ * component (not empty, no '/', not "." or "..", without the ".orbax-checkpoint-tmp" marker,
+ * and none of the names the layout reserves in an item directory — commit_success.txt,
+ * _CHECKPOINT_METADATA, _METADATA, _CHECKSUMS, _strings.json, _PACKED... — which would
+ * overwrite or be overwritten by the layout's own file; CKPT_EINVAL or CKPT_EUNSAFE
+ * otherwise); it is copied. Bind it to a Composite item with
  * ckpt_checkpointer_bind_item. *out owned by the caller (ckpt_handler_destroy). */
 CKPT_API ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out,
                                            ckpt_error *err);

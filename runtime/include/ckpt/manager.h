@@ -136,8 +136,9 @@ typedef struct ckpt_manager_options {
    * the checkpointer makes the parents of a step directory (Orbax's mkdir(parents=True)). */
   bool no_create;
   /* Orbax cleanup_tmp_directories = False: at construction, remove leftovers of interrupted
-   * saves (names containing ".orbax-checkpoint-tmp"; in commit-file mode also step
-   * directories without commit_success.txt). */
+   * saves (names containing ".orbax-checkpoint-tmp"; step directories holding the pending
+   * commit marker without commit_success.txt; in commit-file mode also any other unfinalized
+   * step directory). */
   bool cleanup_tmp_directories;
   /* Orbax read_only = False: no save, delete or cleanup (they fail with CKPT_ESTATE saying
    * so), no directory creation; should_save is always false. Restore and queries work. */

@@ -32,6 +32,7 @@
 #include "core/registry_internal.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
+#include "storage/step_dirs.h"
 #include "io/staging_pool.h"
 #include "util/path.h"
 
@@ -179,6 +180,9 @@ static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
     if (st == CKPT_OK)
       st = ckpt_op_run_deferred(&p->op, err);
   }
+  /* In commit-file mode the timestamp must not outlive a lost pending marker. */
+  if (st == CKPT_OK)
+    st = ckpt_commit_prepare(&p->commit, err);
   if (st == CKPT_OK) {
     p->meta.has_commit_timestamp = true;
     p->meta.commit_timestamp_nsecs = ckpt_now_nsecs();
@@ -330,50 +334,42 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
 
 /* ---------------------------------------------------------------- restore, metadata */
 
+/* The rule of storage/step_dirs.h for a path given explicitly: in rename mode Orbax's (no tmp
+ * marker), in commit-file mode the commit file. */
+static ckpt_finalized_rule rule_of(ckpt_atomicity atomicity) {
+  return atomicity == CKPT_ATOMICITY_COMMIT_FILE ? CKPT_FINALIZED_COMMIT_FILE
+                                                 : CKPT_FINALIZED_RENAME;
+}
+
 bool ckpt_is_finalized(ckpt_io *io, const char *path, ckpt_atomicity atomicity) {
   if (path == NULL || path[0] == '\0')
     return false;
-  if (io == NULL)
-    io = ckpt_io_default();
-  char *norm = ckpt_path_normalize(path);
-  if (norm == NULL)
-    return false;
-  bool ok = false;
-  ckpt_io_kind kind;
-  if (ckpt_io_stat(io, norm, &kind, NULL, NULL) == CKPT_OK && kind == CKPT_IO_KIND_DIR) {
-    if (atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
-      char *cf = ckpt_path_join(norm, CKPT_COMMIT_FILE);
-      ckpt_io_kind ck;
-      ok =
-          cf != NULL && ckpt_io_stat(io, cf, &ck, NULL, NULL) == CKPT_OK && ck == CKPT_IO_KIND_FILE;
-      free(cf);
-    } else {
-      const char *base = strrchr(norm, '/');
-      base = base != NULL ? base + 1 : norm;
-      ok = strstr(base, CKPT_TMP_SUFFIX) == NULL;
-    }
-  }
-  free(norm);
-  return ok;
+  ckpt_dir_info info;
+  return ckpt_dir_classify(io != NULL ? io : ckpt_io_default(), path, rule_of(atomicity), &info,
+                           NULL) == CKPT_OK &&
+         info.state == CKPT_DIR_FINALIZED;
 }
 
-/* The checks of Orbax's restore: the path exists and is a finalized checkpoint. */
+/* The checks of Orbax's restore: the path exists and is a finalized checkpoint. An I/O error
+ * on the way keeps its kind (an EIO is CKPT_EIO naming the path, not "incomplete"). */
 static ckpt_status check_restorable(ckpt_checkpointer *c, const char *path, bool need_final,
                                     ckpt_error *err) {
   if (path == NULL || path[0] == '\0')
     return ckpt_error_set(err, CKPT_EINVAL, "checkpoint path is empty");
-  ckpt_io_kind kind;
-  ckpt_status st = ckpt_io_stat(c->io, path, &kind, NULL, err);
+  ckpt_dir_info info;
+  ckpt_status st = ckpt_dir_classify(c->io, path, rule_of(c->opts.atomicity), &info, err);
   if (st != CKPT_OK)
     return st;
+  ckpt_io_kind kind = info.kind;
   if (kind == CKPT_IO_KIND_MISSING)
     return ckpt_error_set(err, CKPT_ENOENT, "No checkpoint found at '%s'", path);
-  if (need_final && !ckpt_is_finalized(c->io, path, c->opts.atomicity)) {
+  if (need_final && info.state != CKPT_DIR_FINALIZED) {
     const char *why = kind == CKPT_IO_KIND_SYMLINK ? " (a symlink is never a finalized checkpoint)"
                       : kind != CKPT_IO_KIND_DIR   ? " (not a directory)"
-                      : c->opts.atomicity == CKPT_ATOMICITY_COMMIT_FILE ? " (no " CKPT_COMMIT_FILE
-                                                                          ")"
-                                                                        : " (temporary directory)";
+                      : info.state == CKPT_DIR_TEMPORARY ? " (temporary directory)"
+                      : info.pending ? " (a commit-file save that did not commit: " CKPT_COMMIT_PENDING_FILE
+                                       " without " CKPT_COMMIT_FILE ")"
+                                     : " (no " CKPT_COMMIT_FILE ")";
     return ckpt_error_set(err, CKPT_EINCOMPLETE, "Found incomplete checkpoint at '%s'%s", path,
                           why);
   }

@@ -33,8 +33,10 @@ ckpt_status ckpt_composite_check_item_name(const char *item, ckpt_error *err) {
   if (n > CKPT_COMPOSITE_ITEM_NAME_MAX)
     return ckpt_error_set(err, CKPT_EINVAL,
                           "Composite item name \"%.40s...\" is %zu bytes long; at most %d are "
-                          "allowed",
-                          item, n, CKPT_COMPOSITE_ITEM_NAME_MAX);
+                          "allowed (255, the longest file name, minus the %zu of the suffix "
+                          "\"%s\" the item's directory carries until the commit)",
+                          item, n, CKPT_COMPOSITE_ITEM_NAME_MAX, strlen(CKPT_TMP_SUFFIX),
+                          CKPT_TMP_SUFFIX);
   if (strchr(item, '/') != NULL)
     return ckpt_error_set(err, CKPT_EUNSAFE,
                           "Composite item name \"%s\" contains '/'; an item is one directory",

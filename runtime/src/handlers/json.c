@@ -14,6 +14,7 @@
 #include "handlers/json_internal.h"
 #include "text/json.h"
 #include "handlers/text_item.h"
+#include "util/path.h"
 
 /* The state of an instance with its own file name. */
 typedef struct json_state {
@@ -34,6 +35,14 @@ ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt
                           "JsonCheckpointHandler: file name \"%s\" is not one plain path "
                           "component",
                           filename != NULL ? filename : "(null)");
+  /* The item directory also holds the layout's own files (commit_success.txt, a checksum
+   * manifest, ...): a JSON file under one of those names would be overwritten by them, or
+   * overwrite them. */
+  if (ckpt_path_is_reserved(filename))
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "JsonCheckpointHandler: file name \"%s\" is reserved by the checkpoint "
+                          "layout",
+                          filename);
   ckpt_handler *h;
   ckpt_status st = ckpt_handler_create(&ckpt_JsonCheckpointHandler_desc, &h, err);
   if (st != CKPT_OK)

@@ -18,6 +18,7 @@
 #include "storage/commit.h"              /* the commit protocol's names and marker file */
 #include "storage/packed.h"              /* the packed layout (_PACKED, _PACKED.<n>) */
 #include "storage/pytree_meta.h"         /* _METADATA and _strings.json */
+#include "storage/step_dirs.h"           /* finalized checkpoints, step discovery */
 #include "storage/step_name.h"           /* step directory names */
 #include "storage/zarr.h"                /* .zarray */
 #include "storage/zarr_io.h"             /* chunk files and _CHECKSUMS */

@@ -270,8 +270,10 @@ ckpt_status ckpt_io_mkdir(ckpt_io *io, const char *path, ckpt_error *err) {
 }
 
 /* One mkdir of ckpt_io_mkdirs: an existing directory (or a symlink to one, as user paths such
- * as /tmp may be) is fine. */
-static ckpt_status mkdir_existing_ok(ckpt_io *io, const char *path, ckpt_error *err) {
+ * as /tmp may be) is fine. *created tells whether this call made it. */
+static ckpt_status mkdir_existing_ok(ckpt_io *io, const char *path, bool *created,
+                                     ckpt_error *err) {
+  *created = false;
   int f = consult(io, CKPT_IO_MKDIR, path);
   if (f != 0)
     return ckpt_error_errno(err, f, "cannot create directory '%s'", path);
@@ -279,8 +281,10 @@ static ckpt_status mkdir_existing_ok(ckpt_io *io, const char *path, ckpt_error *
   do {
     r = mkdir(path, 0777);
   } while (r < 0 && errno == EINTR);
-  if (r == 0)
+  if (r == 0) {
+    *created = true;
     return CKPT_OK;
+  }
   int e = errno;
   struct stat sb;
   if (e == EEXIST && stat(path, &sb) == 0) {
@@ -308,7 +312,11 @@ ckpt_status ckpt_io_mkdirs(ckpt_io *io, const char *path, ckpt_error *err) {
   size_t len = strlen(buf);
   ckpt_status st = CKPT_OK;
   /* Each prefix ending before a '/' (and the whole path) in turn; repeated slashes and the
-   * root are skipped. */
+   * root are skipped. A directory this call creates is durable only once the directory holding
+   * its entry is fsync'd: without that, a power loss could drop it (and with it a checkpoint
+   * whose save reported success). So each new component's parent is fsync'd — the first
+   * pre-existing one included, each created one as the parent of the next. */
+  size_t parent_end = 0; /* length of the previous component's prefix (0: "." or "/") */
   for (size_t i = 1; i <= len && st == CKPT_OK; i++) {
     if (i < len && buf[i] != '/')
       continue;
@@ -316,8 +324,17 @@ ckpt_status ckpt_io_mkdirs(ckpt_io *io, const char *path, ckpt_error *err) {
       continue;
     char saved = buf[i];
     buf[i] = '\0';
-    st = mkdir_existing_ok(io, buf, err);
+    bool created;
+    st = mkdir_existing_ok(io, buf, &created, err);
     buf[i] = saved;
+    if (st == CKPT_OK && created) {
+      char psaved = buf[parent_end];
+      const char *parent = parent_end > 0 ? buf : (buf[0] == '/' ? "/" : ".");
+      buf[parent_end] = '\0';
+      st = ckpt_io_fsync_dir(io, parent, err);
+      buf[parent_end] = psaved;
+    }
+    parent_end = i;
   }
   free(buf);
   return st;

@@ -114,7 +114,11 @@ ckpt_status mgr_join(ckpt_manager *m, ckpt_error *err) {
   } else {
     for (size_t i = 0; i < f->n_doomed && st == CKPT_OK; i++) {
       /* A deletion that failed before the step stopped being a checkpoint leaves it listed. */
-      if (f->deleted[i] || !ckpt_is_finalized(m->cfg.io, f->doomed_paths[i], m->cfg.atomicity))
+      bool fin = false;
+      ckpt_error scratch = CKPT_ERROR_INIT;
+      if (!f->deleted[i])
+        mgr_step_finalized(&m->cfg, f->doomed_paths[i], &fin, &scratch);
+      if (!fin)
         continue;
       st = mgr_steps_insert(&m->steps, f->doomed[i], err);
       f->doomed[i].metrics = NULL;

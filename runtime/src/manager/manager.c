@@ -371,8 +371,12 @@ static ckpt_status existing_step_dir(ckpt_manager *m, int64_t step, char **path,
   if (st == CKPT_OK && kind == CKPT_IO_KIND_MISSING)
     st = ckpt_error_set(err, CKPT_ENOENT, "No checkpoint for step %" PRId64 " in '%s' ('%s')", step,
                         m->cfg.dir, p);
-  else if (st == CKPT_OK && !ckpt_is_finalized(m->cfg.io, p, m->cfg.atomicity))
-    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "Found incomplete checkpoint at '%s'", p);
+  else if (st == CKPT_OK) {
+    bool fin;
+    st = mgr_step_finalized(&m->cfg, p, &fin, err);
+    if (st == CKPT_OK && !fin)
+      st = ckpt_error_set(err, CKPT_EINCOMPLETE, "Found incomplete checkpoint at '%s'", p);
+  }
   if (st != CKPT_OK) {
     free(p);
     return st;

@@ -23,10 +23,6 @@
 
 /* Largest metrics file read back. */
 #define MGR_METRICS_MAX_BYTES (64u << 20)
-/* Suffix a doomed step directory is renamed to before its removal: it carries the tmp marker,
- * so neither ckpt nor Orbax lists what is left of it if the removal stops half-way, and
- * cleanup_tmp_directories removes it. */
-#define MGR_DELETING_SUFFIX CKPT_TMP_SUFFIX "-deleting"
 /* Longest step_format_fixed_length accepted (an int64 has 19 digits). */
 #define MGR_MAX_STEP_DIGITS 64
 
@@ -122,10 +118,14 @@ char *mgr_step_path(const mgr_config *c, int64_t step);
 /* Steps of the finalized step directories under c->dir, ascending. A missing directory has
  * none. *steps malloc'ed (free()). */
 ckpt_status mgr_discover(const mgr_config *c, int64_t **steps, size_t *n, ckpt_error *err);
+/* Is the step directory at path finalized by the rule discovery applies? I/O errors keep
+ * their kind. */
+ckpt_status mgr_step_finalized(const mgr_config *c, const char *path, bool *yes,
+                               ckpt_error *err);
 /* Removes tmp leftovers under c->dir (see ckpt_manager_options.cleanup_tmp_directories). */
 ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err);
-/* Deletes the step directory at path so it stops being a checkpoint first (rename out of the
- * step namespace, or in commit-file mode removal of the commit file), then removes the rest.
+/* Deletes the step directory at path so it stops being a checkpoint first (renamed out of the
+ * step namespace under CKPT_DELETING_SUFFIX, in both modes), then removes the rest.
  * *gone is true once the step no longer counts as a checkpoint, even if a later part failed. */
 ckpt_status mgr_delete_step_dir(const mgr_config *c, const char *path, bool *gone, ckpt_error *err);
 /* The item directories of a step (valid item names, real directories), sorted; *names as

@@ -56,8 +56,11 @@ static ckpt_status step_dir(ckpt_manager *m, int64_t *step, char **path, ckpt_er
     st = ckpt_error_set(err, CKPT_ENOENT,
                         "No checkpoint for step %" PRId64 " at '%s'; known steps: %s", *step, p,
                         avail);
-  } else if (st == CKPT_OK && !ckpt_is_finalized(m->cfg.io, p, m->cfg.atomicity)) {
-    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "Found incomplete checkpoint at '%s'", p);
+  } else if (st == CKPT_OK) {
+    bool fin;
+    st = mgr_step_finalized(&m->cfg, p, &fin, err);
+    if (st == CKPT_OK && !fin)
+      st = ckpt_error_set(err, CKPT_EINCOMPLETE, "Found incomplete checkpoint at '%s'", p);
   }
   if (st != CKPT_OK) {
     free(p);

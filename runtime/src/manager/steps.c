@@ -1,10 +1,10 @@
-/* manager/steps.c — step directories: naming, strict parsing, discovery, tmp cleanup, deletion,
- * and the in-memory step list (names: storage/step_name.h).
+/* manager/steps.c — step directories: naming, discovery, tmp cleanup, deletion, and the
+ * in-memory step list (names: storage/step_name.h; the scan and the finalized rule:
+ * storage/step_dirs.h, shared with the `ckpt` tool).
  *
  * Discovery lists only what a reader may trust: a child of the manager's directory whose name
  * is exactly a step name this manager would write (so "007" is foreign to an unpadded manager
- * and "7" to a padded one) and that is a finalized checkpoint (ckpt_is_finalized: a real
- * directory without the tmp marker, in commit-file mode with its commit file). Everything
+ * and "7" to a padded one) and that is a finalized checkpoint by the shared rule. Everything
  * else — files, symlinks, tmp directories, other people's directories — is ignored. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 #include "ckpt/composite.h"
 #include "manager/manager_internal.h"
-#include "storage/commit.h"
+#include "storage/step_dirs.h"
 #include "storage/step_name.h"
 #include "storage/subdirs.h"
 #include "util/path.h"
@@ -91,81 +91,65 @@ char *mgr_step_path(const mgr_config *c, int64_t step) {
 
 /* ================================================================ discovery */
 
-static int cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
+/* Discovery and the step checks use the rule the `ckpt` tool uses (storage/step_dirs.h,
+ * CKPT_FINALIZED_ANY), whichever mode this manager writes in: what one lists, the other lists. */
+static ckpt_step_filter step_filter(const mgr_config *c, bool finalized_only) {
+  ckpt_step_filter f = {0};
+  f.prefix = c->step_prefix;
+  f.fixed_len = c->step_len;
+  f.rule = CKPT_FINALIZED_ANY;
+  f.finalized_only = finalized_only;
+  f.missing_ok = true;
+  return f;
 }
 
-/* Lists c->dir; a missing directory is an empty list. */
-static ckpt_status list_root(const mgr_config *c, char ***names, size_t *n, ckpt_error *err) {
-  *names = NULL;
-  *n = 0;
-  ckpt_io_kind kind;
-  ckpt_status st = ckpt_io_stat(c->io, c->dir, &kind, NULL, err);
-  if (st != CKPT_OK)
-    return st;
-  if (kind == CKPT_IO_KIND_MISSING)
-    return CKPT_OK;
-  st = ckpt_io_list_dir(c->io, c->dir, names, n, err);
-  if (st != CKPT_OK)
-    ckpt_error_prefix(err, "listing the steps of '%s': ", c->dir);
+ckpt_status mgr_step_finalized(const mgr_config *c, const char *path, bool *yes,
+                               ckpt_error *err) {
+  ckpt_dir_info info;
+  ckpt_status st = ckpt_dir_classify(c->io, path, CKPT_FINALIZED_ANY, &info, err);
+  *yes = st == CKPT_OK && info.state == CKPT_DIR_FINALIZED;
   return st;
 }
 
 ckpt_status mgr_discover(const mgr_config *c, int64_t **steps, size_t *n, ckpt_error *err) {
   *steps = NULL;
   *n = 0;
-  char **names;
+  ckpt_step_filter f = step_filter(c, true);
+  ckpt_step_dir *dirs;
   size_t count;
-  ckpt_status st = list_root(c, &names, &count, err);
+  ckpt_status st = ckpt_step_dirs_list(c->io, c->dir, &f, &dirs, &count, err);
   if (st != CKPT_OK || count == 0)
     return st;
   int64_t *v = malloc(count * sizeof *v);
   if (v == NULL) {
-    ckpt_io_free_names(names, count);
+    ckpt_step_dirs_free(dirs, count);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing '%s'", c->dir);
   }
-  size_t k = 0;
-  for (size_t i = 0; i < count && st == CKPT_OK; i++) {
-    int64_t step;
-    if (!ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step))
-      continue;
-    char *path = ckpt_path_join(c->dir, names[i]);
-    if (path == NULL) {
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing '%s'", c->dir);
-      break;
-    }
-    if (ckpt_is_finalized(c->io, path, c->atomicity))
-      v[k++] = step;
-    free(path);
-  }
-  ckpt_io_free_names(names, count);
-  if (st != CKPT_OK) {
-    free(v);
-    return st;
-  }
-  /* Two names cannot parse to one step (the parse is the inverse of the formatting). */
-  qsort(v, k, sizeof *v, cmp_i64);
-  if (k == 0) {
-    free(v);
-    v = NULL;
-  }
+  /* Sorted by step; two names cannot parse to one step (the parse inverts the formatting). */
+  for (size_t i = 0; i < count; i++)
+    v[i] = dirs[i].step;
+  ckpt_step_dirs_free(dirs, count);
   *steps = v;
-  *n = k;
+  *n = count;
   return CKPT_OK;
 }
 
 ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err) {
+  ckpt_io_kind kind;
+  ckpt_status st = ckpt_io_stat(c->io, c->dir, &kind, NULL, err);
+  if (st != CKPT_OK || kind == CKPT_IO_KIND_MISSING)
+    return st;
   char **names;
   size_t count;
-  ckpt_status st = list_root(c, &names, &count, err);
-  if (st != CKPT_OK)
+  st = ckpt_io_list_dir(c->io, c->dir, &names, &count, err);
+  if (st != CKPT_OK) {
+    ckpt_error_prefix(err, "listing the steps of '%s': ", c->dir);
     return st;
+  }
   for (size_t i = 0; i < count && st == CKPT_OK; i++) {
     int64_t step;
     bool doomed = strstr(names[i], CKPT_TMP_SUFFIX) != NULL;
-    bool step_dir = !doomed && c->atomicity == CKPT_ATOMICITY_COMMIT_FILE &&
-                    ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step);
+    bool step_dir = !doomed && ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step);
     if (!doomed && !step_dir)
       continue;
     char *path = ckpt_path_join(c->dir, names[i]);
@@ -173,15 +157,19 @@ ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err) {
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory cleaning '%s'", c->dir);
       break;
     }
+    bool hide = false;
     if (step_dir) {
-      /* Commit-file mode: an interrupted save is a step directory without its commit file. */
-      ckpt_io_kind kind;
-      st = ckpt_io_stat(c->io, path, &kind, NULL, err);
-      doomed = st == CKPT_OK && kind == CKPT_IO_KIND_DIR &&
-               !ckpt_is_finalized(c->io, path, c->atomicity);
+      /* An interrupted commit-file save: its pending marker says so in either mode; in
+       * commit-file mode any unfinalized step directory is one (it may have died before
+       * writing the marker). Hidden first: it may carry a commit timestamp. */
+      ckpt_dir_info info;
+      st = ckpt_dir_classify(c->io, path, CKPT_FINALIZED_ANY, &info, err);
+      hide = doomed = st == CKPT_OK && info.state == CKPT_DIR_UNFINALIZED &&
+                      (info.pending || c->atomicity == CKPT_ATOMICITY_COMMIT_FILE);
     }
     if (st == CKPT_OK && doomed) {
-      st = ckpt_io_remove_tree(c->io, path, err);
+      st = hide ? ckpt_dir_remove_hidden(c->io, path, NULL, err)
+                : ckpt_io_remove_tree(c->io, path, err);
       if (st != CKPT_OK)
         ckpt_error_prefix(err, "cleanup_tmp_directories: ");
     }
@@ -195,39 +183,11 @@ ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err) {
 
 ckpt_status mgr_delete_step_dir(const mgr_config *c, const char *path, bool *gone,
                                 ckpt_error *err) {
-  *gone = false;
-  ckpt_status st;
-  if (c->atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
-    /* Without its commit file the directory is an interrupted save to every reader. */
-    char *cf = ckpt_path_join(path, CKPT_COMMIT_FILE);
-    if (cf == NULL)
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory deleting '%s'", path);
-    st = ckpt_io_remove_tree(c->io, cf, err);
-    free(cf);
-    if (st != CKPT_OK) {
-      ckpt_error_prefix(err, "deleting step '%s': ", path);
-      return st;
-    }
-    *gone = true;
-    st = ckpt_io_remove_tree(c->io, path, err);
-    if (st != CKPT_OK)
-      ckpt_error_prefix(err, "deleting step '%s': ", path);
-    return st;
-  }
-  char *doomed = ckpt_path_with_suffix(path, MGR_DELETING_SUFFIX);
-  if (doomed == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory deleting '%s'", path);
-  /* A leftover of an earlier failed deletion would make the rename fail. */
-  st = ckpt_io_remove_tree(c->io, doomed, err);
-  if (st == CKPT_OK)
-    st = ckpt_io_rename(c->io, path, doomed, err);
-  if (st == CKPT_OK) {
-    *gone = true;
-    st = ckpt_io_remove_tree(c->io, doomed, err);
-  }
+  /* Both modes: out of the step namespace under a tmp name first (no reader lists it from
+   * then on, whatever it still holds), then removed. */
+  ckpt_status st = ckpt_dir_remove_hidden(c->io, path, gone, err);
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "deleting step '%s': ", path);
-  free(doomed);
   return st;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/step_dirs.h"
 #include "util/path.h"
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -21,9 +22,10 @@ void ckpt_commit_clear(ckpt_commit *c) {
   memset(c, 0, sizeof *c);
 }
 
-ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,
-                                   bool durable, ckpt_error *err) {
-  char *path = ckpt_path_join(dir, CKPT_COMMIT_FILE);
+/* Writes <dir>/<name> with the commit file's text. */
+static ckpt_status write_commit_text(ckpt_io *io, const char *dir, const char *name,
+                                     const char *final_path, bool durable, ckpt_error *err) {
+  char *path = ckpt_path_join(dir, name);
   char *text = ckpt_path_with_suffix("Checkpoint commit was successful to ", final_path);
   ckpt_status st;
   if (path == NULL || text == NULL)
@@ -33,6 +35,11 @@ ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *fin
   free(path);
   free(text);
   return st;
+}
+
+ckpt_status ckpt_write_commit_file(ckpt_io *io, const char *dir, const char *final_path,
+                                   bool durable, ckpt_error *err) {
+  return write_commit_text(io, dir, CKPT_COMMIT_FILE, final_path, durable, err);
 }
 
 /* Is there a commit file in dir (commit-file mode's "finalized")? */
@@ -69,6 +76,15 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
     return ckpt_error_set(err, CKPT_EINVAL,
                           "checkpoint path '%s' carries the reserved temporary suffix \"%s\"",
                           c->final_path, CKPT_TMP_SUFFIX);
+  /* Every name ckpt derives from the checkpoint's (tmp, replaced, deleting) must fit in one
+   * directory entry too, or the save would fail half-way with ENAMETOOLONG. */
+  if (strlen(base) > CKPT_CHECKPOINT_NAME_MAX)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "checkpoint name \"%.40s...\" is %zu bytes long; at most %d are allowed "
+                          "(%d, the longest file name, minus the %zu of the suffix \"%s\" ckpt "
+                          "may append)",
+                          base, strlen(base), CKPT_CHECKPOINT_NAME_MAX, CKPT_NAME_MAX,
+                          strlen(CKPT_DELETING_SUFFIX), CKPT_DELETING_SUFFIX);
   c->parent = ckpt_path_parent(c->final_path);
   c->tmp_path = atomicity == CKPT_ATOMICITY_RENAME
                     ? ckpt_path_with_suffix(c->final_path, CKPT_TMP_SUFFIX)
@@ -97,8 +113,9 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
                             c->final_path);
     if (atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
       /* Writing in place leaves no way to keep the old checkpoint until the new one is
-       * complete: it goes first, as in Orbax. */
-      st = ckpt_io_remove_tree(c->io, c->final_path, err);
+       * complete: it goes first, as in Orbax — hidden under a tmp name before its first file
+       * is removed, so that no reader ever sees it finalized and half gone. */
+      st = ckpt_dir_remove_hidden(c->io, c->final_path, NULL, err);
       if (st != CKPT_OK)
         return st;
     } else {
@@ -125,7 +142,24 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
   if (st != CKPT_OK)
     return st;
   c->created = true;
-  return CKPT_OK;
+  if (atomicity == CKPT_ATOMICITY_COMMIT_FILE) {
+    /* The first file: the commit file under its pending name. Until finish renames it, it
+     * marks the directory as a save in progress to every reader, whatever else appears in it
+     * meanwhile (the commit timestamp included; storage/step_dirs.h). */
+    st = write_commit_text(c->io, c->tmp_path, CKPT_COMMIT_PENDING_FILE, c->final_path, false,
+                           err);
+  }
+  return st;
+}
+
+ckpt_status ckpt_commit_prepare(ckpt_commit *c, ckpt_error *err) {
+  if (c->final_path == NULL || !c->created)
+    return ckpt_error_set(err, CKPT_ESTATE, "commit without a started save");
+  if (c->atomicity != CKPT_ATOMICITY_COMMIT_FILE)
+    return CKPT_OK;
+  /* The pending marker's entry reaches the disk before anything that could make the
+   * directory look committed after a power loss. */
+  return ckpt_io_fsync_dir(c->io, c->tmp_path, err);
 }
 
 /* Rename mode with a checkpoint to replace, on a file system without RENAME_EXCHANGE: move the
@@ -159,8 +193,16 @@ ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err) {
     /* The commit file is the commit: everything else must be durable before it is written,
      * and it must be durable (with its directory entry) before the save reports success. */
     st = ckpt_sync_tree(c->io, c->engine, c->durable, c->tmp_path, err);
+    /* The pending marker (fsync'd with the tree) becomes the commit file in one rename: there
+     * is no moment at which the directory has neither, or a commit file half written. */
+    char *pending = ckpt_path_join(c->tmp_path, CKPT_COMMIT_PENDING_FILE);
+    char *commit = ckpt_path_join(c->tmp_path, CKPT_COMMIT_FILE);
+    if (st == CKPT_OK && (pending == NULL || commit == NULL))
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory committing '%s'", c->final_path);
     if (st == CKPT_OK)
-      st = ckpt_write_commit_file(c->io, c->tmp_path, c->final_path, true, err);
+      st = ckpt_io_rename(c->io, pending, commit, err);
+    free(pending);
+    free(commit);
     if (st == CKPT_OK)
       st = ckpt_io_fsync_dir(c->io, c->tmp_path, err);
     /* The checkpoint directory's own entry in its parent. */
@@ -237,9 +279,12 @@ void ckpt_commit_abort(ckpt_commit *c) {
   if (c == NULL || !c->created || c->committed || c->tmp_path == NULL)
     return;
   ckpt_error scratch = CKPT_ERROR_INIT;
-  /* Best effort: what stays behind carries the tmp suffix (rename mode) or lacks the commit
-   * file (commit-file mode), so no reader takes it for a checkpoint, and the next save of this
-   * path removes it. */
-  ckpt_io_remove_tree(c->io, c->tmp_path, &scratch);
+  /* Best effort: what stays behind carries the tmp suffix (rename mode; in commit-file mode
+   * the directory is hidden under one before its pending marker can go), so no reader takes
+   * it for a checkpoint, and the next save of this path (or `ckpt gc`) removes it. */
+  if (c->atomicity == CKPT_ATOMICITY_COMMIT_FILE)
+    ckpt_dir_remove_hidden(c->io, c->tmp_path, NULL, &scratch);
+  else
+    ckpt_io_remove_tree(c->io, c->tmp_path, &scratch);
   c->created = false;
 }

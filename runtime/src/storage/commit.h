@@ -4,7 +4,8 @@
  *   begin   checks the destination (exists → CKPT_EEXIST unless force), removes a stale tmp
  *           directory, creates the directory the handler writes into: <path>.orbax-checkpoint-tmp
  *           in rename mode, <path> itself in commit-file mode;
- *   finish  writes commit_success.txt and makes every file and directory under the tmp
+ *   finish  writes commit_success.txt (commit-file mode: renames the pending marker begin wrote
+ *           to it) and makes every file and directory under the tmp
  *           directory durable — fsyncs them, in parallel on the save's engine, except what the
  *           save's jobs already made durable and claimed (op.h) — (in commit-file mode the
  *           commit file comes last, after the rest is durable); in rename mode it then renames the
@@ -43,9 +44,21 @@ typedef struct ckpt_commit {
   const ckpt_path_set *durable;
 } ckpt_commit;
 
-/* Fills *c (which the caller releases with ckpt_commit_clear, also after a failure). */
+/* The longest file name (Linux's NAME_MAX), and the longest checkpoint directory name: the
+ * suffixes ckpt appends to it (tmp, "-replaced", "-deleting") must still fit. */
+#define CKPT_NAME_MAX 255
+#define CKPT_CHECKPOINT_NAME_MAX (CKPT_NAME_MAX - (int)(sizeof CKPT_TMP_SUFFIX "-deleting" - 1))
+
+/* Fills *c (which the caller releases with ckpt_commit_clear, also after a failure). In
+ * commit-file mode the new directory's first file is the pending commit marker
+ * (storage/step_dirs.h: CKPT_COMMIT_PENDING_FILE). */
 ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
                               const char *path, bool force, ckpt_error *err);
+/* To be called before anything is written that could make the directory look committed to a
+ * reader that does not know the mode (the commit timestamp of _CHECKPOINT_METADATA): in
+ * commit-file mode it makes the pending marker durable, so that no power loss can keep the
+ * timestamp and lose the marker. Nothing to do in rename mode. */
+ckpt_status ckpt_commit_prepare(ckpt_commit *c, ckpt_error *err);
 ckpt_status ckpt_commit_finish(ckpt_commit *c, ckpt_error *err);
 /* Best-effort removal of the uncommitted directory; never touches a committed checkpoint or
  * the one being replaced. */
