@@ -276,6 +276,11 @@ typedef struct cli_pytree {
                                      * the item has none) */
   size_t n;
   cli_leaf *leaves; /* in _METADATA order */
+  bool check_ok;           /* the restore's cross-checks passed: _CHECKSUMS agrees with
+                            * _METADATA, _PACKED and _strings.json */
+  ckpt_error check_err;    /* why not */
+  bool readable_ok;        /* the restore's other check: not OCDBT, not zarr3 */
+  ckpt_error readable_err; /* why not */
 } cli_pytree;
 
 /* Reads _METADATA, _strings.json and _CHECKSUMS of dir and every array's .zarray (a .zarray

@@ -152,15 +152,21 @@ static void check_pytree(vctx *c, const cli_item *it) {
   c->r->n_files += 1 + (p->strings != NULL) + (p->checksums != NULL);
   if (p->packed != NULL && p->packed->present)
     c->r->n_files += 1 + p->packed->n_files; /* _PACKED and its data files */
-  if (p->meta.use_ocdbt) {
-    ckpt_error_set(&err, CKPT_EUNSUPPORTED,
-                   "the arrays are stored in OCDBT (use_ocdbt true), which ckpt cannot read");
-    problem_err(c, it->label, NULL, it->dir, &err);
+  /* the restore's own checks (storage/): _CHECKSUMS disagreeing with _METADATA, _PACKED or
+   * _strings.json is damage; OCDBT or zarr3 cannot be checked further */
+  if (!p->check_ok)
+    problem_err(c, it->label, NULL, it->dir, &p->check_err);
+  if (!p->readable_ok) {
+    problem_err(c, it->label, NULL, it->dir, &p->readable_err);
     return;
   }
   if (p->checksums == NULL)
     vreport_note(c->r, cli_asprintf("%s%sno _CHECKSUMS (not written by ckpt?): chunk sizes and "
-                                    "decompression checked, contents not",
+                                    "decompression checked, contents and metadata files not",
+                                    it->label, it->label[0] ? ": " : ""));
+  else if (!ckpt_checksums_has_files(p->checksums))
+    vreport_note(c->r, cli_asprintf("%s%s_CHECKSUMS records no metadata files (written by an "
+                                    "older ckpt): _METADATA, _strings.json and .zarray not checked",
                                     it->label, it->label[0] ? ": " : ""));
   for (size_t i = 0; i < p->n; i++) {
     cli_leaf *l = &p->leaves[i];

@@ -466,7 +466,7 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
     r->meta = pa->meta;
     r->packed = pa;
   } else {
-    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, &r->meta, err);
+    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
   }
   if (st != CKPT_OK)
     return st;
@@ -639,7 +639,10 @@ static ckpt_status prepare_leaf(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode, c
                        "not a string",
                        err);
     if (!c->strings_loaded) {
-      ckpt_status st = ckpt_pytree_strings_read(c->io, c->dir, &c->strings, err);
+      ckpt_file_sum sum;
+      ckpt_status st = ckpt_pytree_strings_read(c->io, c->dir, &c->strings, &sum, err);
+      if (st == CKPT_OK)
+        st = ckpt_checksums_check_file(c->checksums, c->dir, CKPT_STRINGS_FILE, &sum, err);
       if (st != CKPT_OK)
         return st;
       c->strings_loaded = true;
@@ -959,16 +962,10 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
   st = ckpt_pytree_meta_read(c.io, dir, &c.meta, err);
   if (st != CKPT_OK)
     goto done;
-  if (c.meta.use_ocdbt) {
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                        "%s of '%s': the checkpoint uses OCDBT, which ckpt does not read (save "
-                        "with use_ocdbt=False)",
-                        c.what, dir);
-    goto done;
-  }
-  if (c.meta.use_zarr3) {
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "%s of '%s': zarr3 checkpoints are not supported",
-                        c.what, dir);
+  /* the same checks, in the same storage functions, as `ckpt verify` runs */
+  st = ckpt_pytree_meta_check_readable(&c.meta, dir, err);
+  if (st != CKPT_OK) {
+    ckpt_error_prefix(err, "%s: ", c.what);
     goto done;
   }
   st = ckpt_checksums_read(c.io, dir, &c.checksums, err);
@@ -976,6 +973,8 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
     st = ckpt_packed_read(c.io, dir, &c.packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&c.packed, &c.meta, dir, err);
+  if (st == CKPT_OK)
+    st = ckpt_checksums_check_item(c.checksums, dir, &c.meta, &c.packed, NULL, err);
   if (st != CKPT_OK)
     goto done;
   c.n_leaves = c.meta.n;
