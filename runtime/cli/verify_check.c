@@ -258,6 +258,25 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
     }
     free(cf);
   }
+  /* The typestr restore-all looks up in the registry: an Orbax handler that ckpt does not
+   * know (a damaged or edited _CHECKPOINT_METADATA) fails that restore; other handlers (a
+   * program's own, ckptgen records) may be registered by the program that restores them. */
+  const ckpt_handler_desc *hd = NULL;
+  if (it->typestr != NULL && ckpt_get_handler_by_typestr(it->typestr, &hd, &err) != CKPT_OK) {
+    if (strncmp(it->typestr, "orbax.checkpoint.", 17) == 0) {
+      char *msg = cli_asprintf(CKPT_CHECKPOINT_METADATA_FILE " item_handlers names the handler '%s', which does not exist (a "
+                               "restore without args fails): %s",
+                               it->typestr, err.message);
+      vreport_problem(c->r, CKPT_ECORRUPT, it->label, NULL, NULL, 0, CKPT_CHECKPOINT_METADATA_FILE,
+                      msg ? msg : "unknown handler");
+      free(msg);
+    } else {
+      vreport_note(c->r, cli_asprintf("item %s: handler '%s' is not built into ckpt; a restore "
+                                      "without args needs it registered",
+                                      it->label, it->typestr));
+    }
+    ckpt_error_clear(&err);
+  }
   int want = expected_kind(it->typestr);
   if (want >= 0 && it->kind != CLI_ITEM_MISSING && it->kind != CLI_ITEM_UNKNOWN &&
       (cli_item_kind)want != it->kind) {
