@@ -344,6 +344,53 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
   }
 }
 
+/* Largest file the manifest check reads (the item files it lists are JSON and text). */
+#define MANIFEST_FILE_MAX ((size_t)1 << 30)
+
+/* The checkpoint's manifest (_CHECKPOINT_CHECKSUMS): every file it lists is read and checked
+ * with the storage layer's own check, the one a restore runs. */
+static void check_manifest(vctx *c, const cli_ckpt *k) {
+  ckpt_checksums *m = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  if (ckpt_checksums_read_named(c->io, k->path, CKPT_MANIFEST_FILE, &m, &err) != CKPT_OK) {
+    vreport_problem(c->r, err.code, NULL, NULL, NULL, 0, CKPT_MANIFEST_FILE, err.message);
+    return;
+  }
+  if (m == NULL) {
+    if (!k->bare_item)
+      vreport_note(c->r, cli_strdup("no " CKPT_MANIFEST_FILE " (written by Orbax or an older "
+                                    "ckpt): _CHECKPOINT_METADATA, _CHECKSUMS and the JSON and "
+                                    "proto item files were parsed, not checked against "
+                                    "checksums"));
+    return;
+  }
+  c->r->n_files++;
+  for (size_t i = 0; i < ckpt_checksums_n_files(m); i++) {
+    const char *rel = ckpt_checksums_file_name(m, i);
+    char *path = ckpt_path_join(k->path, rel);
+    if (path == NULL) {
+      c->r->oom = true;
+      break;
+    }
+    void *data = NULL;
+    size_t n = 0;
+    ckpt_file_sum sum = {false, 0, 0};
+    ckpt_status st = ckpt_io_read_file(c->io, path, MANIFEST_FILE_MAX, &data, &n, &err);
+    if (st == CKPT_OK)
+      ckpt_file_sum_of(&sum, data, n);
+    if (st == CKPT_OK || st == CKPT_ENOENT) {
+      ckpt_error_clear(&err);
+      st = ckpt_checksums_check_file(m, k->path, rel, &sum, &err);
+    }
+    if (st != CKPT_OK)
+      vreport_problem(c->r, err.code, NULL, NULL, NULL, 0, rel, err.message);
+    ckpt_error_clear(&err);
+    free(data);
+    free(path);
+  }
+  ckpt_checksums_free(m);
+}
+
 /* Verifies one checkpoint (or item directory) into *r. */
 void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r) {
   cli_ckpt k;
@@ -382,6 +429,7 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
     else
       r->n_files++;
   }
+  check_manifest(&c, &k);
   for (size_t i = 0; i < k.n_tmp_items; i++)
     vreport_note(r,
                  cli_asprintf("leftover temporary item directory %s (not part of the checkpoint; "

@@ -162,6 +162,7 @@ Test(cli_integrity, deleted_chunk_behind_fill_value_false) {
   /* without the metadata files' checksums (an item of an older ckpt), so that the chunk check
    * is what must catch it */
   edit("params/_CHECKSUMS", ",\"files\":{", ",\"unused\":{");
+  remove_file("_CHECKPOINT_CHECKSUMS");
   edit("params/_METADATA", "\"store_array_data_equal_to_fill_value\": true",
        "\"store_array_data_equal_to_fill_value\": false");
   remove_file("params/layer0.w/1.0");
@@ -212,12 +213,14 @@ Test(cli_integrity, duplicate_key_path) {
 }
 
 Test(cli_integrity, unknown_handler_typestr) {
+  remove_file("_CHECKPOINT_CHECKSUMS"); /* what restore-all and verify parse, not a CRC */
   edit("_CHECKPOINT_METADATA", "JsonCheckpointHandler\"", "JsonCheckpointHandlerX\"");
   /* restore-all, which reads item_handlers (restoring with args never does) */
   expect_refused_by(true, "_CHECKPOINT_METADATA", "JsonCheckpointHandlerX");
 }
 
 Test(cli_integrity, malformed_item_handlers) {
+  remove_file("_CHECKPOINT_CHECKSUMS"); /* what restore-all and verify parse, not a CRC */
   edit("_CHECKPOINT_METADATA", "\"item_handlers\":{", "\"item_handlers\":{\"bad\":7,");
   expect_refused_by(true, "_CHECKPOINT_METADATA", "item_handlers");
 }

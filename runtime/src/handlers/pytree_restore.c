@@ -942,7 +942,7 @@ static uint64_t task_weight(void *ctx, size_t i) {
   return ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
 }
 
-static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
+static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, const char *dir,
                            const ckpt_pytree_restore_spec *spec, ckpt_tree **out, ckpt_error *err) {
   *out = NULL;
   rs_ctx c;
@@ -969,6 +969,15 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
     goto done;
   }
   st = ckpt_checksums_read(c.io, dir, &c.checksums, err);
+  if (st == CKPT_OK && op != NULL && op->manifest != NULL) {
+    /* _CHECKSUMS itself, against the checkpoint's manifest: deleting or editing it must not
+     * turn the checks above off */
+    char *path = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
+    ckpt_file_sum self = ckpt_checksums_self(c.checksums);
+    st = path == NULL ? ckpt_error_set(err, CKPT_ENOMEM, "out of memory")
+                      : ckpt_op_check_sum(op, path, &self, err);
+    free(path);
+  }
   if (st == CKPT_OK)
     st = ckpt_packed_read(c.io, dir, &c.packed, err);
   if (st == CKPT_OK)
@@ -1072,11 +1081,11 @@ done:
 
 ckpt_status ckpt_pytree_restore(ckpt_op *op, const char *dir, const ckpt_pytree_restore_spec *spec,
                                 ckpt_tree **out, ckpt_error *err) {
-  return restore(op ? ckpt_op_io(op) : NULL, ckpt_op_engine(op), dir, spec, out, err);
+  return restore(op, op ? ckpt_op_io(op) : NULL, ckpt_op_engine(op), dir, spec, out, err);
 }
 
 ckpt_status ckpt_pytree_restore_io(ckpt_io *io, const char *dir,
                                    const ckpt_pytree_restore_spec *spec, ckpt_tree **out,
                                    ckpt_error *err) {
-  return restore(io, NULL, dir, spec, out, err);
+  return restore(NULL, io, NULL, dir, spec, out, err);
 }

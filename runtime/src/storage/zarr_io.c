@@ -224,8 +224,45 @@ cJSON *ckpt_checksums_doc(ckpt_checksums *s) {
 
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
                                 ckpt_error *err) {
+  return ckpt_checksums_read_named(io, dir, CKPT_CHECKSUMS_FILE, out, err);
+}
+
+size_t ckpt_checksums_n_files(const ckpt_checksums *s) {
+  return s != NULL ? s->n_files : 0;
+}
+
+const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i) {
+  return s != NULL && i < s->n_files ? s->files[i]->string : NULL;
+}
+
+ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files,
+                                ckpt_error *err) {
+  cJSON *doc = ckpt_checksums_new();
+  cJSON *copy = files != NULL ? cJSON_Duplicate(files, true) : cJSON_CreateObject();
+  char *path = ckpt_path_join(dir, CKPT_MANIFEST_FILE), *text = NULL;
+  size_t len = 0;
+  ckpt_status st = CKPT_OK;
+  if (doc == NULL || copy == NULL || path == NULL ||
+      !cJSON_ReplaceItemInObjectCaseSensitive(doc, "files", copy)) {
+    if (doc != NULL && copy != NULL && cJSON_GetObjectItemCaseSensitive(doc, "files") != copy)
+      cJSON_Delete(copy);
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", dir);
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(doc, "arrays");
+  if (st == CKPT_OK)
+    st = ckpt_json_dump_compact(doc, &text, &len, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_write_file(io, path, text, len, false, err);
+  free(text);
+  free(path);
+  cJSON_Delete(doc);
+  return st;
+}
+
+ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *name,
+                                      ckpt_checksums **out, ckpt_error *err) {
   *out = NULL;
-  char *path = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
+  char *path = ckpt_path_join(dir, name);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_io_kind kind;
@@ -245,6 +282,10 @@ ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **o
     st = ckpt_json_load_opts(data, n, path, CKPT_JSON_UNIQUE_KEYS, &d, err);
     const cJSON *arrays = d ? cJSON_GetObjectItemCaseSensitive(d, "arrays") : NULL;
     const cJSON *alg = d ? cJSON_GetObjectItemCaseSensitive(d, "algorithm") : NULL;
+    /* the manifest has files only */
+    if (st == CKPT_OK && arrays == NULL && strcmp(name, CKPT_MANIFEST_FILE) == 0 &&
+        cJSON_AddObjectToObject(d, "arrays") != NULL)
+      arrays = cJSON_GetObjectItemCaseSensitive(d, "arrays");
     if (st == CKPT_OK && (!cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
                           strcmp(alg->valuestring, "crc32c") != 0)) {
       cJSON_Delete(d);

@@ -34,6 +34,10 @@ ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out
 /* ---------------------------------------------------------------- checksums */
 
 #define CKPT_CHECKSUMS_FILE "_CHECKSUMS"
+/* The checkpoint's manifest, written at commit in the checkpoint directory: the same document
+ * with "files" only, relative to the checkpoint — _CHECKPOINT_METADATA, every PyTree item's
+ * _CHECKSUMS (which covers the rest of its item) and every JSON/proto item file. */
+#define CKPT_MANIFEST_FILE "_CHECKPOINT_CHECKSUMS"
 #define CKPT_CHECKSUMS_MAX (256u << 20)
 
 /* Builds the _CHECKSUMS document: {"format": "ckpt-checksums", "version": 1,
@@ -89,6 +93,15 @@ ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
                                       const struct ckpt_pytree_meta *meta,
                                       const struct ckpt_packed_index *packed,
                                       const ckpt_file_sum *strings, ckpt_error *err);
+/* Reads dir/name like ckpt_checksums_read (the checkpoint's manifest: CKPT_MANIFEST_FILE). */
+ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *name,
+                                      ckpt_checksums **out, ckpt_error *err);
+/* The files s records (sorted), for a caller that checks each is there. */
+size_t ckpt_checksums_n_files(const ckpt_checksums *s);
+const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i);
+/* Writes dir/CKPT_MANIFEST_FILE from files ({path relative to dir: [crc32c, bytes]}, not
+ * taken). Not durable: the commit makes it so. */
+ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err);
 /* The entry of one array, or NULL (also when s is NULL). Owned by s. */
 const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param);
 /* The whole document, for a caller that adds to it and writes it again (ckpt unpack): the

@@ -550,6 +550,12 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
   }
   if (st == CKPT_OK)
     st = checksums_text(j, &strings, &text, &len, err);
+  if (st == CKPT_OK && j->note_file != NULL) {
+    char *path = ckpt_path_join(j->dir, CKPT_CHECKSUMS_FILE);
+    if (path != NULL) /* out of memory: unlisted, which the restore reports */
+      j->note_file(j->note_durable_ctx, path, text, len);
+    free(path);
+  }
   if (st == CKPT_OK)
     st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
   if (st == CKPT_OK) {

@@ -83,6 +83,9 @@ struct ckpt_write_plan {
    * commit), once the whole write succeeded; may be NULL. */
   void (*note_durable)(void *ctx, const char *path);
   void *note_durable_ctx;
+  /* Called (same ctx) with _CHECKSUMS' path and bytes as they are written, for the
+   * checkpoint's manifest; may be NULL. */
+  void (*note_file)(void *ctx, const char *path, const void *data, size_t n);
   char *dir;             /* the item directory (exists) */
   ckpt_pytree_meta meta; /* _METADATA's entries; their params are unique */
   size_t n_leaves, cap_leaves;
