@@ -137,6 +137,7 @@ typedef struct cli_item {
   char *label;   /* for messages and keys: "params", "rng/np_random_key", "" for single */
   char *dir;     /* its directory */
   char *typestr; /* handler typestr from _CHECKPOINT_METADATA, or NULL */
+  char *file;    /* JSON items saved under another file name (ckpt_json_handler_new): its name */
   cli_item_kind kind;
   bool listed; /* named in item_handlers */
   bool top;    /* a top-level item of a composite (Orbax/ckpt write a commit file in it) */

@@ -264,7 +264,8 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
   const ckpt_handler_desc *hd = NULL;
   if (it->typestr != NULL && ckpt_get_handler_by_typestr(it->typestr, &hd, &err) != CKPT_OK) {
     if (strncmp(it->typestr, "orbax.checkpoint.", 17) == 0) {
-      char *msg = cli_asprintf(CKPT_CHECKPOINT_METADATA_FILE " item_handlers names the handler '%s', which does not exist (a "
+      char *msg = cli_asprintf(CKPT_CHECKPOINT_METADATA_FILE
+                               " item_handlers names the handler '%s', which does not exist (a "
                                "restore without args fails): %s",
                                it->typestr, err.message);
       vreport_problem(c->r, CKPT_ECORRUPT, it->label, NULL, NULL, 0, CKPT_CHECKPOINT_METADATA_FILE,

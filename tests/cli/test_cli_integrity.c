@@ -199,9 +199,10 @@ Test(cli_integrity, duplicate_key_path) {
   char *p = tc_join(ck, "params/_METADATA");
   size_t len = 0;
   char *text = tc_read(p, &len);
-  const char *entry = "\"('step',)\": {\"key_metadata\": [{\"key\": \"step\", \"key_type\": 2}], "
-                      "\"value_metadata\": {\"value_type\": \"scalar\", \"skip_deserialize\": "
-                      "false}}";
+  const char *entry =
+      "\"('step',)\": {\"key_metadata\": [{\"key\": \"step\", \"key_type\": 2}], "
+      "\"value_metadata\": {\"value_type\": \"scalar\", \"skip_deserialize\": "
+      "false}}";
   cr_assert(strstr(text, entry), "%s", text);
   char *dup = NULL;
   cr_assert(asprintf(&dup, "%s, \"('step', 'again')\"%s", entry, strchr(entry, ':')) > 0);
@@ -253,4 +254,77 @@ Test(cli_integrity, checksums_edited) {
 Test(cli_integrity, metadata_custom_edited) {
   edit("params/_METADATA", "\"custom_metadata\": null", "\"custom_metadata\": 5   ");
   expect_refused("_METADATA", NULL);
+}
+
+Test(cli_integrity, json_item_under_its_own_file_name) {
+  /* JsonCheckpointHandler(filename='settings.json') bound to item "cfg" (handlers-json-proto.md) */
+  char *path = tc_join(dir, "named");
+  ckpt_checkpointer *c = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &c, &err), CKPT_OK, "%s", err.message);
+  ckpt_handler *h = NULL;
+  cr_assert_eq(ckpt_json_handler_new("settings.json", &h, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_bind_item(c, "cfg", h, &err), CKPT_OK, "%s", err.message);
+  ckpt_JsonSave *j = ckpt_JsonSave_new();
+  cr_assert_not_null(j);
+  j->item = cJSON_Parse("{\"lr\": 0.5}");
+  ckpt_Composite *comp = ckpt_composite_new();
+  cr_assert_eq(ckpt_composite_add(comp, "cfg", &j->base, &err), CKPT_OK);
+  cr_assert_eq(ckpt_checkpointer_save(c, path, &comp->base, false, NULL, &err), CKPT_OK, "%s",
+               err.message);
+  ckpt_args_delete(&comp->base);
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+  tc_run r;
+  TC_TOOL(&r, "verify", path);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  tc_run_free(&r);
+  TC_TOOL(&r, "ls", path);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "json"), "%s", r.out);
+  tc_run_free(&r);
+  /* and it is checked: an edit of settings.json is damage */
+  char *file = tc_join2(path, "cfg", "settings.json");
+  tc_write(file, "{\"lr\": 0.7}", 11);
+  TC_TOOL(&r, "verify", path);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "cfg/settings.json"), "%s", r.out);
+  tc_run_free(&r);
+  free(file);
+  free(path);
+}
+
+/* Real Orbax checkpoints (../shared/orbax-fixtures, not part of the repository). */
+#define ORBAX_FIXTURES CKPT_SOURCE_DIR "/../shared/orbax-fixtures"
+
+Test(cli_integrity, orbax_checkpoint_without_manifests) {
+  const char *ckpt = ORBAX_FIXTURES "/v0_composite";
+  if (!tc_exists(ckpt))
+    cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES);
+  /* its JSON item restores (its PyTree item is OCDBT, which ckpt does not read) */
+  ckpt_checkpointer *c = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_new(NULL, NULL, &c, &err), CKPT_OK, "%s", err.message);
+  ckpt_Composite *args = ckpt_composite_new();
+  cr_assert_eq(ckpt_composite_add(args, "metadata", &ckpt_JsonRestore_new()->base, &err), CKPT_OK);
+  ckpt_value v = {0};
+  cr_assert_eq(ckpt_checkpointer_restore(c, ckpt, &args->base, &v, &err), CKPT_OK, "%s",
+               err.message);
+  const ckpt_value *m = ckpt_value_item_get(&v, "metadata");
+  cr_assert(m != NULL && m->kind == CKPT_VALUE_JSON);
+  cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m->u.json, "metadata")),
+                   "json_data");
+  ckpt_value_free(&v);
+  ckpt_args_delete(&args->base);
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK);
+  /* verify says plainly what it could not check: no manifest, and OCDBT arrays as an error
+   * (could not check), not as damage. (Its verdict on the missing commit_success.txt, which
+   * Orbax writes only on some file systems, belongs to the finalization rules, not here.) */
+  tc_run r;
+  TC_TOOL(&r, "verify", ckpt);
+  cr_assert_neq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "note: no _CHECKPOINT_CHECKSUMS (written by Orbax"), "%s", r.out);
+  cr_assert(strstr(r.out, "error: item 'state': "), "%s", r.out);
+  cr_assert(strstr(r.out, "stored in OCDBT"), "%s", r.out);
+  cr_assert(!strstr(r.out, "damaged: item 'metadata': '"), "%s", r.out);
+  tc_run_free(&r);
 }

@@ -235,8 +235,7 @@ const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i) {
   return s != NULL && i < s->n_files ? s->files[i]->string : NULL;
 }
 
-ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files,
-                                ckpt_error *err) {
+ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err) {
   cJSON *doc = ckpt_checksums_new();
   cJSON *copy = files != NULL ? cJSON_Duplicate(files, true) : cJSON_CreateObject();
   char *path = ckpt_path_join(dir, CKPT_MANIFEST_FILE), *text = NULL;
@@ -328,9 +327,9 @@ ckpt_file_sum ckpt_checksums_self(const ckpt_checksums *s) {
 /* [crc32c, bytes] of a files entry; false when it is not that shape. */
 static bool entry_values(const cJSON *e, uint32_t *crc, uint64_t *bytes) {
   const cJSON *c = cJSON_GetArrayItem(e, 0), *b = cJSON_GetArrayItem(e, 1);
-  if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsNumber(c) ||
-      !cJSON_IsNumber(b) || c->valuedouble < 0 || c->valuedouble > 4294967295.0 ||
-      b->valuedouble < 0 || b->valuedouble > 9007199254740992.0)
+  if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsNumber(c) || !cJSON_IsNumber(b) ||
+      c->valuedouble < 0 || c->valuedouble > 4294967295.0 || b->valuedouble < 0 ||
+      b->valuedouble > 9007199254740992.0)
     return false;
   *crc = (uint32_t)c->valuedouble;
   *bytes = (uint64_t)b->valuedouble;
@@ -347,8 +346,8 @@ ckpt_status ckpt_checksums_check_file(const ckpt_checksums *s, const char *dir, 
   if (hit == NULL && !sum->present)
     return CKPT_OK;
   if (hit == NULL)
-    return ckpt_error_set(err, CKPT_ECORRUPT, "'%s/%s' is not listed in '%s' (a file added?)",
-                          dir, rel, s->path);
+    return ckpt_error_set(err, CKPT_ECORRUPT, "'%s/%s' is not listed in '%s' (a file added?)", dir,
+                          rel, s->path);
   uint32_t crc;
   uint64_t bytes;
   if (!entry_values(*hit, &crc, &bytes))
@@ -371,8 +370,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
-                                      const ckpt_pytree_meta *meta,
-                                      const ckpt_packed_index *packed,
+                                      const ckpt_pytree_meta *meta, const ckpt_packed_index *packed,
                                       const ckpt_file_sum *strings, ckpt_error *err) {
   if (s == NULL)
     return CKPT_OK;
