@@ -137,6 +137,7 @@ typedef struct cli_item {
   char *label;   /* for messages and keys: "params", "rng/np_random_key", "" for single */
   char *dir;     /* its directory */
   char *typestr; /* handler typestr from _CHECKPOINT_METADATA, or NULL */
+  char *file;    /* JSON items saved under another file name (ckpt_json_handler_new): its name */
   cli_item_kind kind;
   bool listed; /* named in item_handlers */
   bool top;    /* a top-level item of a composite (Orbax/ckpt write a commit file in it) */
@@ -279,6 +280,11 @@ typedef struct cli_pytree {
                                      * the item has none) */
   size_t n;
   cli_leaf *leaves; /* in _METADATA order */
+  bool check_ok;           /* the restore's cross-checks passed: _CHECKSUMS agrees with
+                            * _METADATA, _PACKED and _strings.json */
+  ckpt_error check_err;    /* why not */
+  bool readable_ok;        /* the restore's other check: not OCDBT, not zarr3 */
+  ckpt_error readable_err; /* why not */
 } cli_pytree;
 
 /* Reads _METADATA, _strings.json and _CHECKSUMS of dir and every array's .zarray (a .zarray

@@ -33,6 +33,8 @@ char *cli_item_file(ckpt_io *io, const cli_item *it) {
     case CLI_ITEM_PROTO:
       return ckpt_path_join(it->dir, "proto.pbtxt");
     case CLI_ITEM_JSON:
+      if (it->file != NULL)
+        return ckpt_path_join(it->dir, it->file);
       return ckpt_path_join(it->dir,
                             is_file(io, it->dir, "metadata") ? "metadata" : cli_basename(it->dir));
     default:

@@ -60,6 +60,7 @@ static void item_free(cli_item *it) {
   free(it->label);
   free(it->dir);
   free(it->typestr);
+  free(it->file);
   memset(it, 0, sizeof *it);
 }
 
@@ -101,6 +102,36 @@ static ckpt_status detect_children(ckpt_io *io, cli_item *it, int depth, ckpt_er
   return st;
 }
 
+/* A JSON item saved under its own file name (JsonCheckpointHandler(filename=...),
+ * docs/handlers-json-proto.md): item_handlers names the JSON handler and the directory holds
+ * one regular file besides the commit marker; that file is the item's. */
+static ckpt_status detect_named_json(ckpt_io *io, cli_item *it, ckpt_error *err) {
+  if (it->typestr == NULL || strcmp(cli_handler_short(it->typestr), "JsonCheckpointHandler") != 0)
+    return CKPT_OK;
+  char **names = NULL;
+  size_t n = 0;
+  ckpt_status st = ckpt_io_list_dir(io, it->dir, &names, &n, err);
+  if (st != CKPT_OK)
+    return st;
+  const char *only = NULL;
+  size_t files = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(names[i], CKPT_COMMIT_FILE) == 0 || !is_file(io, it->dir, names[i]))
+      continue;
+    files++;
+    only = names[i];
+  }
+  if (files == 1) {
+    it->file = cli_strdup(only);
+    if (it->file == NULL)
+      st = oom(err);
+    else
+      it->kind = CLI_ITEM_JSON;
+  }
+  ckpt_io_free_names(names, n);
+  return st;
+}
+
 /* Decides it->kind from the files in it->dir. */
 static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err) {
   ckpt_io_kind k = kind_of(io, it->dir, NULL);
@@ -120,9 +151,12 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
     it->kind = CLI_ITEM_JSON;
   else
     it->kind = CLI_ITEM_UNKNOWN;
-  if (it->kind != CLI_ITEM_UNKNOWN || depth >= MAX_NESTING)
-    return CKPT_OK;
-  ckpt_status st = detect_children(io, it, depth, err);
+  ckpt_status st = CKPT_OK;
+  if (it->kind == CLI_ITEM_UNKNOWN)
+    st = detect_named_json(io, it, err);
+  if (st != CKPT_OK || it->kind != CLI_ITEM_UNKNOWN || depth >= MAX_NESTING)
+    return st;
+  st = detect_children(io, it, depth, err);
   if (st == CKPT_OK && it->n_children > 0)
     it->kind = CLI_ITEM_COMPOSITE;
   return st;

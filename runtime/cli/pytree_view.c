@@ -85,8 +85,9 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   bool any_string = false;
   for (size_t i = 0; i < p->meta.n; i++)
     any_string |= strcmp(p->meta.entries[i].value_type, CKPT_VT_STRING) == 0;
+  ckpt_file_sum strings = {false, 0, 0};
   if (any_string)
-    st = ckpt_pytree_strings_read(io, dir, &p->strings, err);
+    st = ckpt_pytree_strings_read(io, dir, &p->strings, &strings, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &p->checksums, err);
   if (st == CKPT_OK && (p->packed = calloc(1, sizeof *p->packed)) == NULL)
@@ -97,6 +98,11 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     st = ckpt_packed_check_meta(p->packed, &p->meta, dir, err);
   if (st != CKPT_OK)
     return st;
+  /* What the restore refuses before reading any array (storage's checks, not the tool's):
+   * recorded, not fatal, so that listings still show a damaged item. */
+  p->check_ok = ckpt_checksums_check_item(p->checksums, dir, &p->meta, p->packed,
+                                          any_string ? &strings : NULL, &p->check_err) == CKPT_OK;
+  p->readable_ok = ckpt_pytree_meta_check_readable(&p->meta, dir, &p->readable_err) == CKPT_OK;
   p->leaves = calloc(p->meta.n ? p->meta.n : 1, sizeof *p->leaves);
   if (p->leaves == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -138,7 +144,8 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     char *adir = ckpt_path_join(dir, e->param);
     if (adir == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    l->zarr_ok = ckpt_zarr_read_meta(io, adir, e->param, &l->zarr, &l->zarr_err) == CKPT_OK;
+    l->zarr_ok = ckpt_zarr_read_meta(io, adir, e->param, p->checksums, &l->zarr, &l->zarr_err) ==
+                 CKPT_OK;
     if (l->zarr_ok) {
       int64_t grid[CKPT_MAX_RANK];
       l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);

@@ -152,15 +152,21 @@ static void check_pytree(vctx *c, const cli_item *it) {
   c->r->n_files += 1 + (p->strings != NULL) + (p->checksums != NULL);
   if (p->packed != NULL && p->packed->present)
     c->r->n_files += 1 + p->packed->n_files; /* _PACKED and its data files */
-  if (p->meta.use_ocdbt) {
-    ckpt_error_set(&err, CKPT_EUNSUPPORTED,
-                   "the arrays are stored in OCDBT (use_ocdbt true), which ckpt cannot read");
-    problem_err(c, it->label, NULL, it->dir, &err);
+  /* the restore's own checks (storage/): _CHECKSUMS disagreeing with _METADATA, _PACKED or
+   * _strings.json is damage; OCDBT or zarr3 cannot be checked further */
+  if (!p->check_ok)
+    problem_err(c, it->label, NULL, it->dir, &p->check_err);
+  if (!p->readable_ok) {
+    problem_err(c, it->label, NULL, it->dir, &p->readable_err);
     return;
   }
   if (p->checksums == NULL)
     vreport_note(c->r, cli_asprintf("%s%sno _CHECKSUMS (not written by ckpt?): chunk sizes and "
-                                    "decompression checked, contents not",
+                                    "decompression checked, contents and metadata files not",
+                                    it->label, it->label[0] ? ": " : ""));
+  else if (!ckpt_checksums_has_files(p->checksums))
+    vreport_note(c->r, cli_asprintf("%s%s_CHECKSUMS records no metadata files (written by an "
+                                    "older ckpt): _METADATA, _strings.json and .zarray not checked",
                                     it->label, it->label[0] ? ": " : ""));
   for (size_t i = 0; i < p->n; i++) {
     cli_leaf *l = &p->leaves[i];
@@ -252,6 +258,26 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
     }
     free(cf);
   }
+  /* The typestr restore-all looks up in the registry: an Orbax handler that ckpt does not
+   * know (a damaged or edited _CHECKPOINT_METADATA) fails that restore; other handlers (a
+   * program's own, ckptgen records) may be registered by the program that restores them. */
+  const ckpt_handler_desc *hd = NULL;
+  if (it->typestr != NULL && ckpt_get_handler_by_typestr(it->typestr, &hd, &err) != CKPT_OK) {
+    if (strncmp(it->typestr, "orbax.checkpoint.", 17) == 0) {
+      char *msg = cli_asprintf(CKPT_CHECKPOINT_METADATA_FILE
+                               " item_handlers names the handler '%s', which does not exist (a "
+                               "restore without args fails): %s",
+                               it->typestr, err.message);
+      vreport_problem(c->r, CKPT_ECORRUPT, it->label, NULL, NULL, 0, CKPT_CHECKPOINT_METADATA_FILE,
+                      msg ? msg : "unknown handler");
+      free(msg);
+    } else {
+      vreport_note(c->r, cli_asprintf("item %s: handler '%s' is not built into ckpt; a restore "
+                                      "without args needs it registered",
+                                      it->label, it->typestr));
+    }
+    ckpt_error_clear(&err);
+  }
   int want = expected_kind(it->typestr);
   if (want >= 0 && it->kind != CLI_ITEM_MISSING && it->kind != CLI_ITEM_UNKNOWN &&
       (cli_item_kind)want != it->kind) {
@@ -319,6 +345,53 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
   }
 }
 
+/* Largest file the manifest check reads (the item files it lists are JSON and text). */
+#define MANIFEST_FILE_MAX ((size_t)1 << 30)
+
+/* The checkpoint's manifest (_CHECKPOINT_CHECKSUMS): every file it lists is read and checked
+ * with the storage layer's own check, the one a restore runs. */
+static void check_manifest(vctx *c, const cli_ckpt *k) {
+  ckpt_checksums *m = NULL;
+  ckpt_error err = CKPT_ERROR_INIT;
+  if (ckpt_checksums_read_named(c->io, k->path, CKPT_MANIFEST_FILE, &m, &err) != CKPT_OK) {
+    vreport_problem(c->r, err.code, NULL, NULL, NULL, 0, CKPT_MANIFEST_FILE, err.message);
+    return;
+  }
+  if (m == NULL) {
+    if (!k->bare_item)
+      vreport_note(c->r, cli_strdup("no " CKPT_MANIFEST_FILE " (written by Orbax or an older "
+                                    "ckpt): _CHECKPOINT_METADATA, _CHECKSUMS and the JSON and "
+                                    "proto item files were parsed, not checked against "
+                                    "checksums"));
+    return;
+  }
+  c->r->n_files++;
+  for (size_t i = 0; i < ckpt_checksums_n_files(m); i++) {
+    const char *rel = ckpt_checksums_file_name(m, i);
+    char *path = ckpt_path_join(k->path, rel);
+    if (path == NULL) {
+      c->r->oom = true;
+      break;
+    }
+    void *data = NULL;
+    size_t n = 0;
+    ckpt_file_sum sum = {false, 0, 0};
+    ckpt_status st = ckpt_io_read_file(c->io, path, MANIFEST_FILE_MAX, &data, &n, &err);
+    if (st == CKPT_OK)
+      ckpt_file_sum_of(&sum, data, n);
+    if (st == CKPT_OK || st == CKPT_ENOENT) {
+      ckpt_error_clear(&err);
+      st = ckpt_checksums_check_file(m, k->path, rel, &sum, &err);
+    }
+    if (st != CKPT_OK)
+      vreport_problem(c->r, err.code, NULL, NULL, NULL, 0, rel, err.message);
+    ckpt_error_clear(&err);
+    free(data);
+    free(path);
+  }
+  ckpt_checksums_free(m);
+}
+
 /* Verifies one checkpoint (or item directory) into *r. */
 void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r) {
   cli_ckpt k;
@@ -357,6 +430,7 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
     else
       r->n_files++;
   }
+  check_manifest(&c, &k);
   for (size_t i = 0; i < k.n_tmp_items; i++)
     vreport_note(r,
                  cli_asprintf("leftover temporary item directory %s (not part of the checkpoint; "

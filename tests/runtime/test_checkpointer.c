@@ -96,7 +96,8 @@ Test(checkpointer, save_writes_the_orbax_layout_and_commits) {
   snprintf(want, sizeof want, "Checkpoint commit was successful to %s", path);
   cr_assert_str_eq(got, want);
   free(got);
-  cr_assert_eq(cf_count_entries(path), 3, "blob.txt, _CHECKPOINT_METADATA, commit_success.txt");
+  cr_assert_eq(cf_count_entries(path), 4,
+               "blob.txt, _CHECKPOINT_METADATA, _CHECKPOINT_CHECKSUMS, commit_success.txt");
   cr_assert_eq(cf_count_entries(root), 1, "no tmp directory left behind");
   cr_assert(ckpt_is_finalized(NULL, path, CKPT_ATOMICITY_RENAME));
   cr_assert(ckpt_is_finalized(NULL, path, CKPT_ATOMICITY_COMMIT_FILE));

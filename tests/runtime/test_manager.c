@@ -393,7 +393,7 @@ Test(manager, single_item_layout_is_orbax_s) {
   mt_close(m);
   cr_assert_str_eq(mt_ls(root), "5");
   char *step = mt_path("%s/5", root);
-  cr_assert_str_eq(mt_ls(step), "_CHECKPOINT_METADATA,commit_success.txt,default");
+  cr_assert_str_eq(mt_ls(step), "_CHECKPOINT_CHECKSUMS,_CHECKPOINT_METADATA,commit_success.txt,default");
   char *item = mt_path("%s/5/default", root);
   cr_assert_str_eq(mt_ls(item), "commit_success.txt,metadata");
   char *mp = mt_path("%s/5/_CHECKPOINT_METADATA", root);
@@ -589,7 +589,7 @@ Test(manager, multi_item_save_and_restore) {
   ckpt_args_delete(&c->base);
   mt_wait(m);
   char *step = mt_path("%s/2", root);
-  cr_assert_str_eq(mt_ls(step), "_CHECKPOINT_METADATA,commit_success.txt,config,metrics,state");
+  cr_assert_str_eq(mt_ls(step), "_CHECKPOINT_CHECKSUMS,_CHECKPOINT_METADATA,commit_success.txt,config,metrics,state");
 
   /* Restore everything as saved: the items and the metrics. */
   ckpt_value v;

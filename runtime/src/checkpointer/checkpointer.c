@@ -33,6 +33,7 @@
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
 #include "storage/step_dirs.h"
+#include "storage/zarr_io.h"
 #include "io/staging_pool.h"
 #include "util/path.h"
 
@@ -154,6 +155,46 @@ static void pending_free(pending_save *p) {
   free(p);
 }
 
+/* The checkpoint's manifest (storage/zarr_io.h, CKPT_MANIFEST_FILE): _CHECKPOINT_METADATA and
+ * the item files the handlers noted on the op as they wrote them (CRCs taken from memory then),
+ * relative to the checkpoint. An item written under a tmp name (Composite, commit-file mode)
+ * is listed under its final name. */
+static ckpt_status write_manifest(ckpt_io *io, const char *dir, ckpt_op *op,
+                                  const ckpt_file_sum *meta_sum, ckpt_error *err) {
+  cJSON *files = cJSON_CreateObject();
+  bool ok = files != NULL && ckpt_checksums_add_chunk(files, CKPT_CHECKPOINT_METADATA_FILE,
+                                                      meta_sum->crc, meta_sum->bytes);
+  size_t dl = strlen(dir), sl = strlen(CKPT_TMP_SUFFIX);
+  const cJSON *f;
+  cJSON_ArrayForEach(f, op->files) {
+    if (!ok)
+      break;
+    if (strncmp(f->string, dir, dl) != 0 || f->string[dl] != '/')
+      continue; /* not inside the checkpoint */
+    const char *rel = f->string + dl + 1;
+    char *name = ckpt_path_join(rel, "");
+    if (name == NULL) {
+      ok = false;
+      break;
+    }
+    name[strlen(name) - 1] = '\0';
+    char *slash = strchr(name, '/');
+    if (slash != NULL && (size_t)(slash - name) > sl &&
+        strncmp(slash - sl, CKPT_TMP_SUFFIX, sl) == 0)
+      memmove(slash - sl, slash, strlen(slash) + 1);
+    cJSON *copy = cJSON_Duplicate(f, true);
+    ok = copy != NULL && cJSON_AddItemToObject(files, name, copy);
+    if (!ok)
+      cJSON_Delete(copy);
+    free(name);
+  }
+  ckpt_status st = ok ? ckpt_manifest_write(io, dir, files, err)
+                      : ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s/%s'", dir,
+                                       CKPT_MANIFEST_FILE);
+  cJSON_Delete(files);
+  return st;
+}
+
 static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
   ckpt_checkpointer *c = p->ckptr;
   const char *tmp = p->commit.tmp_path;
@@ -183,11 +224,14 @@ static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
   /* In commit-file mode the timestamp must not outlive a lost pending marker. */
   if (st == CKPT_OK)
     st = ckpt_commit_prepare(&p->commit, err);
+  ckpt_file_sum meta_sum = {false, 0, 0};
   if (st == CKPT_OK) {
     p->meta.has_commit_timestamp = true;
     p->meta.commit_timestamp_nsecs = ckpt_now_nsecs();
-    st = ckpt_step_metadata_write(c->io, tmp, &p->meta, err);
+    st = ckpt_step_metadata_write_sum(c->io, tmp, &p->meta, &meta_sum, err);
   }
+  if (st == CKPT_OK)
+    st = write_manifest(c->io, tmp, &p->op, &meta_sum, err);
   if (st == CKPT_OK) {
     /* The tree's remaining fsyncs run in parallel on the engine; what the handlers made
      * durable themselves (their claims) is not fsync'd twice. */
@@ -378,6 +422,31 @@ static ckpt_status check_restorable(ckpt_checkpointer *c, const char *path, bool
   return CKPT_OK;
 }
 
+/* The checkpoint's manifest, when it has one (Orbax writes none): checks _CHECKPOINT_METADATA
+ * (a small file) now, and leaves the manifest on the op for the handlers' files. */
+static ckpt_status open_manifest(ckpt_io *io, const char *path, ckpt_op *op, ckpt_error *err) {
+  ckpt_status st = ckpt_checksums_read_named(io, path, CKPT_MANIFEST_FILE, &op->manifest, err);
+  if (st != CKPT_OK || op->manifest == NULL)
+    return st;
+  op->manifest_dir = path;
+  char *mp = ckpt_path_join(path, CKPT_CHECKPOINT_METADATA_FILE);
+  if (mp == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  void *data = NULL;
+  size_t n = 0;
+  ckpt_error local = CKPT_ERROR_INIT;
+  st = ckpt_io_read_file(io, mp, CKPT_STEP_METADATA_MAX_BYTES, &data, &n, &local);
+  if (st == CKPT_ENOENT)
+    st = ckpt_op_check_file(op, mp, NULL, 0, err);
+  else if (st != CKPT_OK)
+    ckpt_error_set(err, st, "%s", local.message);
+  else
+    st = ckpt_op_check_file(op, mp, data, n, err);
+  free(data);
+  free(mp);
+  return st;
+}
+
 ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path,
                                       const ckpt_args *args, ckpt_value *out, ckpt_error *err) {
   if (ckptr == NULL)
@@ -406,12 +475,15 @@ ckpt_status ckpt_checkpointer_restore(ckpt_checkpointer *ckptr, const char *path
   if (st != CKPT_OK)
     return st;
   ckpt_op_set_engine(&op, ckptr->engine);
+  st = open_manifest(ckptr->io, path, &op, err);
   ckpt_value v = {0};
-  st = ckptr->handler->desc->vtable->restore(ckptr->handler, &op, path, args, &v, err);
+  if (st == CKPT_OK)
+    st = ckptr->handler->desc->vtable->restore(ckptr->handler, &op, path, args, &v, err);
   if (st != CKPT_OK)
     ckpt_error_set(err, st, "handler restore failed without a message");
   if (st == CKPT_OK)
     st = ckpt_op_run_deferred(&op, err);
+  ckpt_checksums_free(op.manifest);
   ckpt_op_destroy(&op);
   if (st != CKPT_OK) {
     ckpt_value_free(&v);

@@ -616,16 +616,49 @@ static ckpt_status recorded_handler(ckpt_io *io, const char *dir, ckpt_step_meta
   if (st != CKPT_OK)
     ckpt_error_prefix(err,
                       "Item \"%s\" was found in the checkpoint, but could not be "
-                      "restored: ",
-                      item);
+                      "restored (its handler in %s/%s): ",
+                      item, dir, CKPT_CHECKPOINT_METADATA_FILE);
   return st;
+}
+
+/* Every item item_handlers names must be there: a restore-all that silently returned the
+ * items left after one was deleted would hand back an incomplete checkpoint. A checkpoint
+ * without item_handlers (an unreadable or absent _CHECKPOINT_METADATA is reported by the
+ * first item that needs it) restores the items it has, as in Orbax. */
+static ckpt_status check_recorded_items(ckpt_io *io, const char *dir, ckpt_step_metadata *meta,
+                                        bool *meta_read, char **names, size_t count,
+                                        ckpt_error *err) {
+  ckpt_error local = CKPT_ERROR_INIT;
+  if (!*meta_read && ckpt_step_metadata_read(io, dir, meta, &local) != CKPT_OK) {
+    ckpt_step_metadata_clear(meta); /* read again, and reported, by recorded_handler */
+    return CKPT_OK;
+  }
+  *meta_read = true;
+  if (!cJSON_IsObject(meta->item_handlers))
+    return CKPT_OK;
+  const cJSON *h;
+  cJSON_ArrayForEach(h, meta->item_handlers) {
+    bool found = false;
+    for (size_t i = 0; i < count && !found; i++)
+      found = strcmp(names[i], h->string) == 0;
+    if (!found) {
+      char avail[512];
+      list_names(avail, sizeof avail, names, count);
+      return ckpt_error_set(err, CKPT_EINCOMPLETE,
+                            "Item \"%s\" is named in %s/%s (item_handlers) but its directory "
+                            "is missing from the checkpoint. Items present: %s",
+                            h->string, dir, CKPT_CHECKPOINT_METADATA_FILE, avail);
+    }
+  }
+  return CKPT_OK;
 }
 
 static ckpt_status restore_all(composite_state *s, ckpt_op *op, const char *dir, char **names,
                                size_t count, ckpt_value *out, ckpt_error *err) {
   ckpt_step_metadata meta = {0};
   bool meta_read = false;
-  ckpt_status st = CKPT_OK;
+  ckpt_status st =
+      check_recorded_items(ckpt_op_io(op), dir, &meta, &meta_read, names, count, err);
   for (size_t i = 0; i < count && st == CKPT_OK; i++) {
     const char *name = names[i];
     const ckpt_args_desc *restore_desc = NULL;

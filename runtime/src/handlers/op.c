@@ -1,6 +1,11 @@
 /* op.c — the per-operation context and its queue of deferred work (see op.h). */
 #include "handlers/op.h"
 
+#include <stdint.h>
+
+#include "storage/zarr_io.h"
+#include "util/crc32c.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +32,8 @@ void ckpt_op_destroy(ckpt_op *op) {
   op->cap_jobs = 0;
   op->head = 0;
   ckpt_path_set_clear(&op->durable);
+  cJSON_Delete(op->files);
+  op->files = NULL;
   pthread_mutex_destroy(&op->mu);
 }
 
@@ -150,6 +157,38 @@ void ckpt_op_note_durable(ckpt_op *op, const char *path) {
   pthread_mutex_lock(&op->mu);
   (void)ckpt_path_set_add(&op->durable, path); /* out of memory: the commit fsyncs it */
   pthread_mutex_unlock(&op->mu);
+}
+
+void ckpt_op_note_file(ckpt_op *op, const char *path, const void *data, size_t n) {
+  if (op == NULL || path == NULL)
+    return;
+  uint32_t crc = ckpt_crc32c(0, data, n);
+  pthread_mutex_lock(&op->mu);
+  if (op->files == NULL)
+    op->files = cJSON_CreateObject();
+  if (op->files != NULL) {
+    cJSON_DeleteItemFromObjectCaseSensitive(op->files, path); /* written again: the last */
+    (void)ckpt_checksums_add_chunk(op->files, path, crc, n);
+  }
+  pthread_mutex_unlock(&op->mu);
+}
+
+ckpt_status ckpt_op_check_file(const ckpt_op *op, const char *path, const void *data, size_t n,
+                               ckpt_error *err) {
+  ckpt_file_sum sum = {false, 0, 0};
+  if (data != NULL)
+    ckpt_file_sum_of(&sum, data, n);
+  return ckpt_op_check_sum(op, path, &sum, err);
+}
+
+ckpt_status ckpt_op_check_sum(const ckpt_op *op, const char *path, const ckpt_file_sum *sum,
+                              ckpt_error *err) {
+  if (op == NULL || op->manifest == NULL || op->manifest_dir == NULL)
+    return CKPT_OK;
+  size_t dl = strlen(op->manifest_dir);
+  if (strncmp(path, op->manifest_dir, dl) != 0 || path[dl] != '/')
+    return CKPT_OK;
+  return ckpt_checksums_check_file(op->manifest, op->manifest_dir, path + dl + 1, sum, err);
 }
 
 void ckpt_op_durable_renamed(ckpt_op *op, const char *from, const char *to) {

@@ -44,6 +44,12 @@ struct ckpt_op {
   size_t n_jobs;
   size_t cap_jobs;
   ckpt_path_set durable; /* paths made durable by the save's jobs (guarded by mu) */
+  /* Save: the CRC-32C and size of each item file written ({absolute path: [crc, bytes]},
+   * guarded by mu), for the checkpoint's manifest (storage/zarr_io.h, CKPT_MANIFEST_FILE). */
+  struct cJSON *files;
+  /* Restore: the checkpoint's manifest (NULL: none, e.g. written by Orbax) and its directory. */
+  struct ckpt_checksums *manifest;
+  const char *manifest_dir;
 };
 
 /* Initialises *op in place (io NULL means ckpt_io_default()). Release with ckpt_op_destroy. */
@@ -88,6 +94,18 @@ ckpt_engine *ckpt_op_engine(const ckpt_op *op);
  * Claims are only an optimisation: one lost to low memory costs an fsync, never durability.
  * Thread-safe. */
 void ckpt_op_note_durable(ckpt_op *op, const char *path);
+/* Records that the save wrote path with these bytes (their CRC-32C is taken here, from memory:
+ * nothing is read back). Out of memory: the file is simply not in the manifest, and the restore
+ * then reports it as unlisted. Thread-safe. */
+void ckpt_op_note_file(ckpt_op *op, const char *path, const void *data, size_t n);
+/* Restore: checks a file a handler read (data NULL: the file is missing) against the
+ * checkpoint's manifest, when there is one and the file lies inside its checkpoint. */
+ckpt_status ckpt_op_check_file(const ckpt_op *op, const char *path, const void *data, size_t n,
+                               ckpt_error *err);
+/* The same with the file's CRC and size already taken (present false: missing). */
+struct ckpt_file_sum;
+ckpt_status ckpt_op_check_sum(const ckpt_op *op, const char *path, const struct ckpt_file_sum *sum,
+                              ckpt_error *err);
 /* A rename of `from` to `to` (the Composite handler's item directories at finalize) carries
  * the claims on and under `from` along. */
 void ckpt_op_durable_renamed(ckpt_op *op, const char *from, const char *to);

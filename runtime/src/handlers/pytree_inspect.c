@@ -61,7 +61,7 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
       else if (adir == NULL)
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       else
-        st = ckpt_zarr_read_meta(io, adir, e->param, &m, err);
+        st = ckpt_zarr_read_meta(io, adir, e->param, NULL, &m, err);
       free(adir);
       if (st == CKPT_OK) {
         cJSON *shape = shape_json(m.ndim, m.shape), *chunks = shape_json(m.ndim, m.chunks);
@@ -197,7 +197,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   for (size_t i = 0; i < meta.n; i++)
     any_string |= strcmp(meta.entries[i].value_type, CKPT_VT_STRING) == 0;
   if (any_string)
-    st = ckpt_pytree_strings_read(io, dir, &strings, err);
+    st = ckpt_pytree_strings_read(io, dir, &strings, NULL, err);
   for (size_t i = 0; st == CKPT_OK && i < meta.n; i++) {
     cJSON *leaf;
     st = describe(io, dir, &meta.entries[i], strings, &packed, &leaf, err);
@@ -289,6 +289,10 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     st = ckpt_packed_read(io, dir, &packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&packed, &meta, dir, err);
+  if (st == CKPT_OK)
+    st = ckpt_pytree_meta_check_readable(&meta, dir, err);
+  if (st == CKPT_OK)
+    st = ckpt_checksums_check_item(sums, dir, &meta, &packed, NULL, err);
   if (st != CKPT_OK)
     goto done;
   arrays = calloc(meta.n ? meta.n : 1, sizeof *arrays);
@@ -302,7 +306,10 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     const ckpt_meta_entry *e = &meta.entries[i];
     if (strcmp(e->value_type, CKPT_VT_STRING) == 0) {
       if (!strings_read) {
-        st = ckpt_pytree_strings_read(io, dir, &strings, err);
+        ckpt_file_sum ssum;
+        st = ckpt_pytree_strings_read(io, dir, &strings, &ssum, err);
+        if (st == CKPT_OK)
+          st = ckpt_checksums_check_file(sums, dir, CKPT_STRINGS_FILE, &ssum, err);
         if (st != CKPT_OK)
           goto done;
         strings_read = true;
@@ -333,7 +340,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     if (a->packed != NULL)
       a->m = a->packed->meta;
     else
-      st = ckpt_zarr_read_meta(io, a->dir, e->param, &a->m, err);
+      st = ckpt_zarr_read_meta(io, a->dir, e->param, sums, &a->m, err);
     if (st != CKPT_OK)
       goto done;
     a->sums = ckpt_checksums_array(sums, e->param);

@@ -466,7 +466,7 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
     r->meta = pa->meta;
     r->packed = pa;
   } else {
-    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, &r->meta, err);
+    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
   }
   if (st != CKPT_OK)
     return st;
@@ -639,7 +639,10 @@ static ckpt_status prepare_leaf(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode, c
                        "not a string",
                        err);
     if (!c->strings_loaded) {
-      ckpt_status st = ckpt_pytree_strings_read(c->io, c->dir, &c->strings, err);
+      ckpt_file_sum sum;
+      ckpt_status st = ckpt_pytree_strings_read(c->io, c->dir, &c->strings, &sum, err);
+      if (st == CKPT_OK)
+        st = ckpt_checksums_check_file(c->checksums, c->dir, CKPT_STRINGS_FILE, &sum, err);
       if (st != CKPT_OK)
         return st;
       c->strings_loaded = true;
@@ -939,7 +942,7 @@ static uint64_t task_weight(void *ctx, size_t i) {
   return ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
 }
 
-static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
+static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, const char *dir,
                            const ckpt_pytree_restore_spec *spec, ckpt_tree **out, ckpt_error *err) {
   *out = NULL;
   rs_ctx c;
@@ -959,23 +962,28 @@ static ckpt_status restore(ckpt_io *io, ckpt_engine *engine, const char *dir,
   st = ckpt_pytree_meta_read(c.io, dir, &c.meta, err);
   if (st != CKPT_OK)
     goto done;
-  if (c.meta.use_ocdbt) {
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                        "%s of '%s': the checkpoint uses OCDBT, which ckpt does not read (save "
-                        "with use_ocdbt=False)",
-                        c.what, dir);
-    goto done;
-  }
-  if (c.meta.use_zarr3) {
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "%s of '%s': zarr3 checkpoints are not supported",
-                        c.what, dir);
+  /* the same checks, in the same storage functions, as `ckpt verify` runs */
+  st = ckpt_pytree_meta_check_readable(&c.meta, dir, err);
+  if (st != CKPT_OK) {
+    ckpt_error_prefix(err, "%s: ", c.what);
     goto done;
   }
   st = ckpt_checksums_read(c.io, dir, &c.checksums, err);
+  if (st == CKPT_OK && op != NULL && op->manifest != NULL) {
+    /* _CHECKSUMS itself, against the checkpoint's manifest: deleting or editing it must not
+     * turn the checks above off */
+    char *path = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
+    ckpt_file_sum self = ckpt_checksums_self(c.checksums);
+    st = path == NULL ? ckpt_error_set(err, CKPT_ENOMEM, "out of memory")
+                      : ckpt_op_check_sum(op, path, &self, err);
+    free(path);
+  }
   if (st == CKPT_OK)
     st = ckpt_packed_read(c.io, dir, &c.packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&c.packed, &c.meta, dir, err);
+  if (st == CKPT_OK)
+    st = ckpt_checksums_check_item(c.checksums, dir, &c.meta, &c.packed, NULL, err);
   if (st != CKPT_OK)
     goto done;
   c.n_leaves = c.meta.n;
@@ -1073,11 +1081,11 @@ done:
 
 ckpt_status ckpt_pytree_restore(ckpt_op *op, const char *dir, const ckpt_pytree_restore_spec *spec,
                                 ckpt_tree **out, ckpt_error *err) {
-  return restore(op ? ckpt_op_io(op) : NULL, ckpt_op_engine(op), dir, spec, out, err);
+  return restore(op, op ? ckpt_op_io(op) : NULL, ckpt_op_engine(op), dir, spec, out, err);
 }
 
 ckpt_status ckpt_pytree_restore_io(ckpt_io *io, const char *dir,
                                    const ckpt_pytree_restore_spec *spec, ckpt_tree **out,
                                    ckpt_error *err) {
-  return restore(io, NULL, dir, spec, out, err);
+  return restore(NULL, io, NULL, dir, spec, out, err);
 }

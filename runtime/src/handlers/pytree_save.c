@@ -617,6 +617,10 @@ fail:
 /* ---------------------------------------------------------------- entry points */
 
 /* The op's durability claims (handlers/op.h), which storage/ cannot name. */
+static void note_file(void *op, const char *path, const void *data, size_t n) {
+  ckpt_op_note_file(op, path, data, n);
+}
+
 static void note_durable(void *op, const char *path) {
   ckpt_op_note_durable(op, path);
 }
@@ -641,6 +645,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
     return st;
   j->engine = ckpt_op_engine(op);
   j->note_durable = note_durable;
+  j->note_file = note_file;
   j->note_durable_ctx = op;
   return ckpt_op_defer(op, run_plan, j, free_plan, err);
 }

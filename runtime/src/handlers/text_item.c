@@ -21,8 +21,10 @@ static ckpt_status run_job(void *arg, ckpt_error *err) {
   text_job *j = arg;
   ckpt_status st = ckpt_io_write_file(j->io, j->path, j->text, j->len, true, err);
   /* fsync'd: the commit need not fsync it again (its directory entry it still does). */
-  if (st == CKPT_OK && j->op != NULL)
+  if (st == CKPT_OK && j->op != NULL) {
     ckpt_op_note_durable(j->op, j->path);
+    ckpt_op_note_file(j->op, j->path, j->text, j->len);
+  }
   return st;
 }
 
@@ -80,7 +82,10 @@ ckpt_status ckpt_tf_load_text(ckpt_op *op, const char *dir, const char *name, ch
   size_t n = 0;
   if (st == CKPT_OK)
     st = ckpt_io_read_file(io, p, CKPT_TEXT_FILE_MAX_BYTES, &data, &n, err);
+  if (st == CKPT_OK)
+    st = ckpt_op_check_file(op, p, data, n, err);
   if (st != CKPT_OK) {
+    free(data);
     free(p);
     return st;
   }

@@ -1,6 +1,7 @@
 /* storage/checkpoint_metadata.c — reading and writing _CHECKPOINT_METADATA (see the header);
  * the JSON text itself is text/json.h's (exact numbers, NaN, integers beyond 2^53). */
 #include "storage/checkpoint_metadata.h"
+#include "storage/zarr_io.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -73,6 +74,11 @@ ckpt_status ckpt_step_metadata_to_json(const ckpt_step_metadata *m, bool raw_int
 
 ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
                                      ckpt_error *err) {
+  return ckpt_step_metadata_write_sum(io, dir, m, NULL, err);
+}
+
+ckpt_status ckpt_step_metadata_write_sum(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
+                                         ckpt_file_sum *sum, ckpt_error *err) {
   char *path = ckpt_path_join(dir, CKPT_CHECKPOINT_METADATA_FILE);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing metadata in '%s'", dir);
@@ -88,6 +94,8 @@ ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_st
     if (st != CKPT_OK)
       ckpt_error_prefix(err, "writing '%s': ", path);
   }
+  if (st == CKPT_OK && sum != NULL)
+    ckpt_file_sum_of(sum, text, len);
   if (st == CKPT_OK)
     st = ckpt_io_write_file(io, path, text, len, false, err);
   free(text);

@@ -48,6 +48,11 @@ ckpt_status ckpt_step_metadata_to_json(const ckpt_step_metadata *m, bool raw_int
 
 /* Writes <dir>/_CHECKPOINT_METADATA. Not fsync'd: the commit (storage/commit.c) syncs every
  * file of the checkpoint before declaring it committed, so an earlier fsync would be wasted. */
+/* As ckpt_step_metadata_write, also giving the CRC-32C and size of the text written (for the
+ * checkpoint's manifest). */
+struct ckpt_file_sum;
+ckpt_status ckpt_step_metadata_write_sum(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
+                                         struct ckpt_file_sum *sum, ckpt_error *err);
 ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
                                      ckpt_error *err);
 

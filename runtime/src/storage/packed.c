@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "text/json.h"
+#include "util/crc32c.h"
 #include "util/path.h"
 #include "util/text.h"
 
@@ -243,6 +244,8 @@ ckpt_status ckpt_packed_read(ckpt_io *io, const char *dir, ckpt_packed_index *id
   st = ckpt_io_read_file(io, path, CKPT_PACKED_INDEX_MAX, &text, &len, err);
   if (st != CKPT_OK)
     goto done;
+  idx->file_crc = ckpt_crc32c(0, text, len);
+  idx->file_bytes = len;
   /* "<path>:line:col: ..."; an entry listed twice is damage, not "the last one wins" */
   st = ckpt_json_load_opts(text, len, path, CKPT_JSON_UNIQUE_KEYS, &doc, err);
   if (st != CKPT_OK)

@@ -77,6 +77,8 @@ typedef struct ckpt_packed_index {
   pthread_mutex_t mu; /* guards the lazy opens of ckpt_packed_fd */
   bool mu_init;
   bool present; /* the item has a _PACKED file */
+  uint32_t file_crc; /* of _PACKED as read (for _CHECKSUMS) */
+  uint64_t file_bytes;
   size_t n_files;
   ckpt_packed_file *files;
   size_t n_arrays;

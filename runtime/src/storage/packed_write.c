@@ -128,6 +128,10 @@ ckpt_status ckpt_packed_index_text(ckpt_write_plan *j, char **text, size_t *len,
                                   .crc = c->crc};
     }
     st = ckpt_packed_encode(na, params, metas, j->n_packed, rows, text, len, err);
+    if (st == CKPT_OK) { /* for _CHECKSUMS' "files", written after it */
+      j->packed_index_crc = ckpt_crc32c(0, *text, *len);
+      j->packed_index_bytes = *len;
+    }
   }
   free(params);
   free(metas);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/zarr_io.h"
 #include "text/json.h"
+#include "util/crc32c.h"
 #include "util/path.h"
 #include "util/text.h"
 
@@ -264,6 +266,49 @@ static ckpt_status parse_entry(const cJSON *item, const char *where, ckpt_meta_e
   return CKPT_OK;
 }
 
+static int cmp_param(const void *a, const void *b) {
+  return strcmp((*(const ckpt_meta_entry *const *)a)->param,
+                (*(const ckpt_meta_entry *const *)b)->param);
+}
+
+/* Two entries with one parameter name (the same key path twice, or keys that join to the same
+ * name) cannot both be restored: the restore refuses them, and verify, which runs this parser,
+ * must too. */
+static ckpt_status check_unique_params(const ckpt_pytree_meta *meta, const char *where,
+                                       ckpt_error *err) {
+  if (meta->n < 2)
+    return CKPT_OK;
+  const ckpt_meta_entry **v = malloc(meta->n * sizeof *v);
+  if (v == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading %s", where);
+  for (size_t i = 0; i < meta->n; i++)
+    v[i] = &meta->entries[i];
+  qsort(v, meta->n, sizeof *v, cmp_param);
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 1; i < meta->n && st == CKPT_OK; i++)
+    if (strcmp(v[i - 1]->param, v[i]->param) == 0 && v[i]->param[0] != '\0')
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: two entries of tree_metadata are the leaf '%s' (a key path listed "
+                          "twice, or keys that join to the same name)",
+                          where, v[i]->param);
+  free(v);
+  return st;
+}
+
+ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const char *dir,
+                                            ckpt_error *err) {
+  if (meta->use_ocdbt)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                          "'%s/%s': the arrays are stored in OCDBT (use_ocdbt true), which ckpt "
+                          "does not read (save with use_ocdbt=False)",
+                          dir, CKPT_METADATA_FILE);
+  if (meta->use_zarr3)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                          "'%s/%s': use_zarr3 is true; zarr3 checkpoints are not supported", dir,
+                          CKPT_METADATA_FILE);
+  return CKPT_OK;
+}
+
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
                                    ckpt_pytree_meta *meta, ckpt_error *err) {
   memset(meta, 0, sizeof *meta);
@@ -301,6 +346,7 @@ ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *whe
     if (st != CKPT_OK)
       goto done;
   }
+  st = check_unique_params(meta, where, err);
 done:
   cJSON_Delete(doc);
   return st;
@@ -342,13 +388,21 @@ ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta
                         dir);
   if (st == CKPT_OK)
     st = ckpt_pytree_meta_parse(data, n, path, meta, err);
+  if (st == CKPT_OK) {
+    meta->file_read = true;
+    meta->file_crc = ckpt_crc32c(0, data, n);
+    meta->file_bytes = n;
+  }
   free(data);
   free(path);
   return st;
 }
 
-ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err) {
+ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc,
+                                     ckpt_file_sum *sum, ckpt_error *err) {
   *doc = NULL;
+  if (sum != NULL)
+    sum->present = false;
   char *path;
   void *data;
   size_t n;
@@ -356,6 +410,8 @@ ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc, 
   if (st == CKPT_ENOENT) {
     st = CKPT_OK;
   } else if (st == CKPT_OK) {
+    if (sum != NULL)
+      ckpt_file_sum_of(sum, data, n);
     cJSON *d = NULL;
     st = ckpt_json_load(data, n, path, &d, err); /* "<path>:line:col: ..." */
     if (st == CKPT_OK && !cJSON_IsObject(d)) {

@@ -67,6 +67,10 @@ typedef struct ckpt_pytree_meta {
   bool use_zarr3;
   bool store_array_data_equal_to_fill_value;
   cJSON *custom_metadata; /* owned; NULL when null or absent */
+  /* The file as read by ckpt_pytree_meta_read (its CRC-32C and size, for _CHECKSUMS). */
+  bool file_read;
+  uint32_t file_crc;
+  uint64_t file_bytes;
 } ckpt_pytree_meta;
 
 /* True for the value types that stand for an empty container or None (nothing stored). */
@@ -88,9 +92,16 @@ bool ckpt_meta_is_array_type(const char *value_type);
  * file is CKPT_ENOENT naming dir. */
 ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
                                   ckpt_error *err);
-/* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. */
-ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc, ckpt_error *err);
+/* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. sum (may
+ * be NULL) receives the CRC-32C and size of the bytes read (present false: no file). */
+struct ckpt_file_sum;
+ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc,
+                                     struct ckpt_file_sum *sum, ckpt_error *err);
 
+/* CKPT_EUNSUPPORTED naming dir/_METADATA when the item says its arrays are in OCDBT or zarr3
+ * (the restore and verify both refuse those). */
+ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const char *dir,
+                                            ckpt_error *err);
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
                                    ckpt_pytree_meta *meta, ckpt_error *err);
 void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);

@@ -10,7 +10,10 @@
 
 #include <zstd.h>
 
+#include "storage/packed.h"
+#include "storage/pytree_meta.h"
 #include "text/json.h"
+#include "util/crc32c.h"
 #include "util/path.h"
 
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
@@ -83,7 +86,7 @@ cJSON *ckpt_checksums_new(void) {
   if (!cJSON_AddStringToObject(doc, "format", "ckpt-checksums") ||
       !cJSON_AddNumberToObject(doc, "version", 1) ||
       !cJSON_AddStringToObject(doc, "algorithm", "crc32c") ||
-      !cJSON_AddObjectToObject(doc, "arrays")) {
+      !cJSON_AddObjectToObject(doc, "arrays") || !cJSON_AddObjectToObject(doc, "files")) {
     cJSON_Delete(doc);
     return NULL;
   }
@@ -104,6 +107,11 @@ bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t
   if (a == NULL)
     a = cJSON_AddObjectToObject(arrays, param);
   return a != NULL && ckpt_checksums_add_chunk(a, key, crc, bytes);
+}
+
+bool ckpt_checksums_add_file(cJSON *doc, const char *rel, uint32_t crc, uint64_t bytes) {
+  cJSON *files = cJSON_GetObjectItemCaseSensitive(doc, "files");
+  return files != NULL && ckpt_checksums_add_chunk(files, rel, crc, bytes);
 }
 
 bool ckpt_checksums_add_chunk(cJSON *a, const char *key, uint32_t crc, uint64_t bytes) {
@@ -133,39 +141,68 @@ bool ckpt_checksums_add_chunk(cJSON *a, const char *key, uint32_t crc, uint64_t 
 
 struct ckpt_checksums {
   cJSON *doc;
+  char *path; /* <item>/_CHECKSUMS, for messages */
+  ckpt_file_sum self;
   size_t n;
   const cJSON **arrays; /* the children of doc's "arrays", sorted by name (->string) */
+  bool has_files;       /* doc has "files" */
+  size_t n_files;
+  const cJSON **files; /* the children of "files", sorted by name */
 };
 
 static int cmp_entry_name(const void *a, const void *b) {
   return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
 
-/* Indexes doc's arrays; takes doc (freed on failure). */
+/* The children of obj sorted by name in *out (malloc'ed); false when memory runs out or a
+ * name appears twice (*dup names it then). */
+static bool sorted_children(const cJSON *obj, const cJSON ***out, size_t *n, const char **dup) {
+  size_t count = 0;
+  const cJSON *a;
+  cJSON_ArrayForEach(a, obj) count++;
+  *out = malloc((count ? count : 1) * sizeof **out);
+  if (*out == NULL)
+    return false;
+  *n = 0;
+  cJSON_ArrayForEach(a, obj)(*out)[(*n)++] = a;
+  qsort(*out, *n, sizeof **out, cmp_entry_name);
+  for (size_t i = 1; i < *n; i++) {
+    if (strcmp((*out)[i - 1]->string, (*out)[i]->string) == 0) {
+      *dup = (*out)[i]->string;
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Indexes doc's arrays and files; takes doc (freed on failure). */
 static ckpt_status index_checksums(cJSON *doc, const char *path, ckpt_checksums **out,
                                    ckpt_error *err) {
   const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
+  const cJSON *files = cJSON_GetObjectItemCaseSensitive(doc, "files");
   ckpt_checksums *s = calloc(1, sizeof *s);
-  size_t n = 0;
-  const cJSON *a;
-  cJSON_ArrayForEach(a, arrays) n++;
-  if (s != NULL)
-    s->arrays = malloc((n ? n : 1) * sizeof *s->arrays);
-  if (s == NULL || s->arrays == NULL) {
-    free(s);
+  if (s == NULL) {
     cJSON_Delete(doc);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
   }
   s->doc = doc;
-  cJSON_ArrayForEach(a, arrays) s->arrays[s->n++] = a;
-  qsort(s->arrays, s->n, sizeof *s->arrays, cmp_entry_name);
-  for (size_t i = 1; i < s->n; i++) {
-    if (strcmp(s->arrays[i - 1]->string, s->arrays[i]->string) == 0) {
-      ckpt_status st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' lists array '%s' twice", path,
-                                      s->arrays[i]->string);
-      ckpt_checksums_free(s);
-      return st;
-    }
+  s->path = ckpt_path_join(path, "");
+  if (s->path != NULL)
+    s->path[strlen(s->path) - 1] = '\0';
+  const char *dup = NULL;
+  ckpt_status st = CKPT_OK;
+  if (files != NULL && !cJSON_IsObject(files))
+    st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed (\"files\" is not an object)", path);
+  else if (s->path == NULL || !sorted_children(arrays, &s->arrays, &s->n, &dup))
+    st = dup ? ckpt_error_set(err, CKPT_ECORRUPT, "'%s' lists array '%s' twice", path, dup)
+             : ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
+  else if (files != NULL && !sorted_children(files, &s->files, &s->n_files, &dup))
+    st = dup ? ckpt_error_set(err, CKPT_ECORRUPT, "'%s' lists file '%s' twice", path, dup)
+             : ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
+  s->has_files = files != NULL;
+  if (st != CKPT_OK) {
+    ckpt_checksums_free(s);
+    return st;
   }
   *out = s;
   return CKPT_OK;
@@ -176,6 +213,8 @@ void ckpt_checksums_free(ckpt_checksums *s) {
     return;
   cJSON_Delete(s->doc);
   free(s->arrays);
+  free(s->files);
+  free(s->path);
   free(s);
 }
 
@@ -185,8 +224,44 @@ cJSON *ckpt_checksums_doc(ckpt_checksums *s) {
 
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
                                 ckpt_error *err) {
+  return ckpt_checksums_read_named(io, dir, CKPT_CHECKSUMS_FILE, out, err);
+}
+
+size_t ckpt_checksums_n_files(const ckpt_checksums *s) {
+  return s != NULL ? s->n_files : 0;
+}
+
+const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i) {
+  return s != NULL && i < s->n_files ? s->files[i]->string : NULL;
+}
+
+ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err) {
+  cJSON *doc = ckpt_checksums_new();
+  cJSON *copy = files != NULL ? cJSON_Duplicate(files, true) : cJSON_CreateObject();
+  char *path = ckpt_path_join(dir, CKPT_MANIFEST_FILE), *text = NULL;
+  size_t len = 0;
+  ckpt_status st = CKPT_OK;
+  if (doc == NULL || copy == NULL || path == NULL ||
+      !cJSON_ReplaceItemInObjectCaseSensitive(doc, "files", copy)) {
+    if (doc != NULL && copy != NULL && cJSON_GetObjectItemCaseSensitive(doc, "files") != copy)
+      cJSON_Delete(copy);
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", dir);
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(doc, "arrays");
+  if (st == CKPT_OK)
+    st = ckpt_json_dump_compact(doc, &text, &len, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_write_file(io, path, text, len, false, err);
+  free(text);
+  free(path);
+  cJSON_Delete(doc);
+  return st;
+}
+
+ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *name,
+                                      ckpt_checksums **out, ckpt_error *err) {
   *out = NULL;
-  char *path = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
+  char *path = ckpt_path_join(dir, name);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_io_kind kind;
@@ -206,12 +281,18 @@ ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **o
     st = ckpt_json_load_opts(data, n, path, CKPT_JSON_UNIQUE_KEYS, &d, err);
     const cJSON *arrays = d ? cJSON_GetObjectItemCaseSensitive(d, "arrays") : NULL;
     const cJSON *alg = d ? cJSON_GetObjectItemCaseSensitive(d, "algorithm") : NULL;
+    /* the manifest has files only */
+    if (st == CKPT_OK && arrays == NULL && strcmp(name, CKPT_MANIFEST_FILE) == 0 &&
+        cJSON_AddObjectToObject(d, "arrays") != NULL)
+      arrays = cJSON_GetObjectItemCaseSensitive(d, "arrays");
     if (st == CKPT_OK && (!cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
                           strcmp(alg->valuestring, "crc32c") != 0)) {
       cJSON_Delete(d);
       st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed", path);
     } else if (st == CKPT_OK) {
       st = index_checksums(d, path, out, err);
+      if (st == CKPT_OK)
+        ckpt_file_sum_of(&(*out)->self, data, n);
     }
   }
   free(data);
@@ -228,10 +309,111 @@ const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param) {
   return hit != NULL && cJSON_IsObject(*hit) ? *hit : NULL;
 }
 
+void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n) {
+  sum->present = true;
+  sum->crc = ckpt_crc32c(0, data, n);
+  sum->bytes = n;
+}
+
+bool ckpt_checksums_has_files(const ckpt_checksums *s) {
+  return s != NULL && s->has_files;
+}
+
+ckpt_file_sum ckpt_checksums_self(const ckpt_checksums *s) {
+  ckpt_file_sum none = {false, 0, 0};
+  return s != NULL ? s->self : none;
+}
+
+/* [crc32c, bytes] of a files entry; false when it is not that shape. */
+static bool entry_values(const cJSON *e, uint32_t *crc, uint64_t *bytes) {
+  const cJSON *c = cJSON_GetArrayItem(e, 0), *b = cJSON_GetArrayItem(e, 1);
+  if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsNumber(c) || !cJSON_IsNumber(b) ||
+      c->valuedouble < 0 || c->valuedouble > 4294967295.0 || b->valuedouble < 0 ||
+      b->valuedouble > 9007199254740992.0)
+    return false;
+  *crc = (uint32_t)c->valuedouble;
+  *bytes = (uint64_t)b->valuedouble;
+  return true;
+}
+
+ckpt_status ckpt_checksums_check_file(const ckpt_checksums *s, const char *dir, const char *rel,
+                                      const ckpt_file_sum *sum, ckpt_error *err) {
+  if (s == NULL || !s->has_files)
+    return CKPT_OK;
+  cJSON key = {.string = (char *)rel};
+  const cJSON *kp = &key;
+  const cJSON *const *hit = bsearch(&kp, s->files, s->n_files, sizeof *s->files, cmp_entry_name);
+  if (hit == NULL && !sum->present)
+    return CKPT_OK;
+  if (hit == NULL)
+    return ckpt_error_set(err, CKPT_ECORRUPT, "'%s/%s' is not listed in '%s' (a file added?)", dir,
+                          rel, s->path);
+  uint32_t crc;
+  uint64_t bytes;
+  if (!entry_values(*hit, &crc, &bytes))
+    return ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed (entry of file '%s')", s->path,
+                          rel);
+  if (!sum->present)
+    return ckpt_error_set(err, CKPT_EINCOMPLETE, "'%s/%s' is missing, but '%s' records it", dir,
+                          rel, s->path);
+  if (sum->crc != crc || sum->bytes != bytes)
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "'%s/%s' does not match its checksum (crc32c %08x, %llu bytes; '%s' "
+                          "records %08x, %llu bytes): the file was changed",
+                          dir, rel, (unsigned)sum->crc, (unsigned long long)sum->bytes, s->path,
+                          (unsigned)crc, (unsigned long long)bytes);
+  return CKPT_OK;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
+                                      const ckpt_pytree_meta *meta, const ckpt_packed_index *packed,
+                                      const ckpt_file_sum *strings, ckpt_error *err) {
+  if (s == NULL)
+    return CKPT_OK;
+  ckpt_status st = CKPT_OK;
+  /* The cross-check first: its message says what happened, a CRC mismatch only that the file
+   * changed. */
+  /* Every array _CHECKSUMS lists was written as a zarr array leaf: one that _METADATA lacks
+   * (deleted, or its value_type changed) would silently vanish from the restored tree. */
+  const char **names = malloc((meta->n ? meta->n : 1) * sizeof *names);
+  if (names == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory checking '%s'", s->path);
+  size_t n = 0;
+  for (size_t i = 0; i < meta->n; i++)
+    if (ckpt_meta_is_array_type(meta->entries[i].value_type) &&
+        (packed == NULL || ckpt_packed_find(packed, meta->entries[i].param) == NULL))
+      names[n++] = meta->entries[i].param;
+  qsort(names, n, sizeof *names, cmp_str);
+  for (size_t i = 0; i < s->n && st == CKPT_OK; i++) {
+    const char *param = s->arrays[i]->string;
+    if (bsearch(&param, names, n, sizeof *names, cmp_str) == NULL)
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "'%s' lists array '%s', but '%s/%s' has no array leaf '%s' (a leaf "
+                          "deleted from %s or its value_type changed)",
+                          s->path, param, dir, CKPT_METADATA_FILE, param, CKPT_METADATA_FILE);
+  }
+  free(names);
+  if (st != CKPT_OK)
+    return st;
+  ckpt_file_sum ms = {meta->file_read, meta->file_crc, meta->file_bytes};
+  st = ckpt_checksums_check_file(s, dir, CKPT_METADATA_FILE, &ms, err);
+  if (st == CKPT_OK && packed != NULL) {
+    ckpt_file_sum ps = {packed->present, packed->file_crc, packed->file_bytes};
+    st = ckpt_checksums_check_file(s, dir, CKPT_PACKED_INDEX_FILE, &ps, err);
+  }
+  if (st == CKPT_OK && strings != NULL)
+    st = ckpt_checksums_check_file(s, dir, CKPT_STRINGS_FILE, strings, err);
+  return st;
+}
+
 /* ---------------------------------------------------------------- metadata read */
 
 ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
-                                ckpt_zarr_meta *m, ckpt_error *err) {
+                                const ckpt_checksums *sums, ckpt_zarr_meta *m, ckpt_error *err) {
   ckpt_io_kind kind;
   uint64_t size;
   ckpt_status st = ckpt_io_stat(io, array_dir, &kind, &size, err);
@@ -258,6 +440,20 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing", name, path);
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
     *err = local;
+  if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {
+    /* checked against the item's _CHECKSUMS before it is believed: a changed dtype, byte order
+     * or shape decodes fine and matches every chunk's CRC */
+    ckpt_file_sum sum;
+    ckpt_file_sum_of(&sum, data, n);
+    size_t dl = strlen(array_dir) - strlen(name) - 1;
+    char *rel = ckpt_path_join(name, CKPT_ZARR_METADATA_FILE), *dir = strndup(array_dir, dl);
+    if (rel == NULL || dir == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    else
+      st = ckpt_checksums_check_file(sums, dir, rel, &sum, err);
+    free(rel);
+    free(dir);
+  }
   if (st == CKPT_OK)
     st = ckpt_zarr_meta_decode(data, n, path, m, err);
   free(data);

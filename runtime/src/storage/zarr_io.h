@@ -34,11 +34,21 @@ ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out
 /* ---------------------------------------------------------------- checksums */
 
 #define CKPT_CHECKSUMS_FILE "_CHECKSUMS"
+/* The checkpoint's manifest, written at commit in the checkpoint directory: the same document
+ * with "files" only, relative to the checkpoint — _CHECKPOINT_METADATA, every PyTree item's
+ * _CHECKSUMS (which covers the rest of its item) and every JSON/proto item file. */
+#define CKPT_MANIFEST_FILE "_CHECKPOINT_CHECKSUMS"
 #define CKPT_CHECKSUMS_MAX (256u << 20)
 
 /* Builds the _CHECKSUMS document: {"format": "ckpt-checksums", "version": 1,
- * "algorithm": "crc32c", "arrays": {param: {chunk key: [crc32c, stored bytes], ...}}}. */
+ * "algorithm": "crc32c", "arrays": {param: {chunk key: [crc32c, stored bytes], ...}},
+ * "files": {path in the item: [crc32c, bytes], ...}}. "files" covers the item's metadata files
+ * (_METADATA, _strings.json, _PACKED, every <param>/.zarray); items written before it existed
+ * (and Orbax's) have none, and their metadata is then not checked (docs/format.md). */
 cJSON *ckpt_checksums_new(void);
+/* Adds one metadata file's entry (path relative to the item directory); false when memory
+ * runs out. */
+bool ckpt_checksums_add_file(cJSON *doc, const char *rel, uint32_t crc, uint64_t bytes);
 /* Adds one chunk's entry; false when memory runs out. Finding param's entry is linear in the
  * arrays added so far: a writer of many arrays uses the two calls below instead. */
 bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
@@ -57,6 +67,41 @@ typedef struct ckpt_checksums ckpt_checksums;
  * Caller owns *out (ckpt_checksums_free). */
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
                                 ckpt_error *err);
+/* The CRC-32C and size of the bytes of a small file as read, for the checks below. */
+typedef struct ckpt_file_sum {
+  bool present; /* the file exists (false: crc and bytes are meaningless) */
+  uint32_t crc;
+  uint64_t bytes;
+} ckpt_file_sum;
+void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n);
+/* True when s records metadata files ("files"): a ckpt item written with this check. */
+bool ckpt_checksums_has_files(const ckpt_checksums *s);
+/* The CRC and size of _CHECKSUMS itself as read (for the checkpoint's manifest). */
+ckpt_file_sum ckpt_checksums_self(const ckpt_checksums *s);
+/* Checks dir/rel (a metadata file of the item s belongs to) against s: OK when s is NULL or
+ * records no files; CKPT_ECORRUPT when the file is present but not recorded or its CRC or size
+ * differ, CKPT_EINCOMPLETE when it is recorded but missing. Messages name the file. */
+ckpt_status ckpt_checksums_check_file(const ckpt_checksums *s, const char *dir, const char *rel,
+                                      const ckpt_file_sum *sum, ckpt_error *err);
+/* Cross-checks _CHECKSUMS with the item's other metadata (dir is the item directory): every
+ * array s lists must be an array leaf of meta that is not packed (else the leaf was deleted
+ * from _METADATA or its value_type changed), and _METADATA, _PACKED and _strings.json (sums
+ * from their readers; strings NULL when not read) must match "files". OK when s is NULL. */
+struct ckpt_pytree_meta;
+struct ckpt_packed_index;
+ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
+                                      const struct ckpt_pytree_meta *meta,
+                                      const struct ckpt_packed_index *packed,
+                                      const ckpt_file_sum *strings, ckpt_error *err);
+/* Reads dir/name like ckpt_checksums_read (the checkpoint's manifest: CKPT_MANIFEST_FILE). */
+ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *name,
+                                      ckpt_checksums **out, ckpt_error *err);
+/* The files s records (sorted), for a caller that checks each is there. */
+size_t ckpt_checksums_n_files(const ckpt_checksums *s);
+const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i);
+/* Writes dir/CKPT_MANIFEST_FILE from files ({path relative to dir: [crc32c, bytes]}, not
+ * taken). Not durable: the commit makes it so. */
+ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err);
 /* The entry of one array, or NULL (also when s is NULL). Owned by s. */
 const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param);
 /* The whole document, for a caller that adds to it and writes it again (ckpt unpack): the
@@ -66,10 +111,11 @@ void ckpt_checksums_free(ckpt_checksums *s); /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- reading */
 
-/* Reads and parses array_dir/.zarray (array_dir must be a real directory). name is the
- * parameter name, for messages. */
+/* Reads and parses array_dir/.zarray (array_dir must be a real directory, <item>/<name>).
+ * name is the parameter name, for messages. With sums (the item's _CHECKSUMS, may be NULL)
+ * the file's bytes are checked against it first (ckpt_checksums_check_file). */
 ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
-                                ckpt_zarr_meta *m, ckpt_error *err);
+                                const ckpt_checksums *sums, ckpt_zarr_meta *m, ckpt_error *err);
 
 /* One box to fill, in the coordinates of the destination array. */
 typedef struct ckpt_zarr_dest {

@@ -259,6 +259,13 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
     if (missing_is_error)
       return ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': chunk '%s' is missing ('%s')",
                             c->name, c->key, c->path);
+    /* A chunk _CHECKSUMS lists was written: whatever _METADATA says about fill values, its
+     * absence is damage, never zeros. */
+    if (checksums != NULL && cJSON_GetObjectItemCaseSensitive(checksums, c->key) != NULL)
+      return ckpt_error_set(err, CKPT_EINCOMPLETE,
+                            "array '%s': chunk '%s' is missing ('%s'), but _CHECKSUMS records it "
+                            "as written",
+                            c->name, c->key, c->path);
     c->missing = true;
     return CKPT_OK;
   }

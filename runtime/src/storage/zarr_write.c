@@ -74,6 +74,9 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
   st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
+  /* its CRC now, from the text in hand: _CHECKSUMS covers it without reading it back */
+  l->zcrc = ckpt_crc32c(0, json, len);
+  l->zbytes = len;
   char *path = ckpt_path_join(l->dir, CKPT_ZARR_METADATA_FILE);
   if (path == NULL) {
     free(json);
@@ -292,11 +295,28 @@ static size_t batch_files(void) {
   return n < 4 ? 4 : n > 512 ? 512 : n;
 }
 
-/* _CHECKSUMS as compact JSON; *text malloc'ed (caller frees). */
-static ckpt_status checksums_text(ckpt_write_plan *j, char **text, size_t *len, ckpt_error *err) {
+/* _CHECKSUMS as compact JSON; *text malloc'ed (caller frees). strings: _strings.json's
+ * CRC and size (present false when there is none). */
+static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strings, char **text,
+                                  size_t *len, ckpt_error *err) {
   *text = NULL;
   cJSON *sums = ckpt_checksums_new();
   bool ok = sums != NULL;
+  /* The metadata files, from the CRCs taken when their text was made (never read back). */
+  ok = ok && ckpt_checksums_add_file(sums, CKPT_METADATA_FILE, j->meta_crc, j->meta_len);
+  if (ok && strings->present)
+    ok = ckpt_checksums_add_file(sums, CKPT_STRINGS_FILE, strings->crc, strings->bytes);
+  if (ok && j->n_packed_leaves > 0)
+    ok = ckpt_checksums_add_file(sums, CKPT_PACKED_INDEX_FILE, j->packed_index_crc,
+                                 j->packed_index_bytes);
+  char rel[CKPT_PATH_NAME_MAX + 16];
+  for (size_t i = 0; ok && i < j->n_leaves; i++) {
+    const ckpt_write_leaf *l = &j->leaves[i];
+    if (l->packed)
+      continue; /* its zarray is in _PACKED */
+    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param, CKPT_ZARR_METADATA_FILE);
+    ok = ckpt_checksums_add_file(sums, rel, l->zcrc, l->zbytes);
+  }
   /* A leaf's chunks are consecutive and parameter names unique (zarr_write.h): each
    * array's entry is appended once and kept while its chunks are added, with no lookup (a
    * lookup per chunk made this quadratic in the number of arrays). */
@@ -348,7 +368,10 @@ static ckpt_status submit_item_file(ckpt_write_plan *j, ckpt_engine_group *g, co
  * encoded while the data is written. */
 static ckpt_status task_encode_metadata(void *arg, ckpt_error *err) {
   ckpt_write_plan *j = arg;
-  return ckpt_pytree_meta_encode(&j->meta, &j->meta_text, &j->meta_len, err);
+  ckpt_status st = ckpt_pytree_meta_encode(&j->meta, &j->meta_text, &j->meta_len, err);
+  if (st == CKPT_OK)
+    j->meta_crc = ckpt_crc32c(0, j->meta_text, j->meta_len);
+  return st;
 }
 
 /* Submits the closing job of the batch being built (its jobs: jobs[0 .. *n_jobs)) with its
@@ -510,8 +533,11 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
     return st;
   char *text = NULL;
   size_t len = 0;
+  ckpt_file_sum strings = {false, 0, 0};
   if (j->strings != NULL) {
     st = ckpt_json_dump_compact(j->strings, &text, &len, err);
+    if (st == CKPT_OK)
+      ckpt_file_sum_of(&strings, text, len);
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
@@ -523,7 +549,13 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
       st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
   }
   if (st == CKPT_OK)
-    st = checksums_text(j, &text, &len, err);
+    st = checksums_text(j, &strings, &text, &len, err);
+  if (st == CKPT_OK && j->note_file != NULL) {
+    char *path = ckpt_path_join(j->dir, CKPT_CHECKSUMS_FILE);
+    if (path != NULL) /* out of memory: unlisted, which the restore reports */
+      j->note_file(j->note_durable_ctx, path, text, len);
+    free(path);
+  }
   if (st == CKPT_OK)
     st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
   if (st == CKPT_OK) {

@@ -52,6 +52,8 @@ typedef struct ckpt_write_leaf {
   char *dir; /* <item>/<param> */
   /* The writer's: */
   ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
+  uint32_t zcrc;           /* .zarray's CRC-32C and size, for _CHECKSUMS' "files" */
+  uint64_t zbytes;
 } ckpt_write_leaf;
 
 /* One chunk of a leaf that intersects one of its pieces. A leaf's chunks are consecutive in
@@ -81,6 +83,9 @@ struct ckpt_write_plan {
    * commit), once the whole write succeeded; may be NULL. */
   void (*note_durable)(void *ctx, const char *path);
   void *note_durable_ctx;
+  /* Called (same ctx) with _CHECKSUMS' path and bytes as they are written, for the
+   * checkpoint's manifest; may be NULL. */
+  void (*note_file)(void *ctx, const char *path, const void *data, size_t n);
   char *dir;             /* the item directory (exists) */
   ckpt_pytree_meta meta; /* _METADATA's entries; their params are unique */
   size_t n_leaves, cap_leaves;
@@ -100,6 +105,9 @@ struct ckpt_write_plan {
   /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
   char *meta_text;
   size_t meta_len;
+  uint32_t meta_crc; /* of meta_text */
+  uint32_t packed_index_crc; /* of the _PACKED text written, and its size */
+  uint64_t packed_index_bytes;
   bool packed_index_written; /* _PACKED was written (durably) in phase 1 */
 };
 
