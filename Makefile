@@ -6,11 +6,14 @@
 #   make layers    the runtime's layering rules (scripts/check-layers; part of test and check)
 #   make check-exports  libckpt.so exports its public API (CKPT_API) and nothing else
 #   make bench     benchmarks (ratios against limits measured in the same run)
+#   make torture   SIGKILL async manager saves at random moments, both commit modes, and check
+#                  what is left (TORTURE_TRIALS per mode, default 200; TORTURE_SEED; not in test)
 #   make golden    regenerate the golden generated-code fixtures
 #   make install   PREFIX=/usr/local: ckptgen, ckpt, headers, libckpt.{a,so}, ckpt.pc, helpers
 #   make clean
 #
-# Variables: CC (gcc or clang), BUILD (output directory), SAN=1 (sanitizers), PREFIX.
+# Variables: CC (gcc or clang), BUILD (output directory), SAN=1 (sanitizers), PREFIX,
+# TORTURE_TRIALS and TORTURE_SEED (make torture).
 
 CC       ?= cc
 BUILD    ?= build
@@ -46,7 +49,7 @@ LIBCKPT_SO   := $(BUILD)/lib/libckpt.so
 
 .DEFAULT_GOAL := all
 .PHONY: all deps demo test check bench golden install clean run-tests examples layers \
-        check-exports
+        check-exports torture
 
 # ---------------------------------------------------------------- generator (ckptgen)
 GEN_SRCS   := $(wildcard generator/*.c)
@@ -157,10 +160,20 @@ ifneq ($(CLI_SRCS),)
 TOOLS := $(CKPT_TOOL)
 endif
 
+# The crash-torture driver (docs/reliability.md, "Crash torture"): public API only, like a user's
+# program. tests/torture runs a short version of it; make torture the long one.
+TORTURE_BIN := $(BUILD)/bin/ckpt-torture
+$(BUILD)/obj/tools/%.o: tools/%.c | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+$(TORTURE_BIN): $(BUILD)/obj/tools/torture/torture.o $(LIBCKPT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBCKPT_A) $(LDLIBS_ALL)
+
 EXAMPLE_PROGS := $(sort $(notdir $(patsubst %/,%,$(wildcard examples/*/))))
 EXAMPLE_BINS  := $(EXAMPLE_PROGS:%=$(BUILD)/bin/examples/%)
 
-all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS)
+all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS) $(TORTURE_BIN)
 
 # ---------------------------------------------------------------- tests
 # Each directory tests/<suite>/ becomes one Criterion binary $(BUILD)/tests/<suite> built from
@@ -196,7 +209,7 @@ $$($(1)_GENDIR)/%.o: $$($(1)_GENDIR)/%.c
 $(BUILD)/obj/tests/$(1)/%.o: tests/$(1)/%.c $$($(1)_PB_C) $$($(1)_CK_C) | $(BUILD)/gen/ckpt/builtin.ckpt.h $(EXAMPLE_GEN_C) $(EXAMPLE_PB_C)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(TEST_CPPFLAGS) -I$$($(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
-$(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) | $(TOOLS) $(EXAMPLE_BINS)
+$(BUILD)/tests/$(1): $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) | $(TOOLS) $(EXAMPLE_BINS) $(TORTURE_BIN)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LDFLAGS_ALL) -o $$@ $$($(1)_OBJS) $(EXAMPLES_LIB) $(LIBCKPT_A) $(TEST_LDLIBS) $(LDLIBS_ALL)
 endef
@@ -296,6 +309,15 @@ bench: deps
 	@scripts/bench $(BUILD)
 
 examples: all
+
+# N trials per mode (each: a child saving through an async manager, SIGKILLed at a random
+# moment, then the checks); the protocol points of the commit and the deletions first.
+TORTURE_TRIALS ?= 200
+TORTURE_SEED   ?=
+torture: deps
+	@$(MAKE) --no-print-directory all
+	$(TORTURE_BIN) --trials $(TORTURE_TRIALS) --edge-trials all \
+	  $(if $(TORTURE_SEED),--seed $(TORTURE_SEED))
 
 demo: deps
 	@$(MAKE) --no-print-directory all
