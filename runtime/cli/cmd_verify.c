@@ -110,8 +110,8 @@ int cli_cmd_verify(int argc, char **argv) {
       } else if (!s->finalized) {
         r->skipped = true;
         r->skip_reason =
-            "not finalized (no commit_success.txt and no commit timestamp): not a "
-            "checkpoint";
+            "not finalized (no commit_success.txt, and a pending commit marker or no "
+            "commit timestamp): an interrupted save, not a checkpoint";
       } else {
         found = true;
         verify_checkpoint(io, s->path, progress, r);

@@ -106,9 +106,13 @@ Test(hardening, a_manager_makes_its_new_directory_durable) {
 /* ---------------------------------------------------------------- names */
 
 Test(hardening, json_file_names_the_layout_reserves_are_refused) {
-  const char *reserved[] = {CKPT_COMMIT_FILE, CKPT_CHECKPOINT_METADATA_FILE,
-                            "_METADATA",      "_CHECKSUMS",
-                            "_strings.json",  "_PACKED",
+  const char *reserved[] = {CKPT_COMMIT_FILE,
+                            CKPT_CHECKPOINT_METADATA_FILE,
+                            CKPT_CHECKPOINT_CHECKSUMS_FILE,
+                            "_METADATA",
+                            "_CHECKSUMS",
+                            "_strings.json",
+                            "_PACKED",
                             "_PACKED.0"};
   for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++) {
     ckpt_handler *h = NULL;
@@ -118,6 +122,21 @@ Test(hardening, json_file_names_the_layout_reserves_are_refused) {
     cr_assert_null(h);
     cr_assert(strstr(err.message, reserved[i]) && strstr(err.message, "reserved"), "%s",
               err.message);
+  }
+}
+
+Test(hardening, composite_item_names_of_checkpoint_files_are_refused) {
+  const char *names[] = {CKPT_COMMIT_FILE, CKPT_CHECKPOINT_METADATA_FILE,
+                         CKPT_CHECKPOINT_CHECKSUMS_FILE};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    ckpt_Composite *c = ckpt_composite_new();
+    ckpt_JsonSave *j = ckpt_JsonSave_new();
+    j->item = cJSON_CreateObject();
+    ckpt_error err = CKPT_ERROR_INIT;
+    cr_assert_eq(ckpt_composite_add(c, names[i], &j->base, &err), CKPT_EINVAL, "\"%s\" accepted",
+                 names[i]);
+    cr_assert(strstr(err.message, names[i]) != NULL, "%s", err.message);
+    ckpt_args_delete(&c->base);
   }
 }
 

@@ -17,6 +17,8 @@ typedef enum ckpt_atomicity {
 #define CKPT_TMP_SUFFIX ".orbax-checkpoint-tmp"
 #define CKPT_COMMIT_FILE "commit_success.txt"
 #define CKPT_CHECKPOINT_METADATA_FILE "_CHECKPOINT_METADATA"
+/* ckpt's checksum manifest of the checkpoint (docs/format.md, "_CHECKPOINT_CHECKSUMS"). */
+#define CKPT_CHECKPOINT_CHECKSUMS_FILE "_CHECKPOINT_CHECKSUMS"
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,8 @@ ckpt_status ckpt_composite_check_item_name(const char *item, ckpt_error *err) {
                           "Composite item name \"%s\" starts with \"__\", which is reserved", item);
   if (strcmp(item, CKPT_COMPOSITE_RESERVED_ITEM) == 0)
     return ckpt_error_set(err, CKPT_EINVAL, "Cannot specify reserved item name: \"%s\"", item);
-  if (strcmp(item, CKPT_CHECKPOINT_METADATA_FILE) == 0 || strcmp(item, CKPT_COMMIT_FILE) == 0)
+  if (strcmp(item, CKPT_CHECKPOINT_METADATA_FILE) == 0 || strcmp(item, CKPT_COMMIT_FILE) == 0 ||
+      strcmp(item, CKPT_CHECKPOINT_CHECKSUMS_FILE) == 0)
     return ckpt_error_set(err, CKPT_EINVAL,
                           "Composite item name \"%s\" is a file name the checkpoint itself uses",
                           item);

@@ -16,6 +16,7 @@
 
 #include "ckpt/error.h"
 #include "ckpt/io.h"
+#include "ckpt/layout.h"
 #include "io/tasks.h"
 #include "storage/zarr.h"
 
@@ -37,7 +38,7 @@ ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out
 /* The checkpoint's manifest, written at commit in the checkpoint directory: the same document
  * with "files" only, relative to the checkpoint — _CHECKPOINT_METADATA, every PyTree item's
  * _CHECKSUMS (which covers the rest of its item) and every JSON/proto item file. */
-#define CKPT_MANIFEST_FILE "_CHECKPOINT_CHECKSUMS"
+#define CKPT_MANIFEST_FILE CKPT_CHECKPOINT_CHECKSUMS_FILE
 #define CKPT_CHECKSUMS_MAX (256u << 20)
 
 /* Builds the _CHECKSUMS document: {"format": "ckpt-checksums", "version": 1,

@@ -9,7 +9,7 @@
 static const char *const k_reserved[] =
     {
         "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
-        "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA",
+        "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA", "_CHECKPOINT_CHECKSUMS",
         "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
 };
 
