@@ -97,6 +97,10 @@ typedef struct vctx {
   size_t n_arrays, cap_arrays;
   varray *arrays;
   uint64_t n_tasks;
+  /* Written by someone else (Orbax): no _CHECKPOINT_CHECKSUMS, no pending commit marker and a
+   * commit timestamp. Such a checkpoint may lack commit_success.txt (Orbax writes it only on
+   * some file systems and versions): its absence is then noted, not damage. */
+  bool foreign;
 } vctx;
 
 static bool keep_tree(vctx *c, cli_pytree *p) {
@@ -250,6 +254,10 @@ static void check_item(vctx *c, const cli_item *it, bool composite_top) {
     } else if (ckpt_io_stat(c->io, cf, &kind, &size, &err) != CKPT_OK) {
       problem_err(c, it->label, NULL, cf, &err);
       ckpt_error_clear(&err);
+    } else if (kind != CKPT_IO_KIND_FILE && c->foreign) {
+      vreport_note(c->r, cli_asprintf("item %s has no " CKPT_COMMIT_FILE " (not written by ckpt; "
+                                      "Orbax does not always write it)",
+                                      it->label));
     } else if (kind != CKPT_IO_KIND_FILE) {
       vreport_problem(c->r, CKPT_EINCOMPLETE, it->label, NULL, NULL, 0, cf,
                       "the item's commit marker " CKPT_COMMIT_FILE " is missing");
@@ -392,6 +400,17 @@ static void check_manifest(vctx *c, const cli_ckpt *k) {
   ckpt_checksums_free(m);
 }
 
+/* True when dir/name exists (as anything). */
+static bool has_file(ckpt_io *io, const char *dir, const char *name) {
+  char *p = ckpt_path_join(dir, name);
+  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+  uint64_t size;
+  bool found = p != NULL && ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK &&
+               kind != CKPT_IO_KIND_MISSING;
+  free(p);
+  return found;
+}
+
 /* Verifies one checkpoint (or item directory) into *r. */
 void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r) {
   cli_ckpt k;
@@ -411,7 +430,13 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
                     "the directory has the temporary name of an unfinished save (" CKPT_TMP_SUFFIX
                     "): it is not a checkpoint");
   if (!k.bare_item) {
-    if (!k.has_commit_file)
+    c.foreign = !k.has_commit_file && k.meta_ok && k.meta.has_commit_timestamp &&
+                !has_file(io, k.path, CKPT_COMMIT_PENDING_FILE) &&
+                !has_file(io, k.path, CKPT_MANIFEST_FILE);
+    if (c.foreign)
+      vreport_note(r, cli_strdup("no " CKPT_COMMIT_FILE " (not written by ckpt; Orbax does not "
+                                 "always write it): finalized by its commit timestamp"));
+    else if (!k.has_commit_file)
       vreport_problem(r, CKPT_EINCOMPLETE, NULL, NULL, NULL, 0, CKPT_COMMIT_FILE,
                       "the commit marker " CKPT_COMMIT_FILE " is missing");
     else

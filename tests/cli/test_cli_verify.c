@@ -155,6 +155,25 @@ Test(cli_verify, missing_item_commit_marker) {
   free(f);
 }
 
+/* A checkpoint that carries no sign of ckpt (no _CHECKPOINT_CHECKSUMS, no pending marker) and
+ * is committed by its timestamp is what Orbax writes where it leaves out commit_success.txt:
+ * the missing markers are noted, not damage. With the manifest present they are damage (the
+ * two tests above). */
+Test(cli_verify, foreign_checkpoint_without_commit_markers) {
+  const char *gone[] = {"commit_success.txt", "config/commit_success.txt", "_CHECKPOINT_CHECKSUMS"};
+  for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
+    char *f = at(gone[i]);
+    cr_assert_eq(unlink(f), 0, "%s", f);
+    free(f);
+  }
+  tc_run r;
+  TC_TOOL(&r, "verify", ck);
+  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "note: no commit_success.txt (not written by ckpt"), "%s", r.out);
+  cr_assert(strstr(r.out, "note: item config has no commit_success.txt"), "%s", r.out);
+  tc_run_free(&r);
+}
+
 Test(cli_verify, missing_or_uncommitted_checkpoint_metadata) {
   char *f = at("_CHECKPOINT_METADATA");
   char *saved = tc_read(f, NULL);
