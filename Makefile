@@ -301,7 +301,7 @@ fuzz-run: $(FUZZ_BINS)
 	  if ! TMPDIR=$$tmp $(BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	      -print_final_stats=1 -artifact_prefix=$$crashes/ $$dict $(FUZZ_ARGS) $$work $$seeds \
 	      2>$(BUILD)/fuzz/$$t.log; then \
-	    tail -n 40 $(BUILD)/fuzz/$$t.log; status=1; \
+	    grep -av '^#[0-9]' $(BUILD)/fuzz/$$t.log | tail -n 25; status=1; \
 	    echo "== fuzz $$t FAILED: input in $$crashes/ (fix it, then add it to fuzz/regressions/$$t/)"; \
 	  else \
 	    grep -aE 'DONE|stat::number_of_executed_units' $(BUILD)/fuzz/$$t.log; \

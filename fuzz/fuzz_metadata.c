@@ -1,9 +1,9 @@
 /* fuzz/fuzz_metadata.c — storage/pytree_meta.c's _METADATA parser (ckpt_pytree_meta_parse),
  * run on every PyTree restore and by `ckpt ls/cat/verify`.
  *
- * Properties: no crash, leak or UB; a failure carries a message and leaves *meta freeable; an
- * accepted document, encoded in Orbax's text and parsed again, gives the same entries (keys,
- * key types, value types, flags). */
+ * Properties: no crash, leak or UB; a failure carries a message and leaves *meta freeable;
+ * accepted sizes are sizes (write_shape >= 0); an accepted document, encoded in Orbax's text and
+ * parsed again, gives the same entries (keys, key types, value types, flags). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_require_error(st, &err, "ckpt_pytree_meta_parse");
   if (st == CKPT_OK) {
     for (size_t i = 0; i < meta.n; i++) {
+      const ckpt_meta_entry *e = &meta.entries[i];
+      for (int d = 0; d < e->write_ndim; d++)
+        fuzz_require(e->write_shape[d] >= 0, "an accepted write_shape has a negative size");
       (void)ckpt_meta_is_array_type(meta.entries[i].value_type);
       (void)ckpt_meta_is_empty_type(meta.entries[i].value_type);
     }

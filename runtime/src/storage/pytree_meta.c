@@ -204,7 +204,13 @@ static ckpt_status parse_entry(const cJSON *item, const char *where, ckpt_meta_e
     e->has_write_shape = true;
     const cJSON *d;
     cJSON_ArrayForEach(d, ws) {
-      e->write_shape[e->write_ndim++] = cJSON_IsNumber(d) ? (int64_t)d->valuedouble : 0;
+      /* Exactly, or not at all: converting an out-of-range double to int64 is undefined. */
+      int64_t v;
+      if (!ckpt_json_get_int64(d, &v) || v < 0)
+        return ckpt_error_set(err, CKPT_ECORRUPT,
+                              "%s: entry %.80s has a write_shape that is not a list of sizes",
+                              where, tk);
+      e->write_shape[e->write_ndim++] = v;
     }
   }
   size_t depth = (size_t)cJSON_GetArraySize(km);
