@@ -8,18 +8,22 @@
 #   make bench     benchmarks (ratios against limits measured in the same run)
 #   make torture   SIGKILL async manager saves at random moments, both commit modes, and check
 #                  what is left (TORTURE_TRIALS per mode, default 200; TORTURE_SEED; not in test)
+#   make fuzz      libFuzzer on every reader (clang), FUZZ_SECONDS (default 20) per target;
+#                  not part of `make test`, which replays the corpora and past crashes instead
 #   make golden    regenerate the golden generated-code fixtures
 #   make install   PREFIX=/usr/local: ckptgen, ckpt, headers, libckpt.{a,so}, ckpt.pc, helpers
 #   make clean
 #
 # Variables: CC (gcc or clang), BUILD (output directory), SAN=1 (sanitizers), PREFIX,
 # TORTURE_TRIALS and TORTURE_SEED (make torture).
+# FUZZ_SECONDS and FUZZ_ARGS (make fuzz).
 
 CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 PYTHON   ?= /usr/bin/python3
 SAN      ?=
+FUZZ     ?=
 
 ifeq ($(origin CC),default)
 CC := cc
@@ -31,6 +35,12 @@ OPT      ?= -O2 -g
 ifneq ($(SAN),)
 OPT      := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+endif
+# FUZZ=1 (set by `make fuzz`, with CC=clang): everything is also instrumented for libFuzzer's
+# coverage feedback; only the fuzz targets link libFuzzer itself (-fsanitize=fuzzer).
+ifneq ($(FUZZ),)
+OPT      := -O1 -g -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all
 endif
 
 PKGS     := libcjson libprotobuf-c libzstd liburing libisal
@@ -49,7 +59,7 @@ LIBCKPT_SO   := $(BUILD)/lib/libckpt.so
 
 .DEFAULT_GOAL := all
 .PHONY: all deps demo test check bench golden install clean run-tests examples layers \
-        check-exports torture
+        check-exports torture fuzz fuzz-run
 
 # ---------------------------------------------------------------- generator (ckptgen)
 GEN_SRCS   := $(wildcard generator/*.c)
@@ -254,6 +264,63 @@ SHARED_EXAMPLE_LIBS := $(shell pkg-config --libs libcjson libprotobuf-c 2>/dev/n
 SHARED_EXAMPLE_BINS := $(EXAMPLE_PROGS:%=$(BUILD)/shared-examples/%)
 $(foreach e,$(EXAMPLE_PROGS),$(eval $(call EXAMPLE_template,$(e))))
 
+# ---------------------------------------------------------------- fuzzing
+# fuzz/fuzz_<target>.c defines LLVMFuzzerTestOneInput for one reader (docs/reliability.md,
+# "Fuzzing"). Each is linked twice: with fuzz/replay.c into $(BUILD)/fuzz/replay-<target>, which
+# `make test` runs on fuzz/corpus/<target> and fuzz/regressions/<target> with the normal compiler
+# and flags (under ASan/UBSan in `make check`), and, in `make fuzz` only, with libFuzzer into
+# build/fuzz/fuzz/fuzz-<target>. The schema target carries ckptgen's objects (minus its main),
+# the pbtxt target the test protos of tests/runtime compiled with protoc-c.
+FUZZ_TARGETS := $(sort $(patsubst fuzz/fuzz_%.c,%,$(filter-out fuzz/fuzz_util.c,$(wildcard fuzz/fuzz_*.c))))
+FUZZ_CPPFLAGS := $(CPPFLAGS_ALL) -Iruntime/src -Igenerator -I$(BUILD)/generator \
+  -I$(runtime_GENDIR) -DCKPT_SOURCE_DIR='"$(CURDIR)"'
+FUZZ_COMMON  := $(BUILD)/obj/fuzz/fuzz_util.o
+FUZZ_EXTRA_schema := $(filter-out $(BUILD)/obj/generator/main.o,$(GEN_OBJS)) $(GEN_FLEXBISON_OBJS)
+FUZZ_EXTRA_pbtxt  := $(runtime_GENDIR)/pbtxt_test2.pb-c.o $(runtime_GENDIR)/pbtxt_test3.pb-c.o
+FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay-%)
+FUZZ_BINS        := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz-%)
+FUZZ_SECONDS ?= 20
+FUZZ_ARGS    ?=
+
+$(BUILD)/obj/fuzz/%.o: fuzz/%.c $(GEN_PARSER_H) $(FUZZ_EXTRA_pbtxt:%.o=%.c) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_CPPFLAGS) $(CFLAGS_ALL) -c -o $@ $<
+
+define FUZZ_template
+$(BUILD)/fuzz/replay-$(1): $(BUILD)/obj/fuzz/fuzz_$(1).o $(BUILD)/obj/fuzz/replay.o $(FUZZ_COMMON) $$(FUZZ_EXTRA_$(1)) $(LIBCKPT_A)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LDLIBS_ALL)
+$(BUILD)/fuzz/fuzz-$(1): $(BUILD)/obj/fuzz/fuzz_$(1).o $(FUZZ_COMMON) $$(FUZZ_EXTRA_$(1)) $(LIBCKPT_A)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $$@ $$^ $(LDLIBS_ALL)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_template,$(t))))
+
+# Each target runs FUZZ_SECONDS on a working corpus under build/fuzz (seeded from fuzz/corpus and
+# fuzz/regressions, which it never writes to); a crash, leak, UB report or timeout stops that
+# target, leaves the input in build/fuzz/crashes/<target>/ and fails the run. Temporary files
+# of the targets that need them go to /dev/shm when it exists (faster than a disk).
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZ_BINS)
+	@status=0; tmp=$${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm; \
+	for t in $(FUZZ_TARGETS); do \
+	  work=$(BUILD)/fuzz/corpus/$$t; crashes=$(BUILD)/fuzz/crashes/$$t; \
+	  mkdir -p $$work $$crashes; \
+	  seeds=fuzz/corpus/$$t; [ -d fuzz/regressions/$$t ] && seeds="$$seeds fuzz/regressions/$$t"; \
+	  dict=; [ -f fuzz/dict/$$t.dict ] && dict=-dict=fuzz/dict/$$t.dict; \
+	  echo "== fuzz $$t: $(FUZZ_SECONDS) s"; \
+	  if ! TMPDIR=$$tmp $(BUILD)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	      -print_final_stats=1 -artifact_prefix=$$crashes/ $$dict $(FUZZ_ARGS) $$work $$seeds \
+	      2>$(BUILD)/fuzz/$$t.log; then \
+	    grep -av '^#[0-9]' $(BUILD)/fuzz/$$t.log | tail -n 25; status=1; \
+	    echo "== fuzz $$t FAILED: input in $$crashes/ (fix it, then add it to fuzz/regressions/$$t/)"; \
+	  else \
+	    grep -aE 'DONE|stat::number_of_executed_units' $(BUILD)/fuzz/$$t.log; \
+	  fi; \
+	done; exit $$status
+
 # ---------------------------------------------------------------- exported symbols
 # libckpt.so exports exactly the declarations of the public headers that carry CKPT_API
 # (scripts/check-exports says what differs), and the examples link against it alone.
@@ -269,7 +336,7 @@ check-exports: $(LIBCKPT_SO) $(SHARED_EXAMPLE_BINS)
 # catches leaks in child processes the tests start, such as ckptgen). print_suppressions=0: LSan
 # would otherwise log the statistics of a matched suppression, which is not a report.
 SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer-logs
-run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS)
+run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS) $(FUZZ_REPLAY_BINS)
 	@status=0; rm -rf $(SAN_LOG_DIR); mkdir -p $(SAN_LOG_DIR); \
 	echo "== scripts/check-exports"; \
 	$(PYTHON) scripts/check-exports $(LIBCKPT_SO) $(PUBLIC_HEADERS) || status=1; \
@@ -279,6 +346,13 @@ run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS)
 	  UBSAN_OPTIONS="log_path=$(SAN_LOG_DIR)/ubsan:print_stacktrace=1:$$UBSAN_OPTIONS" \
 	  LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0:$$LSAN_OPTIONS" \
 	    $$t --jobs 2 || status=1; \
+	done; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz replay $$t"; \
+	  regress=; [ -d fuzz/regressions/$$t ] && regress=fuzz/regressions/$$t; \
+	  ASAN_OPTIONS="log_path=$(SAN_LOG_DIR)/asan:$$ASAN_OPTIONS" \
+	  UBSAN_OPTIONS="log_path=$(SAN_LOG_DIR)/ubsan:print_stacktrace=1:$$UBSAN_OPTIONS" \
+	    $(BUILD)/fuzz/replay-$$t fuzz/corpus/$$t $$regress || status=1; \
 	done; \
 	if [ -n "$$(ls -A $(SAN_LOG_DIR))" ]; then \
 	  echo "== sanitizer reports (each one fails the run):"; \

@@ -206,7 +206,13 @@ static ckpt_status parse_entry(const cJSON *item, const char *where, ckpt_meta_e
     e->has_write_shape = true;
     const cJSON *d;
     cJSON_ArrayForEach(d, ws) {
-      e->write_shape[e->write_ndim++] = cJSON_IsNumber(d) ? (int64_t)d->valuedouble : 0;
+      /* Exactly, or not at all: converting an out-of-range double to int64 is undefined. */
+      int64_t v;
+      if (!ckpt_json_get_int64(d, &v) || v < 0)
+        return ckpt_error_set(err, CKPT_ECORRUPT,
+                              "%s: entry %.80s has a write_shape that is not a list of sizes",
+                              where, tk);
+      e->write_shape[e->write_ndim++] = v;
     }
   }
   size_t depth = (size_t)cJSON_GetArraySize(km);
@@ -230,9 +236,12 @@ static ckpt_status parse_entry(const cJSON *item, const char *where, ckpt_meta_e
     } else {
       return ckpt_error_set(err, CKPT_ECORRUPT, "%s: entry %.80s has a malformed key", where, tk);
     }
-    int type = cJSON_IsNumber(kt) ? (int)kt->valuedouble : 0;
-    if (type != CKPT_KEY_SEQUENCE && type != CKPT_KEY_DICT)
-      return ckpt_error_set(err, CKPT_ECORRUPT, "%s: entry %.80s has key_type %d", where, tk, type);
+    /* Read exactly: (int) of a double beyond int's range (1e300) is undefined behaviour. */
+    int64_t type = 0;
+    if (!ckpt_json_get_int64(kt, &type) || (type != CKPT_KEY_SEQUENCE && type != CKPT_KEY_DICT))
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "%s: entry %.80s has a key_type that is not %d or %d", where, tk,
+                            CKPT_KEY_SEQUENCE, CKPT_KEY_DICT);
     if (type == CKPT_KEY_SEQUENCE) {
       bool digits = name[0] != '\0';
       for (const char *c = name; *c; c++)
@@ -244,7 +253,7 @@ static ckpt_status parse_entry(const cJSON *item, const char *where, ckpt_meta_e
     e->keys[e->depth].key = strdup(name);
     if (e->keys[e->depth].key == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    e->keys[e->depth].key_type = type;
+    e->keys[e->depth].key_type = (int)type;
     plen += strlen(name) + 1;
     e->depth++;
   }

@@ -22,6 +22,7 @@
 #include "storage/packed.h"
 #include "util/path.h"
 #include "io/read_copy.h"
+#include "text/json.h"
 
 /* The piece a direct read puts in place before checksumming it: small enough to still be in
  * the core's L2 cache (1 MiB on the project's machine, 512 KiB on many others) when the CRC
@@ -279,17 +280,21 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   const cJSON *ent = checksums ? cJSON_GetObjectItemCaseSensitive(checksums, c->key) : NULL;
   if (ent != NULL) {
     const cJSON *cv = cJSON_GetArrayItem(ent, 0), *bv = cJSON_GetArrayItem(ent, 1);
-    if (!cJSON_IsArray(ent) || !cJSON_IsNumber(cv) || !cJSON_IsNumber(bv) || cv->valuedouble < 0 ||
-        cv->valuedouble > 4294967295.0)
+    /* Both read as exact integers: NaN passed a range check written as "< 0 || > max", and
+     * converting it to uint32_t is undefined behaviour. */
+    uint64_t crc = 0, bytes = 0;
+    if (!cJSON_IsArray(ent) || !ckpt_json_get_uint64(cv, &crc) || crc > UINT32_MAX ||
+        !ckpt_json_get_uint64(bv, &bytes))
       return ckpt_error_set(err, CKPT_ECORRUPT,
                             "array '%s': chunk '%s': malformed _CHECKSUMS entry", c->name, c->key);
     c->has_crc = true;
-    c->crc = (uint32_t)cv->valuedouble;
-    if ((double)c->file_bytes != bv->valuedouble)
+    c->crc = (uint32_t)crc;
+    if (c->file_bytes != bytes)
       return ckpt_error_set(err, CKPT_ECORRUPT,
-                            "array '%s': chunk '%s' has %llu bytes but %.0f were written "
+                            "array '%s': chunk '%s' has %llu bytes but %llu were written "
                             "(truncated or replaced)",
-                            c->name, c->key, (unsigned long long)c->file_bytes, bv->valuedouble);
+                            c->name, c->key, (unsigned long long)c->file_bytes,
+                            (unsigned long long)bytes);
   } else if (require_checksums) {
     return ckpt_error_set(err, CKPT_ECORRUPT,
                           "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
