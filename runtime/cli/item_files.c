@@ -140,16 +140,13 @@ char *cli_text_summary(const char *text, size_t len) {
 
 /* ---------------------------------------------------------------- exact timestamps */
 
+/* The exact digits of an integer timestamp (a double beyond 2^53, or outside int64's range,
+ * is no timestamp: converting it would be undefined behaviour). */
 static void timestamp_text(const cJSON *v, char *out) {
   out[0] = '\0';
-  if (cJSON_IsRaw(v) && v->valuestring && strlen(v->valuestring) < 32) {
-    for (const char *s = v->valuestring; *s; s++)
-      if ((*s < '0' || *s > '9') && *s != '-')
-        return;
-    strcpy(out, v->valuestring);
-  } else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) {
-    snprintf(out, 32, "%lld", (long long)(int64_t)v->valuedouble);
-  }
+  int64_t t;
+  if (ckpt_json_get_int64(v, &t))
+    snprintf(out, 32, "%lld", (long long)t);
 }
 
 void cli_read_timestamps(ckpt_io *io, const char *dir, char *init, char *commit) {
