@@ -379,6 +379,30 @@ Test(cli_verify, item_directories_alone) {
   free(rng);
 }
 
+/* The random-key handlers' metadata file ({"legacy": bool}) is in the checkpoint's manifest like
+ * every file ckpt writes: any edit of it is damage verify names. */
+Test(cli_verify, edited_random_key_metadata) {
+  char *rng = tc_join(dir, "rng");
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_Composite *c = ckpt_composite_new();
+  ckpt_NumpyRandomKeySave *n = ckpt_NumpyRandomKeySave_new();
+  n->item = calloc(1, sizeof *n->item);
+  ckpt_numpy_rng_seed(n->item, 7);
+  ckpt_composite_add(c, "np_rng", &n->base, &err);
+  tc_save_args(NULL, rng, &c->base);
+  expect(rng, 0, (const char *const[]){"ok", NULL});
+  char *meta = tc_join(rng, "np_rng/np_random_key_metadata/metadata");
+  char *text = tc_read(meta, NULL);
+  cr_assert_str_eq(text, "{\"legacy\": true}");
+  /* The same value in other bytes: parsers accept it, only the manifest's CRC can tell. */
+  const char *edited = "{\"legacy\":  true}";
+  tc_write(meta, edited, strlen(edited));
+  expect(rng, 1, (const char *const[]){"np_rng/np_random_key_metadata/metadata", NULL});
+  free(text);
+  free(meta);
+  free(rng);
+}
+
 Test(cli_verify, unfinalized_step_is_skipped_not_damaged) {
   char *m = tc_join(dir, "run");
   tc_save_step(m, NULL, 0, 1, 0.5);

@@ -66,6 +66,8 @@ static void meta_job_release(void *arg) {
 static ckpt_status meta_job_run(void *arg, ckpt_error *err) {
   meta_job *job = arg;
   ckpt_status st = ckpt_io_write_file(job->io, job->file, job->text, strlen(job->text), true, err);
+  if (st == CKPT_OK) /* into the checkpoint's manifest, like every file ckpt writes */
+    ckpt_op_note_file(job->op, job->file, job->text, strlen(job->text));
   if (st == CKPT_OK)
     st = ckpt_io_fsync_dir(job->io, job->item_dir, err);
   if (st == CKPT_OK)
