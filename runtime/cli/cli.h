@@ -69,12 +69,6 @@ char *cli_format_time(int64_t nsecs, char *buf);
 /* "[4, 3]" ("[]" for 0-d); malloc'ed, NULL when memory runs out. */
 char *cli_format_shape(int ndim, const int64_t *shape);
 
-/* True for names carrying Orbax's temporary-directory marker (".orbax-checkpoint-tmp" at the
- * end, or followed by '-': legacy counters, ckpt's -replaced / -deleting leftovers). */
-bool cli_name_is_tmp(const char *name);
-/* The last '/'-separated component of path (no allocation; trailing slashes ignored is the
- * caller's business: paths are normalised first). */
-const char *cli_basename(const char *path);
 /* The class name at the end of a handler typestr
  * ("...json_checkpoint_handler.JsonCheckpointHandler" → "JsonCheckpointHandler"); "?" for NULL. */
 const char *cli_handler_short(const char *typestr);

@@ -87,7 +87,7 @@ static int cat_pytree(const cat_opts *o, ckpt_io *io, const cli_item *it, const 
     return cli_report(&err);
   }
   int rc = CLI_EXIT_OK;
-  const char *where = it->label[0] ? it->label : cli_basename(it->dir);
+  const char *where = it->label[0] ? it->label : ckpt_path_base(it->dir);
   cli_leaf *l = cli_pytree_find(&p, key);
   if (l == NULL) {
     size_t count = 0;
@@ -192,7 +192,7 @@ static int cat_json(ckpt_io *io, const cli_item *it, const char *key, cJSON *doc
   int rc;
   if (v == NULL) {
     fprintf(stderr, "ckpt: cat: JSON item '%s' has no value at '%s'\n",
-            it->label[0] ? it->label : cli_basename(it->dir), key);
+            it->label[0] ? it->label : ckpt_path_base(it->dir), key);
     rc = CLI_EXIT_ERROR;
   } else {
     if (doc)

@@ -127,7 +127,7 @@ int cli_cmd_gc(int argc, char **argv) {
      * commit file. It is removed like a tmp directory, hidden under a tmp name first (it may
      * hold a commit timestamp, and must not look finalized while it goes). */
     bool pending = false;
-    if (!cli_name_is_tmp(names[i])) {
+    if (!ckpt_path_is_tmp(names[i])) {
       ckpt_dir_info info;
       pending = ckpt_dir_classify(io, p, CKPT_FINALIZED_ANY, &info, &e) == CKPT_OK &&
                 info.state == CKPT_DIR_UNFINALIZED && info.pending;

@@ -36,7 +36,7 @@ char *cli_item_file(ckpt_io *io, const cli_item *it) {
       if (it->file != NULL)
         return ckpt_path_join(it->dir, it->file);
       return ckpt_path_join(it->dir,
-                            is_file(io, it->dir, "metadata") ? "metadata" : cli_basename(it->dir));
+                            is_file(io, it->dir, "metadata") ? "metadata" : ckpt_path_base(it->dir));
     default:
       return NULL;
   }

@@ -49,7 +49,7 @@ static bool is_file(ckpt_io *io, const char *dir, const char *name) {
 
 bool cli_dir_is_item(ckpt_io *io, const char *dir) {
   return is_file(io, dir, CKPT_METADATA_FILE) || is_file(io, dir, "metadata") ||
-         is_file(io, dir, "proto.pbtxt") || is_file(io, dir, cli_basename(dir));
+         is_file(io, dir, "proto.pbtxt") || is_file(io, dir, ckpt_path_base(dir));
 }
 
 static void item_free(cli_item *it) {
@@ -81,7 +81,7 @@ static ckpt_status detect_children(ckpt_io *io, cli_item *it, int depth, ckpt_er
   if (it->children == NULL)
     st = oom(err);
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
-    if (cli_name_is_tmp(names[i]) || kind_of(io, it->dir, names[i]) != CKPT_IO_KIND_DIR)
+    if (ckpt_path_is_tmp(names[i]) || kind_of(io, it->dir, names[i]) != CKPT_IO_KIND_DIR)
       continue;
     cli_item *c = &it->children[it->n_children];
     c->name = cli_strdup(names[i]);
@@ -147,7 +147,7 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
     it->kind = CLI_ITEM_PYTREE;
   else if (is_file(io, it->dir, "proto.pbtxt"))
     it->kind = CLI_ITEM_PROTO;
-  else if (is_file(io, it->dir, "metadata") || is_file(io, it->dir, cli_basename(it->dir)))
+  else if (is_file(io, it->dir, "metadata") || is_file(io, it->dir, ckpt_path_base(it->dir)))
     it->kind = CLI_ITEM_JSON;
   else
     it->kind = CLI_ITEM_UNKNOWN;
@@ -244,7 +244,7 @@ static ckpt_status open_composite(ckpt_io *io, cli_ckpt *c, const cJSON *handler
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
     if (kind_of(io, c->path, names[i]) != CKPT_IO_KIND_DIR)
       continue;
-    if (cli_name_is_tmp(names[i])) {
+    if (ckpt_path_is_tmp(names[i])) {
       c->tmp_items[c->n_tmp_items] = cli_strdup(names[i]);
       if (c->tmp_items[c->n_tmp_items] == NULL)
         st = oom(err);
@@ -358,7 +358,7 @@ ckpt_status cli_ckpt_open(ckpt_io *io, const char *path, cli_ckpt *c, ckpt_error
   ckpt_status st = resolve(io, path, &c->path, &kind, err);
   if (st != CKPT_OK)
     return st;
-  c->tmp = cli_name_is_tmp(cli_basename(c->path));
+  c->tmp = ckpt_path_is_tmp(ckpt_path_base(c->path));
   /* Finalized by the rule the library applies (storage/step_dirs.h), which knows the pending
    * marker of an interrupted commit-file save. */
   ckpt_dir_info info;
@@ -437,7 +437,7 @@ ckpt_status cli_classify(ckpt_io *io, const char *path, cli_path_kind *kind, ckp
   *kind = CLI_PATH_CHECKPOINT;
   if (kind_of(io, p, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING ||
       is_file(io, p, CKPT_COMMIT_FILE) || cli_dir_is_item(io, p) ||
-      cli_name_is_tmp(cli_basename(p))) {
+      ckpt_path_is_tmp(ckpt_path_base(p))) {
     free(p);
     return CKPT_OK;
   }

@@ -87,7 +87,7 @@ static ckpt_status describe_step(ckpt_io *io, cli_step *s, ckpt_error *err) {
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
-    if (!cli_name_is_tmp(names[i]) && is_kind(io, s->path, names[i], CKPT_IO_KIND_DIR)) {
+    if (!ckpt_path_is_tmp(names[i]) && is_kind(io, s->path, names[i], CKPT_IO_KIND_DIR)) {
       s->items[s->n_items++] = names[i];
       names[i] = NULL;
     }

@@ -107,18 +107,7 @@ char *cli_format_shape(int ndim, const int64_t *shape) {
   return s;
 }
 
-bool cli_name_is_tmp(const char *name) {
-  static const char marker[] = CKPT_TMP_SUFFIX;
-  size_t n = strlen(name), m = sizeof marker - 1;
-  if (n >= m && strcmp(name + n - m, marker) == 0)
-    return true;
-  return strstr(name, CKPT_TMP_SUFFIX "-") != NULL;
-}
 
-const char *cli_basename(const char *path) {
-  const char *s = strrchr(path, '/');
-  return s ? s + 1 : path;
-}
 
 const char *cli_handler_short(const char *typestr) {
   if (typestr == NULL)

@@ -476,7 +476,7 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
     v.report = r;
     v.arrays = c.arrays;
     v.n_arrays = c.n_arrays;
-    const char *base = cli_basename(r->path);
+    const char *base = ckpt_path_base(r->path);
     char *label = cli_asprintf("verify %s", base);
     v.progress = cli_progress_new(progress, label ? label : "verify", n);
     free(label);

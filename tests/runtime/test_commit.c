@@ -238,3 +238,24 @@ Test(commit, a_failure_while_removing_a_stale_tmp_directory_is_reported) {
   free(tmp);
   free(path);
 }
+
+/* A checkpoint name carrying the tmp marker anywhere is refused at save: every reader treats
+ * such a name as a save in flight (util/path.h, ckpt_path_is_tmp), so a save committed under it
+ * could never be restored. */
+Test(commit, names_with_the_tmp_marker_anywhere_are_refused) {
+  const char *names[] = {"a" CKPT_TMP_SUFFIX, "a" CKPT_TMP_SUFFIX "-x", "a" CKPT_TMP_SUFFIX "A",
+                         "pre" CKPT_TMP_SUFFIX "post"};
+  ckpt_atomicity modes[] = {CKPT_ATOMICITY_RENAME, CKPT_ATOMICITY_COMMIT_FILE};
+  for (size_t m = 0; m < 2; m++) {
+    ckpt_checkpointer *c = new_ckptr(modes[m], false);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+      char *path = cf_join(root, names[i]);
+      ckpt_error err = CKPT_ERROR_INIT;
+      cr_assert_eq(save(c, path, "x", false, &err), CKPT_EINVAL, "'%s' accepted", names[i]);
+      cr_assert(strstr(err.message, "temporary"), "%s", err.message);
+      free(path);
+    }
+    ckpt_error err = CKPT_ERROR_INIT;
+    cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK);
+  }
+}

@@ -53,7 +53,7 @@ ckpt_status ckpt_composite_check_item_name(const char *item, ckpt_error *err) {
     return ckpt_error_set(err, CKPT_EINVAL,
                           "Composite item name \"%s\" is a file name the checkpoint itself uses",
                           item);
-  if (strstr(item, CKPT_TMP_SUFFIX) != NULL)
+  if (ckpt_path_is_tmp(item))
     return ckpt_error_set(err, CKPT_EINVAL,
                           "Composite item name \"%s\" contains the temporary-directory marker "
                           "\"%s\"",

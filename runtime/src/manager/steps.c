@@ -148,7 +148,7 @@ ckpt_status mgr_cleanup_tmp(const mgr_config *c, ckpt_error *err) {
   }
   for (size_t i = 0; i < count && st == CKPT_OK; i++) {
     int64_t step;
-    bool doomed = strstr(names[i], CKPT_TMP_SUFFIX) != NULL;
+    bool doomed = ckpt_path_is_tmp(names[i]);
     bool step_dir = !doomed && ckpt_step_name_match(names[i], c->step_prefix, c->step_len, &step);
     if (!doomed && !step_dir)
       continue;

@@ -8,11 +8,6 @@
 #include "storage/step_dirs.h"
 #include "util/path.h"
 
-static bool ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && memcmp(s + a - b, suffix, b) == 0;
-}
-
 void ckpt_commit_clear(ckpt_commit *c) {
   if (c == NULL)
     return;
@@ -70,9 +65,8 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (strcmp(c->final_path, "/") == 0)
     return ckpt_error_set(err, CKPT_EINVAL, "cannot save a checkpoint at '/'");
-  const char *base = strrchr(c->final_path, '/');
-  base = base != NULL ? base + 1 : c->final_path;
-  if (ends_with(base, CKPT_TMP_SUFFIX) || strstr(base, CKPT_TMP_SUFFIX "-") != NULL)
+  const char *base = ckpt_path_base(c->final_path);
+  if (ckpt_path_is_tmp(base))
     return ckpt_error_set(err, CKPT_EINVAL,
                           "checkpoint path '%s' carries the reserved temporary suffix \"%s\"",
                           c->final_path, CKPT_TMP_SUFFIX);

@@ -21,11 +21,6 @@ static ckpt_status stat_child(ckpt_io *io, const char *dir, const char *name, ck
   return st;
 }
 
-static bool name_is_tmp(const char *path) {
-  const char *base = strrchr(path, '/');
-  base = base != NULL ? base + 1 : path;
-  return strstr(base, CKPT_TMP_SUFFIX) != NULL;
-}
 
 /* Does dir/_CHECKPOINT_METADATA carry a commit timestamp? Only I/O errors are errors: a
  * missing or malformed file is just "no". */
@@ -53,7 +48,7 @@ ckpt_status ckpt_dir_classify(ckpt_io *io, const char *path, ckpt_finalized_rule
   ckpt_status st = ckpt_io_stat(io, norm, &out->kind, NULL, err);
   if (st != CKPT_OK || out->kind != CKPT_IO_KIND_DIR)
     goto done;
-  if (name_is_tmp(norm)) {
+  if (ckpt_path_is_tmp(norm)) {
     out->state = CKPT_DIR_TEMPORARY;
     goto done;
   }

@@ -2,15 +2,17 @@
  * Why reject instead of escape, and why control characters are accepted: see path.h. */
 #include "util/path.h"
 
+#include "ckpt/layout.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_reserved[] =
-    {
-        "_METADATA",       "_CHECKSUMS",         "_strings.json",  "_sharding",
-        "array_metadatas", "commit_success.txt", "manifest.ocdbt", "_CHECKPOINT_METADATA", "_CHECKPOINT_CHECKSUMS",
-        "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
+static const char *const k_reserved[] = {
+    "_METADATA",      "_CHECKSUMS",           "_strings.json",
+    "_sharding",      "array_metadatas",      "commit_success.txt",
+    "manifest.ocdbt", "_CHECKPOINT_METADATA", "_CHECKPOINT_CHECKSUMS",
+    "_PACKED", /* ckpt's packed layout (storage/packed.h); its data files are _PACKED.<n> */
 };
 
 bool ckpt_path_is_reserved(const char *name) {
@@ -100,4 +102,13 @@ char *ckpt_path_parent(const char *path) {
     p[n] = '\0';
   }
   return p;
+}
+
+const char *ckpt_path_base(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash != NULL ? slash + 1 : path;
+}
+
+bool ckpt_path_is_tmp(const char *path) {
+  return strstr(ckpt_path_base(path), CKPT_TMP_SUFFIX) != NULL;
 }

@@ -47,5 +47,13 @@ char *ckpt_path_with_suffix(const char *path, const char *suffix);
 char *ckpt_path_normalize(const char *path);
 /* The directory containing path: "." for a bare name, "/" for a top-level one. */
 char *ckpt_path_parent(const char *path);
+/* The last component of path (borrowed from path: no allocation). */
+const char *ckpt_path_base(const char *path);
+
+/* True when path's last component carries the tmp marker CKPT_TMP_SUFFIX anywhere: the one rule
+ * for "this is not a checkpoint or item but a save in flight, interrupted, replaced or being
+ * deleted" (<x>.orbax-checkpoint-tmp, ...-tmp-replaced, ...-tmp-deleting, a pending commit
+ * marker). Savers refuse such names; readers never list them; cleanup removes them. */
+bool ckpt_path_is_tmp(const char *path);
 
 #endif
