@@ -259,3 +259,33 @@ Test(commit, names_with_the_tmp_marker_anywhere_are_refused) {
     cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK);
   }
 }
+
+/* A forced replace on a file system without RENAME_EXCHANGE, killed between its two renames:
+ * the old checkpoint is only at <path>.orbax-checkpoint-tmp-replaced and the new one is still
+ * the tmp directory. The next save to <path> must bring the old one back, not delete it as a
+ * leftover. */
+Test(commit, a_replace_killed_between_its_two_renames_loses_nothing) {
+  ckpt_checkpointer *c = new_ckptr(CKPT_ATOMICITY_RENAME, false);
+  char *path = cf_join(root, "step");
+  char *newer = cf_join(root, "newer");
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(save(c, path, "old", false, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(save(c, newer, "new", false, &err), CKPT_OK, "%s", err.message);
+  char *aside = malloc(strlen(path) + sizeof ".orbax-checkpoint-tmp-replaced");
+  sprintf(aside, "%s.orbax-checkpoint-tmp-replaced", path);
+  char *tmp = tmp_of(path);
+  cr_assert_eq(rename(path, aside), 0); /* the first rename happened */
+  cr_assert_eq(rename(newer, tmp), 0);  /* the new checkpoint still under its tmp name */
+  /* Without force the old checkpoint is there again: the save is refused. */
+  cr_assert_eq(save(c, path, "third", false, &err), CKPT_EEXIST, "%s", err.message);
+  expect_checkpoint(c, path, "old");
+  /* And a forced save replaces it as usual. */
+  ckpt_error_clear(&err);
+  cr_assert_eq(save(c, path, "third", true, &err), CKPT_OK, "%s", err.message);
+  expect_checkpoint(c, path, "third");
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK);
+  free(tmp);
+  free(aside);
+  free(newer);
+  free(path);
+}

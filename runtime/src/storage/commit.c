@@ -51,6 +51,27 @@ static ckpt_status has_commit_file(ckpt_io *io, const char *dir, bool *yes, ckpt
   return st;
 }
 
+/* A forced replace without RENAME_EXCHANGE moves the old checkpoint to <path>-replaced, then
+ * the new one in (replace_by_two_renames). Killed between the two, the checkpoint exists only
+ * aside: move it back before anything else looks at <path>, or the leftover cleanup below
+ * would delete the only copy. */
+static ckpt_status recover_replaced(ckpt_commit *c, ckpt_error *err) {
+  char *aside = ckpt_path_with_suffix(c->final_path, CKPT_REPLACED_SUFFIX);
+  if (aside == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_io_kind final_kind, aside_kind;
+  ckpt_status st = ckpt_io_stat(c->io, c->final_path, &final_kind, NULL, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_stat(c->io, aside, &aside_kind, NULL, err);
+  if (st == CKPT_OK && final_kind == CKPT_IO_KIND_MISSING && aside_kind == CKPT_IO_KIND_DIR) {
+    st = ckpt_io_rename(c->io, aside, c->final_path, err);
+    if (st == CKPT_OK)
+      st = ckpt_io_fsync_dir(c->io, c->parent, err);
+  }
+  free(aside);
+  return st;
+}
+
 ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
                               const char *path, bool force, ckpt_error *err) {
   memset(c, 0, sizeof *c);
@@ -86,8 +107,14 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
   if (c->parent == NULL || c->tmp_path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
 
+  ckpt_status st = CKPT_OK;
+  if (atomicity == CKPT_ATOMICITY_RENAME) {
+    st = recover_replaced(c, err);
+    if (st != CKPT_OK)
+      return st;
+  }
   ckpt_io_kind kind;
-  ckpt_status st = ckpt_io_stat(c->io, c->final_path, &kind, NULL, err);
+  st = ckpt_io_stat(c->io, c->final_path, &kind, NULL, err);
   if (st != CKPT_OK)
     return st;
   if (kind != CKPT_IO_KIND_MISSING) {
