@@ -155,44 +155,15 @@ static void pending_free(pending_save *p) {
   free(p);
 }
 
-/* The checkpoint's manifest (storage/zarr_io.h, CKPT_MANIFEST_FILE): _CHECKPOINT_METADATA and
- * the item files the handlers noted on the op as they wrote them (CRCs taken from memory then),
- * relative to the checkpoint. An item written under a tmp name (Composite, commit-file mode)
- * is listed under its final name. */
+/* The checkpoint's manifest: _CHECKPOINT_METADATA and the item files the handlers noted on the
+ * op as they wrote them (CRCs taken from memory then). A note lost to low memory fails the save:
+ * a manifest missing a file would make the restore report it as corrupt. */
 static ckpt_status write_manifest(ckpt_io *io, const char *dir, ckpt_op *op,
                                   const ckpt_file_sum *meta_sum, ckpt_error *err) {
-  cJSON *files = cJSON_CreateObject();
-  bool ok = files != NULL && ckpt_checksums_add_chunk(files, CKPT_CHECKPOINT_METADATA_FILE,
-                                                      meta_sum->crc, meta_sum->bytes);
-  size_t dl = strlen(dir), sl = strlen(CKPT_TMP_SUFFIX);
-  const cJSON *f;
-  cJSON_ArrayForEach(f, op->files) {
-    if (!ok)
-      break;
-    if (strncmp(f->string, dir, dl) != 0 || f->string[dl] != '/')
-      continue; /* not inside the checkpoint */
-    const char *rel = f->string + dl + 1;
-    char *name = ckpt_path_join(rel, "");
-    if (name == NULL) {
-      ok = false;
-      break;
-    }
-    name[strlen(name) - 1] = '\0';
-    char *slash = strchr(name, '/');
-    if (slash != NULL && (size_t)(slash - name) > sl &&
-        strncmp(slash - sl, CKPT_TMP_SUFFIX, sl) == 0)
-      memmove(slash - sl, slash, strlen(slash) + 1);
-    cJSON *copy = cJSON_Duplicate(f, true);
-    ok = copy != NULL && cJSON_AddItemToObject(files, name, copy);
-    if (!ok)
-      cJSON_Delete(copy);
-    free(name);
-  }
-  ckpt_status st = ok ? ckpt_manifest_write(io, dir, files, err)
-                      : ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s/%s'", dir,
-                                       CKPT_MANIFEST_FILE);
-  cJSON_Delete(files);
-  return st;
+  if (op->files_lost)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory recording the checksums of '%s'",
+                          dir);
+  return ckpt_manifest_write_noted(io, dir, op->files, meta_sum, err);
 }
 
 static ckpt_status finish_save(pending_save *p, ckpt_error *err) {

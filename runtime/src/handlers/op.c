@@ -168,7 +168,10 @@ void ckpt_op_note_file(ckpt_op *op, const char *path, const void *data, size_t n
     op->files = cJSON_CreateObject();
   if (op->files != NULL) {
     cJSON_DeleteItemFromObjectCaseSensitive(op->files, path); /* written again: the last */
-    (void)ckpt_checksums_add_chunk(op->files, path, crc, n);
+    if (!ckpt_checksums_add_chunk(op->files, path, crc, n))
+      op->files_lost = true;
+  } else {
+    op->files_lost = true;
   }
   pthread_mutex_unlock(&op->mu);
 }

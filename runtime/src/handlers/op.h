@@ -25,6 +25,7 @@
 #include "ckpt/io.h"
 #include "io/engine.h"
 #include "io/path_set.h"
+#include "util/crc32c.h"
 
 typedef struct ckpt_deferred_job {
   ckpt_deferred_fn run;
@@ -47,6 +48,7 @@ struct ckpt_op {
   /* Save: the CRC-32C and size of each item file written ({absolute path: [crc, bytes]},
    * guarded by mu), for the checkpoint's manifest (storage/zarr_io.h, CKPT_MANIFEST_FILE). */
   struct cJSON *files;
+  bool files_lost; /* a note of files was lost to low memory: the save must fail (guarded by mu) */
   /* Restore: the checkpoint's manifest (NULL: none, e.g. written by Orbax) and its directory. */
   struct ckpt_checksums *manifest;
   const char *manifest_dir;
@@ -103,8 +105,7 @@ void ckpt_op_note_file(ckpt_op *op, const char *path, const void *data, size_t n
 ckpt_status ckpt_op_check_file(const ckpt_op *op, const char *path, const void *data, size_t n,
                                ckpt_error *err);
 /* The same with the file's CRC and size already taken (present false: missing). */
-struct ckpt_file_sum;
-ckpt_status ckpt_op_check_sum(const ckpt_op *op, const char *path, const struct ckpt_file_sum *sum,
+ckpt_status ckpt_op_check_sum(const ckpt_op *op, const char *path, const ckpt_file_sum *sum,
                               ckpt_error *err);
 /* A rename of `from` to `to` (the Composite handler's item directories at finalize) carries
  * the claims on and under `from` along. */

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "ckpt/io.h"
+#include "util/crc32c.h"
 
 /* Largest _CHECKPOINT_METADATA accepted on read (custom_metadata may be sizeable). */
 #define CKPT_STEP_METADATA_MAX_BYTES (64u << 20)
@@ -48,13 +49,12 @@ ckpt_status ckpt_step_metadata_to_json(const ckpt_step_metadata *m, bool raw_int
 
 /* Writes <dir>/_CHECKPOINT_METADATA. Not fsync'd: the commit (storage/commit.c) syncs every
  * file of the checkpoint before declaring it committed, so an earlier fsync would be wasted. */
-/* As ckpt_step_metadata_write, also giving the CRC-32C and size of the text written (for the
- * checkpoint's manifest). */
-struct ckpt_file_sum;
-ckpt_status ckpt_step_metadata_write_sum(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
-                                         struct ckpt_file_sum *sum, ckpt_error *err);
 ckpt_status ckpt_step_metadata_write(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
                                      ckpt_error *err);
+/* As ckpt_step_metadata_write, also giving the CRC-32C and size of the text written (for the
+ * checkpoint's manifest). */
+ckpt_status ckpt_step_metadata_write_sum(ckpt_io *io, const char *dir, const ckpt_step_metadata *m,
+                                         ckpt_file_sum *sum, ckpt_error *err);
 
 /* Reads and validates <dir>/_CHECKPOINT_METADATA into *m (cleared first; caller clears it
  * afterwards). A missing file → CKPT_ENOENT; malformed JSON or a key of the wrong type →

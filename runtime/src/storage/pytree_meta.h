@@ -22,6 +22,7 @@
 #include "ckpt/error.h"
 #include "ckpt/io.h"
 #include "text/json.h"
+#include "util/crc32c.h"
 
 #define CKPT_METADATA_FILE "_METADATA"
 #define CKPT_STRINGS_FILE "_strings.json"
@@ -94,9 +95,8 @@ ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta
                                   ckpt_error *err);
 /* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. sum (may
  * be NULL) receives the CRC-32C and size of the bytes read (present false: no file). */
-struct ckpt_file_sum;
 ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc,
-                                     struct ckpt_file_sum *sum, ckpt_error *err);
+                                     ckpt_file_sum *sum, ckpt_error *err);
 
 /* CKPT_EUNSUPPORTED naming dir/_METADATA when the item says its arrays are in OCDBT or zarr3
  * (the restore and verify both refuse those). */

@@ -235,6 +235,42 @@ const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i) {
   return s != NULL && i < s->n_files ? s->files[i]->string : NULL;
 }
 
+ckpt_status ckpt_manifest_write_noted(ckpt_io *io, const char *dir, const cJSON *noted,
+                                      const ckpt_file_sum *meta_sum, ckpt_error *err) {
+  cJSON *files = cJSON_CreateObject();
+  bool ok = files != NULL && ckpt_checksums_add_chunk(files, CKPT_CHECKPOINT_METADATA_FILE,
+                                                      meta_sum->crc, meta_sum->bytes);
+  size_t dl = strlen(dir), sl = strlen(CKPT_TMP_SUFFIX);
+  const cJSON *f;
+  cJSON_ArrayForEach(f, noted) {
+    if (!ok)
+      break;
+    if (strncmp(f->string, dir, dl) != 0 || f->string[dl] != '/')
+      continue; /* not inside the checkpoint */
+    const char *rel = f->string + dl + 1;
+    char *name = ckpt_path_join(rel, "");
+    if (name == NULL) {
+      ok = false;
+      break;
+    }
+    name[strlen(name) - 1] = '\0';
+    char *slash = strchr(name, '/');
+    if (slash != NULL && (size_t)(slash - name) > sl &&
+        strncmp(slash - sl, CKPT_TMP_SUFFIX, sl) == 0)
+      memmove(slash - sl, slash, strlen(slash) + 1);
+    cJSON *copy = cJSON_Duplicate(f, true);
+    ok = copy != NULL && cJSON_AddItemToObject(files, name, copy);
+    if (!ok)
+      cJSON_Delete(copy);
+    free(name);
+  }
+  ckpt_status st = ok ? ckpt_manifest_write(io, dir, files, err)
+                      : ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s/%s'", dir,
+                                       CKPT_MANIFEST_FILE);
+  cJSON_Delete(files);
+  return st;
+}
+
 ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err) {
   cJSON *doc = ckpt_checksums_new();
   cJSON *copy = files != NULL ? cJSON_Duplicate(files, true) : cJSON_CreateObject();
@@ -307,12 +343,6 @@ const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param) {
   const cJSON *kp = &key;
   const cJSON *const *hit = bsearch(&kp, s->arrays, s->n, sizeof *s->arrays, cmp_entry_name);
   return hit != NULL && cJSON_IsObject(*hit) ? *hit : NULL;
-}
-
-void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n) {
-  sum->present = true;
-  sum->crc = ckpt_crc32c(0, data, n);
-  sum->bytes = n;
 }
 
 bool ckpt_checksums_has_files(const ckpt_checksums *s) {

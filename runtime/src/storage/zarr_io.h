@@ -19,6 +19,7 @@
 #include "ckpt/layout.h"
 #include "io/tasks.h"
 #include "storage/zarr.h"
+#include "util/crc32c.h"
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -68,13 +69,6 @@ typedef struct ckpt_checksums ckpt_checksums;
  * Caller owns *out (ckpt_checksums_free). */
 ckpt_status ckpt_checksums_read(ckpt_io *io, const char *dir, ckpt_checksums **out,
                                 ckpt_error *err);
-/* The CRC-32C and size of the bytes of a small file as read, for the checks below. */
-typedef struct ckpt_file_sum {
-  bool present; /* the file exists (false: crc and bytes are meaningless) */
-  uint32_t crc;
-  uint64_t bytes;
-} ckpt_file_sum;
-void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n);
 /* True when s records metadata files ("files"): a ckpt item written with this check. */
 bool ckpt_checksums_has_files(const ckpt_checksums *s);
 /* The CRC and size of _CHECKSUMS itself as read (for the checkpoint's manifest). */
@@ -103,6 +97,12 @@ const char *ckpt_checksums_file_name(const ckpt_checksums *s, size_t i);
 /* Writes dir/CKPT_MANIFEST_FILE from files ({path relative to dir: [crc32c, bytes]}, not
  * taken). Not durable: the commit makes it so. */
 ckpt_status ckpt_manifest_write(ckpt_io *io, const char *dir, const cJSON *files, ckpt_error *err);
+/* Writes dir/CKPT_MANIFEST_FILE for a save: _CHECKPOINT_METADATA (meta_sum) and every file of
+ * noted ({absolute path: [crc32c, bytes]}) inside dir, by its path relative to dir; an item
+ * directory written under its tmp name (<item>.orbax-checkpoint-tmp, a Composite in rename mode)
+ * is listed under its final name. */
+ckpt_status ckpt_manifest_write_noted(ckpt_io *io, const char *dir, const cJSON *noted,
+                                      const ckpt_file_sum *meta_sum, ckpt_error *err);
 /* The entry of one array, or NULL (also when s is NULL). Owned by s. */
 const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param);
 /* The whole document, for a caller that adds to it and writes it again (ckpt unpack): the

@@ -552,8 +552,13 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
     st = checksums_text(j, &strings, &text, &len, err);
   if (st == CKPT_OK && j->note_file != NULL) {
     char *path = ckpt_path_join(j->dir, CKPT_CHECKSUMS_FILE);
-    if (path != NULL) /* out of memory: unlisted, which the restore reports */
+    if (path == NULL) { /* an unlisted file would read as corrupt: fail the save instead */
+      free(text);
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory listing '%s/%s'", j->dir,
+                          CKPT_CHECKSUMS_FILE);
+    } else {
       j->note_file(j->note_durable_ctx, path, text, len);
+    }
     free(path);
   }
   if (st == CKPT_OK)

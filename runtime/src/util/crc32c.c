@@ -72,3 +72,9 @@ uint32_t ckpt_crc32c_zeros(uint32_t crc, uint64_t n) {
   /* Appending a zero byte multiplies the CRC register by x^8: n bytes by x^(8n). */
   return ~multmodp(x8n(n), ~crc);
 }
+
+void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n) {
+  sum->present = true;
+  sum->crc = ckpt_crc32c(0, data, n);
+  sum->bytes = n;
+}

@@ -7,6 +7,7 @@
 #ifndef CKPT_STORAGE_CHECKSUM_H
 #define CKPT_STORAGE_CHECKSUM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,5 +17,14 @@ uint32_t ckpt_crc32c(uint32_t crc, const void *data, size_t n);
 /* ckpt_crc32c(crc, zeros, n) without the zeros: O(log n), so holes and all-zero blocks are
  * checksummed without touching memory. */
 uint32_t ckpt_crc32c_zeros(uint32_t crc, uint64_t n);
+
+/* The CRC-32C and size of a whole (small) file's bytes: what the checksum manifests record
+ * for metadata files, taken from memory when a file is written or read. */
+typedef struct ckpt_file_sum {
+  bool present; /* the file exists (false: crc and bytes are meaningless) */
+  uint32_t crc;
+  uint64_t bytes;
+} ckpt_file_sum;
+void ckpt_file_sum_of(ckpt_file_sum *sum, const void *data, size_t n);
 
 #endif
