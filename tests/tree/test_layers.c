@@ -79,6 +79,11 @@ Test(layers, lower_layer_including_a_higher_one) {
                 "storage including a handler header");
 }
 
+Test(layers, angle_bracket_includes_are_checked_too) {
+  expect_caught("runtime/src/storage/commit.c", "#include <manager/manager_internal.h>\n",
+                "storage including a manager header in angle brackets");
+}
+
 Test(layers, layer_including_a_public_header_of_a_higher_layer) {
   expect_caught("runtime/src/storage/zarr.c", "#include \"ckpt/checkpointer.h\"\n",
                 "storage including the checkpointer's public header");
