@@ -279,7 +279,9 @@ static bool is_protocol(ckpt_io_op op, const char *path) {
     return true;
   const char *b = base_name(path);
   return (op == CKPT_IO_OPEN || op == CKPT_IO_REMOVE) &&
-         (strcmp(b, CKPT_COMMIT_FILE) == 0 || strcmp(b, "_CHECKPOINT_METADATA") == 0);
+         (strcmp(b, CKPT_COMMIT_FILE) == 0 || strcmp(b, CKPT_CHECKPOINT_METADATA_FILE) == 0 ||
+          strcmp(b, CKPT_COMMIT_FILE CKPT_TMP_SUFFIX) == 0 || /* the pending commit marker */
+          strcmp(b, CKPT_CHECKPOINT_CHECKSUMS_FILE) == 0);
 }
 
 /* The phase of a background operation on path: the step directory being saved (write, then
