@@ -31,7 +31,8 @@ def _hdf5_flags():
 def _ckpt_libs():
     libs = []
     for pkg, fallback in (("libcjson", ["-lcjson"]), ("libprotobuf-c", ["-lprotobuf-c"]),
-                          ("libzstd", ["-lzstd"]), ("liburing", ["-luring"])):
+                          ("libzstd", ["-lzstd"]), ("liburing", ["-luring"]),
+                          ("libisal", ["-lisal"])):
         libs += _pkg(["--libs", pkg], fallback)
     return libs + ["-lpthread", "-lm"]
 

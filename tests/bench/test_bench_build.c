@@ -1,0 +1,29 @@
+/* tests/bench/test_bench_build.c — the C programs of `make bench` build against this build's
+ * libckpt (bench/build_tools.py, with its own list of libraries to link). A library libckpt
+ * gains and that list lacks turns every ckpt figure of `make bench` into n/a; nothing else in
+ * `make test` would notice (it happened when ISA-L came in). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../generator/gen_support.h"
+
+Test(bench_build, bench_ckpt_and_bench_limits_build) {
+#ifdef GS_SANITIZED
+  /* build_tools links without sanitizer flags, as `make bench` never runs on a SAN build. */
+  cr_skip_test("skipped under sanitizers: make bench builds against an uninstrumented libckpt");
+#endif
+  char dir[] = "/tmp/ckpt-bench-build-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "cd %s/bench && %s -c 'import sys, build_tools; "
+           "built, failed = build_tools.build(\"%s\", \"%s\", \"%s\", \"%s\"); "
+           "[print(k, v) for k, v in failed.items()]; "
+           "sys.exit(0 if \"bench_ckpt\" in built and \"bench_limits\" in built else 1)'",
+           CKPT_SOURCE_DIR, CKPT_PYTHON, CKPT_SOURCE_DIR, CKPT_BUILD_DIR, dir, CKPT_CC);
+  int rc = system(cmd);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  (void)system(cmd);
+  cr_assert_eq(rc, 0, "a bench program did not build (its error is printed above)");
+}
