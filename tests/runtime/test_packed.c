@@ -343,22 +343,8 @@ Test(packed, corrupt_or_truncated_data_file) {
 }
 
 /* Replaces the first occurrence of from in dir/_PACKED with to. */
-/* Makes dir's _CHECKSUMS forget its metadata files ("files"), as in an item written before they
- * were recorded: what the parsers do with damaged metadata is then what is tested, not the
- * CRC that would catch it first. */
-static void forget_file_sums(const char *dir) {
-  char *k = pt_fmt("%s/_CHECKSUMS", dir);
-  char *text = pt_read(k, NULL);
-  char *at = strstr(text, ",\"files\":{");
-  cr_assert_not_null(at, "%s", text);
-  memcpy(at, ",\"fileZ\":{", 10);
-  pt_write(k, text, strlen(text));
-  free(text);
-  free(k);
-}
-
 static void edit_index(const char *dir, const char *from, const char *to) {
-  forget_file_sums(dir); /* the index's own checks, not _CHECKSUMS' CRC of it */
+  pt_forget_file_sums(dir); /* the index's own checks, not _CHECKSUMS' CRC of it */
   char *p = pt_fmt("%s/_PACKED", dir);
   char *text = pt_read(p, NULL);
   char *at = strstr(text, from);
