@@ -115,6 +115,10 @@ void cli_table_free(cli_table *t);
 
 /* ================================================================ layout.c */
 
+/* The kind of dir/name (name NULL: of dir itself), not following a final symlink; MISSING also
+ * when it cannot be stat'ed (callers that must tell I/O errors apart stat themselves). */
+ckpt_io_kind cli_kind_of(ckpt_io *io, const char *dir, const char *name);
+
 typedef enum cli_item_kind {
   CLI_ITEM_PYTREE,    /* _METADATA + zarr arrays (Standard/PyTree/Array handlers, records) */
   CLI_ITEM_JSON,      /* a `metadata` file (JsonCheckpointHandler) */
@@ -210,8 +214,8 @@ typedef struct cli_step {
   int64_t step;
   char *name; /* directory name, "step_0003" or "3.orbax-checkpoint-tmp" */
   char *path;
-  bool tmp;       /* tmp marker: a leftover or an in-flight save, never a checkpoint */
-  bool finalized; /* by the library's rule (storage/step_dirs.h, CKPT_FINALIZED_ANY) */
+  bool tmp;            /* tmp marker: a leftover or an in-flight save, never a checkpoint */
+  bool finalized;      /* by the library's rule (storage/step_dirs.h, CKPT_FINALIZED_ANY) */
   bool commit_pending; /* an interrupted commit-file save (pending marker, no commit file) */
   bool has_commit_time;
   int64_t commit_nsecs;
@@ -273,7 +277,7 @@ typedef struct cli_pytree {
   struct ckpt_packed_index *packed; /* _PACKED (heap, so leaves may point into it; empty when
                                      * the item has none) */
   size_t n;
-  cli_leaf *leaves; /* in _METADATA order */
+  cli_leaf *leaves;        /* in _METADATA order */
   bool check_ok;           /* the restore's cross-checks passed: _CHECKSUMS agrees with
                             * _METADATA, _PACKED and _strings.json */
   ckpt_error check_err;    /* why not */

@@ -31,7 +31,7 @@ const char *cli_item_kind_name(cli_item_kind kind) {
   return "unknown";
 }
 
-static ckpt_io_kind kind_of(ckpt_io *io, const char *dir, const char *name) {
+ckpt_io_kind cli_kind_of(ckpt_io *io, const char *dir, const char *name) {
   char *p = name ? ckpt_path_join(dir, name) : cli_strdup(dir);
   if (p == NULL)
     return CKPT_IO_KIND_MISSING;
@@ -44,7 +44,7 @@ static ckpt_io_kind kind_of(ckpt_io *io, const char *dir, const char *name) {
 }
 
 static bool is_file(ckpt_io *io, const char *dir, const char *name) {
-  return kind_of(io, dir, name) == CKPT_IO_KIND_FILE;
+  return cli_kind_of(io, dir, name) == CKPT_IO_KIND_FILE;
 }
 
 bool cli_dir_is_item(ckpt_io *io, const char *dir) {
@@ -81,7 +81,7 @@ static ckpt_status detect_children(ckpt_io *io, cli_item *it, int depth, ckpt_er
   if (it->children == NULL)
     st = oom(err);
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
-    if (ckpt_path_is_tmp(names[i]) || kind_of(io, it->dir, names[i]) != CKPT_IO_KIND_DIR)
+    if (ckpt_path_is_tmp(names[i]) || cli_kind_of(io, it->dir, names[i]) != CKPT_IO_KIND_DIR)
       continue;
     cli_item *c = &it->children[it->n_children];
     c->name = cli_strdup(names[i]);
@@ -134,7 +134,7 @@ static ckpt_status detect_named_json(ckpt_io *io, cli_item *it, ckpt_error *err)
 
 /* Decides it->kind from the files in it->dir. */
 static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err) {
-  ckpt_io_kind k = kind_of(io, it->dir, NULL);
+  ckpt_io_kind k = cli_kind_of(io, it->dir, NULL);
   if (k == CKPT_IO_KIND_MISSING) {
     it->kind = CLI_ITEM_MISSING;
     return CKPT_OK;
@@ -242,7 +242,7 @@ static ckpt_status open_composite(ckpt_io *io, cli_ckpt *c, const cJSON *handler
     st = add_item(c, h->string, cJSON_IsString(h) ? h->valuestring : NULL, true, io, err);
   }
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
-    if (kind_of(io, c->path, names[i]) != CKPT_IO_KIND_DIR)
+    if (cli_kind_of(io, c->path, names[i]) != CKPT_IO_KIND_DIR)
       continue;
     if (ckpt_path_is_tmp(names[i])) {
       c->tmp_items[c->n_tmp_items] = cli_strdup(names[i]);
@@ -343,7 +343,7 @@ static char *enclosing_checkpoint(ckpt_io *io, const char *path) {
       slash[1] = '\0';
     else
       *slash = '\0';
-    if (kind_of(io, p, CKPT_CHECKPOINT_METADATA_FILE) == CKPT_IO_KIND_FILE)
+    if (cli_kind_of(io, p, CKPT_CHECKPOINT_METADATA_FILE) == CKPT_IO_KIND_FILE)
       return p;
     if (slash == p)
       break;
@@ -368,7 +368,7 @@ ckpt_status cli_ckpt_open(ckpt_io *io, const char *path, cli_ckpt *c, ckpt_error
   c->finalized = info.state == CKPT_DIR_FINALIZED;
   c->commit_pending = info.pending;
   c->has_commit_file = is_file(io, c->path, CKPT_COMMIT_FILE);
-  c->has_meta_file = kind_of(io, c->path, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING;
+  c->has_meta_file = cli_kind_of(io, c->path, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING;
   if (c->has_meta_file) {
     c->meta_ok = ckpt_step_metadata_read(io, c->path, &c->meta, &c->meta_err) == CKPT_OK;
     if (!c->meta_ok)
@@ -435,7 +435,7 @@ ckpt_status cli_classify(ckpt_io *io, const char *path, cli_path_kind *kind, ckp
   if (st != CKPT_OK)
     return st;
   *kind = CLI_PATH_CHECKPOINT;
-  if (kind_of(io, p, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING ||
+  if (cli_kind_of(io, p, CKPT_CHECKPOINT_METADATA_FILE) != CKPT_IO_KIND_MISSING ||
       is_file(io, p, CKPT_COMMIT_FILE) || cli_dir_is_item(io, p) ||
       ckpt_path_is_tmp(ckpt_path_base(p))) {
     free(p);
@@ -446,7 +446,7 @@ ckpt_status cli_classify(ckpt_io *io, const char *path, cli_path_kind *kind, ckp
   st = ckpt_io_list_dir(io, p, &names, &n, err);
   bool steps = false, items = false;
   for (size_t i = 0; st == CKPT_OK && i < n && !steps; i++) {
-    if (kind_of(io, p, names[i]) != CKPT_IO_KIND_DIR)
+    if (cli_kind_of(io, p, names[i]) != CKPT_IO_KIND_DIR)
       continue;
     int64_t step;
     bool tmp;

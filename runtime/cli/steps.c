@@ -35,15 +35,6 @@ void cli_mgr_free(cli_mgr *m) {
   memset(m, 0, sizeof *m);
 }
 
-static bool is_kind(ckpt_io *io, const char *dir, const char *name, ckpt_io_kind want) {
-  char *p = ckpt_path_join(dir, name);
-  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-  uint64_t size;
-  bool ok = p != NULL && ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == want;
-  free(p);
-  return ok;
-}
-
 /* Commit time, metrics and items of one step; problems reading them leave the fields unset
  * (ls shows what it can; verify looks closer). */
 static ckpt_status describe_step(ckpt_io *io, cli_step *s, ckpt_error *err) {
@@ -87,7 +78,7 @@ static ckpt_status describe_step(ckpt_io *io, cli_step *s, ckpt_error *err) {
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
-    if (!ckpt_path_is_tmp(names[i]) && is_kind(io, s->path, names[i], CKPT_IO_KIND_DIR)) {
+    if (!ckpt_path_is_tmp(names[i]) && cli_kind_of(io, s->path, names[i]) == CKPT_IO_KIND_DIR) {
       s->items[s->n_items++] = names[i];
       names[i] = NULL;
     }

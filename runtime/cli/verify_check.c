@@ -400,17 +400,6 @@ static void check_manifest(vctx *c, const cli_ckpt *k) {
   ckpt_checksums_free(m);
 }
 
-/* True when dir/name exists (as anything). */
-static bool has_file(ckpt_io *io, const char *dir, const char *name) {
-  char *p = ckpt_path_join(dir, name);
-  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
-  uint64_t size;
-  bool found = p != NULL && ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK &&
-               kind != CKPT_IO_KIND_MISSING;
-  free(p);
-  return found;
-}
-
 /* Verifies one checkpoint (or item directory) into *r. */
 void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r) {
   cli_ckpt k;
@@ -431,8 +420,8 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
                     "): it is not a checkpoint");
   if (!k.bare_item) {
     c.foreign = !k.has_commit_file && k.meta_ok && k.meta.has_commit_timestamp &&
-                !has_file(io, k.path, CKPT_COMMIT_PENDING_FILE) &&
-                !has_file(io, k.path, CKPT_MANIFEST_FILE);
+                cli_kind_of(io, k.path, CKPT_COMMIT_PENDING_FILE) == CKPT_IO_KIND_MISSING &&
+                cli_kind_of(io, k.path, CKPT_MANIFEST_FILE) == CKPT_IO_KIND_MISSING;
     if (c.foreign)
       vreport_note(r, cli_strdup("no " CKPT_COMMIT_FILE " (not written by ckpt; Orbax does not "
                                  "always write it): finalized by its commit timestamp"));
