@@ -32,8 +32,8 @@ bool mgr_metric_value(const mgr_config *c, const cJSON *metrics, double *value) 
     *value = v->valuedouble;
     return true;
   }
-  /* json_text keeps integers beyond 2^53 as raw digits so they are not rounded on the way
-   * through; for ranking a double is plenty. */
+  /* The JSON reader (text/json.h) keeps integers beyond 2^53 as raw digits so they are not
+   * rounded on the way through; for ranking a double is plenty. */
   if (cJSON_IsRaw(v) && v->valuestring != NULL) {
     char *end;
     double d = strtod(v->valuestring, &end);
