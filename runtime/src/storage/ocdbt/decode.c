@@ -265,7 +265,7 @@ ckpt_status ckpt_ocdbt_get_file_table(ckpt_ocdbt_in *in, ckpt_ocdbt_file_table *
     t->base_len[i] = (size_t)base;
   }
   for (size_t i = 0; i < t->n && st == CKPT_OK; i++) {
-    const uint8_t *s;
+    const uint8_t *s = NULL;
     size_t pos = ckpt_ocdbt_in_pos(in);
     if ((st = ckpt_ocdbt_get_bytes(in, "data file path suffix", suffix[i], &s, err)) != CKPT_OK)
       break;
