@@ -7,7 +7,7 @@
  * _METADATA's entries in memory. The result is a write plan (storage/zarr_write.h).
  * Deferred part (ckpt_op_defer, on the save's background thread): the plan goes to the zarr
  * writer (storage/zarr_write.c), which owns every file name and write; this file only decides
- * which leaves are packed (pack_limit, storage/packed.h) and relays the writer's durability
+ * whether the arrays go to OCDBT (the use_ocdbt option) and relays the writer's durability
  * claims to the op. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,6 @@ typedef struct flat_ctx {
   ckpt_write_plan *job;
   const ckpt_pytree_save_spec *spec;
   bool zero_copy;
-  uint64_t pack_limit; /* arrays of at most this many stored bytes are packed; 0: none */
   const char *what;
   ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
   const ckpt_pytree_leaf_save **args; /* spec's leaf_args with a param, sorted (sort_leaf_args) */
@@ -259,17 +258,13 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
-  /* Stored bytes before compression: which leaves are packed (and written first, as small)
+  /* Stored bytes before compression: which leaves are written first, as small,
    * does not depend on the data. */
   uint64_t bytes = ckpt_dtype_size(m->dtype);
   bool over = false;
   for (int d = 0; d < a->ndim && !over; d++)
     over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
   l->stored_bytes = over ? UINT64_MAX : bytes;
-  if (c->pack_limit > 0) {
-    l->packed = l->stored_bytes <= c->pack_limit;
-    j->n_packed_leaves += l->packed;
-  }
   e->has_write_shape = a->ndim > 0;
   e->write_ndim = a->ndim;
   /* write_shape is the local shard shape (Orbax); with several shards, the first one's. */
@@ -515,8 +510,8 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 
 /* The blocking half: everything but the writing. *out owned by the caller
  * (ckpt_write_plan_free). */
-static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, uint64_t pack_limit,
-                             const char *dir, const ckpt_pytree_save_spec *spec,
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, bool use_ocdbt,
+                             bool use_zarr3, const char *dir, const ckpt_pytree_save_spec *spec,
                              ckpt_write_plan **out, ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
@@ -531,12 +526,21 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
                           "%s: the item must be a dict, list or tuple, not a bare %s (use "
                           "ArraySave for a single array)",
                           what, ckpt_node_kind_name(rk));
+  if (use_zarr3)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                          "%s into '%s': use_zarr3 (zarr v3 arrays) is not written by this "
+                          "version of ckpt",
+                          what, dir);
   ckpt_write_plan *j = calloc(1, sizeof *j);
   if (j == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
   j->io = io;
   j->dir = strdup(dir);
-  j->meta.use_ocdbt = false;
+  /* Orbax's use_ocdbt: the writer stores the arrays as OCDBT and _METADATA says so. */
+  j->ocdbt = use_ocdbt || spec->use_ocdbt;
+  j->ocdbt_data_file_bytes = spec->ocdbt_data_file_bytes;
+  j->ocdbt_node_bytes = spec->ocdbt_node_bytes;
+  j->meta.use_ocdbt = j->ocdbt;
   j->meta.use_zarr3 = false;
   j->meta.store_array_data_equal_to_fill_value = true;
   ckpt_status st = CKPT_OK;
@@ -576,7 +580,6 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   c.job = j;
   c.spec = spec;
   c.zero_copy = zero_copy;
-  c.pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
   c.what = what;
   ckpt_copy_list copies = {NULL, 0, 0, 0};
   c.copies = zero_copy ? NULL : &copies;
@@ -640,7 +643,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   ckpt_write_plan *j;
   ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op),
-                             op->pack_arrays_up_to_bytes, dir, spec, &j, err);
+                             op->use_ocdbt, op->use_zarr3, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -655,7 +658,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(io, NULL, zero_copy, 0, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, zero_copy, false, false, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_zarr_write(j, err);
