@@ -198,7 +198,7 @@ static void node_where(char *buf, size_t n, const ckpt_ocdbt *db, const node_ref
 static ckpt_status load_node(ckpt_ocdbt *db, const node_ref *r, uint32_t magic, const char *kind,
                              uint8_t **body, size_t *body_len, ckpt_error *err) {
   char what[96];
-  snprintf(what, sizeof what, "%s", kind);
+  snprintf(what, sizeof what, "the %s at offset %llu", kind, (unsigned long long)r->offset);
   if (r->length > CKPT_OCDBT_DECODED_MAX) {
     char where[600];
     node_where(where, sizeof where, db, r, kind);
