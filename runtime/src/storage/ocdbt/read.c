@@ -538,8 +538,7 @@ static ckpt_status decode_version_refs(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
   for (size_t i = 0; i < n && st == CKPT_OK && with_heights; i++) {
     uint8_t h;
     st = ckpt_ocdbt_get_u8(in, "version node height", &h, err);
-    if (st == CKPT_OK && (h == 0 || h > CKPT_OCDBT_MAX_HEIGHT ||
-                          (i > 0 && h >= last_height)))
+    if (st == CKPT_OK && (h > CKPT_OCDBT_MAX_HEIGHT || (i > 0 && h >= last_height)))
       st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: version node height %u invalid (entry %zu)",
                           in->where, h, i);
     last_height = h;
