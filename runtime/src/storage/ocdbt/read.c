@@ -38,6 +38,11 @@ struct ckpt_ocdbt {
   data_file *files;
   size_t n, cap;
   entry *entries;
+  /* B+tree nodes read so far, as (file, offset) in an open-addressing set: a node referenced
+   * twice is refused, which bounds the work to the bytes of the data files (a crafted DAG of
+   * nodes sharing children would otherwise cost exponentially many reads). */
+  size_t n_seen, cap_seen;
+  uint64_t (*seen)[2];
 };
 
 /* ---------------------------------------------------------------- data files */
@@ -217,6 +222,44 @@ static ckpt_status load_node(ckpt_ocdbt *db, const node_ref *r, uint32_t magic, 
 }
 
 /* ---------------------------------------------------------------- B+tree */
+
+static uint64_t seen_hash(uint64_t file, uint64_t offset) {
+  uint64_t h = (file + 1) * 0x9e3779b97f4a7c15ull ^ offset * 0xc2b2ae3d27d4eb4full;
+  return h ^ (h >> 29);
+}
+
+/* Adds (file, offset) to the set; false when it was there already. Slots hold file + 1 (0:
+ * empty). */
+static ckpt_status mark_seen(ckpt_ocdbt *db, const node_ref *r, bool *fresh, ckpt_error *err) {
+  if (2 * (db->n_seen + 1) > db->cap_seen) {
+    size_t cap = db->cap_seen ? 2 * db->cap_seen : 64;
+    uint64_t(*t)[2] = calloc(cap, sizeof *t);
+    if (!t) return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < db->cap_seen; i++) {
+      if (!db->seen[i][0]) continue;
+      size_t j = (size_t)seen_hash(db->seen[i][0] - 1, db->seen[i][1]) & (cap - 1);
+      while (t[j][0]) j = (j + 1) & (cap - 1);
+      t[j][0] = db->seen[i][0];
+      t[j][1] = db->seen[i][1];
+    }
+    free(db->seen);
+    db->seen = t;
+    db->cap_seen = cap;
+  }
+  size_t j = (size_t)seen_hash(r->file, r->offset) & (db->cap_seen - 1);
+  while (db->seen[j][0]) {
+    if (db->seen[j][0] == (uint64_t)r->file + 1 && db->seen[j][1] == r->offset) {
+      *fresh = false;
+      return CKPT_OK;
+    }
+    j = (j + 1) & (db->cap_seen - 1);
+  }
+  db->seen[j][0] = (uint64_t)r->file + 1;
+  db->seen[j][1] = r->offset;
+  db->n_seen++;
+  *fresh = true;
+  return CKPT_OK;
+}
 
 static ckpt_status add_entry(ckpt_ocdbt *db, const char *prefix, size_t pl, const uint8_t *rel,
                              size_t rl, entry **out, ckpt_error *err) {
@@ -418,7 +461,15 @@ static ckpt_status read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height
                               const char *prefix, size_t pl, ckpt_error *err) {
   uint8_t *body;
   size_t n;
-  ckpt_status st = load_node(db, r, CKPT_OCDBT_BTREE_NODE_MAGIC, "B+tree node", &body, &n, err);
+  bool fresh;
+  ckpt_status st = mark_seen(db, r, &fresh, err);
+  if (st != CKPT_OK) return st;
+  if (!fresh) {
+    char where[600];
+    node_where(where, sizeof where, db, r, "B+tree node");
+    return ckpt_error_set(err, CKPT_ECORRUPT, "%s is referenced twice in the B+tree", where);
+  }
+  st = load_node(db, r, CKPT_OCDBT_BTREE_NODE_MAGIC, "B+tree node", &body, &n, err);
   if (st != CKPT_OK) return st;
   char where[600];
   node_where(where, sizeof where, db, r, "B+tree node");
@@ -816,6 +867,7 @@ void ckpt_ocdbt_close(ckpt_ocdbt *db) {
     free(db->entries[i].owned);
   }
   free(db->entries);
+  free(db->seen);
   pthread_mutex_destroy(&db->mu);
   free(db->manifest_path);
   free(db->dir);
