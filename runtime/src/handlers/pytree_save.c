@@ -610,6 +610,9 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, b
   free(sorted);
   if (st != CKPT_OK)
     goto fail;
+  /* An item without arrays has no database (nothing to store in it); its _METADATA then says
+   * use_ocdbt false, so no reader looks for one (docs/format.md, "OCDBT"). */
+  j->meta.use_ocdbt = j->ocdbt && j->n_leaves > 0;
   *out = j;
   return CKPT_OK;
 fail:
