@@ -1,13 +1,19 @@
 /* fuzz/fuzz_ocdbt.c — the OCDBT reader (storage/ocdbt/ocdbt.h), which restore, verify and the
  * `ckpt` tool run on every item Orbax writes by default.
  *
- * The first input byte chooses what the rest is:
- *   even  a 2-byte little-endian length m, a manifest of m bytes (ckpt_ocdbt_open_manifest),
- *         and the data file d/fuzz (the rest), which the manifest's references may reach;
- *   odd   the data file d/fuzz itself, reached from a fixed manifest whose only version's root
- *         is a B+tree node at offset 0 spanning the whole file, of height (byte >> 1) % 4 —
- *         or, when byte & 0x80, whose version tree node (height (byte >> 1) % 4) is there.
- * The seeds (fuzz/corpus/ocdbt) are small databases written by tests/runtime/ocdbt_build.h.
+ * The first input byte (mode) chooses what the rest is. Every form starts with a 2-byte
+ * little-endian length m splitting the rest into A (m bytes) and B (the others):
+ *   mode even            A is a whole manifest (ckpt_ocdbt_open_manifest), B the data file
+ *                        d/fuzz its references may reach;
+ *   mode odd, (mode >> 1) & 3 ==
+ *     0                  A is the body of a B+tree node of height (mode >> 3) & 3, and
+ *     1                  A is the body of a version tree node of that height: wrapped in a
+ *                        valid envelope (header, CRC; zstd when mode & 0x80) at the start of
+ *                        d/fuzz (followed by B), and reached from a fixed manifest;
+ *     2, 3               A is the body of a manifest, wrapped likewise; d/fuzz is B.
+ * The bodies get past the CRC, so the fuzzer explores the decoders behind it; the raw form
+ * covers the envelope itself. The seeds (fuzz/corpus/ocdbt) are small databases written with
+ * the tests' encoder (tests/runtime/ocdbt_build.h).
  *
  * Properties: no crash, leak, UB or unbounded work; a failure carries a message; an accepted
  * database has strictly sorted keys that ckpt_ocdbt_find finds, prefix ranges that hold
@@ -59,21 +65,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t mode = data[0];
   data++;
   size--;
-  ob_buf man = {0};
+  size_t m = size < 2 ? 0 : (size_t)data[0] | (size_t)data[1] << 8;
+  data += size < 2 ? size : 2;
+  size -= size < 2 ? size : 2;
+  if (m > size)
+    m = size;
+  ob_buf a = {0}, b = {0}, man = {0}, file = {0};
+  ob_put(&a, data, m);
+  ob_put(&b, data + m, size - m);
   const char *files[] = {"d/fuzz"};
+  unsigned kind = (mode >> 1) & 3;
+  bool zstd = mode & 0x80;
   if (!(mode & 1)) {
-    size_t m = size < 2 ? 0 : (size_t)data[0] | (size_t)data[1] << 8;
-    data += size < 2 ? size : 2;
-    size -= size < 2 ? size : 2;
-    if (m > size)
-      m = size;
-    ob_write(dir, "d/fuzz", data + m, size - m);
-    size = m;
+    ob_put(&man, a.p, a.n);
+    ob_put(&file, b.p, b.n);
+  } else if (kind >= 2) {
+    ob_envelope(&man, CKPT_OCDBT_MANIFEST_MAGIC, &a, zstd);
+    ob_put(&file, b.p, b.n);
   } else {
-    ob_write(dir, "d/fuzz", data, size);
-    uint8_t height = (uint8_t)((mode >> 1) % 4);
-    ob_ref ref = {0, 0, size};
-    if (mode & 0x80) {
+    uint8_t height = (uint8_t)((mode >> 3) & 3);
+    ob_envelope(&file, kind ? CKPT_OCDBT_VERSION_NODE_MAGIC : CKPT_OCDBT_BTREE_NODE_MAGIC, &a,
+                zstd);
+    ob_ref ref = {0, 0, file.n};
+    ob_put(&file, b.p, b.n);
+    if (kind == 1) {
       uint64_t gen = 1;
       ob_buf body = {0};
       ob_config(&body, CKPT_OCDBT_MANIFEST_KIND_SINGLE, 4);
@@ -85,18 +100,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
       ob_manifest(&man, 1, files, 1, height, ref, false);
     }
-    data = man.p;
-    size = man.n;
   }
+  ob_write(dir, "d/fuzz", file.p, file.n);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_ocdbt *db = NULL;
-  ckpt_status st = ckpt_ocdbt_open_manifest(NULL, dir, data, size, "fuzz/manifest", &db, &err);
+  ckpt_status st =
+      ckpt_ocdbt_open_manifest(NULL, dir, man.p, man.n, "fuzz/manifest", &db, &err);
   fuzz_require_error(st, &err, "ckpt_ocdbt_open_manifest");
   fuzz_require((st == CKPT_OK) == (db != NULL), "a database exactly when it succeeds");
   if (db != NULL) {
     check_db(db);
     ckpt_ocdbt_close(db);
   }
+  ob_free(&a);
+  ob_free(&b);
   ob_free(&man);
+  ob_free(&file);
   return 0;
 }

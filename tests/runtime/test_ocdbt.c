@@ -175,6 +175,22 @@ Test(ocdbt, interior_node_prefixes_and_transitive_paths) {
   ob_free(&bad);
   ob_free(&nr2);
   ob_free(&fr2);
+  /* both children the same node: refused (shared nodes would let a crafted tree cost
+   * exponentially many reads) */
+  ob_buf nr3 = {0}, fr3 = {0};
+  const char *same[] = {"d/one", "d/one"};
+  ob_ref twice[] = {{0, 0, f1.n}, {0, 0, f1.n}};
+  size_t scpl3[] = {2, 2};
+  const char *keys3[] = {"a/.zarray", "a/0"};
+  ob_interior_body(&nr3, 1, 1, same, NULL, 2, keys3, scpl3, twice);
+  ob_envelope(&fr3, CKPT_OCDBT_BTREE_NODE_MAGIC, &nr3, false);
+  ob_write(dir, "d/root", fr3.p, fr3.n);
+  ob_manifest(&bad, 1, tm, 3, 1, (ob_ref){0, 0, fr3.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, bad.p, bad.n);
+  open_fails(dir, CKPT_ECORRUPT, "d/one': B+tree node at offset 0", "referenced twice");
+  ob_free(&bad);
+  ob_free(&nr3);
+  ob_free(&fr3);
 
   ob_free(&n1);
   ob_free(&f1);
