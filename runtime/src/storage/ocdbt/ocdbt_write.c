@@ -615,3 +615,270 @@ ckpt_status ckpt_ocdbt_write(ckpt_write_plan *j, ckpt_error *err) {
   pthread_mutex_destroy(&w.mu);
   return st;
 }
+
+/* ---------------------------------------------------------------- the builder */
+
+/* One key put, in the order given (sorted at finish). */
+typedef struct built_kv {
+  char *key;
+  unsigned char *value; /* inline: a copy */
+  uint64_t length;
+  bool indirect;
+  uint32_t file;
+  uint64_t offset;
+} built_kv;
+
+struct ckpt_ocdbt_builder {
+  ckpt_io *io;
+  char *dir, *pdir; /* the item and <item>/ocdbt.process_0 */
+  uint64_t target;
+  size_t node_bytes;
+  built_kv *kvs;
+  size_t n, cap;
+  data_file *files; /* the value files: only name and size are used; fd below */
+  size_t n_files, cap_files;
+  int fd;     /* the current value file, or -1 */
+  char *path; /* its path */
+  ckpt_write_file_sum *sums;
+  size_t n_sums;
+};
+
+static ckpt_status close_current(ckpt_ocdbt_builder *b, ckpt_error *err) {
+  if (b->fd < 0)
+    return CKPT_OK;
+  ckpt_status st = ckpt_io_fsync(b->io, b->fd, b->path, err);
+  ckpt_status cst = ckpt_io_close(b->io, b->fd, b->path, st == CKPT_OK ? err : NULL);
+  b->fd = -1;
+  free(b->path);
+  b->path = NULL;
+  return st != CKPT_OK ? st : cst;
+}
+
+ckpt_status ckpt_ocdbt_builder_new(ckpt_io *io, const char *item_dir, uint64_t target_file_bytes,
+                                   ckpt_ocdbt_builder **out, ckpt_error *err) {
+  *out = NULL;
+  ckpt_ocdbt_builder *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  b->io = io != NULL ? io : ckpt_io_default();
+  b->fd = -1;
+  b->target = target_file_bytes ? target_file_bytes : CKPT_OCDBT_TARGET_DATA_FILE_SIZE;
+  b->dir = strdup(item_dir);
+  ckpt_status st = b->dir ? CKPT_OK : ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK)
+    st = make_dir(b->io, item_dir, CKPT_OCDBT_PROCESS_DIR_PREFIX "0", &b->pdir, err);
+  if (st == CKPT_OK)
+    st = make_dir(b->io, b->pdir, CKPT_OCDBT_DATA_DIR, NULL, err);
+  if (st == CKPT_OK)
+    st = make_dir(b->io, item_dir, CKPT_OCDBT_DATA_DIR, NULL, err);
+  if (st != CKPT_OK) {
+    ckpt_ocdbt_builder_free(b);
+    return st;
+  }
+  *out = b;
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_ocdbt_builder_put(ckpt_ocdbt_builder *b, const char *key, const void *value,
+                                   size_t n, ckpt_error *err) {
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 64;
+    built_kv *nk = realloc(b->kvs, cap * sizeof *nk);
+    if (nk == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for OCDBT key '%s'", key);
+    b->kvs = nk;
+    b->cap = cap;
+  }
+  built_kv kv = {.key = strdup(key), .length = n, .indirect = !is_inline(n)};
+  if (kv.key == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = CKPT_OK;
+  if (!kv.indirect) {
+    kv.value = malloc(n ? n : 1);
+    if (kv.value == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    else
+      memcpy(kv.value, value, n);
+  } else {
+    data_file *cur = b->n_files ? &b->files[b->n_files - 1] : NULL;
+    if (cur == NULL || (cur->size > 0 && cur->size + n > b->target)) {
+      st = close_current(b, err);
+      if (st == CKPT_OK && b->n_files == b->cap_files) {
+        size_t cap = b->cap_files ? 2 * b->cap_files : 4;
+        data_file *nf = realloc(b->files, cap * sizeof *nf);
+        if (nf == NULL)
+          st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+        else
+          b->files = nf, b->cap_files = cap;
+      }
+      if (st == CKPT_OK) {
+        cur = &b->files[b->n_files];
+        *cur = (data_file){.size = 0};
+        st = ckpt_ocdbt_data_file_name(cur->name, err);
+      }
+      if (st == CKPT_OK && (b->path = ckpt_path_join(b->pdir, cur->name)) == NULL)
+        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+      if (st == CKPT_OK)
+        st = ckpt_io_open(b->io, b->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666, &b->fd,
+                          err);
+      if (st == CKPT_OK)
+        b->n_files++;
+    }
+    if (st == CKPT_OK)
+      st = ckpt_io_pwrite_all(b->io, b->fd, b->path, value, n, cur->size, err);
+    if (st == CKPT_OK) {
+      kv.file = (uint32_t)(b->n_files - 1);
+      kv.offset = cur->size;
+      cur->size += n;
+    }
+  }
+  if (st != CKPT_OK) {
+    free(kv.key);
+    free(kv.value);
+    return st;
+  }
+  b->kvs[b->n++] = kv;
+  return CKPT_OK;
+}
+
+static int cmp_built(const void *a, const void *b) {
+  return strcmp(((const built_kv *)a)->key, ((const built_kv *)b)->key);
+}
+
+/* Writes dir/rel with b's bytes durably and records its sum. */
+static ckpt_status write_small(ckpt_ocdbt_builder *bl, const char *rel, const ckpt_ocdbt_buf *buf,
+                               ckpt_error *err) {
+  char *path = ckpt_path_join(bl->dir, rel);
+  if (path == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st =
+      ckpt_io_write_file(bl->io, path, buf->p ? (const void *)buf->p : "", buf->n, true, err);
+  free(path);
+  if (st != CKPT_OK)
+    return st;
+  ckpt_write_file_sum *ns = realloc(bl->sums, (bl->n_sums + 1) * sizeof *ns);
+  char *r = strdup(rel);
+  if (ns == NULL || r == NULL) {
+    free(r);
+    if (ns != NULL)
+      bl->sums = ns;
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  bl->sums = ns;
+  ns[bl->n_sums++] = (ckpt_write_file_sum){r, ckpt_crc32c(0, buf->p, buf->n), buf->n};
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_ocdbt_builder_finish(ckpt_ocdbt_builder *b, ckpt_error *err) {
+  ckpt_status st = close_current(b, err);
+  if (st == CKPT_OK && b->n == 0)
+    return ckpt_error_set(err, CKPT_EINVAL, "'%s': an OCDBT database needs at least one key",
+                          b->dir);
+  qsort(b->kvs, b->n, sizeof *b->kvs, cmp_built);
+  ckpt_ocdbt_kv *kvs = calloc(b->n ? b->n : 1, sizeof *kvs);
+  const char **names = malloc((b->n_files + 1) * sizeof *names);
+  ckpt_ocdbt_file_id *ids = malloc((b->n_files + 1) * sizeof *ids);
+  if (st == CKPT_OK && (kvs == NULL || names == NULL || ids == NULL))
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  for (size_t i = 0; st == CKPT_OK && i < b->n; i++) {
+    if (i > 0 && strcmp(b->kvs[i - 1].key, b->kvs[i].key) == 0)
+      st =
+          ckpt_error_set(err, CKPT_EINVAL, "'%s': OCDBT key '%s' put twice", b->dir, b->kvs[i].key);
+    kvs[i] = (ckpt_ocdbt_kv){.key = b->kvs[i].key,
+                             .key_len = strlen(b->kvs[i].key),
+                             .length = b->kvs[i].length,
+                             .value = b->kvs[i].value,
+                             .indirect = b->kvs[i].indirect,
+                             .file = b->kvs[i].file,
+                             .offset = b->kvs[i].offset};
+  }
+  for (size_t i = 0; st == CKPT_OK && i < b->n_files; i++) {
+    names[i] = b->files[i].name;
+    ids[i] = (ckpt_ocdbt_file_id){"", b->files[i].name};
+  }
+  ckpt_ocdbt_config pc, rc;
+  char pnode[CKPT_OCDBT_DATA_NAME_HEX + 3], rnode[CKPT_OCDBT_DATA_NAME_HEX + 3];
+  ckpt_ocdbt_buf pnodes = {0}, pman = {0}, rnodes = {0}, rman = {0};
+  ckpt_ocdbt_root root;
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_config_init(&pc, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_config_init(&rc, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_data_file_name(pnode, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_data_file_name(rnode, err);
+  uint64_t when = now_ns();
+  if (st == CKPT_OK) {
+    ckpt_ocdbt_tree_opts o = {.files = ids,
+                              .n_files = b->n_files,
+                              .node_file = pnode,
+                              .target_node_bytes = b->node_bytes};
+    st = ckpt_ocdbt_build_tree(kvs, b->n, &o, &pnodes, &root, err);
+  }
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_encode_manifest(&pc, pnode, &root, when, &pman, err);
+  if (st == CKPT_OK) {
+    ckpt_ocdbt_process_table pt = {
+        .process = 0, .n_files = b->n_files, .files = names, .n = b->n, .kvs = kvs};
+    st = ckpt_ocdbt_merge_encode(&pt, 1, &rc, rnode, b->node_bytes, when, &rnodes, &rman, err);
+  }
+  char prel[CKPT_PATH_NAME_MAX], pman_rel[CKPT_PATH_NAME_MAX];
+  snprintf(prel, sizeof prel, "%s0/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX, pnode);
+  snprintf(pman_rel, sizeof pman_rel, "%s0/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX,
+           CKPT_OCDBT_MANIFEST_FILE);
+  /* Nodes before the manifests naming them; each directory fsync'd after its last entry. */
+  if (st == CKPT_OK)
+    st = write_small(b, prel, &pnodes, err);
+  if (st == CKPT_OK)
+    st = write_small(b, rnode, &rnodes, err);
+  if (st == CKPT_OK)
+    st = write_small(b, pman_rel, &pman, err);
+  if (st == CKPT_OK)
+    st = write_small(b, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
+  char *pd = st == CKPT_OK ? ckpt_path_join(b->pdir, CKPT_OCDBT_DATA_DIR) : NULL;
+  char *rd = st == CKPT_OK ? ckpt_path_join(b->dir, CKPT_OCDBT_DATA_DIR) : NULL;
+  if (st == CKPT_OK && (pd == NULL || rd == NULL))
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync_dir(b->io, pd, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync_dir(b->io, b->pdir, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync_dir(b->io, rd, err);
+  free(pd);
+  free(rd);
+  ckpt_ocdbt_buf_free(&pnodes);
+  ckpt_ocdbt_buf_free(&pman);
+  ckpt_ocdbt_buf_free(&rnodes);
+  ckpt_ocdbt_buf_free(&rman);
+  free(kvs);
+  free(names);
+  free(ids);
+  return st;
+}
+
+size_t ckpt_ocdbt_builder_files(const ckpt_ocdbt_builder *b, const ckpt_write_file_sum **sums) {
+  *sums = b->sums;
+  return b->n_sums;
+}
+
+void ckpt_ocdbt_builder_free(ckpt_ocdbt_builder *b) {
+  if (b == NULL)
+    return;
+  if (b->fd >= 0)
+    ckpt_io_close(b->io, b->fd, b->path, NULL);
+  for (size_t i = 0; i < b->n; i++) {
+    free(b->kvs[i].key);
+    free(b->kvs[i].value);
+  }
+  for (size_t i = 0; i < b->n_sums; i++)
+    free(b->sums[i].rel);
+  free(b->sums);
+  free(b->kvs);
+  free(b->files);
+  free(b->path);
+  free(b->pdir);
+  free(b->dir);
+  free(b);
+}

@@ -54,6 +54,22 @@ ckpt_status ckpt_ocdbt_merge_encode(const ckpt_ocdbt_process_table *tables, size
  * with their CRCs). Runs on the save's background thread. */
 ckpt_status ckpt_ocdbt_write(ckpt_write_plan *plan, ckpt_error *err);
 
+/* A database built key by key, synchronously through ckpt/io.h (the `ckpt convert` tool, which
+ * has the values of an existing item rather than a write plan): values over the inline limit
+ * are appended to value files of <item>/ocdbt.process_0/d/ as they are put, the others kept;
+ * finish sorts the keys, makes the value files durable and writes both databases' nodes and
+ * manifests durably (each directory fsync'd after its entries). The layout is the writer's. */
+typedef struct ckpt_ocdbt_builder ckpt_ocdbt_builder;
+ckpt_status ckpt_ocdbt_builder_new(ckpt_io *io, const char *item_dir, uint64_t target_file_bytes,
+                                   ckpt_ocdbt_builder **out, ckpt_error *err);
+/* value is copied (inline) or written now; keys must be distinct (checked at finish). */
+ckpt_status ckpt_ocdbt_builder_put(ckpt_ocdbt_builder *b, const char *key, const void *value,
+                                   size_t n, ckpt_error *err);
+ckpt_status ckpt_ocdbt_builder_finish(ckpt_ocdbt_builder *b, ckpt_error *err);
+/* After finish: the node and manifest files written (relative to the item), with their sums. */
+size_t ckpt_ocdbt_builder_files(const ckpt_ocdbt_builder *b, const ckpt_write_file_sum **sums);
+void ckpt_ocdbt_builder_free(ckpt_ocdbt_builder *b); /* NULL is a no-op */
+
 /* The paths (relative to the item directory) the OCDBT writer made durable, for the commit's
  * claims: the two top-level entries and the process directory. */
 extern const char *const ckpt_ocdbt_durable_entries[3];
