@@ -122,17 +122,23 @@ static void run_written(void *arg, void *buf, ckpt_status status) {
 /* One vectored write of iov[0 .. n) at offset of file f (the pointer read under mu), for the
  * chunks [lo, hi). */
 static ckpt_status submit_run(ocdbt_w *w, ckpt_engine_file *f, struct iovec *iov, size_t n,
-                              uint64_t offset, size_t lo, size_t hi, ckpt_error *err) {
+                              uint64_t offset, uint64_t len, size_t lo, size_t hi,
+                              uint64_t *reserved, ckpt_error *err) {
   if (n == 0)
     return CKPT_OK;
   run *r = malloc(sizeof *r);
   if (r == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for a write");
   *r = (run){w->j, lo, hi};
-  ckpt_engine_job_opts o = {.on_done = run_written, .on_done_arg = r};
+  /* The write takes over part of the segment's budget reservation when it covers the run, and
+   * releases it once the bytes are written: the budget bounds what waits to be written too. */
+  bool hand = len > 0 && len <= *reserved;
+  ckpt_engine_job_opts o = {.budget_reserved = hand, .on_done = run_written, .on_done_arg = r};
   ckpt_status st = ckpt_engine_writev(w->j->group, f, iov, n, offset, &o, NULL, err);
   if (st != CKPT_OK)
     free(r); /* not submitted: on_done will not run; the copies go with the plan */
+  else if (hand)
+    *reserved -= len;
   return st;
 }
 
@@ -181,7 +187,7 @@ static ckpt_status task_segment(void *arg, ckpt_error *err) {
       pthread_mutex_lock(&w->mu);
       ckpt_engine_file *f = w->files[run_file].f;
       pthread_mutex_unlock(&w->mu);
-      st = submit_run(w, f, iov, n, run_start, run_lo, i, err);
+      st = submit_run(w, f, iov, n, run_start, run_end - run_start, run_lo, i, &g->reserved, err);
       n = 0;
     }
     if (ch == NULL || st != CKPT_OK)
