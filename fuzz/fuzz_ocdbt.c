@@ -104,8 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ob_write(dir, "d/fuzz", file.p, file.n);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_ocdbt *db = NULL;
-  ckpt_status st =
-      ckpt_ocdbt_open_manifest(NULL, dir, man.p, man.n, "fuzz/manifest", &db, &err);
+  ckpt_status st = ckpt_ocdbt_open_manifest(NULL, dir, man.p, man.n, "fuzz/manifest", &db, &err);
   fuzz_require_error(st, &err, "ckpt_ocdbt_open_manifest");
   fuzz_require((st == CKPT_OK) == (db != NULL), "a database exactly when it succeeds");
   if (db != NULL) {

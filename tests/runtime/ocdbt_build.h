@@ -39,7 +39,9 @@ static inline void ob_put(ob_buf *b, const void *data, size_t n) {
   b->n += n;
 }
 
-static inline void ob_u8(ob_buf *b, uint8_t v) { ob_put(b, &v, 1); }
+static inline void ob_u8(ob_buf *b, uint8_t v) {
+  ob_put(b, &v, 1);
+}
 
 static inline void ob_varint(ob_buf *b, uint64_t v) {
   do {
@@ -153,7 +155,7 @@ static inline void ob_leaf_body(ob_buf *b, size_t n_files, const char *const *fi
   ob_u8(b, 0);
   ob_file_table(b, n_files, files, base_len);
   ob_varint(b, n);
-  const char **keys = malloc((n ? n : 1) * sizeof *keys);
+  const char **keys = calloc(n ? n : 1, sizeof *keys);
   for (size_t i = 0; i < n; i++)
     keys[i] = kv[i].key;
   ob_keys(b, n, keys, NULL);
@@ -253,8 +255,8 @@ static inline void ob_version_refs(ob_buf *b, size_t n, const uint64_t *gens, co
 
 /* A whole single-kind manifest whose only version (generation gen) has its root at root in
  * file files[root.file]. */
-static inline void ob_manifest(ob_buf *out, size_t n_files, const char *const *files,
-                               uint64_t gen, uint8_t root_height, ob_ref root, bool zstd) {
+static inline void ob_manifest(ob_buf *out, size_t n_files, const char *const *files, uint64_t gen,
+                               uint8_t root_height, ob_ref root, bool zstd) {
   ob_buf body = {0};
   ob_config(&body, CKPT_OCDBT_MANIFEST_KIND_SINGLE, 4);
   ob_file_table(&body, n_files, files, NULL);

@@ -35,8 +35,7 @@ static char *value_of(ckpt_ocdbt *db, const char *key) {
   void *data = NULL;
   size_t n = 0;
   ckpt_error err = CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_ocdbt_read_key(db, key, 1 << 20, &data, &n, &err), CKPT_OK, "%s",
-               err.message);
+  cr_assert_eq(ckpt_ocdbt_read_key(db, key, 1 << 20, &data, &n, &err), CKPT_OK, "%s", err.message);
   return data;
 }
 
@@ -318,7 +317,9 @@ Test(ocdbt, version_tree_nodes) {
 
 /* ---------------------------------------------------------------- damage */
 
-static char *manifest_path(const char *dir) { return pt_fmt("%s/%s", dir, CKPT_OCDBT_MANIFEST_FILE); }
+static char *manifest_path(const char *dir) {
+  return pt_fmt("%s/%s", dir, CKPT_OCDBT_MANIFEST_FILE);
+}
 
 Test(ocdbt, missing_or_truncated_manifest) {
   char *dir = pt_tmpdir();
@@ -502,8 +503,8 @@ Test(ocdbt, every_truncation_and_bit_flip_of_a_manifest) {
     m[bit / 8] ^= (char)(1 << (bit % 8));
     ckpt_error err = CKPT_ERROR_INIT;
     ckpt_ocdbt *db = NULL;
-    cr_assert_neq(ckpt_ocdbt_open_manifest(NULL, dir, m, n, "mem", &db, &err), CKPT_OK,
-                  "bit %zu", bit);
+    cr_assert_neq(ckpt_ocdbt_open_manifest(NULL, dir, m, n, "mem", &db, &err), CKPT_OK, "bit %zu",
+                  bit);
     m[bit / 8] ^= (char)(1 << (bit % 8));
   }
   free(m);
@@ -515,12 +516,14 @@ Test(ocdbt, every_truncation_and_bit_flip_of_a_manifest) {
 
 #define ORBAX_FIXTURES CKPT_SOURCE_DIR "/../shared/orbax-fixtures"
 
-static bool have_fixtures(void) { return pt_exists(ORBAX_FIXTURES "/v0_standard"); }
+static bool have_fixtures(void) {
+  return pt_exists(ORBAX_FIXTURES "/v0_standard");
+}
 
-#define NEED_FIXTURES()                                                                      \
-  do {                                                                                       \
-    if (!have_fixtures())                                                                    \
-      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES);          \
+#define NEED_FIXTURES()                                                             \
+  do {                                                                              \
+    if (!have_fixtures())                                                           \
+      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES); \
   } while (0)
 
 static void expect_orbax_keys(const char *dir) {

@@ -17,11 +17,14 @@ static ckpt_status mark_seen(ckpt_ocdbt *db, const node_ref *r, bool *fresh, ckp
   if (2 * (db->n_seen + 1) > db->cap_seen) {
     size_t cap = db->cap_seen ? 2 * db->cap_seen : 64;
     uint64_t(*t)[2] = calloc(cap, sizeof *t);
-    if (!t) return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    if (!t)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     for (size_t i = 0; i < db->cap_seen; i++) {
-      if (!db->seen[i][0]) continue;
+      if (!db->seen[i][0])
+        continue;
       size_t j = (size_t)seen_hash(db->seen[i][0] - 1, db->seen[i][1]) & (cap - 1);
-      while (t[j][0]) j = (j + 1) & (cap - 1);
+      while (t[j][0])
+        j = (j + 1) & (cap - 1);
       t[j][0] = db->seen[i][0];
       t[j][1] = db->seen[i][1];
     }
@@ -49,16 +52,19 @@ static ckpt_status add_entry(ckpt_ocdbt *db, const char *prefix, size_t pl, cons
   if (db->n == db->cap) {
     size_t cap = db->cap ? 2 * db->cap : 64;
     entry *e = realloc(db->entries, cap * sizeof *e);
-    if (!e) return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    if (!e)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     db->entries = e;
     db->cap = cap;
   }
   entry *e = &db->entries[db->n];
   memset(e, 0, sizeof *e);
   e->key = malloc(pl + rl + 1);
-  if (!e->key) return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (!e->key)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   memcpy(e->key, prefix, pl);
-  if (rl) memcpy(e->key + pl, rel, rl);
+  if (rl)
+    memcpy(e->key + pl, rel, rl);
   e->key[pl + rl] = '\0';
   e->key_len = pl + rl;
   db->n++;
@@ -80,23 +86,23 @@ static ckpt_status decode_keys(ckpt_ocdbt_in *in, size_t n, bool interior, uint8
   if (!pre || !suf || !*klen || !*keys || (interior && !*scpl))
     st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory for %zu entries", in->where, n);
   for (size_t i = 1; i < n && st == CKPT_OK; i++)
-    st = ckpt_ocdbt_get_varint_max(in, "key prefix length", CKPT_OCDBT_DECODED_MAX,
-                                   &pre[i], err);
+    st = ckpt_ocdbt_get_varint_max(in, "key prefix length", CKPT_OCDBT_DECODED_MAX, &pre[i], err);
   uint64_t total = 0;
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
     st = ckpt_ocdbt_get_varint_max(in, "key suffix length", ckpt_ocdbt_in_left(in), &suf[i], err);
     total += suf[i]; /* each ≤ the bytes left: no overflow */
   }
   for (size_t i = 0; i < n && st == CKPT_OK && interior; i++)
-    st = ckpt_ocdbt_get_varint_max(in, "subtree common prefix length", UINT32_MAX, &(*scpl)[i],
-                                   err);
+    st =
+        ckpt_ocdbt_get_varint_max(in, "subtree common prefix length", UINT32_MAX, &(*scpl)[i], err);
   /* Full keys: each at most the previous one plus its suffix. */
   uint64_t bytes = 0, prev = 0;
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
     if (pre[i] > prev) {
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: entry %zu: key prefix length %llu exceeds "
-                          "previous key length %llu", in->where, i, (unsigned long long)pre[i],
-                          (unsigned long long)prev);
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: entry %zu: key prefix length %llu exceeds "
+                          "previous key length %llu",
+                          in->where, i, (unsigned long long)pre[i], (unsigned long long)prev);
       break;
     }
     prev = pre[i] + suf[i];
@@ -108,22 +114,26 @@ static ckpt_status decode_keys(ckpt_ocdbt_in *in, size_t n, bool interior, uint8
     }
   }
   const uint8_t *sufs = NULL;
-  if (st == CKPT_OK) st = ckpt_ocdbt_get_bytes(in, "key suffixes", total, &sufs, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_get_bytes(in, "key suffixes", total, &sufs, err);
   if (st == CKPT_OK && !(*store = malloc(bytes ? (size_t)bytes : 1)))
     st = ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", in->where);
   if (st == CKPT_OK) {
     uint8_t *p = *store;
     for (size_t i = 0; i < n; i++) {
-      if (pre[i]) memcpy(p, (*keys)[i - 1], (size_t)pre[i]);
-      if (suf[i]) memcpy(p + pre[i], sufs, (size_t)suf[i]);
+      if (pre[i])
+        memcpy(p, (*keys)[i - 1], (size_t)pre[i]);
+      if (suf[i])
+        memcpy(p + pre[i], sufs, (size_t)suf[i]);
       sufs += suf[i];
       (*keys)[i] = p;
       (*klen)[i] = (size_t)(pre[i] + suf[i]);
       p += (*klen)[i];
       if (interior && (*scpl)[i] > (*klen)[i]) {
-        st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: entry %zu: subtree common prefix length "
-                            "%llu exceeds its key length %zu", in->where, i,
-                            (unsigned long long)(*scpl)[i], (*klen)[i]);
+        st = ckpt_error_set(err, CKPT_ECORRUPT,
+                            "%s: entry %zu: subtree common prefix length "
+                            "%llu exceeds its key length %zu",
+                            in->where, i, (unsigned long long)(*scpl)[i], (*klen)[i]);
         break;
       }
     }
@@ -133,18 +143,19 @@ static ckpt_status decode_keys(ckpt_ocdbt_in *in, size_t n, bool interior, uint8
   return st;
 }
 
-
 static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in *in,
                                 unsigned expect_height, const char *prefix, size_t pl,
                                 ckpt_error *err) {
   uint8_t height;
   ckpt_status st = ckpt_ocdbt_get_u8(in, "height", &height, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   if (height != expect_height)
     return ckpt_error_set(err, CKPT_ECORRUPT, "%s: height %u, expected %u", in->where, height,
                           expect_height);
   ckpt_ocdbt_file_table t;
-  if ((st = ckpt_ocdbt_get_file_table(in, &t, err)) != CKPT_OK) return st;
+  if ((st = ckpt_ocdbt_get_file_table(in, &t, err)) != CKPT_OK)
+    return st;
   uint64_t n;
   /* Every entry costs at least two bytes. */
   st = ckpt_ocdbt_get_varint_max(in, "entry count", ckpt_ocdbt_in_left(in) / 2, &n, err);
@@ -174,7 +185,8 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
       if (kind[i] == CKPT_OCDBT_VALUE_INLINE &&
           (st = ckpt_ocdbt_get_bytes(in, "inline value", len[i], &bytes, err)) != CKPT_OK)
         break;
-      if ((st = add_entry(db, prefix, pl, keys[i], klen[i], &e, err)) != CKPT_OK) break;
+      if ((st = add_entry(db, prefix, pl, keys[i], klen[i], &e, err)) != CKPT_OK)
+        break;
       e->v.length = len[i];
       if (kind[i] == CKPT_OCDBT_VALUE_INLINE) {
         e->v.is_inline = true;
@@ -183,12 +195,15 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
           st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
           break;
         }
-        if (len[i]) memcpy(e->owned, bytes, (size_t)len[i]);
+        if (len[i])
+          memcpy(e->owned, bytes, (size_t)len[i]);
         e->v.bytes = e->owned;
       } else {
         if (off[i] > UINT64_MAX - len[i]) {
-          st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: key '%s': value offset %llu + length %llu "
-                              "overflows", in->where, e->key, (unsigned long long)off[i],
+          st = ckpt_error_set(err, CKPT_ECORRUPT,
+                              "%s: key '%s': value offset %llu + length %llu "
+                              "overflows",
+                              in->where, e->key, (unsigned long long)off[i],
                               (unsigned long long)len[i]);
           break;
         }
@@ -218,7 +233,8 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
       st = ocdbt_resolve(db, in, &t, r->transitive, file[i], &c.file, &c.transitive, err);
       size_t cl = pl + (size_t)scpl[i];
       char *cp = st == CKPT_OK ? malloc(cl + 1) : NULL;
-      if (st == CKPT_OK && !cp) st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+      if (st == CKPT_OK && !cp)
+        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       if (st == CKPT_OK) {
         memcpy(cp, prefix, pl);
         memcpy(cp + pl, keys[i], (size_t)scpl[i]);
@@ -238,20 +254,22 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
   return st;
 }
 
-ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height,
-                              const char *prefix, size_t pl, ckpt_error *err) {
+ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height, const char *prefix,
+                             size_t pl, ckpt_error *err) {
   uint8_t *body;
   size_t n;
   bool fresh;
   ckpt_status st = mark_seen(db, r, &fresh, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   if (!fresh) {
     char where[600];
     ocdbt_node_where(where, sizeof where, db, r, "B+tree node");
     return ckpt_error_set(err, CKPT_ECORRUPT, "%s is referenced twice in the B+tree", where);
   }
   st = ocdbt_load_node(db, r, CKPT_OCDBT_BTREE_NODE_MAGIC, "B+tree node", &body, &n, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   char where[600];
   ocdbt_node_where(where, sizeof where, db, r, "B+tree node");
   ckpt_ocdbt_in in = ckpt_ocdbt_in_make(body, n, where);

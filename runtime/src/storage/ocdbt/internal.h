@@ -32,7 +32,6 @@ typedef struct entry {
 struct ckpt_ocdbt {
   ckpt_io *io;
   char *dir;
-  char *manifest_path; /* the manifest holding the version tree (for messages) */
   uint64_t generation;
   uint64_t max_decoded; /* config.max_decoded_node_bytes, bounded by CKPT_OCDBT_DECODED_MAX */
   uint8_t arity_log2;
@@ -71,8 +70,8 @@ ckpt_status ocdbt_file_index(ckpt_ocdbt *db, const char *rel, uint32_t *index, c
 ckpt_status ocdbt_file_fd(ckpt_ocdbt *db, uint32_t i, const char *what, int *fd, uint64_t *size,
                           ckpt_error *err);
 /* CKPT_ECORRUPT naming f when [offset, offset + length) is not inside its size bytes. */
-ckpt_status ocdbt_check_range(const data_file *f, uint64_t offset, uint64_t length,
-                              uint64_t size, const char *what, ckpt_error *err);
+ckpt_status ocdbt_check_range(const data_file *f, uint64_t offset, uint64_t length, uint64_t size,
+                              const char *what, ckpt_error *err);
 /* Reads [offset, offset + length) of data file i into a new buffer (caller frees). */
 ckpt_status ocdbt_read_range(ckpt_ocdbt *db, uint32_t i, uint64_t offset, uint64_t length,
                              const char *what, uint8_t **out, ckpt_error *err);
@@ -93,16 +92,15 @@ ckpt_status ocdbt_load_node(ckpt_ocdbt *db, const node_ref *r, uint32_t magic, c
 
 /* Reads the B+tree node r (of the given height) and everything below it into db's entries;
  * prefix (pl bytes) is the key prefix the path from the root implies. */
-ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height,
-                             const char *prefix, size_t pl, ckpt_error *err);
+ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height, const char *prefix,
+                             size_t pl, ckpt_error *err);
 
 /* ---------------------------------------------------------------- versions.c */
 
 /* Leaf version entries (a manifest's inline versions, or a leaf version node's): the last is
  * the latest, kept in *out. */
-ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
-                                  const ckpt_ocdbt_file_table *t, const char *trans,
-                                  version *out, ckpt_error *err);
+ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in, const ckpt_ocdbt_file_table *t,
+                                  const char *trans, version *out, ckpt_error *err);
 /* Interior version entries (a manifest's version nodes when with_heights, or an interior
  * node's children, node_height its height): descends into the last when *out has no version
  * yet. */

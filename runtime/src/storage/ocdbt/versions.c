@@ -6,15 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Leaf entries (inline versions of a manifest, or a leaf version node): keeps the last. */
-ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
-                                   const ckpt_ocdbt_file_table *t, const char *trans,
-                                   version *out, ckpt_error *err) {
+ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in, const ckpt_ocdbt_file_table *t,
+                                  const char *trans, version *out, ckpt_error *err) {
   uint64_t n;
-  ckpt_status st = ckpt_ocdbt_get_varint_max(in, "version count",
-                                             (uint64_t)1 << db->arity_log2, &n, err);
-  if (st != CKPT_OK || n == 0) return st;
+  ckpt_status st =
+      ckpt_ocdbt_get_varint_max(in, "version count", (uint64_t)1 << db->arity_log2, &n, err);
+  if (st != CKPT_OK || n == 0)
+    return st;
   uint64_t *v = calloc((size_t)n * 8, sizeof *v);
   uint8_t *heights = calloc((size_t)n, 1);
   if (!v || !heights) {
@@ -26,9 +25,10 @@ ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
     st = ckpt_ocdbt_get_varint(in, "generation number", &gen[i], err);
     if (st == CKPT_OK && (gen[i] == 0 || (i > 0 && gen[i] <= gen[i - 1])))
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: generation numbers must be non-zero and "
-                          "increasing (version %zu: %llu)", in->where, i,
-                          (unsigned long long)gen[i]);
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: generation numbers must be non-zero and "
+                          "increasing (version %zu: %llu)",
+                          in->where, i, (unsigned long long)gen[i]);
   }
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
     st = ckpt_ocdbt_get_u8(in, "root height", &heights[i], err);
@@ -46,9 +46,11 @@ ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
     uint64_t last = n - 1;
     uint64_t limit = (gen[last] - 1) % ((uint64_t)1 << db->arity_log2) + 1;
     if (n > limit)
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: %llu versions, at most %llu allowed for "
-                          "generation %llu", in->where, (unsigned long long)n,
-                          (unsigned long long)limit, (unsigned long long)gen[last]);
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: %llu versions, at most %llu allowed for "
+                          "generation %llu",
+                          in->where, (unsigned long long)n, (unsigned long long)limit,
+                          (unsigned long long)gen[last]);
   }
   if (st == CKPT_OK && heights[n - 1] > CKPT_OCDBT_MAX_HEIGHT)
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: B+tree height %u exceeds %u", in->where,
@@ -77,24 +79,27 @@ static ckpt_status read_version_node(ckpt_ocdbt *db, const node_ref *r, unsigned
 /* Interior entries (version nodes of a manifest when with_heights, or an interior node's
  * children): descends into the last, which holds the latest generation. */
 ckpt_status ocdbt_decode_version_refs(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
-                                       const ckpt_ocdbt_file_table *t, const char *trans,
-                                       bool with_heights, unsigned node_height, version *out,
-                                       ckpt_error *err) {
+                                      const ckpt_ocdbt_file_table *t, const char *trans,
+                                      bool with_heights, unsigned node_height, version *out,
+                                      ckpt_error *err) {
   uint64_t n;
   /* An interior node has at most 2^arity children; a manifest lists nodes of decreasing
    * heights. */
   uint64_t max = with_heights ? CKPT_OCDBT_MAX_HEIGHT + 1u : (uint64_t)1 << db->arity_log2;
   ckpt_status st = ckpt_ocdbt_get_varint_max(in, "version node count", max, &n, err);
-  if (st != CKPT_OK || n == 0) return st;
+  if (st != CKPT_OK || n == 0)
+    return st;
   uint64_t *v = calloc((size_t)n * 7, sizeof *v);
-  if (!v) return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (!v)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   uint64_t *gen = v, *file = v + n, *off = v + 2 * n, *len = v + 3 * n, *stat = v + 4 * n;
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
     st = ckpt_ocdbt_get_varint(in, "generation number", &gen[i], err);
     if (st == CKPT_OK && (gen[i] == 0 || (i > 0 && gen[i] <= gen[i - 1])))
-      st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: generation numbers must be non-zero and "
-                          "increasing (entry %zu: %llu)", in->where, i,
-                          (unsigned long long)gen[i]);
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: generation numbers must be non-zero and "
+                          "increasing (entry %zu: %llu)",
+                          in->where, i, (unsigned long long)gen[i]);
   }
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
     st = ckpt_ocdbt_get_varint(in, "node data file id", &file[i], err);
@@ -121,7 +126,8 @@ ckpt_status ocdbt_decode_version_refs(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
     size_t i = (size_t)n - 1;
     node_ref c = {0, off[i], len[i], NULL};
     st = ocdbt_resolve(db, in, t, trans, file[i], &c.file, &c.transitive, err);
-    if (st == CKPT_OK) st = read_version_node(db, &c, last_height, out, err);
+    if (st == CKPT_OK)
+      st = read_version_node(db, &c, last_height, out, err);
     free(c.transitive);
   }
   free(v);
@@ -134,7 +140,8 @@ static ckpt_status read_version_node(ckpt_ocdbt *db, const node_ref *r, unsigned
   size_t n;
   ckpt_status st =
       ocdbt_load_node(db, r, CKPT_OCDBT_VERSION_NODE_MAGIC, "version tree node", &body, &n, err);
-  if (st != CKPT_OK) return st;
+  if (st != CKPT_OK)
+    return st;
   char where[600];
   ocdbt_node_where(where, sizeof where, db, r, "version tree node");
   ckpt_ocdbt_in in = ckpt_ocdbt_in_make(body, n, where);
@@ -144,10 +151,12 @@ static ckpt_status read_version_node(ckpt_ocdbt *db, const node_ref *r, unsigned
   if (st == CKPT_OK && arity != db->arity_log2)
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: arity log2 %u differs from the manifest's %u",
                         where, arity, db->arity_log2);
-  if (st == CKPT_OK) st = ckpt_ocdbt_get_u8(&in, "height", &h, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_get_u8(&in, "height", &h, err);
   if (st == CKPT_OK && h != height)
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: height %u, expected %u", where, h, height);
-  if (st == CKPT_OK) st = ckpt_ocdbt_get_file_table(&in, &t, err);
+  if (st == CKPT_OK)
+    st = ckpt_ocdbt_get_file_table(&in, &t, err);
   if (st == CKPT_OK && h == 0)
     st = ocdbt_decode_versions(db, &in, &t, r->transitive, out, err);
   else if (st == CKPT_OK)
