@@ -50,7 +50,7 @@ PROCESS_TIMEOUT = 900
 # seconds apart in one process. The peers run where a goal (or its calibration) needs them;
 # the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
 # are left out.
-LLM_CKPT_OPS = ["limits", "save", "restore", "save_packed", "save_chunked", "reshard", "partial",
+LLM_CKPT_OPS = ["device", "limits", "save", "restore", "restore_cold", "save_packed", "save_chunked", "reshard", "partial",
                 "memcpy", "async"]
 JOBS = {
     "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
@@ -98,7 +98,7 @@ CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small",
 # neither zarr-python without compressor nor bench_limits' own processes.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
                 ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
-QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
+QUICK_LATER_CKPT_OPS = ("device", "limits", "save", "restore", "restore_cold", "save_packed")
 
 
 def is_context(st, prog):

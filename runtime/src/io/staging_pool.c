@@ -13,6 +13,13 @@ static ckpt_buffer_pool *g_pool; /* replaced only when idle; freed when unused *
 static size_t g_capacity;
 static size_t g_out;   /* pooled buffers handed out and not yet released */
 static size_t g_users; /* async checkpointers alive (ckpt_staging_retain) */
+/* A pool is being built outside g_mu (faulting a gigabyte takes a third of a second or more,
+ * and nothing else should wait on the lock meanwhile); whoever wants to prepare one too waits
+ * on g_built instead of building a second. */
+static bool g_preparing;
+static uint64_t g_built_count;    /* pools built since the process started (statistics) */
+static uint64_t g_pooled_count;   /* buffers handed out from a pool (statistics) */
+static pthread_cond_t g_built = PTHREAD_COND_INITIALIZER;
 
 /* Unmaps the pool once nobody will use it again soon: no async checkpointer and no buffer out
  * (g_mu held). A save through a handler called without a checkpointer builds the pool for
@@ -46,6 +53,14 @@ size_t ckpt_staging_capacity(void) {
   return c;
 }
 
+void ckpt_staging_get_stats(ckpt_staging_stats *s) {
+  pthread_mutex_lock(&g_mu);
+  s->capacity = g_capacity;
+  s->pools_built = g_built_count;
+  s->pooled_acquires = g_pooled_count;
+  pthread_mutex_unlock(&g_mu);
+}
+
 static uint64_t max_bytes(void) {
   const char *e = getenv("CKPT_STAGING_MAX_BYTES");
   if (e != NULL && *e != '\0') {
@@ -70,19 +85,62 @@ void ckpt_staging_prepare(uint64_t total) {
   if (total < (UINT64_C(16) << 20))
     return;
   pthread_mutex_lock(&g_mu);
+  while (g_preparing) /* a pool being built (ckpt_staging_prepare_start): use it, not a second */
+    pthread_cond_wait(&g_built, &g_mu);
   if (g_out == 0 && total > g_capacity) {
     ckpt_buffer_pool_free(g_pool);
     g_pool = NULL;
     g_capacity = 0;
+    g_preparing = true;
+    pthread_mutex_unlock(&g_mu);
+    /* Built unlocked: acquires meanwhile find no pool and fall back to malloc, as before. */
     ckpt_buffer_pool *p = NULL;
     ckpt_error err = CKPT_ERROR_INIT;
-    if (ckpt_buffer_pool_new((size_t)total, &p, &err) == CKPT_OK) {
+    bool made = ckpt_buffer_pool_new((size_t)total, &p, &err) == CKPT_OK;
+    pthread_mutex_lock(&g_mu);
+    /* No pooled buffer can be out (there was no pool while building) and no other prepare
+     * built one (they wait on g_preparing): install it. On failure staging uses malloc. */
+    if (made) {
       g_pool = p;
       g_capacity = (size_t)total;
+      g_built_count++;
     }
-    /* On failure staging simply uses malloc. */
+    g_preparing = false;
+    pthread_cond_broadcast(&g_built);
   }
   pthread_mutex_unlock(&g_mu);
+}
+
+static void *prepare_thread(void *arg) {
+  ckpt_staging_preparer *pr = arg;
+  ckpt_staging_prepare(pr->bytes);
+  atomic_store(&pr->done, true);
+  return NULL;
+}
+
+void ckpt_staging_prepare_start(ckpt_staging_preparer *pr, uint64_t bytes) {
+  pr->bytes = bytes;
+  pr->started = false;
+  atomic_init(&pr->done, true);
+  if (bytes == 0)
+    return;
+  atomic_store(&pr->done, false);
+  if (pthread_create(&pr->thread, NULL, prepare_thread, pr) == 0) {
+    pr->started = true;
+    return;
+  }
+  /* No thread (the process is out of them): the first save prepares the pool itself, as
+   * without a hint. */
+  atomic_store(&pr->done, true);
+}
+
+bool ckpt_staging_prepare_done(ckpt_staging_preparer *pr) { return atomic_load(&pr->done); }
+
+void ckpt_staging_prepare_join(ckpt_staging_preparer *pr) {
+  if (pr->started) {
+    pthread_join(pr->thread, NULL);
+    pr->started = false;
+  }
 }
 
 void *ckpt_staging_acquire(size_t n, bool *pooled) {
@@ -92,6 +150,7 @@ void *ckpt_staging_acquire(size_t n, bool *pooled) {
   if (g_pool != NULL && n >= CKPT_STAGING_MIN_POOLED &&
       ckpt_buffer_pool_try_acquire(g_pool, n, &buf)) {
     g_out++;
+    g_pooled_count++;
     *pooled = true;
   }
   pthread_mutex_unlock(&g_mu);
