@@ -46,8 +46,8 @@ PROCESS_TIMEOUT = 900
 
 # What runs on each state, in the order a round runs it. ckpt's ops are bench_ckpt's (see its
 # header comment): on the llm state it also measures the limits its goals compare with, right
-# before the ops they pair with (limits before save, memcpy before async), so those pairs are
-# seconds apart in one process. The peers run where a goal (or its calibration) needs them;
+# before the ops they pair with (the device's limit with fio and limits before save, memcpy
+# before async), so those pairs are seconds apart in one process. The peers run where a goal (or its calibration) needs them;
 # the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
 # are left out.
 LLM_CKPT_OPS = ["device", "limits", "save", "restore", "restore_cold", "save_packed", "save_chunked", "reshard", "partial",
@@ -388,6 +388,8 @@ class Run:
     # ---------------------------------------------------------------- figures
 
     def why_missing(self, st, prog, ops):
+        if prog == "device":
+            prog = "ckpt"  # fio runs from bench_ckpt's process (op "device"), its notes are ckpt's
         if st not in self.states:
             return f"state {st} was not run (BENCH_STATES)"
         if prog in PROGRAM and PROGRAM[prog] in self.build_failed:
