@@ -843,12 +843,17 @@ static void *sample_rss(void *arg) {
  * The first save comes once ckpt_checkpointer_snapshot_pool_ready says the pool is ready (a
  * training program's first save comes many steps after it created its checkpointer); the time
  * that took is reported as async_pool_prepare_seconds, and the first save's blocking time as
- * async_blocking_cold (goal blocking_cold_vs_memcpy). */
+ * async_blocking_cold (goal blocking_cold_vs_memcpy). BENCH_SNAPSHOT_HINT=N sets another hint
+ * (0: none). */
 static void op_async(run *r) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer_options opts = CKPT_CHECKPOINTER_OPTIONS_INIT;
   opts.async = true;
-  opts.snapshot_bytes_hint = r->st.total_bytes;
+  /* BENCH_SNAPSHOT_HINT=0 measures the first save without the hint (the pool built by the
+   * save itself, on the caller's time), for before/after comparisons. */
+  const char *hint = getenv("BENCH_SNAPSHOT_HINT");
+  opts.snapshot_bytes_hint =
+      hint != NULL && *hint != '\0' ? strtoull(hint, NULL, 10) : r->st.total_bytes;
   sampler smp = {.peak = 0};
   atomic_init(&smp.stop, false);
   pthread_t thread;

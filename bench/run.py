@@ -21,6 +21,8 @@ Environment:
                    bench_common.h says why)
   BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind)
   CC               the compiler for the C programs (default cc)
+  BENCH_SETTLE=S   seconds a full run waits, before it starts, after the previous run removed
+                   its data (default 360; 0 = do not wait): see settle() below
 """
 
 import datetime
@@ -227,8 +229,35 @@ class Run:
 
     # ---------------------------------------------------------------- the run
 
+    def settle(self):
+        """Waits until BENCH_SETTLE seconds (default 360) have passed since the previous run
+        removed its data directory (its time is in BUILD/bench/last-removal). That removal frees
+        every inode the run created at once (over 30,000: the small state's default-layout save
+        alone makes 10,000 directories and 20,000 files), and on ext4 without a journal, this
+        machine kind's disk, the inode allocator skips and looks up every inode freed in the last
+        60-300 s (docs/performance.md, "Deleted inodes"): a run started right after another pays
+        that scan on every file ckpt's default layout creates (creating one llm save's 900 files
+        took 0.34-0.37 s right after 900 deletions, 0.026-0.05 s with none), while the peers
+        that write one file pay nothing. QUICK runs do not wait (they are not a measurement). Returns the seconds since that removal when the run started, or None."""
+        try:
+            with open(self.removal_stamp) as f:
+                removed = float(f.read().strip())
+        except (OSError, ValueError):
+            return None
+        settle = float(os.environ.get("BENCH_SETTLE") or 360)
+        waited = 0.0
+        age = time.time() - removed
+        if not self.quick and settle > 0 and 0 <= age < settle:
+            waited = settle - age
+            log(f"waiting {waited:.0f} s: the previous run freed its inodes {age:.0f} s ago "
+                "(BENCH_SETTLE=0 skips the wait; docs/performance.md, \"Deleted inodes\")")
+            time.sleep(waited)
+        return round(age + waited, 1)
+
     def execute(self):
         os.makedirs(self.log_dir, exist_ok=True)
+        self.removal_stamp = os.path.join(self.out_dir, "last-removal")
+        self.since_removal = self.settle()
         started = time.monotonic()
         load_start = machine.loadavg()
         log(f"building the C programs with {self.cc}")
@@ -260,6 +289,8 @@ class Run:
                 self.run_context(data_root, started)
         finally:
             shutil.rmtree(data_root, ignore_errors=True)
+            with open(self.removal_stamp, "w") as f:
+                f.write(f"{time.time():.3f}\n")
         info["loadavg_start"] = load_start
         info["loadavg_end"] = machine.loadavg()
         results = self.figures(ckptgen, ckptgen_note, info, time.monotonic() - started)
@@ -487,6 +518,7 @@ class Run:
                        "starts right after pre-warming S*1.25+64 MiB of memory (bench_common.h: "
                        "bench_prewarm)"),
             "budget_seconds": self.budget or None,
+            "seconds_since_previous_removal": self.since_removal,
             "ckptgen_bench_seconds": self.ckptgen_seconds,
             "context_skipped_by_budget": self.context_skipped,
             "rounds_cut_by_budget": {f"{st}/{prog}": n for (st, prog), n in self.rounds_of.items()},
