@@ -12,9 +12,10 @@
 
 #define HINT ((uint64_t)32 << 20)
 
-static ckpt_checkpointer *new_hinted(bool async, uint64_t hint) {
+static ckpt_checkpointer *new_hinted_opts(bool async, bool zero_copy, uint64_t hint) {
   ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
   o.async = async;
+  o.zero_copy = zero_copy;
   o.io_threads = 2;
   o.snapshot_bytes_hint = hint;
   ckpt_checkpointer *c = NULL;
@@ -22,6 +23,10 @@ static ckpt_checkpointer *new_hinted(bool async, uint64_t hint) {
   cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &o, &c, &err),
                CKPT_OK, "%s", err.message);
   return c;
+}
+
+static ckpt_checkpointer *new_hinted(bool async, uint64_t hint) {
+  return new_hinted_opts(async, false, hint);
 }
 
 /* Polls until the hinted pool is ready; fails (rather than hangs) after a minute. */
@@ -90,8 +95,9 @@ Test(snapshot_hint, the_first_save_uses_the_pool_the_hint_prepared) {
 }
 
 Test(snapshot_hint, a_save_right_after_creation_shares_the_pool_being_built) {
-  /* No wait: the save comes while the hint's thread may still be faulting. Either way one pool
-   * is built (the save waits for the one being built instead of making a second). */
+  /* No wait: the save comes while the hint's thread may not even have started. Either way
+   * one pool is built: from the checkpointer's creation on, a save waits for the hint's pool
+   * instead of making one of its own (staging_pool.h). */
   ckpt_checkpointer *c = new_hinted(true, HINT);
   ckpt_tree *t = state();
   char *root = pt_tmpdir();
@@ -117,15 +123,27 @@ Test(snapshot_hint, closing_before_the_pool_is_ready_gives_everything_back) {
   cr_expect_eq(ckpt_staging_capacity(), 0, "the pool outlived its only checkpointer");
 }
 
-Test(snapshot_hint, a_synchronous_checkpointer_ignores_the_hint) {
+Test(snapshot_hint, checkpointers_that_never_copy_ignore_the_hint) {
   ckpt_checkpointer *c = new_hinted(false, HINT);
+  ckpt_checkpointer *z = new_hinted_opts(true, true, HINT); /* async, zero-copy */
   cr_expect(ckpt_checkpointer_snapshot_pool_ready(c), "nothing to prepare: ready at once");
+  cr_expect(ckpt_checkpointer_snapshot_pool_ready(z), "nothing to prepare: ready at once");
   ckpt_staging_stats s;
   ckpt_staging_get_stats(&s);
-  cr_expect_eq(s.pools_built, 0, "a synchronous checkpointer (zero-copy) built a pool");
+  cr_expect_eq(s.pools_built, 0, "a checkpointer that never copies built a pool");
   ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_close(z, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
   cr_expect_not(ckpt_checkpointer_snapshot_pool_ready(NULL));
+}
+
+Test(snapshot_hint, a_hint_below_the_pool_threshold_builds_nothing) {
+  /* Snapshots under 16 MiB are malloc'ed (staging_pool.h): the hint is ready at once. */
+  ckpt_checkpointer *c = new_hinted(true, (uint64_t)1 << 20);
+  cr_expect(ckpt_checkpointer_snapshot_pool_ready(c));
+  cr_expect_eq(ckpt_staging_capacity(), 0);
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
 }
 
 Test(snapshot_hint, the_manager_passes_the_hint_to_its_checkpointer) {

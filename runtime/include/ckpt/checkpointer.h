@@ -47,8 +47,9 @@ typedef struct ckpt_checkpointer_options {
    * The memory (the hint's bytes, at most CKPT_STAGING_MAX_BYTES, default a quarter of
    * physical memory) is held while any async checkpointer lives, as the pool of a first save
    * would be. A save that comes before the pool is ready waits for the rest of the faulting.
-   * 0 = none (the pool is built by the first save); ignored by synchronous checkpointers,
-   * which do not copy. See ckpt_checkpointer_snapshot_pool_ready. */
+   * 0 = none (the pool is built by the first save); hints under 16 MiB do nothing (such
+   * snapshots are malloc'ed); ignored by synchronous and zero_copy checkpointers, which do
+   * not copy. See ckpt_checkpointer_snapshot_pool_ready. */
   uint64_t snapshot_bytes_hint;
 } ckpt_checkpointer_options;
 
@@ -66,7 +67,7 @@ CKPT_API ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
                                            ckpt_checkpointer **out, ckpt_error *err);
 
 /* True once the staging pool that options.snapshot_bytes_hint asked for is ready (or when no
- * hint was given, or the checkpointer is synchronous): from then on a save of that size does
+ * hint was given or the checkpointer does not copy): from then on a save of that size does
  * not fault memory in. A program may poll it to know its first save will be fast; it never
  * has to. NULL: false. */
 CKPT_API bool ckpt_checkpointer_snapshot_pool_ready(const ckpt_checkpointer *ckptr);

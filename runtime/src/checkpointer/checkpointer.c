@@ -110,12 +110,12 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
     free(c);
     return st;
   }
-  ckpt_staging_prepare_start(&c->staging, 0);
-  if (c->opts.async) {
+  if (c->opts.async)
     ckpt_staging_retain(); /* keeps the snapshot pool warm from one save to the next */
-    /* The first save's pool, faulted in behind the caller's back (staging_pool.h). */
-    ckpt_staging_prepare_start(&c->staging, o->snapshot_bytes_hint);
-  }
+  /* The first save's pool, faulted in behind the caller's back (staging_pool.h); none for
+   * checkpointers that never copy (synchronous or zero-copy ones). */
+  bool copies = c->opts.async && !c->opts.zero_copy;
+  ckpt_staging_prepare_start(&c->staging, copies ? o->snapshot_bytes_hint : 0);
   *out = c;
   return CKPT_OK;
 }

@@ -15,8 +15,10 @@ static size_t g_out;   /* pooled buffers handed out and not yet released */
 static size_t g_users; /* async checkpointers alive (ckpt_staging_retain) */
 /* A pool is being built outside g_mu (faulting a gigabyte takes a third of a second or more,
  * and nothing else should wait on the lock meanwhile); whoever wants to prepare one too waits
- * on g_built instead of building a second. */
+ * on g_built instead of building a second. g_hints counts hint threads started and not yet
+ * in prepare (ckpt_staging_prepare_start): saves wait for them too. */
 static bool g_preparing;
+static size_t g_hints;
 static uint64_t g_built_count;    /* pools built since the process started (statistics) */
 static uint64_t g_pooled_count;   /* buffers handed out from a pool (statistics) */
 static pthread_cond_t g_built = PTHREAD_COND_INITIALIZER;
@@ -75,19 +77,29 @@ static uint64_t max_bytes(void) {
   return (uint64_t)pages * (uint64_t)psize / 4;
 }
 
-void ckpt_staging_prepare(uint64_t total) {
-  /* Small snapshots are cheap to malloc; a pool is worth it for large ones only. */
+/* The size a prepare of `total` bytes builds, or 0 for none: small snapshots are cheap to
+ * malloc, a pool is worth it for large ones only. */
+static uint64_t pool_size_for(uint64_t total) {
   if (total < (UINT64_C(16) << 20))
-    return;
+    return 0;
   uint64_t limit = max_bytes();
   if (total > limit)
     total = limit;
-  if (total < (UINT64_C(16) << 20))
-    return;
+  return total < (UINT64_C(16) << 20) ? 0 : total;
+}
+
+/* hinted: called by a hint's thread, which holds one count of g_hints (taken when the
+ * checkpointer started it) and gives it back here. Other callers wait while a hint is pending
+ * or a pool is being built, so a save that follows its checkpointer's creation finds the
+ * hint's pool (or a larger one it then builds) instead of racing it. */
+static void prepare(uint64_t total, bool hinted) {
+  total = pool_size_for(total);
   pthread_mutex_lock(&g_mu);
-  while (g_preparing) /* a pool being built (ckpt_staging_prepare_start): use it, not a second */
+  if (hinted)
+    g_hints--;
+  while (g_preparing || (!hinted && g_hints > 0))
     pthread_cond_wait(&g_built, &g_mu);
-  if (g_out == 0 && total > g_capacity) {
+  if (total > 0 && g_out == 0 && total > g_capacity) {
     ckpt_buffer_pool_free(g_pool);
     g_pool = NULL;
     g_capacity = 0;
@@ -106,14 +118,19 @@ void ckpt_staging_prepare(uint64_t total) {
       g_built_count++;
     }
     g_preparing = false;
-    pthread_cond_broadcast(&g_built);
   }
+  pthread_cond_broadcast(&g_built); /* g_preparing or g_hints changed */
   pthread_mutex_unlock(&g_mu);
+}
+
+void ckpt_staging_prepare(uint64_t total) {
+  if (pool_size_for(total) > 0)
+    prepare(total, false);
 }
 
 static void *prepare_thread(void *arg) {
   ckpt_staging_preparer *pr = arg;
-  ckpt_staging_prepare(pr->bytes);
+  prepare(pr->bytes, true);
   atomic_store(&pr->done, true);
   return NULL;
 }
@@ -122,15 +139,22 @@ void ckpt_staging_prepare_start(ckpt_staging_preparer *pr, uint64_t bytes) {
   pr->bytes = bytes;
   pr->started = false;
   atomic_init(&pr->done, true);
-  if (bytes == 0)
-    return;
+  if (pool_size_for(bytes) == 0)
+    return; /* nothing a pool would be built for: ready at once */
   atomic_store(&pr->done, false);
+  pthread_mutex_lock(&g_mu);
+  g_hints++; /* from now on, saves wait for this hint's pool (prepare) */
+  pthread_mutex_unlock(&g_mu);
   if (pthread_create(&pr->thread, NULL, prepare_thread, pr) == 0) {
     pr->started = true;
     return;
   }
   /* No thread (the process is out of them): the first save prepares the pool itself, as
    * without a hint. */
+  pthread_mutex_lock(&g_mu);
+  g_hints--;
+  pthread_cond_broadcast(&g_built);
+  pthread_mutex_unlock(&g_mu);
   atomic_store(&pr->done, true);
 }
 

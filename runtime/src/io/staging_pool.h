@@ -48,9 +48,11 @@ void ckpt_staging_prepare(uint64_t total);
  * caller waits (0.39 s for 1.06 GiB against a 0.067 s memcpy, docs/performance.md
  * "No slow first save"). ckpt_staging_prepare_start runs ckpt_staging_prepare(bytes) on a
  * thread of its own (nothing when bytes is 0 or no thread can be started); the owner must
- * ckpt_staging_prepare_join it before dropping its ckpt_staging_retain. A save that comes
- * while it runs waits for it in ckpt_staging_prepare (for the rest of the faulting, not all of
- * it). The struct is the owner's (a checkpointer's member); not copyable while started. */
+ * ckpt_staging_prepare_join it before dropping its ckpt_staging_retain. From the start on, a
+ * ckpt_staging_prepare (a save) waits until the hint's pool is built (the rest of the
+ * faulting, not all of it) and then grows the pool only if the hint was too small, so one
+ * pool is built, whichever thread gets to run first. Hints under 16 MiB build nothing (such
+ * snapshots are malloc'ed). The struct is the owner's (a checkpointer's member); not copyable while started. */
 typedef struct ckpt_staging_preparer {
   pthread_t thread;
   bool started;
