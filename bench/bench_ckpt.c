@@ -925,8 +925,8 @@ static void op_async(run *r) {
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr,
-            "usage: %s MANIFEST DIR OP...  (ops: device limits save restore restore_cold save_packed "
-            "save_chunked reshard partial memcpy async)\n",
+            "usage: %s MANIFEST DIR OP...  (ops: device limits save restore restore_cold "
+            "save_packed save_chunked reshard partial memcpy async)\n",
             argv[0]);
     return 2;
   }

@@ -52,7 +52,8 @@ void ckpt_staging_prepare(uint64_t total);
  * ckpt_staging_prepare (a save) waits until the hint's pool is built (the rest of the
  * faulting, not all of it) and then grows the pool only if the hint was too small, so one
  * pool is built, whichever thread gets to run first. Hints under 16 MiB build nothing (such
- * snapshots are malloc'ed). The struct is the owner's (a checkpointer's member); not copyable while started. */
+ * snapshots are malloc'ed). The struct is the owner's (a checkpointer's member); not copyable
+ * while started. */
 typedef struct ckpt_staging_preparer {
   pthread_t thread;
   bool started;
