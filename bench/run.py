@@ -96,11 +96,11 @@ CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small",
     ("*", name) for name in VARIANTS}
 # QUICK runs in rounds what it runs (round counts per job below), with no context pass: the
 # large state, zarr-python (hundreds of per-file fsyncs even scaled down) and ckpt's variants
-# in the first round only, ckpt's save_chunked/reshard/partial/memcpy/async ops too, and
-# neither zarr-python without compressor nor bench_limits' own processes.
+# in the first round only, ckpt's device/restore_cold/save_chunked/reshard/partial/memcpy/async
+# ops too, and neither zarr-python without compressor nor bench_limits' own processes.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
                 ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
-QUICK_LATER_CKPT_OPS = ("device", "limits", "save", "restore", "restore_cold", "save_packed")
+QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
 
 
 def is_context(st, prog):
