@@ -105,6 +105,8 @@ CONTEXT_RATIOS = {
     "llm.pwrite_backend_restore_vs_restore": (("llm", "ckpt_pwrite", ["restore"]), ("llm", "ckpt", ["restore"])),
     "llm.o_direct_save_vs_save": (("llm", "ckpt_direct", ["save"]), ("llm", "ckpt", ["save"])),
     "llm.fsync_at_end_save_vs_save": (("llm", "ckpt_fsync_end", ["save"]), ("llm", "ckpt", ["save"])),
+    "llm.syncfs_save_vs_save": (("llm", "ckpt_syncfs", ["save"]), ("llm", "ckpt", ["save"])),
+    "llm.syncfs_save_vs_device": (("llm", "ckpt_syncfs", ["save"]), ("llm", "device", ["write"])),
 }
 
 

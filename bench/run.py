@@ -58,7 +58,7 @@ JOBS = {
     "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
             ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"]),
             ("ckpt_pwrite", ["save", "restore"]), ("ckpt_direct", ["save"]),
-            ("ckpt_fsync_end", ["save"])],
+            ("ckpt_fsync_end", ["save"]), ("ckpt_syncfs", ["save"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
     # The small state's goals use the packed layout (save_packed, which also restores it as
     # restore_packed); its default-layout save (10,000 directories, 20-30 s) is context.
@@ -82,6 +82,7 @@ VARIANTS = {
     "ckpt_pwrite": {"CKPT_IO_BACKEND": "pwrite"},    # pwrite/pread workers instead of io_uring
     "ckpt_direct": {"CKPT_IO_FLUSH": "direct"},      # O_DIRECT writes instead of write-behind
     "ckpt_fsync_end": {"CKPT_IO_FLUSH": "end"},      # buffered writes, one fsync per file
+    "ckpt_syncfs": {"CKPT_IO_DURABILITY": "syncfs"},  # one syncfs per group, not 909 fsyncs
     "ckpt_unpacked": {},                             # the small state in the default layout
 }
 for _name in VARIANTS:
