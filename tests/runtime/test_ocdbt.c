@@ -456,11 +456,61 @@ Test(ocdbt, missing_data_file_and_unsafe_paths) {
   pt_rmtree(dir);
 }
 
+/* The tree reads but a value's data file is gone: reading that value is CKPT_EINCOMPLETE naming
+ * the file and the key; the other values still read. */
+Test(ocdbt, missing_value_file) {
+  char *dir = pt_tmpdir();
+  ob_buf vals = {0}, leaf = {0}, node = {0}, man = {0};
+  ob_put(&vals, "VALUE", 5);
+  ob_write(dir, "d/vals", vals.p, vals.n);
+  const char *lt[] = {"d/vals"};
+  ob_kv kv[] = {{"in", "x", 1, INLINE, 0}, {"out", NULL, 5, 0, 0}};
+  ob_leaf_body(&leaf, 1, lt, NULL, 2, kv);
+  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, true);
+  ob_write(dir, "d/node", node.p, node.n);
+  const char *mt[] = {"d/node"};
+  ob_manifest(&man, 1, mt, 1, 0, (ob_ref){0, 0, node.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  char *vp = pt_fmt("%s/d/vals", dir);
+  cr_assert_eq(unlink(vp), 0);
+  ckpt_ocdbt *db = open_ok(dir);
+  char buf[8];
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_ocdbt_read(db, 1, buf, &err), CKPT_EINCOMPLETE);
+  cr_assert(
+      strstr(err.message, vp) && strstr(err.message, "'out'") && strstr(err.message, "missing"),
+      "%s", err.message);
+  char *v = value_of(db, "in");
+  cr_assert_str_eq(v, "x");
+  free(v);
+  ckpt_ocdbt_close(db);
+  free(vp);
+  ob_free(&vals);
+  ob_free(&leaf);
+  ob_free(&node);
+  ob_free(&man);
+  pt_rmtree(dir);
+}
+
 Test(ocdbt, duplicate_keys_and_trailing_bytes) {
   char *dir = pt_tmpdir();
   ob_kv kv[] = {{"k", "1", 1, INLINE, 0}, {"k", "2", 1, INLINE, 0}};
   ob_simple_db(dir, 2, kv, false);
   open_fails(dir, CKPT_ECORRUPT, "key 'k' appears twice", dir);
+  /* a leaf node with a byte after its last entry */
+  ob_buf leaf = {0}, node = {0}, man = {0};
+  ob_leaf_body(&leaf, 0, NULL, NULL, 1, kv);
+  ob_u8(&leaf, 0);
+  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, false);
+  ob_write(dir, "d/data", node.p, node.n);
+  const char *files[] = {"d/data"};
+  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  open_fails(dir, CKPT_ECORRUPT, "d/data': B+tree node at offset 0",
+             "1 unexpected bytes after the last entry");
+  ob_free(&leaf);
+  ob_free(&node);
+  ob_free(&man);
   pt_rmtree(dir);
 }
 
