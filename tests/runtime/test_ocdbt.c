@@ -203,6 +203,64 @@ Test(ocdbt, interior_node_prefixes_and_transitive_paths) {
   pt_rmtree(dir);
 }
 
+/* A root over 150 leaves (more than one batch of a level; the leaves are read in parallel): every
+ * key, in order, with its value; and a damaged leaf in the middle is the error reported, naming
+ * its offset. */
+Test(ocdbt, wide_level) {
+  char *dir = pt_tmpdir();
+  enum { N = 150 };
+  ob_buf data = {0}, root = {0}, man = {0};
+  char *keys[N];
+  size_t scpl[N];
+  ob_ref refs[N];
+  for (int i = 0; i < N; i++) {
+    char value[16];
+    snprintf(value, sizeof value, "v%03d", i);
+    ob_kv kv[] = {{"", value, strlen(value), INLINE, 0}};
+    ob_buf leaf = {0};
+    ob_leaf_body(&leaf, 0, NULL, NULL, 1, kv);
+    refs[i] = (ob_ref){0, data.n, 0};
+    ob_envelope(&data, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, i % 2);
+    refs[i].length = data.n - refs[i].offset;
+    ob_free(&leaf);
+    keys[i] = pt_fmt("k%03d", i);
+    scpl[i] = 4; /* the whole key: each leaf's one relative key is "" */
+  }
+  ob_interior_body(&root, 1, 1, (const char *[]){"d/data"}, NULL, N, (const char *const *)keys,
+                   scpl, refs);
+  size_t root_at = data.n;
+  ob_envelope(&data, CKPT_OCDBT_BTREE_NODE_MAGIC, &root, true);
+  ob_write(dir, "d/data", data.p, data.n);
+  const char *files[] = {"d/data"};
+  ob_manifest(&man, 1, files, 1, 1, (ob_ref){0, root_at, data.n - root_at}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ckpt_ocdbt *db = open_ok(dir);
+  cr_assert_eq(ckpt_ocdbt_count(db), N);
+  for (int i = 0; i < N; i++) {
+    cr_assert_str_eq(ckpt_ocdbt_key(db, (size_t)i, NULL), keys[i]);
+    char *v = value_of(db, keys[i]);
+    char want[16];
+    snprintf(want, sizeof want, "v%03d", i);
+    cr_assert_str_eq(v, want);
+    free(v);
+  }
+  ckpt_ocdbt_close(db);
+  /* leaves 70 and 100 damaged: the report names 70, whatever thread got there first */
+  char *dp = pt_fmt("%s/d/data", dir);
+  pt_flip(dp, (long)(refs[100].offset + refs[100].length - 6));
+  pt_flip(dp, (long)(refs[70].offset + refs[70].length - 6));
+  char at[64];
+  snprintf(at, sizeof at, "B+tree node at offset %llu:", (unsigned long long)refs[70].offset);
+  open_fails(dir, CKPT_ECORRUPT, at, "CRC-32C mismatch");
+  free(dp);
+  for (int i = 0; i < N; i++)
+    free(keys[i]);
+  ob_free(&data);
+  ob_free(&root);
+  ob_free(&man);
+  pt_rmtree(dir);
+}
+
 /* Writes a one-leaf B+tree holding {key: value} to dir/<file> and returns its reference. */
 static ob_ref leaf_file(const char *dir, const char *file, const char *key, const char *value) {
   ob_kv kv[] = {{key, value, strlen(value), INLINE, 0}};
