@@ -916,7 +916,12 @@ Test(ocdbt_write, every_failing_operation_fails_the_save_cleanly, .timeout = 300
   ckpt_error err = CKPT_ERROR_INIT;
   cr_assert_eq(ckpt_io_new(&io, &err), CKPT_OK);
   char *root = pt_tmpdir();
-  ckpt_tree *t = mixed(5);
+  /* A value in a data file, an inline one, a scalar: every kind of file, few operations. */
+  ckpt_tree *t = ckpt_tree_new_dict();
+  int64_t big[1] = {400}, small[1] = {4};
+  ckpt_tree_dict_set(t, "big", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, big, 5)), &err);
+  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, small, 6)), &err);
+  ckpt_tree_dict_set(t, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 3), &err);
   for (int async = 0; async < 2; async++) {
     ckpt_checkpointer *c = make_ckptr(async, io, true, 0, false);
     char *path = pt_fmt("%s/target", root);
