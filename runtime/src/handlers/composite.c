@@ -438,7 +438,10 @@ ckpt_status ckpt_CompositeCheckpointHandler_save(ckpt_handler *self, ckpt_op *op
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving item \"%s\"", name);
       break;
     }
-    st = ckpt_io_mkdir(io, path, err);
+    /* Multi-process: the primary creates the item directory; the others write into it only
+     * after the agreement that ends the blocking part (checkpointer.c). */
+    if (ckpt_op_writes_shared(op))
+      st = ckpt_io_mkdir(io, path, err);
     if (st == CKPT_OK) {
       st = h->desc->vtable->save(h, op, path, order[i]->value, err);
       if (st != CKPT_OK) {
