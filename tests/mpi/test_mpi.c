@@ -163,3 +163,13 @@ Test(mpi, group_refuses_a_thread_level_below_multiple) {
   ranks(2, "", "thread-level x");
   cr_assert(strstr(out, "MPI_THREAD_MULTIPLE") != NULL, "%s", out);
 }
+
+/* A CheckpointManager on every rank (the primary on rank 2): max_to_keep and best-metric
+ * retention decided and carried out by the primary, the same step lists on every rank, and a
+ * SIGTERM on one rank turning into the same preemption save on all. */
+Test(mpi, manager_retention_and_preemption) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "manager '%s'", tmp_dir);
+  ranks(3, "-x MPI_SCENARIO_PRIMARY=2", args);
+}

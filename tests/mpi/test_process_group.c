@@ -8,6 +8,10 @@
 #include "ckpt/checkpointer.h"
 #include "ckpt/process_group.h"
 #include "ckpt/builtin.ckpt.h"
+#include "ckpt/manager.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 Test(process_group, single_group_collectives) {
   ckpt_process_group *pg = ckpt_process_group_single();
@@ -111,4 +115,37 @@ Test(process_group, checkpointer_options_need_a_valid_primary_and_no_packing) {
                "%s", err.message);
   ckpt_checkpointer_close(c, &err);
   ckpt_process_group_free(pg);
+}
+
+Test(process_group, manager_options_need_a_valid_primary) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_process_group *pg = NULL;
+  cr_assert_eq(ckpt_process_group_new(&fake, NULL, 0, 2, &pg, &err), CKPT_OK);
+  ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;
+  o.process_group = pg;
+  o.primary = -1;
+  ckpt_manager *m = NULL;
+  cr_assert_eq(ckpt_manager_new("/nonexistent/ckpt-mpi-test", &o, &m, &err), CKPT_EINVAL);
+  cr_assert(strstr(err.message, "primary process -1") != NULL, "%s", err.message);
+  cr_assert_null(m);
+  ckpt_process_group_free(pg);
+}
+
+/* Alone, reached_preemption is this process's own signal. */
+Test(process_group, preemption_alone) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  char dir[] = "/tmp/ckpt-preempt-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  ckpt_manager *m = NULL;
+  cr_assert_eq(ckpt_manager_new(dir, NULL, &m, &err), CKPT_OK, "%s", err.message);
+  bool reached = true;
+  cr_assert_eq(ckpt_manager_reached_preemption(m, 1, &reached, &err), CKPT_OK);
+  cr_assert(!reached);
+  cr_assert_eq(ckpt_preemption_watch(SIGUSR1, &err), CKPT_OK, "%s", err.message);
+  raise(SIGUSR1);
+  cr_assert(ckpt_preemption_received());
+  cr_assert_eq(ckpt_manager_reached_preemption(m, 2, &reached, &err), CKPT_OK);
+  cr_assert(reached);
+  ckpt_manager_close(m, &err);
+  rmdir(dir);
 }

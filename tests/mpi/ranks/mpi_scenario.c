@@ -10,6 +10,10 @@
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
+ *   mpi_scenario manager ROOT               a CheckpointManager on every rank: retention by
+ *                                           the primary (max_to_keep, best metric), the same
+ *                                           step lists everywhere, SIGTERM on the last rank →
+ *                                           every rank saves the same step and stops
  * MPI_SCENARIO_PRIMARY=<rank> in the environment makes that rank the primary.
  *
  * Each rank prints "rank R/N: ok ..." or "rank R/N: FAIL ..." and exits 1 on a failure, so the
@@ -471,6 +475,138 @@ static int scenario_async(const char *root) {
   return failures;
 }
 
+/* Every rank's step list equals rank 0's. */
+static void same_steps(ckpt_manager *m, const char *what) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t *steps = NULL;
+  size_t n = 0;
+  if (ckpt_manager_all_steps(m, &steps, &n, &err) != CKPT_OK) {
+    fail("%s: all_steps: %s", what, err.message);
+    return;
+  }
+  int64_t mine[8] = {(int64_t)n, 0, 0, 0, 0, 0, 0, 0}, root[8];
+  for (size_t i = 0; i < n && i < 7; i++)
+    mine[i + 1] = steps[i];
+  memcpy(root, mine, sizeof root);
+  MPI_Bcast(root, 8, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  if (memcmp(root, mine, sizeof root) != 0)
+    fail("%s: this rank's step list differs from rank 0's%s", what, NULL);
+  free(steps);
+}
+
+static ckpt_manager *new_manager(const char *dir, int64_t keep, const char *best) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_manager_options o = CKPT_MANAGER_OPTIONS_INIT;
+  o.max_to_keep = keep;
+  o.best_metric = best;
+  o.best_mode = CKPT_BEST_MODE_MIN;
+  o.io = io;
+  o.process_group = pg;
+  const char *primary = getenv("MPI_SCENARIO_PRIMARY");
+  o.primary = primary != NULL ? atoi(primary) : 0;
+  ckpt_manager *m = NULL;
+  if (ckpt_manager_new(dir, &o, &m, &err) != CKPT_OK)
+    fail("manager of %s: %s", dir, err.message);
+  return m;
+}
+
+static ckpt_status manager_save(ckpt_manager *m, int64_t step, bool force, const cJSON *metrics,
+                                ckpt_error *err) {
+  ckpt_tree *t = save_tree(rank_, 1, size_);
+  if (t == NULL)
+    return CKPT_EINVAL;
+  ckpt_StandardSave *s = ckpt_StandardSave_new();
+  s->item = t;
+  bool saved = false;
+  ckpt_status st = ckpt_manager_save(m, step, &s->base, metrics, force, &saved, err);
+  ckpt_args_delete(&s->base);
+  return st;
+}
+
+static int scenario_manager(const char *root) {
+  char dir[4096];
+  ckpt_error err = CKPT_ERROR_INIT;
+  /* max_to_keep 2 over steps 0..4: the primary deletes 0, 1, 2. */
+  snprintf(dir, sizeof dir, "%s/latest", root);
+  ckpt_manager *m = new_manager(dir, 2, NULL);
+  for (int64_t step = 0; m != NULL && step < 5 && failures == 0; step++)
+    if (manager_save(m, step, false, NULL, &err) != CKPT_OK)
+      fail("manager save: %s%s", err.message, NULL);
+  if (m != NULL && ckpt_manager_wait_until_finished(m, &err) != CKPT_OK)
+    fail("manager wait: %s%s", err.message, NULL);
+  int64_t latest = -1;
+  if (m != NULL && (!ckpt_manager_latest_step(m, &latest) || latest != 4))
+    fail("latest step is not 4%s%s", NULL, NULL);
+  if (m != NULL)
+    same_steps(m, "max_to_keep");
+  MPI_Barrier(MPI_COMM_WORLD);
+  for (int step = 0; step < 5; step++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%d", dir, step);
+    if (exists(p) != (step >= 3))
+      fail("step directory %s %s", p, step >= 3 ? "is missing" : "was not deleted");
+  }
+  ckpt_manager_close(m, &err);
+
+  /* Best metric (min loss), max_to_keep 2: losses 3, 1, 4, 0, 5 keep steps 1 and 3. */
+  snprintf(dir, sizeof dir, "%s/best", root);
+  m = new_manager(dir, 2, "loss");
+  const double loss[5] = {3, 1, 4, 0, 5};
+  for (int64_t step = 0; m != NULL && step < 5 && failures == 0; step++) {
+    cJSON *metrics = cJSON_CreateObject();
+    cJSON_AddNumberToObject(metrics, "loss", loss[step]);
+    if (manager_save(m, step, false, metrics, &err) != CKPT_OK)
+      fail("manager save (best): %s%s", err.message, NULL);
+    cJSON_Delete(metrics);
+  }
+  if (m != NULL && ckpt_manager_wait_until_finished(m, &err) != CKPT_OK)
+    fail("manager wait (best): %s%s", err.message, NULL);
+  int64_t best = -1;
+  if (m != NULL && (!ckpt_manager_best_step(m, &best) || best != 3))
+    fail("best step is not 3%s%s", NULL, NULL);
+  if (m != NULL)
+    same_steps(m, "best metric");
+  ckpt_manager_close(m, &err);
+
+  /* Preemption: SIGTERM reaches the last rank only, at step 6; every rank sees it there,
+   * saves step 6 and stops. */
+  snprintf(dir, sizeof dir, "%s/preempt", root);
+  m = new_manager(dir, 0, NULL);
+  if (ckpt_preemption_watch(SIGTERM, &err) != CKPT_OK)
+    fail("watch: %s%s", err.message, NULL);
+  int64_t stopped = -1;
+  for (int64_t step = 0; m != NULL && step < 10 && failures == 0; step++) {
+    if (step == 6 && rank_ == size_ - 1)
+      raise(SIGTERM);
+    bool reached = false;
+    if (ckpt_manager_reached_preemption(m, step, &reached, &err) != CKPT_OK) {
+      fail("reached_preemption: %s%s", err.message, NULL);
+      break;
+    }
+    if (reached) {
+      if (manager_save(m, step, true, NULL, &err) != CKPT_OK ||
+          ckpt_manager_wait_until_finished(m, &err) != CKPT_OK)
+        fail("preemption save: %s%s", err.message, NULL);
+      stopped = step;
+      break;
+    }
+    if (step % 4 == 0 && manager_save(m, step, false, NULL, &err) != CKPT_OK)
+      fail("manager save (preempt): %s%s", err.message, NULL);
+  }
+  if (stopped != 6)
+    fail("the ranks did not stop together at step 6%s%s", NULL, NULL);
+  if (m != NULL && (!ckpt_manager_latest_step(m, &latest) || latest != 6))
+    fail("the preemption step 6 is not the latest%s%s", NULL, NULL);
+  if (m != NULL)
+    same_steps(m, "preemption");
+  ckpt_manager_close(m, &err);
+  MPI_Barrier(MPI_COMM_WORLD);
+  snprintf(dir, sizeof dir, "%s/preempt/6/default", root);
+  if (failures == 0 && restore_and_check(dir) == 0)
+    ok("manager");
+  return failures;
+}
+
 /* One process: every rank's shards of an N-rank save, saved alone (the reference layout). */
 static int scenario_ref(const char *dir, int parts) {
   ckpt_tree *t = save_tree(0, parts, parts);
@@ -540,6 +676,8 @@ int main(int argc, char **argv) {
     scenario_kill(argv[2]);
   } else if (strcmp(mode, "async") == 0) {
     scenario_async(argv[2]);
+  } else if (strcmp(mode, "manager") == 0) {
+    scenario_manager(argv[2]);
   } else {
     fail("unknown scenario %s%s", mode, NULL);
   }
