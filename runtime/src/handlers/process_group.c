@@ -246,8 +246,9 @@ static void take_outcome(ckpt_process_group *pg, int from, const wire_outcome *w
   char msg[CKPT_ERROR_MESSAGE_MAX];
   memcpy(msg, w->message, sizeof msg);
   msg[sizeof msg - 1] = '\0';
-  snprintf(e.message, sizeof e.message, "process %d of %d: %s", from, pg->size,
-           msg[0] ? msg : ckpt_status_text(e.code));
+  /* The rank's prefix fits: the message is cut (at the end) rather than the prefix. */
+  snprintf(e.message, sizeof e.message, "process %d of %d: %.*s", from, pg->size,
+           (int)sizeof e.message - 64, msg[0] ? msg : ckpt_status_text(e.code));
   *err = e;
 }
 
