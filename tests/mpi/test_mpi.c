@@ -88,6 +88,20 @@ Test(mpi, saved_by_4_restores_on_4_3_2_1) {
   snprintf(args, sizeof args, "save '%s'", path);
   ranks(4, "", args);
   verify(path); /* every chunk of every process, through the merged _CHECKSUMS */
+  /* The real peer reads what the four processes wrote. */
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "'%s' -c \"import sys, zarr, numpy as np\n"
+           "w = zarr.open(sys.argv[1] + '/w', mode='r')[...]\n"
+           "m = zarr.open(sys.argv[1] + '/m', mode='r')[...]\n"
+           "r, c = np.indices((8, 6))\n"
+           "assert (w == 100 * r + c).all(), w\n"
+           "r, c = np.indices((4, 6))\n"
+           "assert (m == 10 * c + r).all(), m\n"
+           "print('zarr ok')\" '%s' 2>&1",
+           CKPT_PYTHON, path);
+  int rc = run(cmd);
+  cr_assert(rc == 0 && strstr(out, "zarr ok") != NULL, "zarr-python: exit %d\n%s", rc, out);
   snprintf(args, sizeof args, "restore '%s'", path);
   for (int n = 4; n >= 1; n--)
     ranks(n, "", args);
@@ -179,4 +193,15 @@ Test(mpi, manager_retention_and_preemption) {
   char args[600];
   snprintf(args, sizeof args, "manager '%s'", tmp_dir);
   ranks(3, "-x MPI_SCENARIO_PRIMARY=2", args);
+}
+
+/* A Composite of the sharded tree and a JSON item (the primary writes the JSON): restored as
+ * saved on every rank, and `ckpt verify` checks both items. */
+Test(mpi, composite_with_a_json_item) {
+  need_mpi();
+  char path[512], args[600];
+  snprintf(path, sizeof path, "%s/comp", tmp_dir);
+  snprintf(args, sizeof args, "composite '%s'", path);
+  ranks(3, "", args);
+  verify(path);
 }

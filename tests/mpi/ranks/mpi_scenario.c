@@ -10,6 +10,9 @@
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
+ *   mpi_scenario composite DIR              a Composite of the tree and a JSON item: the
+ *                                           primary writes the JSON once; every rank
+ *                                           restores both as saved
  *   mpi_scenario manager ROOT               a CheckpointManager on every rank: retention by
  *                                           the primary (max_to_keep, best metric), the same
  *                                           step lists everywhere, SIGTERM on the last rank →
@@ -490,6 +493,55 @@ static int scenario_async(const char *root) {
   return failures;
 }
 
+/* A Composite checkpointer: item "state" (the tree) and item "meta" (JSON, written by the
+ * primary alone); restored as saved on every rank. */
+static int scenario_composite(const char *dir) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  o.io = io;
+  o.process_group = pg;
+  ckpt_checkpointer *c = NULL;
+  if (ckpt_checkpointer_new(NULL, &o, &c, &err) != CKPT_OK)
+    return fail("composite checkpointer: %s%s", err.message, NULL), 1;
+  ckpt_Composite *comp = ckpt_composite_new();
+  ckpt_StandardSave *s = ckpt_StandardSave_new();
+  s->item = save_tree(rank_, 1, size_);
+  ckpt_JsonSave *j = ckpt_JsonSave_new();
+  j->item = cJSON_CreateObject();
+  cJSON_AddStringToObject(j->item, "run", "mpi");
+  cJSON_AddNumberToObject(j->item, "ranks", size_);
+  ckpt_composite_add(comp, "state", &s->base, &err);
+  ckpt_composite_add(comp, "meta", &j->base, &err);
+  if (err.code == CKPT_OK)
+    ckpt_checkpointer_save(c, dir, &comp->base, false, NULL, &err);
+  ckpt_args_delete(&comp->base);
+  if (err.code != CKPT_OK) {
+    fail("composite save: %s%s", err.message, NULL);
+    ckpt_checkpointer_close(c, &err);
+    return 1;
+  }
+  ckpt_value v;
+  if (ckpt_checkpointer_restore(c, dir, NULL, &v, &err) != CKPT_OK) {
+    fail("composite restore: %s%s", err.message, NULL);
+  } else {
+    ckpt_value *state = ckpt_value_item_get(&v, "state");
+    ckpt_value *meta = ckpt_value_item_get(&v, "meta");
+    if (state == NULL || state->kind != CKPT_VALUE_TREE || meta == NULL ||
+        meta->kind != CKPT_VALUE_JSON)
+      fail("composite restore: an item is missing%s%s", NULL, NULL);
+    else if (check_restored(state->u.tree, dir) == 0) {
+      const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(meta->u.json, "ranks");
+      if (!cJSON_IsNumber(ranks) || ranks->valuedouble != size_)
+        fail("the JSON item came back wrong%s%s", NULL, NULL);
+    }
+    ckpt_value_free(&v);
+  }
+  ckpt_checkpointer_close(c, &err);
+  if (failures == 0)
+    ok("composite");
+  return failures;
+}
+
 /* Every rank's step list equals rank 0's. */
 static void same_steps(ckpt_manager *m, const char *what) {
   ckpt_error err = CKPT_ERROR_INIT;
@@ -691,6 +743,8 @@ int main(int argc, char **argv) {
     scenario_kill(argv[2]);
   } else if (strcmp(mode, "async") == 0) {
     scenario_async(argv[2]);
+  } else if (strcmp(mode, "composite") == 0) {
+    scenario_composite(argv[2]);
   } else if (strcmp(mode, "manager") == 0) {
     scenario_manager(argv[2]);
   } else {
