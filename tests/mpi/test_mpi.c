@@ -148,6 +148,14 @@ Test(mpi, failing_rank_fails_the_save_everywhere) {
   ranks(2, "", args);
 }
 
+/* Processes naming different paths are refused on every process, before anything is made. */
+Test(mpi, processes_must_save_the_same_path) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "mismatch '%s/mm'", tmp_dir);
+  ranks(3, "", args);
+}
+
 /* A rank killed in the middle of a save: mpirun ends the job; the previous checkpoint is intact
  * and the interrupted one was never committed. */
 Test(mpi, killed_rank_leaves_the_previous_checkpoint) {

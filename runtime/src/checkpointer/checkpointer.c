@@ -35,6 +35,7 @@
 #include "storage/step_dirs.h"
 #include "storage/zarr_io.h"
 #include "io/staging_pool.h"
+#include "util/crc32c.h"
 #include "util/path.h"
 
 /* One save between its blocking part and its commit. */
@@ -329,6 +330,28 @@ static ckpt_status check_save(ckpt_checkpointer *ckptr, const char *path, const 
   return CKPT_OK;
 }
 
+/* Multi-process: every process must save the same path with the same force (a process writing
+ * elsewhere would leave the checkpoint without its chunks). Checked by an all-gather of the
+ * path's CRC-32C and force; a difference is every process's CKPT_EINVAL. */
+static ckpt_status same_everywhere(ckpt_checkpointer *c, const char *path, bool force,
+                                   ckpt_error *err) {
+  int size = ckpt_process_group_size(c->pg);
+  uint32_t mine[2] = {ckpt_crc32c(0, path, strlen(path)), force};
+  uint32_t *all = malloc((size_t)size * sizeof mine);
+  if (all == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s' (the other processes "
+                          "may wait)", path);
+  ckpt_status st = ckpt_process_group_allgather(c->pg, mine, sizeof mine, all, err);
+  for (int r = 1; st == CKPT_OK && r < size; r++)
+    if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
+      st = ckpt_error_set(err, CKPT_EINVAL,
+                          "save of '%s': process %d saves %s than process 0 (every process "
+                          "must save the same path with the same force)",
+                          path, r, all[2 * r] != all[0] ? "to another path" : "with another force");
+  free(all);
+  return st;
+}
+
 /* In a multi-process save, every process's status agreed (the lowest failing rank's error on
  * every process); alone, st as it is. */
 static ckpt_status agree(ckpt_checkpointer *c, ckpt_status st, ckpt_error *err) {
@@ -348,6 +371,8 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
   /* Multi-process: every step below that can fail on one process only ends in an agreement,
    * so no process waits in a collective the others skipped. */
   st = agree(ckptr, check_save(ckptr, path, args, custom_metadata, err), err);
+  if (st == CKPT_OK && multiprocess(ckptr))
+    st = same_everywhere(ckptr, path, force, err);
   if (st != CKPT_OK)
     return st;
 

@@ -10,6 +10,7 @@
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
+ *   mpi_scenario mismatch DIR               the last rank saves elsewhere: every rank refuses
  *   mpi_scenario composite DIR              a Composite of the tree and a JSON item: the
  *                                           primary writes the JSON once; every rank
  *                                           restores both as saved
@@ -493,6 +494,28 @@ static int scenario_async(const char *root) {
   return failures;
 }
 
+/* The last rank names another path: every rank's save fails (CKPT_EINVAL) before anything is
+ * created. */
+static int scenario_mismatch(const char *dir) {
+  char other[4096];
+  snprintf(other, sizeof other, "%s-other", dir);
+  ckpt_checkpointer *c = new_checkpointer(false, true);
+  ckpt_error err = CKPT_ERROR_INIT;
+  const char *mine = rank_ == size_ - 1 ? other : dir;
+  ckpt_status st = c ? save_at(c, mine, &err) : CKPT_EINVAL;
+  if (st != CKPT_EINVAL || strstr(err.message, "another path") == NULL)
+    fail("a save to different paths returned %s: %s", ckpt_status_name(st), err.message);
+  ckpt_checkpointer_close(c, &err);
+  MPI_Barrier(MPI_COMM_WORLD);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
+  if (exists(dir) || exists(other) || exists(tmp))
+    fail("the refused save created %s or %s", dir, other);
+  if (failures == 0)
+    ok("mismatch");
+  return failures;
+}
+
 /* A Composite checkpointer: item "state" (the tree) and item "meta" (JSON, written by the
  * primary alone); restored as saved on every rank. */
 static int scenario_composite(const char *dir) {
@@ -743,6 +766,8 @@ int main(int argc, char **argv) {
     scenario_kill(argv[2]);
   } else if (strcmp(mode, "async") == 0) {
     scenario_async(argv[2]);
+  } else if (strcmp(mode, "mismatch") == 0) {
+    scenario_mismatch(argv[2]);
   } else if (strcmp(mode, "composite") == 0) {
     scenario_composite(argv[2]);
   } else if (strcmp(mode, "manager") == 0) {
