@@ -156,23 +156,38 @@ Test(mpi, processes_must_save_the_same_path) {
   ranks(3, "", args);
 }
 
-/* A rank killed in the middle of a save: mpirun ends the job; the previous checkpoint is intact
- * and the interrupted one was never committed. */
-Test(mpi, killed_rank_leaves_the_previous_checkpoint) {
-  need_mpi();
-  char cmd[4096], one[512], two[512], args[600];
-  snprintf(cmd, sizeof cmd, "'%s' --oversubscribe --bind-to none -np 2 '%s' kill '%s' 2>&1",
-           CKPT_MPIRUN, SCENARIO, tmp_dir);
+/* A rank killed in the middle of a save (a non-primary one, then the primary): mpirun ends the
+ * job; the previous checkpoint is intact and the interrupted one was never committed. */
+static void killed(int victim) {
+  char cmd[4096], root[512], one[600], two[600], args[700];
+  snprintf(root, sizeof root, "%s/kill%d", tmp_dir, victim);
+  cr_assert_eq(mkdir(root, 0777), 0);
+  snprintf(cmd, sizeof cmd, "'%s' --oversubscribe --bind-to none -np 2 '%s' kill '%s' %d 2>&1",
+           CKPT_MPIRUN, SCENARIO, root, victim);
   int rc = run(cmd);
-  cr_assert_neq(rc, 0, "the job survived its killed rank:\n%s", out);
+  cr_assert_neq(rc, 0, "the job survived its killed rank %d:\n%s", victim, out);
   cr_assert(strstr(out, "ok step 1 saved") != NULL, "step 1 was not saved:\n%s", out);
-  snprintf(one, sizeof one, "%s/1", tmp_dir);
-  snprintf(two, sizeof two, "%s/2", tmp_dir);
+  snprintf(one, sizeof one, "%s/1", root);
+  snprintf(two, sizeof two, "%s/2", root);
   cr_assert(ckpt_is_finalized(NULL, one, CKPT_ATOMICITY_RENAME));
   cr_assert(!ckpt_is_finalized(NULL, two, CKPT_ATOMICITY_RENAME), "step 2 was committed");
   verify(one);
   snprintf(args, sizeof args, "restore '%s'", one);
   ranks(2, "", args);
+}
+
+Test(mpi, killed_rank_leaves_the_previous_checkpoint) {
+  need_mpi();
+  killed(1);
+  killed(0);
+}
+
+/* Processes saving trees of different arrays are refused on every process. */
+Test(mpi, processes_must_save_the_same_tree) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "differ '%s/differ'", tmp_dir);
+  ranks(3, "", args);
 }
 
 /* Async saves while the application runs its own MPI_Allreduce loop; the third save fails on

@@ -6,7 +6,10 @@
  *   mpi_scenario ref     DIR N              one process saves every shard of N ranks
  *   mpi_scenario compare MULTI REF          the two layouts hold the same bytes (one process)
  *   mpi_scenario fault   DIR RANK           RANK's chunk write fails: every rank gets the error
- *   mpi_scenario kill    ROOT               step 1 saved, then rank 1 killed while saving step 2
+ *   mpi_scenario kill    ROOT [RANK]        step 1 saved, then RANK (default 1) killed while
+ *                                           saving step 2
+ *   mpi_scenario differ  DIR                the last rank's tree has one more array: every
+ *                                           rank refuses (CKPT_EMISMATCH)
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
@@ -427,7 +430,7 @@ static int scenario_fault(const char *dir, int bad_rank) {
   return failures;
 }
 
-static int scenario_kill(const char *root) {
+static int scenario_kill(const char *root, int victim) {
   char one[4096], two[4096];
   snprintf(one, sizeof one, "%s/1", root);
   snprintf(two, sizeof two, "%s/2", root);
@@ -438,10 +441,10 @@ static int scenario_kill(const char *root) {
     return failures;
   }
   ok("step 1 saved");
-  if (rank_ == 1)
+  if (rank_ == victim)
     atomic_store(&fault_mode, 2); /* killed at its first chunk of w */
   ckpt_status st = save_at(c, two, &err);
-  /* Not reached by rank 1; the others are ended by mpirun when it dies. */
+  /* Not reached by the victim; the others are ended by mpirun when it dies. */
   fail("the save of step 2 returned (%s)%s", ckpt_status_name(st), NULL);
   return failures;
 }
@@ -491,6 +494,35 @@ static int scenario_async(const char *root) {
   snprintf(path, sizeof path, "%s/1", root);
   if (failures == 0 && restore_and_check(path) == 0)
     ok("async");
+  return failures;
+}
+
+/* The last rank saves a tree with one more array than the others: the layout exchange finds
+ * it, and every rank's save fails with CKPT_EMISMATCH, committing nothing. */
+static int scenario_differ(const char *dir) {
+  ckpt_checkpointer *c = new_checkpointer(false, true);
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *t = save_tree(rank_, 1, size_);
+  if (t != NULL && rank_ == size_ - 1) {
+    int64_t shape[1] = {3};
+    ckpt_array *extra;
+    ckpt_array_new(CKPT_DTYPE_INT32, 1, shape, &extra, &err);
+    ckpt_tree_dict_set(t, "extra", ckpt_tree_new_array(extra), &err);
+  }
+  ckpt_StandardSave *s = ckpt_StandardSave_new();
+  s->item = t;
+  ckpt_status st = c ? ckpt_checkpointer_save(c, dir, &s->base, false, NULL, &err) : CKPT_EINVAL;
+  ckpt_args_delete(&s->base);
+  if (st != CKPT_EMISMATCH || strstr(err.message, "process") == NULL)
+    fail("a save of differing trees returned %s: %s", ckpt_status_name(st), err.message);
+  ckpt_checkpointer_close(c, &err);
+  MPI_Barrier(MPI_COMM_WORLD);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
+  if (exists(dir) || exists(tmp))
+    fail("the refused save left %s or %s", dir, tmp);
+  if (failures == 0)
+    ok("differ");
   return failures;
 }
 
@@ -763,9 +795,11 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "fault") == 0) {
     scenario_fault(argv[2], argc > 3 ? atoi(argv[3]) : 1);
   } else if (strcmp(mode, "kill") == 0) {
-    scenario_kill(argv[2]);
+    scenario_kill(argv[2], argc > 3 ? atoi(argv[3]) : 1);
   } else if (strcmp(mode, "async") == 0) {
     scenario_async(argv[2]);
+  } else if (strcmp(mode, "differ") == 0) {
+    scenario_differ(argv[2]);
   } else if (strcmp(mode, "mismatch") == 0) {
     scenario_mismatch(argv[2]);
   } else if (strcmp(mode, "composite") == 0) {
