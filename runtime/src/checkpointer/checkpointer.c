@@ -330,24 +330,28 @@ static ckpt_status check_save(ckpt_checkpointer *ckptr, const char *path, const 
   return CKPT_OK;
 }
 
-/* Multi-process: every process must save the same path with the same force (a process writing
- * elsewhere would leave the checkpoint without its chunks). Checked by an all-gather of the
- * path's CRC-32C and force; a difference is every process's CKPT_EINVAL. */
+/* Multi-process: every process must save the same path with the same force and name the same
+ * primary (a process writing elsewhere would leave the checkpoint without its chunks). Checked
+ * by an all-gather of the path's CRC-32C, force and the primary; a difference is every
+ * process's CKPT_EINVAL. */
 static ckpt_status same_everywhere(ckpt_checkpointer *c, const char *path, bool force,
                                    ckpt_error *err) {
   int size = ckpt_process_group_size(c->pg);
-  uint32_t mine[2] = {ckpt_crc32c(0, path, strlen(path)), force};
+  uint32_t mine[3] = {ckpt_crc32c(0, path, strlen(path)), force, (uint32_t)c->opts.primary};
   uint32_t *all = malloc((size_t)size * sizeof mine);
   if (all == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s' (the other processes "
                           "may wait)", path);
   ckpt_status st = ckpt_process_group_allgather(c->pg, mine, sizeof mine, all, err);
+  static const char *const what[3] = {"to another path", "with another force",
+                                      "with another primary"};
   for (int r = 1; st == CKPT_OK && r < size; r++)
-    if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
-      st = ckpt_error_set(err, CKPT_EINVAL,
-                          "save of '%s': process %d saves %s than process 0 (every process "
-                          "must save the same path with the same force)",
-                          path, r, all[2 * r] != all[0] ? "to another path" : "with another force");
+    for (int k = 0; st == CKPT_OK && k < 3; k++)
+      if (all[3 * r + k] != all[k])
+        st = ckpt_error_set(err, CKPT_EINVAL,
+                            "save of '%s': process %d saves %s than process 0 (every process "
+                            "must save the same path with the same force and primary)",
+                            path, r, what[k]);
   free(all);
   return st;
 }
