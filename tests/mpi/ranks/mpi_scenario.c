@@ -14,6 +14,8 @@
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
  *   mpi_scenario mismatch DIR               the last rank saves elsewhere: every rank refuses
+ *   mpi_scenario item-fail DIR              a Composite whose first item fails on the last rank
+ *                                           only: no rank waits, every rank gets the error
  *   mpi_scenario composite DIR              a Composite of the tree and a JSON item: the
  *                                           primary writes the JSON once; every rank
  *                                           restores both as saved
@@ -548,6 +550,51 @@ static int scenario_mismatch(const char *dir) {
   return failures;
 }
 
+/* Composite items "a" and "b" (both sharded trees); item "a" fails on the last rank only (a
+ * shard without data), after its layout exchange: that rank must still join item "b"'s, and
+ * every rank's save fails with its error. */
+static int scenario_item_fail(const char *dir) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  o.io = io;
+  o.process_group = pg;
+  ckpt_checkpointer *c = NULL;
+  if (ckpt_checkpointer_new(NULL, &o, &c, &err) != CKPT_OK)
+    return fail("composite checkpointer: %s%s", err.message, NULL), 1;
+  ckpt_tree *a = save_tree(rank_, 1, size_);
+  ckpt_array *w = (ckpt_array *)ckpt_tree_array(ckpt_tree_dict_get(a, "w"));
+  void *kept = NULL;
+  if (rank_ == size_ - 1) { /* hidden for the save, given back to be freed */
+    kept = w->shards[0].data;
+    w->shards[0].data = NULL;
+  }
+  ckpt_Composite *comp = ckpt_composite_new();
+  ckpt_StandardSave *sa = ckpt_StandardSave_new();
+  sa->item = a;
+  ckpt_StandardSave *sb = ckpt_StandardSave_new();
+  sb->item = save_tree(rank_, 1, size_);
+  ckpt_composite_add(comp, "a", &sa->base, &err);
+  ckpt_composite_add(comp, "b", &sb->base, &err);
+  ckpt_status st = ckpt_checkpointer_save(c, dir, &comp->base, false, NULL, &err);
+  if (kept != NULL)
+    w->shards[0].data = kept;
+  ckpt_args_delete(&comp->base);
+  char want[64];
+  snprintf(want, sizeof want, "process %d of %d", size_ - 1, size_);
+  if (st != CKPT_EINVAL || strstr(err.message, want) == NULL ||
+      strstr(err.message, "no data") == NULL)
+    fail("the failing item returned %s: %s", ckpt_status_name(st), err.message);
+  ckpt_checkpointer_close(c, &err);
+  MPI_Barrier(MPI_COMM_WORLD);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
+  if (exists(dir) || exists(tmp))
+    fail("the failed save left %s or %s", dir, tmp);
+  if (failures == 0)
+    ok("item-fail");
+  return failures;
+}
+
 /* A Composite checkpointer: item "state" (the tree) and item "meta" (JSON, written by the
  * primary alone); restored as saved on every rank. */
 static int scenario_composite(const char *dir) {
@@ -802,6 +849,8 @@ int main(int argc, char **argv) {
     scenario_differ(argv[2]);
   } else if (strcmp(mode, "mismatch") == 0) {
     scenario_mismatch(argv[2]);
+  } else if (strcmp(mode, "item-fail") == 0) {
+    scenario_item_fail(argv[2]);
   } else if (strcmp(mode, "composite") == 0) {
     scenario_composite(argv[2]);
   } else if (strcmp(mode, "manager") == 0) {
