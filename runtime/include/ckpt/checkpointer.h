@@ -39,11 +39,16 @@ typedef struct ckpt_checkpointer_options {
    * faster saves of many small arrays. ckpt and the `ckpt` tool read it; Orbax and
    * zarr-python do not (`ckpt unpack` converts). 0 = off (the default: Orbax's layout). */
   uint64_t pack_arrays_up_to_bytes;
+  /* Orbax's use_zarr3: PyTree/Standard items store their arrays as zarr v3 (zarr.json; each
+   * chunk one sharding_indexed shard, zstd-compressed unless a leaf's compression is off) and
+   * _METADATA says "use_zarr3": true. Not with the packed layout (ignored then). false = zarr v2
+   * (the default, as Orbax's). docs/format.md, "zarr v3". */
+  bool use_zarr3;
 } ckpt_checkpointer_options;
 
 /* Zero-initialised options are the defaults; this documents it. */
 #define CKPT_CHECKPOINTER_OPTIONS_INIT \
-  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0 }
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, false }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 

@@ -163,6 +163,8 @@ typedef struct ckpt_manager_options {
    * ckpt_checkpointer_options.pack_arrays_up_to_bytes). 0 = off (Orbax's layout). Steps saved
    * with it are read by ckpt and the `ckpt` tool, not by Orbax or zarr-python. */
   uint64_t pack_arrays_up_to_bytes;
+  /* Arrays as zarr v3 (see ckpt_checkpointer_options.use_zarr3). false = zarr v2. */
+  bool use_zarr3;
 } ckpt_manager_options;
 
 /* All defaults (Orbax's): every member zero, spelled out so C++ and
@@ -170,7 +172,7 @@ typedef struct ckpt_manager_options {
 #define CKPT_MANAGER_OPTIONS_INIT                                                             \
   {                                                                                           \
     0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0                     \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, false              \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */

@@ -316,6 +316,7 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     if (p->op_live) {
       ckpt_op_set_engine(&p->op, ckptr->engine);
       p->op.pack_arrays_up_to_bytes = ckptr->opts.pack_arrays_up_to_bytes;
+      p->op.use_zarr3 = ckptr->opts.use_zarr3;
     }
   }
   if (st == CKPT_OK) {

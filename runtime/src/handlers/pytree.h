@@ -66,6 +66,9 @@ typedef struct ckpt_pytree_save_spec {
    * item's packed data file instead of a zarr directory each (storage/packed.h). 0: the op's
    * setting (ckpt_checkpointer_options.pack_arrays_up_to_bytes), which is 0 (off) by default. */
   uint64_t pack_arrays_up_to_bytes;
+  /* Arrays as zarr v3 (Orbax's use_zarr3; storage/zarr3.h) even when the op's setting
+   * (ckpt_checkpointer_options.use_zarr3) is false. No packed layout then. */
+  bool use_zarr3;
 } ckpt_pytree_save_spec;
 
 /* Restore options of one leaf (Orbax RestoreArgs / ArrayRestoreArgs). */

@@ -259,6 +259,12 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
+  if (j->meta.use_zarr3) {
+    /* zarr v3 with Orbax's chain: one shard per chunk, zstd unless compression is off. Keys
+     * "c.0.1" rather than Orbax's "c/0/1": one file per chunk in the array directory, like v2,
+     * so the writer needs no nested directories (zarr.json records the encoding). */
+    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : m->level, '.');
+  }
   /* Stored bytes before compression: which leaves are packed (and written first, as small)
    * does not depend on the data. */
   uint64_t bytes = ckpt_dtype_size(m->dtype);
@@ -516,7 +522,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 /* The blocking half: everything but the writing. *out owned by the caller
  * (ckpt_write_plan_free). */
 static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, uint64_t pack_limit,
-                             const char *dir, const ckpt_pytree_save_spec *spec,
+                             bool use_zarr3, const char *dir, const ckpt_pytree_save_spec *spec,
                              ckpt_write_plan **out, ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
@@ -537,7 +543,7 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   j->io = io;
   j->dir = strdup(dir);
   j->meta.use_ocdbt = false;
-  j->meta.use_zarr3 = false;
+  j->meta.use_zarr3 = use_zarr3 || spec->use_zarr3;
   j->meta.store_array_data_equal_to_fill_value = true;
   ckpt_status st = CKPT_OK;
   if (j->dir == NULL) {
@@ -577,6 +583,8 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   c.spec = spec;
   c.zero_copy = zero_copy;
   c.pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
+  if (j->meta.use_zarr3)
+    c.pack_limit = 0; /* the packed layout is zarr v2's (storage/packed.h) */
   c.what = what;
   ckpt_copy_list copies = {NULL, 0, 0, 0};
   c.copies = zero_copy ? NULL : &copies;
@@ -640,7 +648,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   ckpt_write_plan *j;
   ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op),
-                             op->pack_arrays_up_to_bytes, dir, spec, &j, err);
+                             op->pack_arrays_up_to_bytes, op->use_zarr3, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -655,7 +663,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(io, NULL, zero_copy, 0, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, zero_copy, 0, false, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_zarr_write(j, err);

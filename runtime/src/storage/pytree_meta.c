@@ -311,11 +311,7 @@ ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const 
                           "'%s/%s': the arrays are stored in OCDBT (use_ocdbt true), which ckpt "
                           "does not read (save with use_ocdbt=False)",
                           dir, CKPT_METADATA_FILE);
-  if (meta->use_zarr3)
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "'%s/%s': use_zarr3 is true; zarr3 checkpoints are not supported", dir,
-                          CKPT_METADATA_FILE);
-  return CKPT_OK;
+  return CKPT_OK; /* use_zarr3: read (each array's format is checked against it on read) */
 }
 
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
