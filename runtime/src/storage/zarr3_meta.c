@@ -294,15 +294,29 @@ static ckpt_status parse_fill(parse_ctx *p, const cJSON *fv, ckpt_zarr_meta *m) 
     return CKPT_OK;
   }
   if (cls == CKPT_DTYPE_CLASS_COMPLEX && cJSON_IsArray(fv) && cJSON_GetArraySize(fv) == 2) {
-    const cJSON *a = cJSON_GetArrayItem(fv, 0), *b = cJSON_GetArrayItem(fv, 1);
-    if (cJSON_IsString(a) && strncmp(a->valuestring, "0x", 2) == 0 && cJSON_IsString(b)) {
-      memset(m->fill, 0, sizeof m->fill);
-      if (!parse_hex_float(a->valuestring, es / 2, m->fill) ||
-          !parse_hex_float(b->valuestring, es / 2, m->fill + es / 2))
-        return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: complex fill_value hex is malformed",
-                              p->where);
-      return CKPT_OK;
+    /* [re, im], each a number, a name or hex bits of its float type */
+    memset(m->fill, 0, sizeof m->fill);
+    ckpt_zarr_meta part;
+    memset(&part, 0, sizeof part);
+    part.dtype = m->dtype == CKPT_DTYPE_COMPLEX64 ? CKPT_DTYPE_FLOAT32 : CKPT_DTYPE_FLOAT64;
+    for (int i = 0; i < 2; i++) {
+      const cJSON *v = cJSON_GetArrayItem(fv, i);
+      if (cJSON_IsString(v) && strncmp(v->valuestring, "0x", 2) == 0) {
+        if (!parse_hex_float(v->valuestring, es / 2, m->fill + (size_t)i * (es / 2)))
+          return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: complex fill_value hex is malformed",
+                                p->where);
+        continue;
+      }
+      if (!cJSON_IsNumber(v) && !cJSON_IsString(v))
+        return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: complex fill_value part is not a "
+                              "number", p->where);
+      ckpt_status st = ckpt_zarr_fill_from_json(v, &part, p->where, p->err);
+      if (st != CKPT_OK)
+        return st;
+      memcpy(m->fill + (size_t)i * (es / 2), part.fill, es / 2);
     }
+    m->fill_is_null = false;
+    return CKPT_OK;
   }
   if (cls != CKPT_DTYPE_CLASS_BOOL && cJSON_IsBool(fv))
     return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: fill_value true/false for %s", p->where,
@@ -588,6 +602,13 @@ static cJSON *fill_json(const ckpt_zarr_meta *m) {
     unsigned char back[8] = {0};
     ckpt_dtype_convert(pdt, back, CKPT_DTYPE_FLOAT64, &d, 1);
     bool exact = memcmp(back, m->fill + i * part, part) == 0 && !(d == 0 && signbit(d));
+    if (isnan(d)) {
+      /* "NaN" is the canonical quiet NaN only; any other payload keeps its bits in hex */
+      double qnan = NAN;
+      unsigned char canon[8] = {0};
+      ckpt_dtype_convert(pdt, canon, CKPT_DTYPE_FLOAT64, &qnan, 1);
+      exact = memcmp(canon, m->fill + i * part, part) == 0;
+    }
     if (isnan(d) && exact)
       items[i] = cJSON_CreateString("NaN");
     else if (isinf(d))
