@@ -119,6 +119,10 @@ ckpt_status ckpt_zarr3_shard_index(const struct ckpt_zarr_meta *m, const void *s
                                    uint64_t **pairs, uint64_t *n_inner, const char *name,
                                    const char *key, ckpt_error *err);
 
+/* "zarr3 " + the first compressing codec of m's chains ("zarr3 zstd", "zarr3 blosc", "zarr3 gzip")
+ * or "zarr3 none", for listings. */
+const char *ckpt_zarr3_compression(const struct ckpt_zarr_meta *m);
+
 /* The codec's name as zarr.json spells it. */
 const char *ckpt_zarr3_codec_name(int id);
 

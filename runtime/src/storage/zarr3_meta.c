@@ -21,6 +21,23 @@ const char *ckpt_zarr3_codec_name(int id) {
   return CODEC_NAMES[id];
 }
 
+const char *ckpt_zarr3_compression(const ckpt_zarr_meta *m) {
+  const ckpt_zarr3_chain *chains[] = {&m->v3.codecs, &m->v3.inner_codecs};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < chains[k]->n; i++)
+      switch (chains[k]->c[i].id) {
+      case CKPT_ZARR3_ZSTD:
+        return "zarr3 zstd";
+      case CKPT_ZARR3_BLOSC:
+        return "zarr3 blosc";
+      case CKPT_ZARR3_GZIP:
+        return "zarr3 gzip";
+      default:
+        break;
+      }
+  return "zarr3 none";
+}
+
 /* ---------------------------------------------------------------- parsing */
 
 typedef struct parse_ctx {
