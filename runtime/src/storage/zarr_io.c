@@ -498,8 +498,7 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     }
   }
   if (st == CKPT_ENOENT)
-    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing (nor is there a %s)",
-                        name, path, CKPT_ZARR3_METADATA_FILE);
+    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing", name, path);
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
     *err = local;
   if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {
@@ -554,9 +553,8 @@ ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ck
   }
   if (st == CKPT_ENOENT)
     st = ckpt_error_set(err, CKPT_EINCOMPLETE,
-                        "array '%s': key '%s' is missing from the OCDBT database '%s' (nor is "
-                        "there a %s)",
-                        name, key, ckpt_ocdbt_dir(db), CKPT_ZARR3_METADATA_FILE);
+                        "array '%s': key '%s' is missing from the OCDBT database '%s'", name, key,
+                        ckpt_ocdbt_dir(db));
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
     *err = local;
   if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {
