@@ -367,3 +367,118 @@ Test(zarr3_restore, hand_written_variants) {
     pt_rmtree(dir);
   }
 }
+
+/* ---------------------------------------------------------------- Orbax's zarr3 checkpoint */
+
+#define ORBAX_FIXTURES CKPT_SOURCE_DIR "/../shared/orbax-fixtures"
+#define ZARR3_FIXTURE ORBAX_FIXTURES "/v1_composite_zarr3"
+
+static const int32_t WANT_A[8] = {0, 1, 2, 3, 4, 5, 6, 7}, WANT_BC[3] = {1, 2, 3};
+
+static void expect_int32(const ckpt_tree *t, const char *path, size_t n, const int32_t *want) {
+  const ckpt_array *a = ckpt_tree_array(ckpt_tree_get(t, path));
+  cr_assert_not_null(a, "no array at %s", path);
+  cr_assert_eq(a->dtype, CKPT_DTYPE_INT32);
+  cr_assert(a->ndim == 1 && a->shape[0] == (int64_t)n, "%s", path);
+  cr_assert_arr_eq(ckpt_array_data(a), want, n * sizeof *want, "%s", path);
+}
+
+Test(zarr3_restore, orbax_zarr3_in_ocdbt) {
+  if (!pt_exists(ZARR3_FIXTURE "/state"))
+    cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES);
+  const char *item = ZARR3_FIXTURE "/state";
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *out = NULL;
+  cr_assert_eq(ckpt_pytree_restore_io(NULL, item, NULL, &out, &err), CKPT_OK, "%s", err.message);
+  expect_int32(out, "a", 8, WANT_A);
+  expect_int32(out, "b.c", 3, WANT_BC);
+  ckpt_tree_free(out);
+  /* partial, resharded through the one stored shard, cast to float64 */
+  int64_t shape[1] = {8}, o0[1] = {0}, s0[1] = {5}, o1[1] = {5}, s1[1] = {3};
+  ckpt_array *tgt = NULL;
+  cr_assert_eq(ckpt_array_new_sharded(CKPT_DTYPE_FLOAT64, 1, shape, &tgt, &err), CKPT_OK);
+  cr_assert_eq(ckpt_array_add_shard(tgt, o0, s0, NULL, 0, &err), CKPT_OK);
+  cr_assert_eq(ckpt_array_add_shard(tgt, o1, s1, NULL, 0, &err), CKPT_OK);
+  ckpt_tree *target = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(target, "a", ckpt_tree_new_array(tgt), &err);
+  ckpt_pytree_restore_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.target = target;
+  spec.partial_restore = true;
+  cr_assert_eq(ckpt_pytree_restore_io(NULL, item, &spec, &out, &err), CKPT_OK, "%s", err.message);
+  const ckpt_array *a = ckpt_tree_array(ckpt_tree_get(out, "a"));
+  cr_assert_eq(a->n_shards, 2);
+  const double *d0 = a->shards[0].data, *d1 = a->shards[1].data;
+  for (int i = 0; i < 5; i++)
+    cr_assert_eq(d0[i], (double)i);
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(d1[i], (double)(5 + i));
+  cr_assert_null(ckpt_tree_get(out, "b"));
+  ckpt_tree_free(out);
+  ckpt_tree_free(target);
+  uint64_t chunks = 0;
+  cr_assert_eq(ckpt_pytree_verify(NULL, item, &chunks, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(chunks, 2);
+}
+
+/* ---------------------------------------------------------------- the public options */
+
+Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
+  char *root = pt_tmpdir();
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t s2[2] = {5, 3};
+  ckpt_array *w = pt_array(CKPT_DTYPE_FLOAT32, 2, s2, 11);
+  /* an async checkpointer with packing asked for too: zarr v3 wins, nothing is packed */
+  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  o.async = true;
+  o.use_zarr3 = true;
+  o.pack_arrays_up_to_bytes = 1 << 20;
+  ckpt_checkpointer *c = NULL;
+  cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &o, &c, &err), CKPT_OK,
+               "%s", err.message);
+  ckpt_tree *t = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(ckpt_array_clone(w)), &err);
+  ckpt_tree_dict_set(t, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 42), &err);
+  ckpt_StandardSave *sa = ckpt_StandardSave_new();
+  sa->item = t;
+  char *path = pt_fmt("%s/ck", root);
+  cr_assert_eq(ckpt_checkpointer_save(c, path, &sa->base, false, NULL, &err), CKPT_OK, "%s",
+               err.message);
+  cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
+  cr_assert(pt_exists(pt_fmt("%s/w/zarr.json", path)));
+  cr_assert(pt_exists(pt_fmt("%s/step/zarr.json", path)));
+  cr_assert(!pt_exists(pt_fmt("%s/_PACKED", path)));
+  ckpt_value v = {0};
+  cr_assert_eq(ckpt_checkpointer_restore(c, path, NULL, &v, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(v.kind, CKPT_VALUE_TREE);
+  cr_assert(ckpt_array_equal(ckpt_tree_array(ckpt_tree_get(v.u.tree, "w")), w));
+  ckpt_value_free(&v);
+  ckpt_args_delete(&sa->base);
+  cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+  /* a manager */
+  ckpt_manager_options mo = CKPT_MANAGER_OPTIONS_INIT;
+  mo.use_zarr3 = true;
+  ckpt_manager *m = NULL;
+  char *mdir = pt_fmt("%s/run", root);
+  cr_assert_eq(ckpt_manager_new(mdir, &mo, &m, &err), CKPT_OK, "%s", err.message);
+  t = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(ckpt_array_clone(w)), &err);
+  sa = ckpt_StandardSave_new();
+  sa->item = t;
+  bool saved = false;
+  cr_assert_eq(ckpt_manager_save(m, 3, &sa->base, NULL, false, &saved, &err), CKPT_OK, "%s",
+               err.message);
+  cr_assert(saved);
+  cr_assert_eq(ckpt_manager_wait_until_finished(m, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_manager_restore(m, 3, NULL, &v, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(v.kind, CKPT_VALUE_TREE);
+  cr_assert(ckpt_array_equal(ckpt_tree_array(ckpt_tree_get(v.u.tree, "w")), w));
+  ckpt_value_free(&v);
+  ckpt_args_delete(&sa->base);
+  cr_assert_eq(ckpt_manager_close(m, &err), CKPT_OK, "%s", err.message);
+  cr_assert(pt_exists(pt_fmt("%s/3/default/w/zarr.json", mdir)), "manager step layout");
+  ckpt_array_free(w);
+  free(path);
+  free(mdir);
+  pt_rmtree(root);
+}
