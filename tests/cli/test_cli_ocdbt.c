@@ -14,7 +14,9 @@
 
 static char *dir;
 
-static void setup(void) { dir = tc_mkdtemp(); }
+static void setup(void) {
+  dir = tc_mkdtemp();
+}
 static void teardown(void) {
   tc_rmdir(dir);
   dir = NULL;
@@ -93,8 +95,7 @@ Test(cli_ocdbt, diff_against_copies_and_a_zarr_checkpoint) {
   tc_save_standard(mine, t, NULL, 0, false);
   TC_TOOL(&r, "diff", ck, mine);
   cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.out, "values: a: 1 of 8 elements differ; first at [7]: 7 != 9"), "%s",
-            r.out);
+  cr_assert(strstr(r.out, "values: a: 1 of 8 elements differ; first at [7]: 7 != 9"), "%s", r.out);
   cr_assert(strstr(r.out, "1 difference"), "%s", r.out);
   cr_assert(!strstr(r.out, "b.c"), "b.c is equal: %s", r.out);
   tc_run_free(&r);

@@ -39,7 +39,9 @@ static inline void ob_put(ob_buf *b, const void *data, size_t n) {
   b->n += n;
 }
 
-static inline void ob_u8(ob_buf *b, uint8_t v) { ob_put(b, &v, 1); }
+static inline void ob_u8(ob_buf *b, uint8_t v) {
+  ob_put(b, &v, 1);
+}
 
 static inline void ob_varint(ob_buf *b, uint64_t v) {
   do {
@@ -253,8 +255,8 @@ static inline void ob_version_refs(ob_buf *b, size_t n, const uint64_t *gens, co
 
 /* A whole single-kind manifest whose only version (generation gen) has its root at root in
  * file files[root.file]. */
-static inline void ob_manifest(ob_buf *out, size_t n_files, const char *const *files,
-                               uint64_t gen, uint8_t root_height, ob_ref root, bool zstd) {
+static inline void ob_manifest(ob_buf *out, size_t n_files, const char *const *files, uint64_t gen,
+                               uint8_t root_height, ob_ref root, bool zstd) {
   ob_buf body = {0};
   ob_config(&body, CKPT_OCDBT_MANIFEST_KIND_SINGLE, 4);
   ob_file_table(&body, n_files, files, NULL);

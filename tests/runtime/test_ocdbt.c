@@ -35,8 +35,7 @@ static char *value_of(ckpt_ocdbt *db, const char *key) {
   void *data = NULL;
   size_t n = 0;
   ckpt_error err = CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_ocdbt_read_key(db, key, 1 << 20, &data, &n, &err), CKPT_OK, "%s",
-               err.message);
+  cr_assert_eq(ckpt_ocdbt_read_key(db, key, 1 << 20, &data, &n, &err), CKPT_OK, "%s", err.message);
   return data;
 }
 
@@ -175,6 +174,22 @@ Test(ocdbt, interior_node_prefixes_and_transitive_paths) {
   ob_free(&bad);
   ob_free(&nr2);
   ob_free(&fr2);
+  /* both children the same node: refused (shared nodes would let a crafted tree cost
+   * exponentially many reads) */
+  ob_buf nr3 = {0}, fr3 = {0};
+  const char *same[] = {"d/one", "d/one"};
+  ob_ref twice[] = {{0, 0, f1.n}, {0, 0, f1.n}};
+  size_t scpl3[] = {2, 2};
+  const char *keys3[] = {"a/.zarray", "a/0"};
+  ob_interior_body(&nr3, 1, 1, same, NULL, 2, keys3, scpl3, twice);
+  ob_envelope(&fr3, CKPT_OCDBT_BTREE_NODE_MAGIC, &nr3, false);
+  ob_write(dir, "d/root", fr3.p, fr3.n);
+  ob_manifest(&bad, 1, tm, 3, 1, (ob_ref){0, 0, fr3.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, bad.p, bad.n);
+  open_fails(dir, CKPT_ECORRUPT, "d/one': B+tree node at offset 0", "referenced twice");
+  ob_free(&bad);
+  ob_free(&nr3);
+  ob_free(&fr3);
 
   ob_free(&n1);
   ob_free(&f1);
@@ -302,7 +317,9 @@ Test(ocdbt, version_tree_nodes) {
 
 /* ---------------------------------------------------------------- damage */
 
-static char *manifest_path(const char *dir) { return pt_fmt("%s/%s", dir, CKPT_OCDBT_MANIFEST_FILE); }
+static char *manifest_path(const char *dir) {
+  return pt_fmt("%s/%s", dir, CKPT_OCDBT_MANIFEST_FILE);
+}
 
 Test(ocdbt, missing_or_truncated_manifest) {
   char *dir = pt_tmpdir();
@@ -486,8 +503,8 @@ Test(ocdbt, every_truncation_and_bit_flip_of_a_manifest) {
     m[bit / 8] ^= (char)(1 << (bit % 8));
     ckpt_error err = CKPT_ERROR_INIT;
     ckpt_ocdbt *db = NULL;
-    cr_assert_neq(ckpt_ocdbt_open_manifest(NULL, dir, m, n, "mem", &db, &err), CKPT_OK,
-                  "bit %zu", bit);
+    cr_assert_neq(ckpt_ocdbt_open_manifest(NULL, dir, m, n, "mem", &db, &err), CKPT_OK, "bit %zu",
+                  bit);
     m[bit / 8] ^= (char)(1 << (bit % 8));
   }
   free(m);
@@ -499,12 +516,14 @@ Test(ocdbt, every_truncation_and_bit_flip_of_a_manifest) {
 
 #define ORBAX_FIXTURES CKPT_SOURCE_DIR "/../shared/orbax-fixtures"
 
-static bool have_fixtures(void) { return pt_exists(ORBAX_FIXTURES "/v0_standard"); }
+static bool have_fixtures(void) {
+  return pt_exists(ORBAX_FIXTURES "/v0_standard");
+}
 
-#define NEED_FIXTURES()                                                                      \
-  do {                                                                                       \
-    if (!have_fixtures())                                                                    \
-      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES);          \
+#define NEED_FIXTURES()                                                             \
+  do {                                                                              \
+    if (!have_fixtures())                                                           \
+      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES); \
   } while (0)
 
 static void expect_orbax_keys(const char *dir) {

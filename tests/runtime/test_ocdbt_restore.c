@@ -98,8 +98,8 @@ static void check_grid(const ckpt_array *a) {
     for (int64_t r = 0; r < sh->shape[0]; r++)
       for (int64_t c = 0; c < sh->shape[1]; c++) {
         int64_t gr = sh->offset[0] + r, gc = sh->offset[1] + c;
-        cr_assert_eq(d[r * sh->shape[1] + c], (int32_t)(gr * 1000 + gc),
-                     "shard %zu at (%lld,%lld)", s, (long long)gr, (long long)gc);
+        cr_assert_eq(d[r * sh->shape[1] + c], (int32_t)(gr * 1000 + gc), "shard %zu at (%lld,%lld)",
+                     s, (long long)gr, (long long)gc);
       }
   }
 }
@@ -111,8 +111,7 @@ Test(ocdbt_restore, whole_and_resharded) {
     to_ocdbt(dir, "w", comp);
     ckpt_error err = CKPT_ERROR_INIT;
     ckpt_tree *out = NULL;
-    cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, NULL, &out, &err), CKPT_OK, "%s",
-                 err.message);
+    cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, NULL, &out, &err), CKPT_OK, "%s", err.message);
     const ckpt_array *w = ckpt_tree_array(ckpt_tree_get(out, "w"));
     cr_assert_not_null(w);
     cr_assert(w->shape[0] == 10 && w->shape[1] == 7);
@@ -132,8 +131,7 @@ Test(ocdbt_restore, whole_and_resharded) {
     ckpt_pytree_restore_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.target = target;
-    cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, &spec, &out, &err), CKPT_OK, "%s",
-                 err.message);
+    cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, &spec, &out, &err), CKPT_OK, "%s", err.message);
     w = ckpt_tree_array(ckpt_tree_get(out, "w"));
     cr_assert_eq(w->n_shards, 3);
     cr_assert_eq(w->shards[1].data, mem);
@@ -168,8 +166,7 @@ Test(ocdbt_restore, checksums_cover_ocdbt_values) {
   ckpt_tree *out = NULL;
   cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, NULL, &out, &err), CKPT_ECORRUPT, "%s",
                err.message);
-  cr_assert(strstr(err.message, "array 'w'") && strstr(err.message, "crc32c"), "%s",
-            err.message);
+  cr_assert(strstr(err.message, "array 'w'") && strstr(err.message, "crc32c"), "%s", err.message);
   free(dp);
   pt_rmtree(dir);
 }
@@ -187,8 +184,8 @@ Test(ocdbt_restore, missing_pieces_are_named) {
   ckpt_tree *out = NULL;
   cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, NULL, &out, &err), CKPT_EINCOMPLETE, "%s",
                err.message);
-  cr_assert(strstr(err.message, "chunk '1.0' is missing") && strstr(err.message, "'w/1.0'"),
-            "%s", err.message);
+  cr_assert(strstr(err.message, "chunk '1.0' is missing") && strstr(err.message, "'w/1.0'"), "%s",
+            err.message);
   /* no manifest: the item cannot be read, and says so */
   char *mp = pt_fmt("%s/manifest.ocdbt", dir);
   cr_assert_eq(unlink(mp), 0);
@@ -228,10 +225,10 @@ Test(ocdbt_restore, truncated_data_file) {
 /* ---------------------------------------------------------------- Orbax's checkpoints */
 
 #define ORBAX_FIXTURES CKPT_SOURCE_DIR "/../shared/orbax-fixtures"
-#define NEED_FIXTURES()                                                                      \
-  do {                                                                                       \
-    if (!pt_exists(ORBAX_FIXTURES "/v0_standard"))                                           \
-      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES);          \
+#define NEED_FIXTURES()                                                             \
+  do {                                                                              \
+    if (!pt_exists(ORBAX_FIXTURES "/v0_standard"))                                  \
+      cr_skip_test("Orbax fixtures not found at %s: test skipped", ORBAX_FIXTURES); \
   } while (0)
 
 static void expect_int32(const ckpt_tree *t, const char *path, size_t n, const int32_t *want) {
@@ -288,11 +285,11 @@ Test(ocdbt_restore, orbax_checkpoints_through_the_checkpointer) {
   ckpt_error err = CKPT_ERROR_INIT;
   /* Standard: without args (the handler the checkpoint names) and with a StandardRestore */
   ckpt_checkpointer *c = NULL;
-  cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, NULL, &c, &err),
-               CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, NULL, &c, &err), CKPT_OK,
+               "%s", err.message);
   ckpt_value v = {0};
-  cr_assert_eq(ckpt_checkpointer_restore(c, ORBAX_FIXTURES "/v0_standard", NULL, &v, &err),
-               CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_checkpointer_restore(c, ORBAX_FIXTURES "/v0_standard", NULL, &v, &err), CKPT_OK,
+               "%s", err.message);
   cr_assert_eq(v.kind, CKPT_VALUE_TREE);
   expect_int32(v.u.tree, "a", 8, WANT_A);
   expect_int32(v.u.tree, "b.c", 3, WANT_BC);
@@ -304,9 +301,9 @@ Test(ocdbt_restore, orbax_checkpoints_through_the_checkpointer) {
   ckpt_value_free(&v);
   ckpt_args_delete(&sr->base);
   /* the data directory deleted: an error naming it, no values */
-  cr_assert_eq(ckpt_checkpointer_restore(c, ORBAX_FIXTURES "/v0_standard_missing_d", NULL, &v,
-                                         &err),
-               CKPT_EINCOMPLETE);
+  cr_assert_eq(
+      ckpt_checkpointer_restore(c, ORBAX_FIXTURES "/v0_standard_missing_d", NULL, &v, &err),
+      CKPT_EINCOMPLETE);
   cr_assert(strstr(err.message, "v0_standard_missing_d/d' is missing"), "%s", err.message);
   cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK);
   /* Composite without args: both items */

@@ -273,8 +273,8 @@ static ckpt_status task_verify(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_
   verify_ctx *v = ctx;
   const verify_task *t = &v->tasks[i];
   const verify_array *a = &v->arrays[t->array];
-  return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, v->ocdbt, a->name, &a->m, t->linear, a->sums,
-                                v->require, v->missing_is_error, scratch, err);
+  return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, v->ocdbt, a->name, &a->m, t->linear,
+                                a->sums, v->require, v->missing_is_error, scratch, err);
 }
 
 ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks, ckpt_error *err) {
@@ -380,8 +380,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
       n_tasks++;
     }
   }
-  verify_ctx v = {io, ocdbt, arrays, tasks, sums != NULL,
-                  meta.store_array_data_equal_to_fill_value};
+  verify_ctx v = {io,    ocdbt,        arrays,
+                  tasks, sums != NULL, meta.store_array_data_equal_to_fill_value};
   st = ckpt_parallel_for(n_tasks, 0, task_verify, &v, err);
   if (st == CKPT_OK && n_chunks)
     *n_chunks = n_tasks;

@@ -188,10 +188,9 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
  * the CRC the packed index records, and a missing chunk is always an error. With ocdbt (not
  * NULL) it is the value of key "<name>/<chunk key>" (see ckpt_zarr_read_req). */
 ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
-                                   const struct ckpt_packed_array *packed,
-                                   struct ckpt_ocdbt *ocdbt, const char *name,
-                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
-                                   bool require_checksums, bool missing_is_error,
-                                   ckpt_scratch *scratch, ckpt_error *err);
+                                   const struct ckpt_packed_array *packed, struct ckpt_ocdbt *ocdbt,
+                                   const char *name, const ckpt_zarr_meta *m, uint64_t linear,
+                                   const cJSON *checksums, bool require_checksums,
+                                   bool missing_is_error, ckpt_scratch *scratch, ckpt_error *err);
 
 #endif

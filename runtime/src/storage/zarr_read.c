@@ -296,12 +296,13 @@ static ckpt_status ocdbt_open(chunk_ctx *c, const cJSON *checksums, bool require
     if (missing_is_error)
       st = ckpt_error_set(err, CKPT_EINCOMPLETE,
                           "array '%s': chunk '%s' is missing (no key '%s' in the OCDBT database "
-                          "'%s')", c->name, c->key, okey, dir);
+                          "'%s')",
+                          c->name, c->key, okey, dir);
     else if (checksums != NULL && cJSON_GetObjectItemCaseSensitive(checksums, c->key) != NULL)
       st = ckpt_error_set(err, CKPT_EINCOMPLETE,
                           "array '%s': chunk '%s' is missing (no key '%s' in the OCDBT database "
-                          "'%s'), but _CHECKSUMS records it as written", c->name, c->key, okey,
-                          dir);
+                          "'%s'), but _CHECKSUMS records it as written",
+                          c->name, c->key, okey, dir);
     else
       c->missing = true;
     free(okey);
@@ -684,10 +685,9 @@ done:
 
 ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
                                    const ckpt_packed_array *packed, ckpt_ocdbt *ocdbt,
-                                   const char *name,
-                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
-                                   bool require_checksums, bool missing_is_error,
-                                   ckpt_scratch *scratch, ckpt_error *err) {
+                                   const char *name, const ckpt_zarr_meta *m, uint64_t linear,
+                                   const cJSON *checksums, bool require_checksums,
+                                   bool missing_is_error, ckpt_scratch *scratch, ckpt_error *err) {
   chunk_ctx c;
   memset(&c, 0, sizeof c);
   c.io = io;

@@ -161,8 +161,7 @@ typedef struct ckpt_ocdbt_file_table {
 /* Decodes a data-file table at in (prefix-compressed paths). Paths must be non-empty, hold no
  * NUL byte, not start with '/', and have no "." or ".." component: a database cannot name a
  * file outside its directory. *t is the caller's (ckpt_ocdbt_file_table_free), also on error. */
-ckpt_status ckpt_ocdbt_get_file_table(ckpt_ocdbt_in *in, ckpt_ocdbt_file_table *t,
-                                      ckpt_error *err);
+ckpt_status ckpt_ocdbt_get_file_table(ckpt_ocdbt_in *in, ckpt_ocdbt_file_table *t, ckpt_error *err);
 void ckpt_ocdbt_file_table_free(ckpt_ocdbt_file_table *t);
 
 #endif

@@ -50,9 +50,8 @@ void ckpt_ocdbt_close(ckpt_ocdbt *db);
 
 /* Opens a database from an in-memory manifest (the fuzz target and tests): data files are
  * still read from dir. where names the manifest in messages. */
-ckpt_status ckpt_ocdbt_open_manifest(ckpt_io *io, const char *dir, const void *manifest,
-                                     size_t n, const char *where, ckpt_ocdbt **out,
-                                     ckpt_error *err);
+ckpt_status ckpt_ocdbt_open_manifest(ckpt_io *io, const char *dir, const void *manifest, size_t n,
+                                     const char *where, ckpt_ocdbt **out, ckpt_error *err);
 
 const char *ckpt_ocdbt_dir(const ckpt_ocdbt *db);
 /* Generation number of the version read (0: the database has no version). */
@@ -66,8 +65,7 @@ const ckpt_ocdbt_value *ckpt_ocdbt_value_at(const ckpt_ocdbt *db, size_t i);
 /* The entry holding key (NUL-terminated), or false. */
 bool ckpt_ocdbt_find(const ckpt_ocdbt *db, const char *key, size_t *index);
 /* The entries whose keys start with prefix: [*begin, *end). */
-void ckpt_ocdbt_prefix_range(const ckpt_ocdbt *db, const char *prefix, size_t *begin,
-                             size_t *end);
+void ckpt_ocdbt_prefix_range(const ckpt_ocdbt *db, const char *prefix, size_t *begin, size_t *end);
 
 /* Data files referenced by the values (deduplicated): the path, dir/<relative path>. */
 size_t ckpt_ocdbt_n_files(const ckpt_ocdbt *db);
@@ -77,15 +75,15 @@ const char *ckpt_ocdbt_file_path(const ckpt_ocdbt *db, uint32_t file);
  * descriptor of the value's data file, after checking that the file exists and that the
  * value's range lies inside it. *path is borrowed. key names the value in messages: a missing
  * data file is CKPT_EINCOMPLETE, a range past its end CKPT_ECORRUPT. Thread-safe. */
-ckpt_status ckpt_ocdbt_value_fd(ckpt_ocdbt *db, const ckpt_ocdbt_value *v, const char *key,
-                                int *fd, const char **path, ckpt_error *err);
+ckpt_status ckpt_ocdbt_value_fd(ckpt_ocdbt *db, const ckpt_ocdbt_value *v, const char *key, int *fd,
+                                const char **path, ckpt_error *err);
 
 /* Reads value i into buf (at least its length bytes). Thread-safe. */
 ckpt_status ckpt_ocdbt_read(ckpt_ocdbt *db, size_t i, void *buf, ckpt_error *err);
 /* Reads the value of key into a malloc'ed buffer with a NUL byte after it (caller frees),
  * refusing values longer than max. A missing key is CKPT_ENOENT (message names the key and
  * the database). */
-ckpt_status ckpt_ocdbt_read_key(ckpt_ocdbt *db, const char *key, size_t max, void **data,
-                                size_t *n, ckpt_error *err);
+ckpt_status ckpt_ocdbt_read_key(ckpt_ocdbt *db, const char *key, size_t max, void **data, size_t *n,
+                                ckpt_error *err);
 
 #endif
