@@ -125,8 +125,11 @@ uint64_t ckpt_zarr3_chain_bound(const ckpt_zarr3_spec *spec, const ckpt_zarr3_ch
 
 /* ---------------------------------------------------------------- bytes→bytes */
 
+/* Decodes one bytes→bytes codec: *out is in itself (crc32c: the same bytes, shorter), dst when
+ * given (at least limit bytes, the caller's), else a buffer malloc'ed here. */
 static ckpt_status bb_decode(z3_ctx *x, const ckpt_zarr3_codec *c, const unsigned char *in,
-                             size_t n, uint64_t limit, unsigned char **out, size_t *out_n) {
+                             size_t n, uint64_t limit, unsigned char *dst, unsigned char **out,
+                             size_t *out_n) {
   *out = NULL;
   if (c->id == CKPT_ZARR3_CRC32C) {
     if (n < 4)
@@ -145,7 +148,7 @@ static ckpt_status bb_decode(z3_ctx *x, const ckpt_zarr3_codec *c, const unsigne
   }
   if (limit > SIZE_MAX / 2)
     return ckpt_zarr3_fail(x, CKPT_ECORRUPT, "%s too large", x->what);
-  unsigned char *buf = malloc(limit > 0 ? (size_t)limit : 1);
+  unsigned char *buf = dst != NULL ? dst : malloc(limit > 0 ? (size_t)limit : 1);
   if (buf == NULL)
     return ckpt_zarr3_fail(x, CKPT_ENOMEM, "out of memory decoding %s", x->what);
   size_t got = 0;
@@ -192,7 +195,8 @@ static ckpt_status bb_decode(z3_ctx *x, const ckpt_zarr3_codec *c, const unsigne
                          ckpt_zarr3_codec_name(c->id));
   }
   if (st != CKPT_OK) {
-    free(buf);
+    if (buf != dst)
+      free(buf);
     return st;
   }
   *out = buf;
@@ -299,8 +303,10 @@ ckpt_status ckpt_zarr3_chain_decode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_
     ckpt_zarr3_chain part = *ch; /* what codecs 0 .. k-1 make at most */
     part.n = k;
     uint64_t limit = ckpt_zarr3_chain_bound(x->spec, &part, rank, shape, es);
-    st = bb_decode(x, &ch->c[k], cur, cur_n, limit, &next, &next_n);
-    if (st == CKPT_OK && next != cur) {
+    /* the stage that yields the array's bytes, untransposed: straight into out (no copy) */
+    bool direct = k == ab + 1 && ab == 0 && ch->c[ab].id == CKPT_ZARR3_BYTES;
+    st = bb_decode(x, &ch->c[k], cur, cur_n, limit, direct ? out : NULL, &next, &next_n);
+    if (st == CKPT_OK && next != cur && next != out) {
       free(owned);
       owned = next;
     }
@@ -326,7 +332,8 @@ ckpt_status ckpt_zarr3_chain_decode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_
                  (unsigned long long)raw);
         st = ckpt_zarr3_fail(x, CKPT_ECORRUPT, "%s", d);
       } else {
-        memcpy(arr, cur, (size_t)raw);
+        if (cur != arr)
+          memcpy(arr, cur, (size_t)raw);
         if (c->big_endian)
           ckpt_zarr_byteswap(dt, arr, (size_t)(raw / es));
       }
@@ -379,7 +386,12 @@ ckpt_status ckpt_zarr3_chain_encode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_
   unsigned char *cur = NULL;
   size_t cur_n = 0;
   const ckpt_zarr3_codec *c = &ch->c[ab];
-  if (c->id == CKPT_ZARR3_BYTES) {
+  /* little-endian bytes followed by a compressor: the compressor reads the array itself */
+  const unsigned char *view = NULL;
+  if (c->id == CKPT_ZARR3_BYTES && !c->big_endian && ab + 1 < ch->n) {
+    view = arr;
+    cur_n = (size_t)nb;
+  } else if (c->id == CKPT_ZARR3_BYTES) {
     cur = malloc(nb > 0 ? (size_t)nb : 1);
     if (cur == NULL) {
       st = ckpt_zarr3_fail(x, CKPT_ENOMEM, "out of memory encoding %s", x->what);
@@ -392,17 +404,18 @@ ckpt_status ckpt_zarr3_chain_encode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_
   } else {
     st = ckpt_zarr3_shard_encode(x, dt, rank, shapes[ab], arr, &cur, &cur_n);
   }
-  free(owned);
   for (int k = ab + 1; st == CKPT_OK && k < ch->n; k++) {
     unsigned char *next = NULL;
     size_t next_n = 0;
-    st = bb_encode(x, &ch->c[k], es, cur, cur_n, &next, &next_n);
+    st = bb_encode(x, &ch->c[k], es, view != NULL ? view : cur, cur_n, &next, &next_n);
     if (st == CKPT_OK) {
       free(cur);
+      view = NULL;
       cur = next;
       cur_n = next_n;
     }
   }
+  free(owned); /* after the stages: view may point into it */
   if (st != CKPT_OK) {
     free(cur);
     return st;
