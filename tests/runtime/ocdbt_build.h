@@ -155,7 +155,7 @@ static inline void ob_leaf_body(ob_buf *b, size_t n_files, const char *const *fi
   ob_u8(b, 0);
   ob_file_table(b, n_files, files, base_len);
   ob_varint(b, n);
-  const char **keys = malloc((n ? n : 1) * sizeof *keys);
+  const char **keys = calloc(n ? n : 1, sizeof *keys);
   for (size_t i = 0; i < n; i++)
     keys[i] = kv[i].key;
   ob_keys(b, n, keys, NULL);

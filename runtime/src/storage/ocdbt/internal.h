@@ -32,7 +32,6 @@ typedef struct entry {
 struct ckpt_ocdbt {
   ckpt_io *io;
   char *dir;
-  char *manifest_path; /* the manifest holding the version tree (for messages) */
   uint64_t generation;
   uint64_t max_decoded; /* config.max_decoded_node_bytes, bounded by CKPT_OCDBT_DECODED_MAX */
   uint8_t arity_log2;

@@ -216,11 +216,8 @@ ckpt_status ckpt_ocdbt_open(ckpt_io *io, const char *dir, ckpt_ocdbt **out, ckpt
                             where);
     }
   }
-  if (st == CKPT_OK) {
-    db->manifest_path = path;
-    path = NULL;
+  if (st == CKPT_OK)
     st = load_version(db, &ver, err);
-  }
   free(ver.root.transitive);
   free(numbered_name);
   free(data);

@@ -25,7 +25,6 @@ void ckpt_ocdbt_close(ckpt_ocdbt *db) {
   free(db->entries);
   free(db->seen);
   pthread_mutex_destroy(&db->mu);
-  free(db->manifest_path);
   free(db->dir);
   free(db);
 }
