@@ -31,6 +31,19 @@ static char *fmt(const char *f, ...) {
   return s;
 }
 
+/* A short-lived path in one of a few static buffers (no free; valid for the next 7 calls). */
+static char *tp(const char *f, ...) {
+  static char ring[8][4096];
+  static int next;
+  char *b = ring[next++ % 8];
+  va_list ap;
+  va_start(ap, f);
+  int n = vsnprintf(b, sizeof ring[0], f, ap);
+  va_end(ap);
+  cr_assert(n > 0 && (size_t)n < sizeof ring[0]);
+  return b;
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb;
   (void)flag;
@@ -75,15 +88,15 @@ Test(interop_zarr3, codecs_both_ways_with_an_independent_peer) {
   cr_assert_eq(peer("make", t, &out), 0, "%s", out);
   free(out);
   size_t n;
-  char *cases = slurp(fmt("%s/cases.txt", t), &n);
+  char *cases = slurp(tp("%s/cases.txt", t), &n);
   int count = 0;
   bool saw_missing = false;
   for (char *name = strtok(cases, "\n"); name != NULL; name = strtok(NULL, "\n"), count++) {
     ckpt_error err = CKPT_ERROR_INIT;
     size_t jn, bn, rn;
-    char *json = slurp(fmt("%s/%s.json", t, name), &jn);
-    unsigned char *bin = slurp(fmt("%s/%s.bin", t, name), &bn);
-    unsigned char *raw = slurp(fmt("%s/%s.raw", t, name), &rn);
+    char *json = slurp(tp("%s/%s.json", t, name), &jn);
+    unsigned char *bin = slurp(tp("%s/%s.bin", t, name), &bn);
+    unsigned char *raw = slurp(tp("%s/%s.raw", t, name), &rn);
     ckpt_zarr_meta m;
     cr_assert_eq(ckpt_zarr3_meta_decode(json, jn, name, &m, &err), CKPT_OK, "%s", err.message);
     cr_assert_eq(ckpt_zarr_chunk_elements(&m) * ckpt_dtype_size(m.dtype), rn, "%s", name);
@@ -103,7 +116,7 @@ Test(interop_zarr3, codecs_both_ways_with_an_independent_peer) {
     size_t en = 0;
     cr_assert_eq(ckpt_zarr3_encode_chunk(&m, raw, &enc, &en, "x", name, &err), CKPT_OK, "%s: %s",
                  name, err.message);
-    FILE *f = fopen(fmt("%s/%s.c.bin", t, name), "wb");
+    FILE *f = fopen(tp("%s/%s.c.bin", t, name), "wb");
     cr_assert_not_null(f);
     cr_assert_eq(fwrite(enc, 1, en, f), en);
     fclose(f);

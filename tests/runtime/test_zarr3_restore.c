@@ -9,6 +9,19 @@
 #include "storage/zarr.h"
 #include "storage/zarr_io.h"
 
+/* A short-lived path in one of a few static buffers (no free; valid for the next 7 calls). */
+static char *tp(const char *fmt, ...) {
+  static char ring[8][4096];
+  static int next;
+  char *b = ring[next++ % 8];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(b, sizeof ring[0], fmt, ap);
+  va_end(ap);
+  cr_assert(n > 0 && (size_t)n < sizeof ring[0]);
+  return b;
+}
+
 /* Saves {"w": rows x cols int32 (value = row*1000+col)} as zarr v3 with chunks of chunk_rows
  * rows; returns the array (caller frees). */
 static ckpt_array *save_grid3(const char *dir, int64_t rows, int64_t cols, int64_t chunk_rows,
@@ -55,11 +68,11 @@ static void check_grid(const ckpt_array *a) {
 Test(zarr3_restore, save_writes_orbax_layout) {
   char *dir = pt_tmpdir();
   ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_DEFAULT);
-  char *meta = pt_read(pt_fmt("%s/_METADATA", dir), NULL);
+  char *meta = pt_read(tp("%s/_METADATA", dir), NULL);
   cr_assert(strstr(meta, "\"use_zarr3\": true"), "%s", meta);
-  cr_assert(!pt_exists(pt_fmt("%s/w/.zarray", dir)));
+  cr_assert(!pt_exists(tp("%s/w/.zarray", dir)));
   size_t n = 0;
-  char *zj = pt_read(pt_fmt("%s/w/zarr.json", dir), &n);
+  char *zj = pt_read(tp("%s/w/zarr.json", dir), &n);
   cr_assert(strstr(zj, "\"sharding_indexed\""), "%s", zj);
   cr_assert(strstr(zj, "\"index_location\":\"end\""), "%s", zj);
   cr_assert(strstr(zj, "\"crc32c\""), "%s", zj);
@@ -67,13 +80,13 @@ Test(zarr3_restore, save_writes_orbax_layout) {
   cr_assert(strstr(zj, "\"chunk_shape\":[4,7]"), "%s", zj);
   /* chunks c.0.0, c.1.0, c.2.0 (the last one padded) */
   for (int i = 0; i < 3; i++)
-    cr_assert(pt_exists(pt_fmt("%s/w/c.%d.0", dir, i)), "chunk %d", i);
+    cr_assert(pt_exists(tp("%s/w/c.%d.0", dir, i)), "chunk %d", i);
   /* every chunk file ends in its index: one (offset, nbytes) pair and a CRC-32C */
   ckpt_zarr_meta m;
   ckpt_error err = CKPT_ERROR_INIT;
   cr_assert_eq(ckpt_zarr3_meta_decode(zj, n, "zarr.json", &m, &err), CKPT_OK, "%s", err.message);
   size_t cn = 0;
-  char *chunk = pt_read(pt_fmt("%s/w/c.1.0", dir), &cn);
+  char *chunk = pt_read(tp("%s/w/c.1.0", dir), &cn);
   uint64_t *pairs = NULL, n_inner = 0;
   cr_assert_eq(ckpt_zarr3_shard_index(&m, chunk, cn, &pairs, &n_inner, "w", "c.1.0", &err),
                CKPT_OK, "%s", err.message);
@@ -202,21 +215,21 @@ Test(zarr3_restore, missing_chunk_is_fill_or_error) {
   char *dir = pt_tmpdir();
   ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD);
   pt_forget_file_sums(dir);
-  cr_assert_eq(unlink(pt_fmt("%s/w/c.1.0", dir)), 0);
+  cr_assert_eq(unlink(tp("%s/w/c.1.0", dir)), 0);
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *back = NULL;
   /* ckpt's own _CHECKSUMS records the chunk as written: damage */
   cr_assert_neq(pt_restore(dir, NULL, &back, &err), CKPT_OK);
   cr_assert(strstr(err.message, "c.1.0"), "%s", err.message);
-  cr_assert_eq(unlink(pt_fmt("%s/_CHECKSUMS", dir)), 0);
+  cr_assert_eq(unlink(tp("%s/_CHECKSUMS", dir)), 0);
   /* store_array_data_equal_to_fill_value true (Orbax's and ckpt's): every chunk is stored */
   err = (ckpt_error)CKPT_ERROR_INIT;
   cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_EINCOMPLETE, "%s", err.message);
   cr_assert(strstr(err.message, "'w'") && strstr(err.message, "c.1.0"), "%s", err.message);
   /* false: the fill value, here a hand-set 5 */
-  edit_file(pt_fmt("%s/_METADATA", dir), "\"store_array_data_equal_to_fill_value\": true",
+  edit_file(tp("%s/_METADATA", dir), "\"store_array_data_equal_to_fill_value\": true",
             "\"store_array_data_equal_to_fill_value\": false");
-  edit_file(pt_fmt("%s/w/zarr.json", dir), "\"fill_value\":0", "\"fill_value\":5");
+  edit_file(tp("%s/w/zarr.json", dir), "\"fill_value\":0", "\"fill_value\":5");
   err = (ckpt_error)CKPT_ERROR_INIT;
   cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
   const int32_t *d = ckpt_array_data(ckpt_tree_array(ckpt_tree_dict_get(back, "w")));
@@ -232,8 +245,8 @@ Test(zarr3_restore, corrupt_index_crc_names_array_and_chunk) {
   char *dir = pt_tmpdir();
   ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD);
   pt_forget_file_sums(dir);
-  cr_assert_eq(unlink(pt_fmt("%s/_CHECKSUMS", dir)), 0); /* the shard's own CRC must catch it */
-  char *path = pt_fmt("%s/w/c.2.0", dir);
+  cr_assert_eq(unlink(tp("%s/_CHECKSUMS", dir)), 0); /* the shard's own CRC must catch it */
+  char *path = tp("%s/w/c.2.0", dir);
   struct stat st;
   cr_assert_eq(stat(path, &st), 0);
   pt_flip(path, (long)st.st_size - 12); /* inside the index's nbytes */
@@ -251,8 +264,8 @@ Test(zarr3_restore, format_must_match_metadata) {
   char *dir = pt_tmpdir();
   ckpt_array *src = save_grid3(dir, 4, 3, 4, CKPT_COMPRESSION_ZSTD);
   pt_forget_file_sums(dir);
-  unlink(pt_fmt("%s/_CHECKSUMS", dir));
-  edit_file(pt_fmt("%s/_METADATA", dir), "\"use_zarr3\": true", "\"use_zarr3\": false");
+  unlink(tp("%s/_CHECKSUMS", dir));
+  edit_file(tp("%s/_METADATA", dir), "\"use_zarr3\": true", "\"use_zarr3\": false");
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *back = NULL;
   cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_ECORRUPT, "%s", err.message);
@@ -276,11 +289,11 @@ static void write_item(const char *dir, const char *zarr_json, const void *data)
       "{\"tree_metadata\": {\"('x',)\": {\"key_metadata\": [{\"key\": \"x\", \"key_type\": 2}], "
       "\"value_metadata\": {\"value_type\": \"jax.Array\", \"skip_deserialize\": false}}}, "
       "\"use_zarr3\": true, \"store_array_data_equal_to_fill_value\": true}");
-  pt_write(pt_fmt("%s/_METADATA", dir), meta, strlen(meta));
+  pt_write(tp("%s/_METADATA", dir), meta, strlen(meta));
   free(meta);
   char *adir = pt_fmt("%s/x", dir);
   cr_assert_eq(mkdir(adir, 0777), 0);
-  pt_write(pt_fmt("%s/zarr.json", adir), zarr_json, strlen(zarr_json));
+  pt_write(tp("%s/zarr.json", adir), zarr_json, strlen(zarr_json));
   int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK], off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
   uint64_t n = ckpt_zarr_grid(&m, grid);
   size_t es = ckpt_dtype_size(m.dtype);
@@ -298,7 +311,7 @@ static void write_item(const char *dir, const char *zarr_json, const void *data)
     size_t en = 0;
     cr_assert_eq(ckpt_zarr3_encode_chunk(&m, raw, &enc, &en, "x", key, &err), CKPT_OK, "%s",
                  err.message);
-    char *path = pt_fmt("%s/%s", adir, key);
+    char *path = tp("%s/%s", adir, key);
     for (char *p = path + strlen(adir) + 1; *p; p++)
       if (*p == '/') {
         *p = '\0';
@@ -309,6 +322,7 @@ static void write_item(const char *dir, const char *zarr_json, const void *data)
     free(enc);
   }
   free(raw);
+  free(adir);
 }
 
 static void restore_and_compare(const char *dir, ckpt_dtype dt, int ndim, const int64_t *shape,
@@ -445,9 +459,9 @@ Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
   cr_assert_eq(ckpt_checkpointer_save(c, path, &sa->base, false, NULL, &err), CKPT_OK, "%s",
                err.message);
   cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
-  cr_assert(pt_exists(pt_fmt("%s/w/zarr.json", path)));
-  cr_assert(pt_exists(pt_fmt("%s/step/zarr.json", path)));
-  cr_assert(!pt_exists(pt_fmt("%s/_PACKED", path)));
+  cr_assert(pt_exists(tp("%s/w/zarr.json", path)));
+  cr_assert(pt_exists(tp("%s/step/zarr.json", path)));
+  cr_assert(!pt_exists(tp("%s/_PACKED", path)));
   ckpt_value v = {0};
   cr_assert_eq(ckpt_checkpointer_restore(c, path, NULL, &v, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(v.kind, CKPT_VALUE_TREE);
@@ -476,7 +490,7 @@ Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
   ckpt_value_free(&v);
   ckpt_args_delete(&sa->base);
   cr_assert_eq(ckpt_manager_close(m, &err), CKPT_OK, "%s", err.message);
-  cr_assert(pt_exists(pt_fmt("%s/3/default/w/zarr.json", mdir)), "manager step layout");
+  cr_assert(pt_exists(tp("%s/3/default/w/zarr.json", mdir)), "manager step layout");
   ckpt_array_free(w);
   free(path);
   free(mdir);
