@@ -2,7 +2,8 @@
  * sharding_indexed shard per chunk): ls names the codecs, cat prints the same values as the
  * zarr v2 layout, diff against the v2 save finds no differences and against a changed save
  * names the leaf, and verify finds a flipped bit in a shard (naming the array and the chunk)
- * and a missing zarr.json. */
+ * and a missing zarr.json; convert refuses a zarr v3 source; the same tools on zarr v3 in
+ * OCDBT. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,43 @@ Test(cli_zarr3, verify_finds_damage) {
   tc_run_free(&r);
   free(zj);
   free(chunk);
+}
+
+Test(cli_zarr3, convert_refuses_zarr3_sources) {
+  char *out = tc_join(dir, "converted");
+  tc_run r;
+  TC_TOOL(&r, "convert", "--to", "zarr2", v3, out);
+  cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.err, "zarr v3"), "%s", r.err);
+  cr_assert(!tc_exists(out), "nothing is left at DST");
+  tc_run_free(&r);
+  free(out);
+}
+
+Test(cli_zarr3, in_ocdbt) {
+  char *ck = tc_join(dir, "ocdbt3");
+  tc_use_zarr3 = true;
+  tc_use_ocdbt = true;
+  tc_save_composite(ck, 0);
+  tc_use_zarr3 = false;
+  tc_use_ocdbt = false;
+  cr_assert(has(ck, "params/manifest.ocdbt") && !has(ck, "params/layer0.w"));
+  tc_run a, b;
+  TC_TOOL(&a, "ls", ck);
+  cr_assert_eq(a.status, 0, "%s%s", a.out, a.err);
+  cr_assert(strstr(a.out, "zarr3 zstd"), "%s", a.out);
+  tc_run_free(&a);
+  TC_TOOL(&a, "cat", ck, "params/layer0.w");
+  TC_TOOL(&b, "cat", v2, "params/layer0.w");
+  cr_assert_eq(a.status, 0, "%s", a.err);
+  cr_assert_str_eq(a.out, b.out);
+  tc_run_free(&a);
+  tc_run_free(&b);
+  TC_TOOL(&a, "verify", ck);
+  cr_assert_eq(a.status, 0, "%s%s", a.out, a.err);
+  tc_run_free(&a);
+  TC_TOOL(&a, "diff", ck, v2);
+  cr_assert_eq(a.status, 0, "%s%s", a.out, a.err);
+  tc_run_free(&a);
+  free(ck);
 }

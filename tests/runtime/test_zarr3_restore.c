@@ -442,11 +442,10 @@ Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
   ckpt_error err = CKPT_ERROR_INIT;
   int64_t s2[2] = {5, 3};
   ckpt_array *w = pt_array(CKPT_DTYPE_FLOAT32, 2, s2, 11);
-  /* an async checkpointer with packing asked for too: zarr v3 wins, nothing is packed */
+  /* an async checkpointer */
   ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
   o.async = true;
   o.use_zarr3 = true;
-  o.pack_arrays_up_to_bytes = 1 << 20;
   ckpt_checkpointer *c = NULL;
   cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &o, &c, &err), CKPT_OK,
                "%s", err.message);
@@ -461,7 +460,7 @@ Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
   cr_assert_eq(ckpt_checkpointer_wait_until_finished(c, &err), CKPT_OK, "%s", err.message);
   cr_assert(pt_exists(tp("%s/w/zarr.json", path)));
   cr_assert(pt_exists(tp("%s/step/zarr.json", path)));
-  cr_assert(!pt_exists(tp("%s/_PACKED", path)));
+  cr_assert(!pt_exists(tp("%s/manifest.ocdbt", path)));
   ckpt_value v = {0};
   cr_assert_eq(ckpt_checkpointer_restore(c, path, NULL, &v, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(v.kind, CKPT_VALUE_TREE);
@@ -495,4 +494,65 @@ Test(zarr3_restore, checkpointer_and_manager_use_zarr3) {
   free(path);
   free(mdir);
   pt_rmtree(root);
+}
+
+/* ---------------------------------------------------------------- zarr v3 in OCDBT */
+
+#include "storage/ocdbt/ocdbt.h"
+
+Test(zarr3_restore, ocdbt_and_zarr3_round_trip) {
+  char *dir = pt_tmpdir();
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t shape[2] = {10, 7};
+  ckpt_array *a = NULL;
+  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_INT32, 2, shape, &a, &err), CKPT_OK);
+  int32_t *d = ckpt_array_data(a);
+  for (int i = 0; i < 70; i++)
+    d[i] = (i / 7) * 1000 + i % 7;
+  ckpt_tree *t = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(ckpt_array_clone(a)), &err);
+  ckpt_pytree_leaf_save la;
+  memset(&la, 0, sizeof la);
+  la.param = "w";
+  la.chunk_byte_size = 4 * 7 * 4;
+  ckpt_pytree_save_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.tree = t;
+  spec.n_leaf_args = 1;
+  spec.leaf_args = &la;
+  spec.use_zarr3 = true;
+  spec.use_ocdbt = true;
+  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
+  char *meta = pt_read(tp("%s/_METADATA", dir), NULL);
+  cr_assert(strstr(meta, "\"use_ocdbt\": true") && strstr(meta, "\"use_zarr3\": true"), "%s",
+            meta);
+  free(meta);
+  cr_assert(!pt_exists(tp("%s/w", dir)), "no array directory: the arrays are in OCDBT");
+  /* Orbax's keys: <param>/zarr.json and c/<i>/<j> */
+  ckpt_ocdbt *db = NULL;
+  cr_assert_eq(ckpt_ocdbt_open(NULL, dir, &db, &err), CKPT_OK, "%s", err.message);
+  size_t idx;
+  cr_assert(ckpt_ocdbt_find(db, "w/zarr.json", &idx));
+  cr_assert(ckpt_ocdbt_find(db, "w/c/2/0", &idx));
+  cr_assert(!ckpt_ocdbt_find(db, "w/.zarray", &idx));
+  ckpt_ocdbt_close(db);
+  /* restored resharded: rows cut through the 4-row chunks */
+  ckpt_array *tgt = NULL;
+  cr_assert_eq(ckpt_array_new_sharded(CKPT_DTYPE_INT32, 2, shape, &tgt, &err), CKPT_OK);
+  int64_t o0[2] = {0, 0}, s0[2] = {5, 7}, o1[2] = {5, 0}, s1[2] = {5, 7};
+  cr_assert_eq(ckpt_array_add_shard(tgt, o0, s0, NULL, 0, &err), CKPT_OK);
+  cr_assert_eq(ckpt_array_add_shard(tgt, o1, s1, NULL, 0, &err), CKPT_OK);
+  ckpt_tree *target = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(target, "w", ckpt_tree_new_array(tgt), &err);
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, target, &back, &err), CKPT_OK, "%s", err.message);
+  check_grid(ckpt_tree_array(ckpt_tree_dict_get(back, "w")));
+  ckpt_tree_free(back);
+  ckpt_tree_free(target);
+  uint64_t chunks = 0;
+  cr_assert_eq(ckpt_pytree_verify(NULL, dir, &chunks, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(chunks, 3);
+  ckpt_tree_free(t);
+  ckpt_array_free(a);
+  pt_rmtree(dir);
 }

@@ -159,11 +159,11 @@ typedef struct ckpt_manager_options {
   /* The I/O layer for every file operation (listing, deleting, saving); NULL =
    * ckpt_io_default(). Must outlive the manager. */
   ckpt_io *io;
-  /* Packed layout for array leaves of at most this many bytes (see
-   * ckpt_checkpointer_options.pack_arrays_up_to_bytes). 0 = off (Orbax's layout). Steps saved
-   * with it are read by ckpt and the `ckpt` tool, not by Orbax or zarr-python. */
+  /* Deprecated: nonzero saves as OCDBT (ckpt_checkpointer_options.pack_arrays_up_to_bytes). */
   uint64_t pack_arrays_up_to_bytes;
-  /* Arrays as zarr v3 (see ckpt_checkpointer_options.use_zarr3). false = zarr v2. */
+  /* Orbax's use_ocdbt and use_zarr3 for the steps' PyTree items (see
+   * ckpt_checkpointer_options). */
+  bool use_ocdbt;
   bool use_zarr3;
 } ckpt_manager_options;
 
@@ -172,7 +172,7 @@ typedef struct ckpt_manager_options {
 #define CKPT_MANAGER_OPTIONS_INIT                                                             \
   {                                                                                           \
     0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, false              \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, false, false       \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */

@@ -315,7 +315,8 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     p->op_live = st == CKPT_OK;
     if (p->op_live) {
       ckpt_op_set_engine(&p->op, ckptr->engine);
-      p->op.pack_arrays_up_to_bytes = ckptr->opts.pack_arrays_up_to_bytes;
+      /* The deprecated packed threshold now selects OCDBT (checkpointer.h). */
+      p->op.use_ocdbt = ckptr->opts.use_ocdbt || ckptr->opts.pack_arrays_up_to_bytes != 0;
       p->op.use_zarr3 = ckptr->opts.use_zarr3;
     }
   }

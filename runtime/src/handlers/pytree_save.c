@@ -7,7 +7,7 @@
  * _METADATA's entries in memory. The result is a write plan (storage/zarr_write.h).
  * Deferred part (ckpt_op_defer, on the save's background thread): the plan goes to the zarr
  * writer (storage/zarr_write.c), which owns every file name and write; this file only decides
- * which leaves are packed (pack_limit, storage/packed.h) and relays the writer's durability
+ * whether the arrays go to OCDBT (the use_ocdbt option) and relays the writer's durability
  * claims to the op. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,6 @@ typedef struct flat_ctx {
   ckpt_write_plan *job;
   const ckpt_pytree_save_spec *spec;
   bool zero_copy;
-  uint64_t pack_limit; /* arrays of at most this many stored bytes are packed; 0: none */
   const char *what;
   ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
   const ckpt_pytree_leaf_save **args; /* spec's leaf_args with a param, sorted (sort_leaf_args) */
@@ -260,22 +259,19 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
   if (j->meta.use_zarr3) {
-    /* zarr v3 with Orbax's chain: one shard per chunk, zstd unless compression is off. Keys
-     * "c.0.1" rather than Orbax's "c/0/1": one file per chunk in the array directory, like v2,
-     * so the writer needs no nested directories (zarr.json records the encoding). */
-    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : m->level, '.');
+    /* zarr v3 with Orbax's chain: one shard per chunk, zstd unless compression is off. In a
+     * directory the keys are "c.0.1" rather than Orbax's "c/0/1": one file per chunk, like v2,
+     * so the writer needs no nested directories (zarr.json records the encoding); in OCDBT,
+     * where keys are only names, Orbax's "c/0/1". */
+    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : m->level, j->ocdbt ? '/' : '.');
   }
-  /* Stored bytes before compression: which leaves are packed (and written first, as small)
+  /* Stored bytes before compression: which leaves are written first, as small,
    * does not depend on the data. */
   uint64_t bytes = ckpt_dtype_size(m->dtype);
   bool over = false;
   for (int d = 0; d < a->ndim && !over; d++)
     over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
   l->stored_bytes = over ? UINT64_MAX : bytes;
-  if (c->pack_limit > 0) {
-    l->packed = l->stored_bytes <= c->pack_limit;
-    j->n_packed_leaves += l->packed;
-  }
   e->has_write_shape = a->ndim > 0;
   e->write_ndim = a->ndim;
   /* write_shape is the local shard shape (Orbax); with several shards, the first one's. */
@@ -521,7 +517,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 
 /* The blocking half: everything but the writing. *out owned by the caller
  * (ckpt_write_plan_free). */
-static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, uint64_t pack_limit,
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, bool use_ocdbt,
                              bool use_zarr3, const char *dir, const ckpt_pytree_save_spec *spec,
                              ckpt_write_plan **out, ckpt_error *err) {
   *out = NULL;
@@ -542,7 +538,11 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
   j->io = io;
   j->dir = strdup(dir);
-  j->meta.use_ocdbt = false;
+  /* Orbax's use_ocdbt: the writer stores the arrays as OCDBT and _METADATA says so. */
+  j->ocdbt = use_ocdbt || spec->use_ocdbt;
+  j->ocdbt_data_file_bytes = spec->ocdbt_data_file_bytes;
+  j->ocdbt_node_bytes = spec->ocdbt_node_bytes;
+  j->meta.use_ocdbt = j->ocdbt;
   j->meta.use_zarr3 = use_zarr3 || spec->use_zarr3;
   j->meta.store_array_data_equal_to_fill_value = true;
   ckpt_status st = CKPT_OK;
@@ -582,9 +582,6 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   c.job = j;
   c.spec = spec;
   c.zero_copy = zero_copy;
-  c.pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
-  if (j->meta.use_zarr3)
-    c.pack_limit = 0; /* the packed layout is zarr v2's (storage/packed.h) */
   c.what = what;
   ckpt_copy_list copies = {NULL, 0, 0, 0};
   c.copies = zero_copy ? NULL : &copies;
@@ -615,6 +612,9 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   free(sorted);
   if (st != CKPT_OK)
     goto fail;
+  /* An item without arrays has no database (nothing to store in it); its _METADATA then says
+   * use_ocdbt false, so no reader looks for one (docs/format.md, "OCDBT"). */
+  j->meta.use_ocdbt = j->ocdbt && j->n_leaves > 0;
   *out = j;
   return CKPT_OK;
 fail:
@@ -648,7 +648,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   ckpt_write_plan *j;
   ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op),
-                             op->pack_arrays_up_to_bytes, op->use_zarr3, dir, spec, &j, err);
+                             op->use_ocdbt, op->use_zarr3, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -663,7 +663,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(io, NULL, zero_copy, 0, false, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, zero_copy, false, false, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_zarr_write(j, err);

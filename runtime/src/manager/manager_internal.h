@@ -51,7 +51,7 @@ typedef struct mgr_config {
   bool async;
   bool zero_copy;
   uint64_t pack_bytes; /* ckpt_manager_options.pack_arrays_up_to_bytes */
-  bool use_zarr3;      /* ckpt_manager_options.use_zarr3 */
+  bool use_ocdbt, use_zarr3; /* ckpt_manager_options' */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
 } mgr_config;

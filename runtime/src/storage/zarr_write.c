@@ -1,6 +1,6 @@
 /* storage/zarr_write.c — the zarr writer: a save's write plan (zarr_write.h) written on the
- * I/O engine (io/engine.h). The counterpart of zarr_read.c; the packed data file and its index
- * are written by packed_write.c, scheduled from here.
+ * I/O engine (io/engine.h). The counterpart of zarr_read.c; with plan->ocdbt the arrays are
+ * written by the OCDBT writer (storage/ocdbt/ocdbt_write.c) instead, and phase 2 is the same.
  *
  * It runs in a save's deferred part (ckpt_op_defer, on the save's background thread), as jobs of
  * the op's engine. One function job per array creates its directory and .zarray; one per chunk
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "io/staging_pool.h"
-#include "storage/packed.h"
+#include "storage/ocdbt/ocdbt_write.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_write_internal.h"
 #include "util/crc32c.h"
@@ -50,7 +50,7 @@ static void chunk_task_done(void *arg, void *buf, ckpt_status status) {
   ckpt_write_release_reserved(ch->job, &ch->reserved);
 }
 
-/* Submits one write of a chunk file or a packed segment, handing it part of the caller's budget
+/* Submits one write of a chunk file, handing it part of the caller's budget
  * reservation (*reserved) when that covers it (the write then releases it when done). */
 static ckpt_status submit_write(ckpt_write_plan *j, uint64_t *reserved, ckpt_engine_file *f,
                                 const void *buf, size_t n, uint64_t offset, ckpt_error *err) {
@@ -318,14 +318,14 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
   ok = ok && ckpt_checksums_add_file(sums, CKPT_METADATA_FILE, j->meta_crc, j->meta_len);
   if (ok && strings->present)
     ok = ckpt_checksums_add_file(sums, CKPT_STRINGS_FILE, strings->crc, strings->bytes);
-  if (ok && j->n_packed_leaves > 0)
-    ok = ckpt_checksums_add_file(sums, CKPT_PACKED_INDEX_FILE, j->packed_index_crc,
-                                 j->packed_index_bytes);
+  /* OCDBT: its manifests and node files (the data files are covered chunk by chunk). */
+  for (size_t i = 0; ok && i < j->n_ocdbt_files; i++)
+    ok = ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
+                                 j->ocdbt_files[i].bytes);
+  /* Each .zarray by its path, also when OCDBT holds it as the value of the key of that name. */
   char rel[CKPT_PATH_NAME_MAX + 16];
   for (size_t i = 0; ok && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    if (l->packed)
-      continue; /* its zarray is in _PACKED */
     snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param,
              ckpt_zarr_meta_file(&l->zm));
     ok = ckpt_checksums_add_file(sums, rel, l->zcrc, l->zbytes);
@@ -338,8 +338,6 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
   for (size_t i = 0; ok && i < j->n_chunks; i++) {
     const ckpt_write_chunk *c = &j->chunks[i];
     const ckpt_write_leaf *l = &j->leaves[c->leaf];
-    if (l->packed)
-      continue; /* its CRC is in _PACKED */
     if (c->leaf != array_leaf) {
       array = ckpt_checksums_append_array(sums, j->meta.entries[l->entry].param);
       array_leaf = c->leaf;
@@ -424,9 +422,9 @@ static ckpt_status submit_arrays(ckpt_write_plan *j, ckpt_engine *e, bool small,
   size_t ci = 0;
   batches[0] = (close_batch){.job = j, .small = small};
   for (size_t li = 0; st == CKPT_OK && li < j->n_leaves; li++) {
-    if (j->leaves[li].packed || leaf_is_small(j, li) != small) {
+    if (leaf_is_small(j, li) != small) {
       while (ci < j->n_chunks && j->chunks[ci].leaf == li)
-        ci++; /* packed: written by packed_write.c's jobs; else by the other pass */
+        ci++; /* written by the other pass */
       continue;
     }
     ckpt_future *after[2];
@@ -498,8 +496,8 @@ static ckpt_status end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err
  * ends before any large chunk is written: every fsync flushes the device's cache, which waits
  * for all the writes the device holds, so small files fsync'd while large chunks stream each
  * waited behind large data (docs/io-engine.md, "Small arrays first"). Alone, their concurrent
- * fsyncs share a few flushes. Then the packed data file, the _METADATA encoding and the large
- * arrays, in a second group. */
+ * fsyncs share a few flushes. Then the _METADATA encoding and the large arrays, in a second
+ * group. */
 static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
   array_pass p = {.per = batch_files()};
   size_t max_batches = (j->n_leaves + j->n_chunks) / p.per + 2;
@@ -511,7 +509,7 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   bool any_small = false;
   for (size_t li = 0; li < j->n_leaves && !any_small; li++)
-    any_small = !j->leaves[li].packed && leaf_is_small(j, li);
+    any_small = leaf_is_small(j, li);
   if (st == CKPT_OK && any_small) {
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
     if (st == CKPT_OK)
@@ -520,14 +518,10 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
   if (st == CKPT_OK)
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
   if (st == CKPT_OK) {
-    /* The item directory, which holds the new array directories and the packed data file,
-     * is fsync'd by phase 2, after its own files are created: fsyncing it here too bought
-     * nothing. */
-    st = ckpt_packed_submit(j, err);
-    if (st == CKPT_OK) {
-      ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
-      st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
-    }
+    /* The item directory, which holds the new array directories, is fsync'd by phase 2,
+     * after its own files are created: fsyncing it here too bought nothing. */
+    ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
+    st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
     if (st == CKPT_OK)
       st = submit_arrays(j, e, false, &p, err);
     st = end_group(j, st, err);
@@ -553,13 +547,6 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
       ckpt_file_sum_of(&strings, text, len);
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
-  }
-  if (st == CKPT_OK && j->n_packed_leaves > 0 && !j->packed_index_written) {
-    /* Written in phase 1 when there was packed data; packed arrays with an empty dimension
-     * only have no data file, and their index is written here. */
-    st = ckpt_packed_index_text(j, &text, &len, err);
-    if (st == CKPT_OK)
-      st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
   }
   if (st == CKPT_OK)
     st = checksums_text(j, &strings, &text, &len, err);
@@ -604,8 +591,14 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
     e = temp;
   }
   j->engine_used = e;
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && j->ocdbt) {
+    /* _METADATA's text first (phase 2 writes it); the arrays go to the OCDBT databases. */
+    st = task_encode_metadata(j, err);
+    if (st == CKPT_OK)
+      st = ckpt_ocdbt_write(j, err);
+  } else if (st == CKPT_OK) {
     st = write_arrays(j, e, err);
+  }
   if (st == CKPT_OK)
     st = write_item_files(j, e, err);
   ckpt_engine_free(temp);
@@ -614,14 +607,18 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   /* Claims for the commit (ckpt_op_note_durable): each array directory (its files fsync'd by
    * their closes, the directory at phase 1's end) and the item files of phase 2. Not the item
    * directory: the checkpointer or the Composite handler adds files to it afterwards. */
-  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && i < j->n_leaves; i++)
-    if (!j->leaves[i].packed) /* a packed leaf has no directory */
-      j->note_durable(j->note_durable_ctx, j->leaves[i].dir);
-  /* Phase 2's files, and the packed index and data file (durable closes, in phase 1 or 2). */
-  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE,
-                              CKPT_PACKED_INDEX_FILE, CKPT_PACKED_DATA_FILE};
-  bool written[] = {j->strings != NULL, true, true, j->n_packed_leaves > 0, j->n_packed > 0};
-  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && i < 5; i++) {
+  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && !j->ocdbt && i < j->n_leaves; i++)
+    j->note_durable(j->note_durable_ctx, j->leaves[i].dir);
+  /* Phase 2's files, and OCDBT's entries of the item directory (ocdbt_write.h). */
+  bool db = j->ocdbt && j->n_leaves > 0;
+  const char *item_files[] = {CKPT_STRINGS_FILE,
+                              CKPT_CHECKSUMS_FILE,
+                              CKPT_METADATA_FILE,
+                              ckpt_ocdbt_durable_entries[0],
+                              ckpt_ocdbt_durable_entries[1],
+                              ckpt_ocdbt_durable_entries[2]};
+  bool written[] = {j->strings != NULL, true, true, db, db, db};
+  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && i < 6; i++) {
     if (!written[i])
       continue;
     char *path = ckpt_path_join(j->dir, item_files[i]);
@@ -644,13 +641,15 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
         ckpt_staging_release(l->shards[s].data, l->shards[s].pooled);
     free(l->shards);
     free(l->dir);
+    free(l->ztext);
   }
   free(j->leaves);
   for (size_t i = 0; i < j->n_chunks; i++)
     free(j->chunks[i].own);
   free(j->chunks);
-  free(j->packed);
-  free(j->segments);
+  for (size_t i = 0; i < j->n_ocdbt_files; i++)
+    free(j->ocdbt_files[i].rel);
+  free(j->ocdbt_files);
   free(j->meta_text);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
