@@ -79,8 +79,8 @@ Test(cli_zarr3, verify_finds_damage) {
   tc_run r;
   TC_TOOL(&r, "verify", v3);
   cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.out, "layer0.w") && strstr(r.out, "c.1.0") && strstr(r.out, "corrupt"),
-            "%s", r.out);
+  cr_assert(strstr(r.out, "layer0.w") && strstr(r.out, "c.1.0") && strstr(r.out, "corrupt"), "%s",
+            r.out);
   tc_run_free(&r);
   char *zj = tc_join(v3, "params/layer0.b/zarr.json");
   cr_assert_eq(unlink(zj), 0);

@@ -52,8 +52,8 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
 }
 
 static int peer(const char *mode, const char *dir, char **out) {
-  char *cmd = fmt("%s %s/tests/interop/zarr3_peer.py %s %s 2>&1", CKPT_PYTHON, CKPT_SOURCE_DIR,
-                  mode, dir);
+  char *cmd =
+      fmt("%s %s/tests/interop/zarr3_peer.py %s %s 2>&1", CKPT_PYTHON, CKPT_SOURCE_DIR, mode, dir);
   FILE *p = popen(cmd, "r");
   cr_assert_not_null(p);
   size_t cap = 1 << 16, len = 0, got;

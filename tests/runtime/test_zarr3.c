@@ -35,7 +35,8 @@ static ckpt_status parse(const char *text, ckpt_zarr_meta *m, ckpt_error *err) {
 Test(zarr3, parse_minimal_and_keys) {
   ckpt_zarr_meta m;
   ckpt_error err;
-  char *d = doc("float32", "\"NaN\"", "[" LE "]", ",\"attributes\":{\"k\":[1]},"
+  char *d = doc("float32", "\"NaN\"", "[" LE "]",
+                ",\"attributes\":{\"k\":[1]},"
                 "\"dimension_names\":[\"a\",null],\"ext\":{\"must_understand\":false}");
   cr_assert_eq(parse(d, &m, &err), CKPT_OK, "%s", err.message);
   cr_assert(m.zarr3);
@@ -179,23 +180,23 @@ Test(zarr3, malformed_and_unsupported_documents) {
       {"int32", "null", "[" LE "]", "", CKPT_ECORRUPT, "fill_value"},
       {"int32", "true", "[" LE "]", "", CKPT_ECORRUPT, "fill_value"},
       {"float32", "\"0x7fc0\"", "[" LE "]", "", CKPT_ECORRUPT, "hex"},
-      {"int32", "0", "[" LE "]", ",\"storage_transformers\":[{\"name\":\"x\"}]",
-       CKPT_EUNSUPPORTED, "storage_transformers"},
+      {"int32", "0", "[" LE "]", ",\"storage_transformers\":[{\"name\":\"x\"}]", CKPT_EUNSUPPORTED,
+       "storage_transformers"},
       {"int32", "0",
-       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2,3],\"codecs\":["
-       LE "],\"index_codecs\":[" LE ",{\"name\":\"zstd\"}]}}]",
+       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2,3],\"codecs\":[" LE
+       "],\"index_codecs\":[" LE ",{\"name\":\"zstd\"}]}}]",
        "", CKPT_EUNSUPPORTED, "fixed size"},
       {"int32", "0",
-       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2],\"codecs\":["
-       LE "],\"index_codecs\":[" LE "]}}]",
+       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2],\"codecs\":[" LE
+       "],\"index_codecs\":[" LE "]}}]",
        "", CKPT_ECORRUPT, "rank"},
       {"int32", "0",
        "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2,3],\"codecs\":["
        "{\"name\":\"sharding_indexed\",\"configuration\":{}}],\"index_codecs\":[" LE "]}}]",
        "", CKPT_EUNSUPPORTED, "nested"},
       {"int32", "0",
-       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2,3],\"codecs\":["
-       LE "],\"index_codecs\":[" LE "],\"index_location\":\"middle\"}}]",
+       "[{\"name\":\"sharding_indexed\",\"configuration\":{\"chunk_shape\":[2,3],\"codecs\":[" LE
+       "],\"index_codecs\":[" LE "],\"index_location\":\"middle\"}}]",
        "", CKPT_ECORRUPT, "index_location"},
   };
   for (size_t i = 0; i < sizeof chains / sizeof *chains; i++) {
@@ -247,9 +248,9 @@ Test(zarr3, big_endian_transposed_bytes) {
   put_crc(stored + 24, stored, 24);
   int16_t out[12];
   ckpt_error err = CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_zarr3_decode_chunk(&m, stored, sizeof stored, out, NULL, NULL, "w", "c/0/0",
-                                       &err),
-               CKPT_OK, "%s", err.message);
+  cr_assert_eq(
+      ckpt_zarr3_decode_chunk(&m, stored, sizeof stored, out, NULL, NULL, "w", "c/0/0", &err),
+      CKPT_OK, "%s", err.message);
   for (int r = 0; r < 4; r++)
     for (int c = 0; c < 3; c++)
       cr_assert_eq(out[r * 3 + c], r * 10 + c);
@@ -262,12 +263,12 @@ Test(zarr3, big_endian_transposed_bytes) {
   /* a flipped bit: the crc32c codec names the array and the chunk */
   stored[5] ^= 4;
   err = (ckpt_error)CKPT_ERROR_INIT;
-  cr_assert_eq(ckpt_zarr3_decode_chunk(&m, stored, sizeof stored, out, NULL, NULL, "w", "c/0/0",
-                                       &err),
-               CKPT_ECORRUPT);
-  cr_assert(strstr(err.message, "'w'") && strstr(err.message, "'c/0/0'") &&
-                strstr(err.message, "crc32c"),
-            "%s", err.message);
+  cr_assert_eq(
+      ckpt_zarr3_decode_chunk(&m, stored, sizeof stored, out, NULL, NULL, "w", "c/0/0", &err),
+      CKPT_ECORRUPT);
+  cr_assert(
+      strstr(err.message, "'w'") && strstr(err.message, "'c/0/0'") && strstr(err.message, "crc32c"),
+      "%s", err.message);
   /* wrong length for the bytes codec */
   put_crc(stored + 20, stored, 20);
   err = (ckpt_error)CKPT_ERROR_INIT;
@@ -332,8 +333,8 @@ Test(zarr3, shard_missing_inner_chunk_index_start_and_end) {
     cr_assert_eq(ckpt_zarr3_encode_chunk(&m, out, &enc, &en, "w", "c/0/0", &err), CKPT_OK);
     cr_assert_eq(en, 2 * 24 + 36);
     uint64_t *pairs = NULL, n_inner = 0;
-    cr_assert_eq(ckpt_zarr3_shard_index(&m, enc, en, &pairs, &n_inner, "w", "c/0/0", &err),
-                 CKPT_OK, "%s", err.message);
+    cr_assert_eq(ckpt_zarr3_shard_index(&m, enc, en, &pairs, &n_inner, "w", "c/0/0", &err), CKPT_OK,
+                 "%s", err.message);
     cr_assert_eq(n_inner, 2);
     cr_assert_eq(pairs[0], start ? 36u : 0u);
     cr_assert_eq(pairs[3], 24u);
@@ -399,7 +400,8 @@ Test(zarr3, compressed_garbage_is_an_error) {
   const char *chains[] = {
       "[" LE ",{\"name\":\"zstd\"}]",
       "[" LE ",{\"name\":\"gzip\"}]",
-      "[" LE ",{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":1,"
+      "[" LE
+      ",{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":1,"
       "\"shuffle\":\"noshuffle\",\"typesize\":4,\"blocksize\":0}}]",
   };
   for (size_t i = 0; i < 3; i++) {
@@ -409,9 +411,9 @@ Test(zarr3, compressed_garbage_is_an_error) {
       junk[k] = (unsigned char)(k * 37 + 11);
     int32_t out[12];
     ckpt_error err = CKPT_ERROR_INIT;
-    cr_assert_eq(ckpt_zarr3_decode_chunk(&m, junk, sizeof junk, out, NULL, NULL, "w", "c/0/0",
-                                         &err),
-                 CKPT_ECORRUPT, "%s", chains[i]);
+    cr_assert_eq(
+        ckpt_zarr3_decode_chunk(&m, junk, sizeof junk, out, NULL, NULL, "w", "c/0/0", &err),
+        CKPT_ECORRUPT, "%s", chains[i]);
     cr_assert(strstr(err.message, "'w'") && strstr(err.message, "'c/0/0'"), "%s", err.message);
     /* and the real thing round-trips */
     int32_t raw[12];
@@ -421,8 +423,8 @@ Test(zarr3, compressed_garbage_is_an_error) {
     size_t en = 0;
     err = (ckpt_error)CKPT_ERROR_INIT;
     cr_assert_eq(ckpt_zarr3_encode_chunk(&m, raw, &enc, &en, "w", "c/0/0", &err), CKPT_OK);
-    cr_assert_eq(ckpt_zarr3_decode_chunk(&m, enc, en, out, NULL, NULL, "w", "c/0/0", &err),
-                 CKPT_OK, "%s", err.message);
+    cr_assert_eq(ckpt_zarr3_decode_chunk(&m, enc, en, out, NULL, NULL, "w", "c/0/0", &err), CKPT_OK,
+                 "%s", err.message);
     cr_assert_eq(memcmp(out, raw, sizeof raw), 0);
     /* a frame that decodes to more than a chunk */
     int32_t big[24] = {0};

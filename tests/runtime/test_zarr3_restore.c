@@ -88,8 +88,8 @@ Test(zarr3_restore, save_writes_orbax_layout) {
   size_t cn = 0;
   char *chunk = pt_read(tp("%s/w/c.1.0", dir), &cn);
   uint64_t *pairs = NULL, n_inner = 0;
-  cr_assert_eq(ckpt_zarr3_shard_index(&m, chunk, cn, &pairs, &n_inner, "w", "c.1.0", &err),
-               CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_zarr3_shard_index(&m, chunk, cn, &pairs, &n_inner, "w", "c.1.0", &err), CKPT_OK,
+               "%s", err.message);
   cr_assert_eq(n_inner, 1);
   cr_assert_eq(pairs[0], 0);
   cr_assert_eq(pairs[1], cn - 20);
@@ -283,8 +283,8 @@ Test(zarr3_restore, format_must_match_metadata) {
 static void write_item(const char *dir, const char *zarr_json, const void *data) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_zarr_meta m;
-  cr_assert_eq(ckpt_zarr3_meta_decode(zarr_json, strlen(zarr_json), "zarr.json", &m, &err),
-               CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_zarr3_meta_decode(zarr_json, strlen(zarr_json), "zarr.json", &m, &err), CKPT_OK,
+               "%s", err.message);
   char *meta = pt_fmt(
       "{\"tree_metadata\": {\"('x',)\": {\"key_metadata\": [{\"key\": \"x\", \"key_type\": 2}], "
       "\"value_metadata\": {\"value_type\": \"jax.Array\", \"skip_deserialize\": false}}}, "
@@ -524,8 +524,7 @@ Test(zarr3_restore, ocdbt_and_zarr3_round_trip) {
   spec.use_ocdbt = true;
   cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
   char *meta = pt_read(tp("%s/_METADATA", dir), NULL);
-  cr_assert(strstr(meta, "\"use_ocdbt\": true") && strstr(meta, "\"use_zarr3\": true"), "%s",
-            meta);
+  cr_assert(strstr(meta, "\"use_ocdbt\": true") && strstr(meta, "\"use_zarr3\": true"), "%s", meta);
   free(meta);
   cr_assert(!pt_exists(tp("%s/w", dir)), "no array directory: the arrays are in OCDBT");
   /* Orbax's keys: <param>/zarr.json and c/<i>/<j> */

@@ -44,14 +44,14 @@ typedef enum ckpt_zarr3_codec_id {
 } ckpt_zarr3_codec_id;
 
 typedef struct ckpt_zarr3_codec {
-  uint8_t id;                   /* ckpt_zarr3_codec_id */
-  bool big_endian;              /* bytes */
-  bool checksum;                /* zstd: a frame checksum */
-  uint8_t shuffle;              /* blosc: 0 none, 1 byte, 2 bit */
-  uint8_t typesize;             /* blosc */
-  int16_t level;                /* zstd, gzip, blosc clevel */
-  char cname[8];                /* blosc compressor ("lz4", "zstd", ...) */
-  uint32_t blocksize;           /* blosc (0: automatic) */
+  uint8_t id;                       /* ckpt_zarr3_codec_id */
+  bool big_endian;                  /* bytes */
+  bool checksum;                    /* zstd: a frame checksum */
+  uint8_t shuffle;                  /* blosc: 0 none, 1 byte, 2 bit */
+  uint8_t typesize;                 /* blosc */
+  int16_t level;                    /* zstd, gzip, blosc clevel */
+  char cname[8];                    /* blosc compressor ("lz4", "zstd", ...) */
+  uint32_t blocksize;               /* blosc (0: automatic) */
   uint8_t order[CKPT_MAX_RANK + 1]; /* transpose: encoded dim i is decoded dim order[i] */
 } ckpt_zarr3_codec;
 
@@ -62,8 +62,8 @@ typedef struct ckpt_zarr3_chain {
 
 /* The v3 part of ckpt_zarr_meta (zarr.h): set when meta.zarr3 is true. */
 typedef struct ckpt_zarr3_spec {
-  bool key_default;          /* chunk_key_encoding "default" ("c" prefix), else "v2" */
-  ckpt_zarr3_chain codecs;   /* the array's chain */
+  bool key_default;        /* chunk_key_encoding "default" ("c" prefix), else "v2" */
+  ckpt_zarr3_chain codecs; /* the array's chain */
   /* sharding_indexed (at most one, in codecs; not nested): */
   int64_t inner[CKPT_MAX_RANK]; /* inner chunk shape, in the sharding codec's (transposed)
                                  * coordinates */
@@ -82,8 +82,8 @@ struct ckpt_zarr_meta;
  * must be understood are CKPT_EUNSUPPORTED; malformed documents CKPT_ECORRUPT. */
 ckpt_status ckpt_zarr3_meta_decode(const char *json, size_t len, const char *where,
                                    struct ckpt_zarr_meta *m, ckpt_error *err);
-ckpt_status ckpt_zarr3_meta_from_json(const cJSON *doc, const char *where,
-                                      struct ckpt_zarr_meta *m, ckpt_error *err);
+ckpt_status ckpt_zarr3_meta_from_json(const cJSON *doc, const char *where, struct ckpt_zarr_meta *m,
+                                      ckpt_error *err);
 /* zarr.json for m (compact JSON; *json malloc'ed, caller frees). */
 ckpt_status ckpt_zarr3_meta_encode(const struct ckpt_zarr_meta *m, char **json, size_t *len,
                                    ckpt_error *err);

@@ -87,36 +87,36 @@ static void transpose(int rank, const uint8_t *order, const int64_t *dshape, siz
 static uint64_t bb_bound(const ckpt_zarr3_chain *ch, int from, uint64_t n) {
   for (int k = from; k < ch->n; k++) {
     switch (ch->c[k].id) {
-    case CKPT_ZARR3_ZSTD:
-      n = ZSTD_compressBound(n) + 4096;
-      break;
-    case CKPT_ZARR3_BLOSC:
-      n = n + BLOSC_MAX_OVERHEAD + 4096;
-      break;
-    case CKPT_ZARR3_GZIP:
-      n = compressBound((uLong)n) + 4096;
-      break;
-    case CKPT_ZARR3_CRC32C:
-      n += 4;
-      break;
-    default:
-      break;
+      case CKPT_ZARR3_ZSTD:
+        n = ZSTD_compressBound(n) + 4096;
+        break;
+      case CKPT_ZARR3_BLOSC:
+        n = n + BLOSC_MAX_OVERHEAD + 4096;
+        break;
+      case CKPT_ZARR3_GZIP:
+        n = compressBound((uLong)n) + 4096;
+        break;
+      case CKPT_ZARR3_CRC32C:
+        n += 4;
+        break;
+      default:
+        break;
     }
   }
   return n;
 }
 
-uint64_t ckpt_zarr3_chain_bound(const ckpt_zarr3_spec *spec, const ckpt_zarr3_chain *ch,
-                                int rank, const int64_t *shape, size_t es) {
+uint64_t ckpt_zarr3_chain_bound(const ckpt_zarr3_spec *spec, const ckpt_zarr3_chain *ch, int rank,
+                                const int64_t *shape, size_t es) {
   int64_t shapes[CKPT_ZARR3_MAX_CODECS + 1][CKPT_MAX_RANK + 1];
   int ab = chain_shapes(ch, rank, shape, shapes);
   uint64_t raw = ckpt_zarr3_elements(rank, shape) * es, mid = raw;
   if (ab < ch->n && ch->c[ab].id == CKPT_ZARR3_SHARDING) {
     uint64_t n_inner = 1;
     for (int i = 0; i < rank; i++)
-      n_inner *= (uint64_t)(spec->inner[i] > 0
-                                ? (shapes[ab][i] + spec->inner[i] - 1) / spec->inner[i]
-                                : 1);
+      n_inner *=
+          (uint64_t)(spec->inner[i] > 0 ? (shapes[ab][i] + spec->inner[i] - 1) / spec->inner[i]
+                                        : 1);
     mid = n_inner * ckpt_zarr3_chain_bound(spec, &spec->inner_codecs, rank, spec->inner, es) +
           n_inner * 16 + 64;
   }
@@ -185,8 +185,7 @@ static ckpt_status bb_decode(z3_ctx *x, const ckpt_zarr3_codec *c, const unsigne
       zs.avail_out = (uInt)limit;
       int r = n > UINT32_MAX || limit > UINT32_MAX ? Z_BUF_ERROR : inflate(&zs, Z_FINISH);
       if (r != Z_STREAM_END || zs.avail_in != 0)
-        st = ckpt_zarr3_fail(x, CKPT_ECORRUPT, "%s does not gunzip to the expected size",
-                             x->what);
+        st = ckpt_zarr3_fail(x, CKPT_ECORRUPT, "%s does not gunzip to the expected size", x->what);
       got = (size_t)zs.total_out;
       inflateEnd(&zs);
     }
@@ -283,9 +282,9 @@ static ckpt_status bb_encode(z3_ctx *x, const ckpt_zarr3_codec *c, size_t es,
 
 /* ---------------------------------------------------------------- chains */
 
-ckpt_status ckpt_zarr3_chain_decode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_dtype dt,
-                                    int rank, const int64_t *shape, const unsigned char *in,
-                                    size_t n, unsigned char *out, const int64_t *want_off,
+ckpt_status ckpt_zarr3_chain_decode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_dtype dt, int rank,
+                                    const int64_t *shape, const unsigned char *in, size_t n,
+                                    unsigned char *out, const int64_t *want_off,
                                     const int64_t *want_ext) {
   size_t es = ckpt_dtype_size(dt);
   int64_t shapes[CKPT_ZARR3_MAX_CODECS + 1][CKPT_MAX_RANK + 1];
@@ -362,8 +361,8 @@ ckpt_status ckpt_zarr3_chain_decode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_
   return st;
 }
 
-ckpt_status ckpt_zarr3_chain_encode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_dtype dt,
-                                    int rank, const int64_t *shape, const unsigned char *raw,
+ckpt_status ckpt_zarr3_chain_encode(z3_ctx *x, const ckpt_zarr3_chain *ch, ckpt_dtype dt, int rank,
+                                    const int64_t *shape, const unsigned char *raw,
                                     unsigned char **out, size_t *out_n) {
   size_t es = ckpt_dtype_size(dt);
   int64_t shapes[CKPT_ZARR3_MAX_CODECS + 1][CKPT_MAX_RANK + 1];
@@ -446,8 +445,8 @@ ckpt_status ckpt_zarr3_encode_chunk(const ckpt_zarr_meta *m, const void *raw, vo
                                     ckpt_error *err) {
   z3_ctx x = {m, &m->v3, name, key, "the chunk", err};
   unsigned char *o = NULL;
-  ckpt_status st = ckpt_zarr3_chain_encode(&x, &m->v3.codecs, m->dtype, m->ndim, m->chunks, raw,
-                                           &o, out_n);
+  ckpt_status st =
+      ckpt_zarr3_chain_encode(&x, &m->v3.codecs, m->dtype, m->ndim, m->chunks, raw, &o, out_n);
   *out = o;
   return st;
 }

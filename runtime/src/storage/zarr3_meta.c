@@ -26,14 +26,14 @@ const char *ckpt_zarr3_compression(const ckpt_zarr_meta *m) {
   for (int k = 0; k < 2; k++)
     for (int i = 0; i < chains[k]->n; i++)
       switch (chains[k]->c[i].id) {
-      case CKPT_ZARR3_ZSTD:
-        return "zarr3 zstd";
-      case CKPT_ZARR3_BLOSC:
-        return "zarr3 blosc";
-      case CKPT_ZARR3_GZIP:
-        return "zarr3 gzip";
-      default:
-        break;
+        case CKPT_ZARR3_ZSTD:
+          return "zarr3 zstd";
+        case CKPT_ZARR3_BLOSC:
+          return "zarr3 blosc";
+        case CKPT_ZARR3_GZIP:
+          return "zarr3 gzip";
+        default:
+          break;
       }
   return "zarr3 none";
 }
@@ -66,8 +66,8 @@ static ckpt_status parse_chain(parse_ctx *p, const cJSON *list, const char *what
     return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: \"%s\" is missing or not a non-empty list",
                           p->where, what);
   if (cJSON_GetArraySize(list) > CKPT_ZARR3_MAX_CODECS)
-    return ckpt_error_set(p->err, CKPT_EUNSUPPORTED, "%s: \"%s\" has more than %d codecs",
-                          p->where, what, CKPT_ZARR3_MAX_CODECS);
+    return ckpt_error_set(p->err, CKPT_EUNSUPPORTED, "%s: \"%s\" has more than %d codecs", p->where,
+                          what, CKPT_ZARR3_MAX_CODECS);
   const cJSON *e;
   int n_ab = 0, stage = 0; /* 0: array→array, 1: bytes→bytes (after the array→bytes codec) */
   cJSON_ArrayForEach(e, list) {
@@ -110,8 +110,8 @@ static ckpt_status parse_sharding(parse_ctx *p, const cJSON *cfg, int rank, int 
     return st;
   if (n != rank)
     return ckpt_error_set(p->err, CKPT_ECORRUPT,
-                          "%s: sharding_indexed chunk_shape has rank %d, the array %d", p->where,
-                          n, rank);
+                          "%s: sharding_indexed chunk_shape has rank %d, the array %d", p->where, n,
+                          rank);
   st = parse_chain(p, cJSON_GetObjectItemCaseSensitive(cfg, "codecs"), "sharding codecs", rank,
                    depth + 1, spec, &spec->inner_codecs);
   if (st != CKPT_OK)
@@ -181,7 +181,8 @@ static ckpt_status parse_codec(parse_ctx *p, const cJSON *j, int rank, int depth
     c->id = CKPT_ZARR3_TRANSPOSE;
     const cJSON *o = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "order") : NULL;
     bool seen[CKPT_MAX_RANK + 1] = {false};
-    if (cJSON_IsString(o) && (strcmp(o->valuestring, "C") == 0 || strcmp(o->valuestring, "F") == 0)) {
+    if (cJSON_IsString(o) &&
+        (strcmp(o->valuestring, "C") == 0 || strcmp(o->valuestring, "F") == 0)) {
       bool f = o->valuestring[0] == 'F'; /* the early drafts' names */
       for (int i = 0; i < rank; i++)
         c->order[i] = (uint8_t)(f ? rank - 1 - i : i);
@@ -303,7 +304,8 @@ static ckpt_status parse_fill(parse_ctx *p, const cJSON *fv, ckpt_zarr_meta *m) 
     return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: \"fill_value\" is missing", p->where);
   ckpt_dtype_class cls = ckpt_dtype_class_of(m->dtype);
   size_t es = ckpt_dtype_size(m->dtype);
-  if (cls == CKPT_DTYPE_CLASS_FLOAT && cJSON_IsString(fv) && strncmp(fv->valuestring, "0x", 2) == 0) {
+  if (cls == CKPT_DTYPE_CLASS_FLOAT && cJSON_IsString(fv) &&
+      strncmp(fv->valuestring, "0x", 2) == 0) {
     memset(m->fill, 0, sizeof m->fill);
     if (!parse_hex_float(fv->valuestring, es, m->fill))
       return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: fill_value \"%.40s\" is not %zu hex bytes",
@@ -325,8 +327,10 @@ static ckpt_status parse_fill(parse_ctx *p, const cJSON *fv, ckpt_zarr_meta *m) 
         continue;
       }
       if (!cJSON_IsNumber(v) && !cJSON_IsString(v))
-        return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: complex fill_value part is not a "
-                              "number", p->where);
+        return ckpt_error_set(p->err, CKPT_ECORRUPT,
+                              "%s: complex fill_value part is not a "
+                              "number",
+                              p->where);
       ckpt_status st = ckpt_zarr_fill_from_json(v, &part, p->where, p->err);
       if (st != CKPT_OK)
         return st;
@@ -339,8 +343,10 @@ static ckpt_status parse_fill(parse_ctx *p, const cJSON *fv, ckpt_zarr_meta *m) 
     return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: fill_value true/false for %s", p->where,
                           ckpt_dtype_name(m->dtype));
   if (cls == CKPT_DTYPE_CLASS_BOOL && !cJSON_IsBool(fv))
-    return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: a bool array's fill_value must be true or "
-                          "false", p->where);
+    return ckpt_error_set(p->err, CKPT_ECORRUPT,
+                          "%s: a bool array's fill_value must be true or "
+                          "false",
+                          p->where);
   ckpt_status st = ckpt_zarr_fill_from_json(fv, m, p->where, p->err);
   m->fill_is_null = false;
   return st;
@@ -348,9 +354,10 @@ static ckpt_status parse_fill(parse_ctx *p, const cJSON *fv, ckpt_zarr_meta *m) 
 
 /* Top-level keys: known ones, and extensions that say they need not be understood. */
 static ckpt_status check_keys(parse_ctx *p, const cJSON *doc) {
-  static const char *const known[] = {"zarr_format", "node_type", "shape", "data_type",
-                                      "chunk_grid", "chunk_key_encoding", "fill_value", "codecs",
-                                      "attributes", "dimension_names", "storage_transformers"};
+  static const char *const known[] = {
+      "zarr_format",         "node_type",  "shape",  "data_type",  "chunk_grid",
+      "chunk_key_encoding",  "fill_value", "codecs", "attributes", "dimension_names",
+      "storage_transformers"};
   const cJSON *e;
   cJSON_ArrayForEach(e, doc) {
     bool ok = false;
@@ -369,8 +376,8 @@ static ckpt_status check_keys(parse_ctx *p, const cJSON *doc) {
 
 static ckpt_status parse_key_encoding(parse_ctx *p, const cJSON *ke, ckpt_zarr_meta *m) {
   const cJSON *name = cJSON_IsObject(ke) ? cJSON_GetObjectItemCaseSensitive(ke, "name") : NULL;
-  const cJSON *cfg = cJSON_IsObject(ke) ? cJSON_GetObjectItemCaseSensitive(ke, "configuration")
-                                        : NULL;
+  const cJSON *cfg =
+      cJSON_IsObject(ke) ? cJSON_GetObjectItemCaseSensitive(ke, "configuration") : NULL;
   if (!cJSON_IsString(name))
     return ckpt_error_set(p->err, CKPT_ECORRUPT, "%s: chunk_key_encoding has no name", p->where);
   if (strcmp(name->valuestring, "default") == 0) {
@@ -384,8 +391,8 @@ static ckpt_status parse_key_encoding(parse_ctx *p, const cJSON *ke, ckpt_zarr_m
                           "%s: chunk_key_encoding \"%.40s\" is not supported", p->where,
                           name->valuestring);
   }
-  const cJSON *sep = cJSON_IsObject(cfg) ? cJSON_GetObjectItemCaseSensitive(cfg, "separator")
-                                         : NULL;
+  const cJSON *sep =
+      cJSON_IsObject(cfg) ? cJSON_GetObjectItemCaseSensitive(cfg, "separator") : NULL;
   if (sep != NULL) {
     if (!cJSON_IsString(sep) ||
         (strcmp(sep->valuestring, "/") != 0 && strcmp(sep->valuestring, ".") != 0))
@@ -425,8 +432,8 @@ ckpt_status ckpt_zarr3_meta_from_json(const cJSON *doc, const char *where, ckpt_
   if (!cJSON_IsString(dt))
     return ckpt_error_set(err, CKPT_EUNSUPPORTED, "%s: data_type is not a type name", where);
   if (!parse_data_type(dt->valuestring, &m->dtype))
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED, "%s: data_type \"%.40s\" is not supported",
-                          where, dt->valuestring);
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED, "%s: data_type \"%.40s\" is not supported", where,
+                          dt->valuestring);
   p.dtype = m->dtype;
   const cJSON *grid = cJSON_GetObjectItemCaseSensitive(doc, "chunk_grid");
   const cJSON *gname = cJSON_IsObject(grid) ? cJSON_GetObjectItemCaseSensitive(grid, "name") : NULL;
@@ -467,8 +474,8 @@ ckpt_status ckpt_zarr3_meta_from_json(const cJSON *doc, const char *where, ckpt_
   const cJSON *dn = cJSON_GetObjectItemCaseSensitive(doc, "dimension_names");
   if (dn != NULL && !cJSON_IsNull(dn)) {
     if (!cJSON_IsArray(dn) || cJSON_GetArraySize(dn) != m->ndim)
-      return ckpt_error_set(err, CKPT_ECORRUPT,
-                            "%s: dimension_names must be a list of %d names", where, m->ndim);
+      return ckpt_error_set(err, CKPT_ECORRUPT, "%s: dimension_names must be a list of %d names",
+                            where, m->ndim);
     const cJSON *e;
     cJSON_ArrayForEach(e, dn) {
       if (!cJSON_IsString(e) && !cJSON_IsNull(e))
@@ -519,53 +526,53 @@ static cJSON *codec_json(const ckpt_zarr3_spec *spec, const ckpt_zarr3_codec *c,
     goto fail;
   bool ok = true;
   switch (c->id) {
-  case CKPT_ZARR3_BYTES:
-    ok = cJSON_AddStringToObject(cfg, "endian", c->big_endian ? "big" : "little") != NULL;
-    break;
-  case CKPT_ZARR3_TRANSPOSE: {
-    int64_t ord[CKPT_MAX_RANK + 1];
-    for (int i = 0; i < rank; i++)
-      ord[i] = c->order[i];
-    cJSON *a = int_list(ord, rank);
-    ok = a != NULL && cJSON_AddItemToObject(cfg, "order", a);
-    break;
-  }
-  case CKPT_ZARR3_ZSTD:
-    ok = cJSON_AddNumberToObject(cfg, "level", c->level) != NULL &&
-         cJSON_AddBoolToObject(cfg, "checksum", c->checksum) != NULL;
-    break;
-  case CKPT_ZARR3_GZIP:
-    ok = cJSON_AddNumberToObject(cfg, "level", c->level) != NULL;
-    break;
-  case CKPT_ZARR3_BLOSC: {
-    static const char *const sh[] = {"noshuffle", "shuffle", "bitshuffle"};
-    ok = cJSON_AddStringToObject(cfg, "cname", c->cname) != NULL &&
-         cJSON_AddNumberToObject(cfg, "clevel", c->level) != NULL &&
-         cJSON_AddStringToObject(cfg, "shuffle", sh[c->shuffle % 3]) != NULL &&
-         cJSON_AddNumberToObject(cfg, "typesize", c->typesize) != NULL &&
-         cJSON_AddNumberToObject(cfg, "blocksize", c->blocksize) != NULL;
-    break;
-  }
-  case CKPT_ZARR3_SHARDING: {
-    cJSON *shape = int_list(spec->inner, rank);
-    cJSON *codecs = chain_json(spec, &spec->inner_codecs, rank);
-    cJSON *index = chain_json(spec, &spec->index_codecs, rank + 1);
-    ok = shape != NULL && codecs != NULL && index != NULL;
-    if (!ok) {
-      cJSON_Delete(shape);
-      cJSON_Delete(codecs);
-      cJSON_Delete(index);
+    case CKPT_ZARR3_BYTES:
+      ok = cJSON_AddStringToObject(cfg, "endian", c->big_endian ? "big" : "little") != NULL;
+      break;
+    case CKPT_ZARR3_TRANSPOSE: {
+      int64_t ord[CKPT_MAX_RANK + 1];
+      for (int i = 0; i < rank; i++)
+        ord[i] = c->order[i];
+      cJSON *a = int_list(ord, rank);
+      ok = a != NULL && cJSON_AddItemToObject(cfg, "order", a);
       break;
     }
-    cJSON_AddItemToObject(cfg, "chunk_shape", shape);
-    cJSON_AddItemToObject(cfg, "codecs", codecs);
-    cJSON_AddItemToObject(cfg, "index_codecs", index);
-    ok = cJSON_AddStringToObject(cfg, "index_location", spec->index_at_start ? "start" : "end") !=
-         NULL;
-    break;
-  }
-  default:
-    ok = false;
+    case CKPT_ZARR3_ZSTD:
+      ok = cJSON_AddNumberToObject(cfg, "level", c->level) != NULL &&
+           cJSON_AddBoolToObject(cfg, "checksum", c->checksum) != NULL;
+      break;
+    case CKPT_ZARR3_GZIP:
+      ok = cJSON_AddNumberToObject(cfg, "level", c->level) != NULL;
+      break;
+    case CKPT_ZARR3_BLOSC: {
+      static const char *const sh[] = {"noshuffle", "shuffle", "bitshuffle"};
+      ok = cJSON_AddStringToObject(cfg, "cname", c->cname) != NULL &&
+           cJSON_AddNumberToObject(cfg, "clevel", c->level) != NULL &&
+           cJSON_AddStringToObject(cfg, "shuffle", sh[c->shuffle % 3]) != NULL &&
+           cJSON_AddNumberToObject(cfg, "typesize", c->typesize) != NULL &&
+           cJSON_AddNumberToObject(cfg, "blocksize", c->blocksize) != NULL;
+      break;
+    }
+    case CKPT_ZARR3_SHARDING: {
+      cJSON *shape = int_list(spec->inner, rank);
+      cJSON *codecs = chain_json(spec, &spec->inner_codecs, rank);
+      cJSON *index = chain_json(spec, &spec->index_codecs, rank + 1);
+      ok = shape != NULL && codecs != NULL && index != NULL;
+      if (!ok) {
+        cJSON_Delete(shape);
+        cJSON_Delete(codecs);
+        cJSON_Delete(index);
+        break;
+      }
+      cJSON_AddItemToObject(cfg, "chunk_shape", shape);
+      cJSON_AddItemToObject(cfg, "codecs", codecs);
+      cJSON_AddItemToObject(cfg, "index_codecs", index);
+      ok = cJSON_AddStringToObject(cfg, "index_location", spec->index_at_start ? "start" : "end") !=
+           NULL;
+      break;
+    }
+    default:
+      ok = false;
   }
   if (ok)
     return o;
@@ -608,7 +615,7 @@ static cJSON *fill_json(const ckpt_zarr_meta *m) {
     return cJSON_CreateRaw(buf); /* exact beyond 2^53 */
   }
   size_t part = cls == CKPT_DTYPE_CLASS_COMPLEX ? es / 2 : es;
-  ckpt_dtype pdt = cls != CKPT_DTYPE_CLASS_COMPLEX ? m->dtype
+  ckpt_dtype pdt = cls != CKPT_DTYPE_CLASS_COMPLEX    ? m->dtype
                    : m->dtype == CKPT_DTYPE_COMPLEX64 ? CKPT_DTYPE_FLOAT32
                                                       : CKPT_DTYPE_FLOAT64;
   cJSON *items[2] = {NULL, NULL};

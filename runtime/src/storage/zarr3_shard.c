@@ -14,8 +14,8 @@
 #define MISSING UINT64_MAX
 
 /* The inner grid of a shard of shape; false when shape is not a multiple of the inner shape. */
-static bool inner_grid(const ckpt_zarr3_spec *spec, int rank, const int64_t *shape,
-                       int64_t *grid, uint64_t *n_inner) {
+static bool inner_grid(const ckpt_zarr3_spec *spec, int rank, const int64_t *shape, int64_t *grid,
+                       uint64_t *n_inner) {
   *n_inner = 1;
   for (int i = 0; i < rank; i++) {
     if (spec->inner[i] <= 0 || shape[i] % spec->inner[i] != 0)
@@ -59,8 +59,7 @@ static ckpt_status read_index(z3_ctx *x, int rank, const int64_t *shape, const u
   ix.what = "the shard index";
   const unsigned char *at = spec->index_at_start ? in : in + (n - isz);
   ckpt_status st = ckpt_zarr3_chain_decode(&ix, &spec->index_codecs, CKPT_DTYPE_UINT64, rank + 1,
-                                           ishape, at, (size_t)isz, (unsigned char *)p, NULL,
-                                           NULL);
+                                           ishape, at, (size_t)isz, (unsigned char *)p, NULL, NULL);
   for (uint64_t i = 0; st == CKPT_OK && i < *n_inner; i++) {
     uint64_t off = p[2 * i], nb = p[2 * i + 1];
     if (off == MISSING && nb == MISSING)
