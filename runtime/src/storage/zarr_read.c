@@ -1,5 +1,6 @@
-/* storage/zarr_read.c — reading zarr v2 chunks into destination boxes (restore with
- * resharding).
+/* storage/zarr_read.c — reading zarr chunks into destination boxes (restore with
+ * resharding). zarr v3 chunks take the same path: their stored bytes are loaded like a
+ * compressed v2 chunk's and decoded by one hook (decode_v3, storage/zarr3.h).
  *
  * A read request names the destination boxes; planning lists each stored chunk that
  * intersects any of them exactly once, and each chunk is then read by one task, which copies
@@ -637,8 +638,7 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   for (int k = 0; k < nd; k++)
     whole &= fio[k] == c.off[k] && fie[k] == c.ext[k];
   if (hits == 1 && c.mem == NULL && m->compressor == CKPT_COMPRESSION_NONE && !m->big_endian &&
-      !m->zarr3 &&
-      req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
+      !m->zarr3 && req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
       ckpt_box_contiguous(nd, fie, req->dest[first].shape) && (whole || !c.has_crc)) {
     st = chunk_direct(&c, &req->dest[first], fio, fie, scratch, err);
   } else {
@@ -650,8 +650,8 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
     }
     for (size_t i = 0; i < req->n_dest; i++) {
       int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK];
-      if (nd > 0 && !ckpt_box_intersect(nd, c.off, c.ext, req->dest[i].offset,
-                                        req->dest[i].shape, io, ie))
+      if (nd > 0 &&
+          !ckpt_box_intersect(nd, c.off, c.ext, req->dest[i].offset, req->dest[i].shape, io, ie))
         continue;
       for (int k = 0; k < nd; k++) {
         wlo[k] = io[k] - c.off[k] < wlo[k] ? io[k] - c.off[k] : wlo[k];

@@ -352,7 +352,8 @@ static ckpt_status build_keys(ckpt_write_plan *j, key_table *t, ckpt_error *err)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for %zu OCDBT keys", n);
   for (size_t i = 0; i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(&l->zm)); /* or zarr.json */
+    /* ".zarray", or "zarr.json" for zarr v3 */
+    char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(&l->zm));
     if (k == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for OCDBT keys");
     t->keys[t->n] = k;
