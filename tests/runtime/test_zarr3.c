@@ -100,13 +100,14 @@ Test(zarr3, fill_values) {
 }
 
 Test(zarr3, encode_decode_round_trip_orbax_chain) {
+  /* Orbax's state `a` (int32[8]) of its zarr3 checkpoint: the encoder writes zarr.json byte for
+   * byte as Orbax (TensorStore) wrote it there */
   ckpt_zarr_meta m;
   memset(&m, 0, sizeof m);
-  m.dtype = CKPT_DTYPE_BFLOAT16;
-  m.ndim = 3;
-  int64_t shape[3] = {10, 4, 7}, chunks[3] = {5, 4, 7};
-  memcpy(m.shape, shape, sizeof shape);
-  memcpy(m.chunks, chunks, sizeof chunks);
+  m.dtype = CKPT_DTYPE_INT32;
+  m.ndim = 1;
+  m.shape[0] = 8;
+  m.chunks[0] = 8;
   ckpt_zarr3_set_orbax(&m, 3, '/');
   char *txt = NULL;
   size_t len = 0;
@@ -114,14 +115,25 @@ Test(zarr3, encode_decode_round_trip_orbax_chain) {
   cr_assert_eq(ckpt_zarr3_meta_encode(&m, &txt, &len, &err), CKPT_OK);
   cr_assert_str_eq(
       txt,
-      "{\"chunk_grid\":{\"configuration\":{\"chunk_shape\":[5,4,7]},\"name\":\"regular\"},"
-      "\"chunk_key_encoding\":{\"configuration\":{\"separator\":\"/\"},\"name\":\"default\"},"
-      "\"codecs\":[{\"configuration\":{\"chunk_shape\":[5,4,7],\"codecs\":[{\"configuration\":"
-      "{\"endian\":\"little\"},\"name\":\"bytes\"},{\"configuration\":{\"checksum\":false,"
-      "\"level\":3},\"name\":\"zstd\"}],\"index_codecs\":[{\"configuration\":{\"endian\":"
-      "\"little\"},\"name\":\"bytes\"},{\"name\":\"crc32c\"}],\"index_location\":\"end\"},"
-      "\"name\":\"sharding_indexed\"}],\"data_type\":\"bfloat16\",\"fill_value\":0,"
-      "\"node_type\":\"array\",\"shape\":[10,4,7],\"zarr_format\":3}");
+      "{\"chunk_grid\":{\"configuration\":{\"chunk_shape\":[8]},\"name\":\"regular\"},"
+      "\"chunk_key_encoding\":{\"name\":\"default\"},\"codecs\":[{\"configuration\":{"
+      "\"chunk_shape\":[8],\"codecs\":[{\"configuration\":{\"endian\":\"little\"},\"name\":"
+      "\"bytes\"},{\"configuration\":{\"checksum\":false,\"level\":3},\"name\":\"zstd\"}],"
+      "\"index_codecs\":[{\"configuration\":{\"endian\":\"little\"},\"name\":\"bytes\"},"
+      "{\"name\":\"crc32c\"}]},\"name\":\"sharding_indexed\"}],\"data_type\":\"int32\","
+      "\"fill_value\":0,\"node_type\":\"array\",\"shape\":[8],\"zarr_format\":3}");
+  free(txt);
+  /* a bfloat16 rank-3 array with ckpt's directory keys ("c.0.1"): the separator is written */
+  m.dtype = CKPT_DTYPE_BFLOAT16;
+  m.ndim = 3;
+  int64_t shape[3] = {10, 4, 7}, chunks[3] = {5, 4, 7};
+  memcpy(m.shape, shape, sizeof shape);
+  memcpy(m.chunks, chunks, sizeof chunks);
+  ckpt_zarr3_set_orbax(&m, 3, '.');
+  cr_assert_eq(ckpt_zarr3_meta_encode(&m, &txt, &len, &err), CKPT_OK);
+  cr_assert(strstr(txt, "\"chunk_key_encoding\":{\"configuration\":{\"separator\":\".\"},"
+                        "\"name\":\"default\"}"),
+            "%s", txt);
   ckpt_zarr_meta back;
   cr_assert_eq(parse(txt, &back, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(back.dtype, m.dtype);

@@ -263,7 +263,9 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
      * directory the keys are "c.0.1" rather than Orbax's "c/0/1": one file per chunk, like v2,
      * so the writer needs no nested directories (zarr.json records the encoding); in OCDBT,
      * where keys are only names, Orbax's "c/0/1". */
-    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : m->level, j->ocdbt ? '/' : '.');
+    /* zstd level 3 unless compression_level says otherwise, as Orbax's zarr.json has it */
+    int level = (la && la->compression_level != 0) ? la->compression_level : 3;
+    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : level, j->ocdbt ? '/' : '.');
   }
   /* Stored bytes before compression: which leaves are written first, as small,
    * does not depend on the data. */

@@ -567,8 +567,8 @@ static cJSON *codec_json(const ckpt_zarr3_spec *spec, const ckpt_zarr3_codec *c,
       cJSON_AddItemToObject(cfg, "chunk_shape", shape);
       cJSON_AddItemToObject(cfg, "codecs", codecs);
       cJSON_AddItemToObject(cfg, "index_codecs", index);
-      ok = cJSON_AddStringToObject(cfg, "index_location", spec->index_at_start ? "start" : "end") !=
-           NULL;
+      /* "end" is the default, and TensorStore leaves it out */
+      ok = !spec->index_at_start || cJSON_AddStringToObject(cfg, "index_location", "start") != NULL;
       break;
     }
     default:
@@ -676,9 +676,13 @@ ckpt_status ckpt_zarr3_meta_encode(const ckpt_zarr_meta *m, char **json, size_t 
   ok = cs != NULL && cJSON_AddItemToObject(gcfg, "chunk_shape", cs) &&
        cJSON_AddStringToObject(grid, "name", "regular") != NULL;
   cJSON *ke = ok ? cJSON_AddObjectToObject(doc, "chunk_key_encoding") : NULL;
-  cJSON *kcfg = ke ? cJSON_AddObjectToObject(ke, "configuration") : NULL;
-  char sep[2] = {m->separator ? m->separator : (m->v3.key_default ? '/' : '.'), '\0'};
-  ok = kcfg != NULL && cJSON_AddStringToObject(kcfg, "separator", sep) != NULL &&
+  /* the separator only when it is not the encoding's default ("/" for "default", "." for "v2"),
+   * as TensorStore writes it */
+  char dflt = m->v3.key_default ? '/' : '.';
+  char sep[2] = {m->separator ? m->separator : dflt, '\0'};
+  cJSON *kcfg = ke != NULL && sep[0] != dflt ? cJSON_AddObjectToObject(ke, "configuration") : NULL;
+  ok = ke != NULL && (sep[0] == dflt || kcfg != NULL);
+  ok = ok && (kcfg == NULL || cJSON_AddStringToObject(kcfg, "separator", sep) != NULL) &&
        cJSON_AddStringToObject(ke, "name", m->v3.key_default ? "default" : "v2") != NULL;
   cJSON *codecs = ok ? chain_json(&m->v3, &m->v3.codecs, m->ndim) : NULL;
   ok = codecs != NULL && cJSON_AddItemToObject(doc, "codecs", codecs);
