@@ -203,6 +203,64 @@ Test(ocdbt, interior_node_prefixes_and_transitive_paths) {
   pt_rmtree(dir);
 }
 
+/* A root over 150 leaves (more than one batch of a level; the leaves are read in parallel): every
+ * key, in order, with its value; and a damaged leaf in the middle is the error reported, naming
+ * its offset. */
+Test(ocdbt, wide_level) {
+  char *dir = pt_tmpdir();
+  enum { N = 150 };
+  ob_buf data = {0}, root = {0}, man = {0};
+  char *keys[N];
+  size_t scpl[N];
+  ob_ref refs[N];
+  for (int i = 0; i < N; i++) {
+    char value[16];
+    snprintf(value, sizeof value, "v%03d", i);
+    ob_kv kv[] = {{"", value, strlen(value), INLINE, 0}};
+    ob_buf leaf = {0};
+    ob_leaf_body(&leaf, 0, NULL, NULL, 1, kv);
+    refs[i] = (ob_ref){0, data.n, 0};
+    ob_envelope(&data, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, i % 2);
+    refs[i].length = data.n - refs[i].offset;
+    ob_free(&leaf);
+    keys[i] = pt_fmt("k%03d", i);
+    scpl[i] = 4; /* the whole key: each leaf's one relative key is "" */
+  }
+  ob_interior_body(&root, 1, 1, (const char *[]){"d/data"}, NULL, N, (const char *const *)keys,
+                   scpl, refs);
+  size_t root_at = data.n;
+  ob_envelope(&data, CKPT_OCDBT_BTREE_NODE_MAGIC, &root, true);
+  ob_write(dir, "d/data", data.p, data.n);
+  const char *files[] = {"d/data"};
+  ob_manifest(&man, 1, files, 1, 1, (ob_ref){0, root_at, data.n - root_at}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ckpt_ocdbt *db = open_ok(dir);
+  cr_assert_eq(ckpt_ocdbt_count(db), N);
+  for (int i = 0; i < N; i++) {
+    cr_assert_str_eq(ckpt_ocdbt_key(db, (size_t)i, NULL), keys[i]);
+    char *v = value_of(db, keys[i]);
+    char want[16];
+    snprintf(want, sizeof want, "v%03d", i);
+    cr_assert_str_eq(v, want);
+    free(v);
+  }
+  ckpt_ocdbt_close(db);
+  /* leaves 70 and 100 damaged: the report names 70, whatever thread got there first */
+  char *dp = pt_fmt("%s/d/data", dir);
+  pt_flip(dp, (long)(refs[100].offset + refs[100].length - 6));
+  pt_flip(dp, (long)(refs[70].offset + refs[70].length - 6));
+  char at[64];
+  snprintf(at, sizeof at, "B+tree node at offset %llu:", (unsigned long long)refs[70].offset);
+  open_fails(dir, CKPT_ECORRUPT, at, "CRC-32C mismatch");
+  free(dp);
+  for (int i = 0; i < N; i++)
+    free(keys[i]);
+  ob_free(&data);
+  ob_free(&root);
+  ob_free(&man);
+  pt_rmtree(dir);
+}
+
 /* Writes a one-leaf B+tree holding {key: value} to dir/<file> and returns its reference. */
 static ob_ref leaf_file(const char *dir, const char *file, const char *key, const char *value) {
   ob_kv kv[] = {{key, value, strlen(value), INLINE, 0}};
@@ -456,11 +514,61 @@ Test(ocdbt, missing_data_file_and_unsafe_paths) {
   pt_rmtree(dir);
 }
 
+/* The tree reads but a value's data file is gone: reading that value is CKPT_EINCOMPLETE naming
+ * the file and the key; the other values still read. */
+Test(ocdbt, missing_value_file) {
+  char *dir = pt_tmpdir();
+  ob_buf vals = {0}, leaf = {0}, node = {0}, man = {0};
+  ob_put(&vals, "VALUE", 5);
+  ob_write(dir, "d/vals", vals.p, vals.n);
+  const char *lt[] = {"d/vals"};
+  ob_kv kv[] = {{"in", "x", 1, INLINE, 0}, {"out", NULL, 5, 0, 0}};
+  ob_leaf_body(&leaf, 1, lt, NULL, 2, kv);
+  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, true);
+  ob_write(dir, "d/node", node.p, node.n);
+  const char *mt[] = {"d/node"};
+  ob_manifest(&man, 1, mt, 1, 0, (ob_ref){0, 0, node.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  char *vp = pt_fmt("%s/d/vals", dir);
+  cr_assert_eq(unlink(vp), 0);
+  ckpt_ocdbt *db = open_ok(dir);
+  char buf[8];
+  ckpt_error err = CKPT_ERROR_INIT;
+  cr_assert_eq(ckpt_ocdbt_read(db, 1, buf, &err), CKPT_EINCOMPLETE);
+  cr_assert(
+      strstr(err.message, vp) && strstr(err.message, "'out'") && strstr(err.message, "missing"),
+      "%s", err.message);
+  char *v = value_of(db, "in");
+  cr_assert_str_eq(v, "x");
+  free(v);
+  ckpt_ocdbt_close(db);
+  free(vp);
+  ob_free(&vals);
+  ob_free(&leaf);
+  ob_free(&node);
+  ob_free(&man);
+  pt_rmtree(dir);
+}
+
 Test(ocdbt, duplicate_keys_and_trailing_bytes) {
   char *dir = pt_tmpdir();
   ob_kv kv[] = {{"k", "1", 1, INLINE, 0}, {"k", "2", 1, INLINE, 0}};
   ob_simple_db(dir, 2, kv, false);
   open_fails(dir, CKPT_ECORRUPT, "key 'k' appears twice", dir);
+  /* a leaf node with a byte after its last entry */
+  ob_buf leaf = {0}, node = {0}, man = {0};
+  ob_leaf_body(&leaf, 0, NULL, NULL, 1, kv);
+  ob_u8(&leaf, 0);
+  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, false);
+  ob_write(dir, "d/data", node.p, node.n);
+  const char *files[] = {"d/data"};
+  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  open_fails(dir, CKPT_ECORRUPT, "d/data': B+tree node at offset 0",
+             "1 unexpected bytes after the last entry");
+  ob_free(&leaf);
+  ob_free(&node);
+  ob_free(&man);
   pt_rmtree(dir);
 }
 

@@ -38,16 +38,6 @@ typedef struct ckpt_checkpointer_options {
    * layout it once selected is no longer written; checkpoints that have it still restore
    * (docs/format.md, "Packed arrays"). */
   uint64_t pack_arrays_up_to_bytes;
-  /* Orbax's use_ocdbt (docs/format.md, "OCDBT"): the arrays of PyTree items go into the item's
-   * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_0/) instead of a
-   * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
-   * directories, Orbax's use_ocdbt=False layout. */
-  bool use_ocdbt;
-  /* Orbax's use_zarr3: PyTree/Standard items store their arrays as zarr v3 (zarr.json; each
-   * chunk one sharding_indexed shard, zstd-compressed unless a leaf's compression is off),
-   * in directories or, with use_ocdbt, in the OCDBT databases; _METADATA says "use_zarr3": true.
-   * false = zarr v2 (the default, as Orbax's). docs/format.md, "zarr v3". */
-  bool use_zarr3;
   /* Async checkpointers: about how many bytes one snapshot takes (the state's size). When
    * set, ckpt_checkpointer_new starts a thread that maps and pre-faults a staging pool of that
    * size (transparent huge pages requested) while the caller goes on, so the first save blocks
@@ -60,11 +50,21 @@ typedef struct ckpt_checkpointer_options {
    * snapshots are malloc'ed); ignored by synchronous and zero_copy checkpointers, which do
    * not copy. See ckpt_checkpointer_snapshot_pool_ready. */
   uint64_t snapshot_bytes_hint;
+  /* Orbax's use_ocdbt (docs/format.md, "OCDBT"): the arrays of PyTree items go into the item's
+   * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_0/) instead of a
+   * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
+   * directories, Orbax's use_ocdbt=False layout. */
+  bool use_ocdbt;
+  /* Orbax's use_zarr3: PyTree/Standard items store their arrays as zarr v3 (zarr.json; each
+   * chunk one sharding_indexed shard, zstd-compressed unless a leaf's compression is off),
+   * in directories or, with use_ocdbt, in the OCDBT databases; _METADATA says "use_zarr3": true.
+   * false = zarr v2 (the default, as Orbax's). docs/format.md, "zarr v3". */
+  bool use_zarr3;
 } ckpt_checkpointer_options;
 
 /* Zero-initialised options are the defaults; this documents it. */
 #define CKPT_CHECKPOINTER_OPTIONS_INIT \
-  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, false, false, 0 }
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, false, false }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 

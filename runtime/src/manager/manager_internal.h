@@ -51,8 +51,8 @@ typedef struct mgr_config {
   bool async;
   bool zero_copy;
   uint64_t pack_bytes; /* ckpt_manager_options.pack_arrays_up_to_bytes */
-  bool use_ocdbt, use_zarr3; /* ckpt_manager_options' */
   uint64_t snapshot_bytes_hint; /* ckpt_manager_options.snapshot_bytes_hint */
+  bool use_ocdbt, use_zarr3; /* ckpt_manager_options' */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
 } mgr_config;

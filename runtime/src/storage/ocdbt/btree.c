@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/tasks.h"
+
 static uint64_t seen_hash(uint64_t file, uint64_t offset) {
   uint64_t h = (file + 1) * 0x9e3779b97f4a7c15ull ^ offset * 0xc2b2ae3d27d4eb4full;
   return h ^ (h >> 29);
@@ -143,9 +145,72 @@ static ckpt_status decode_keys(ckpt_ocdbt_in *in, size_t n, bool interior, uint8
   return st;
 }
 
+/* A node to read: its reference (owning its transitive path), the key prefix the path from the
+ * root implies, and, once loaded, its decoded body. */
+typedef struct pending {
+  node_ref ref;
+  char *prefix;
+  size_t pl;
+  uint8_t *body;
+  size_t n;
+} pending;
+
+/* The nodes of one level of the tree, in key order. */
+typedef struct level {
+  pending *v;
+  size_t n, cap;
+} level;
+
+static void level_clear(level *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->v[i].ref.transitive);
+    free(l->v[i].prefix);
+    free(l->v[i].body);
+  }
+  l->n = 0;
+}
+
+static void level_free(level *l) {
+  level_clear(l);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+/* Appends a node; takes ref's transitive path, copies the prefix (pl bytes of prefix, then sl
+ * of suffix). */
+static ckpt_status level_push(level *l, node_ref ref, const char *prefix, size_t pl,
+                              const uint8_t *suffix, size_t sl, ckpt_error *err) {
+  char *p = malloc(pl + sl + 1);
+  if (p == NULL || (l->n == l->cap && l->cap > SIZE_MAX / 2 / sizeof *l->v)) {
+    free(p);
+    free(ref.transitive);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  }
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 8;
+    pending *v = realloc(l->v, cap * sizeof *v);
+    if (v == NULL) {
+      free(p);
+      free(ref.transitive);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    }
+    l->v = v;
+    l->cap = cap;
+  }
+  if (pl)
+    memcpy(p, prefix, pl);
+  if (sl)
+    memcpy(p + pl, suffix, sl);
+  p[pl + sl] = '\0';
+  l->v[l->n++] = (pending){ref, p, pl + sl, NULL, 0};
+  return CKPT_OK;
+}
+
+/* Decodes one loaded node: a leaf's entries go to the key table, an interior node's children
+ * to next (the level below). */
 static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in *in,
                                 unsigned expect_height, const char *prefix, size_t pl,
-                                ckpt_error *err) {
+                                level *next, ckpt_error *err) {
   uint8_t height;
   ckpt_status st = ckpt_ocdbt_get_u8(in, "height", &height, err);
   if (st != CKPT_OK)
@@ -231,18 +296,8 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
     for (size_t i = 0; i < n && st == CKPT_OK; i++) {
       node_ref c = {0, off[i], len[i], NULL};
       st = ocdbt_resolve(db, in, &t, r->transitive, file[i], &c.file, &c.transitive, err);
-      size_t cl = pl + (size_t)scpl[i];
-      char *cp = st == CKPT_OK ? malloc(cl + 1) : NULL;
-      if (st == CKPT_OK && !cp)
-        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-      if (st == CKPT_OK) {
-        memcpy(cp, prefix, pl);
-        memcpy(cp + pl, keys[i], (size_t)scpl[i]);
-        cp[cl] = '\0';
-        st = ocdbt_read_btree(db, &c, height - 1u, cp, cl, err);
-      }
-      free(cp);
-      free(c.transitive);
+      if (st == CKPT_OK)
+        st = level_push(next, c, prefix, pl, keys[i], (size_t)scpl[i], err);
     }
   }
   free(vals);
@@ -254,26 +309,82 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
   return st;
 }
 
+/* At most this many nodes of a level are in memory at once (loaded in parallel, then decoded in
+ * order): the parallelism of a wide level without holding all of it. */
+#define LOAD_BATCH 64
+
+typedef struct load_ctx {
+  ckpt_ocdbt *db;
+  pending *v;
+} load_ctx;
+
+static ckpt_status load_task(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
+  (void)scratch;
+  load_ctx *c = ctx;
+  pending *p = &c->v[i];
+  return ocdbt_load_node(c->db, &p->ref, CKPT_OCDBT_BTREE_NODE_MAGIC, "B+tree node", &p->body,
+                         &p->n, err);
+}
+
+/* Loads and decodes the nodes of cur (height h) in batches, children into next. */
+static ckpt_status read_level(ckpt_ocdbt *db, level *cur, unsigned h, level *next,
+                              ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
+  for (size_t b = 0; b < cur->n && st == CKPT_OK; b += LOAD_BATCH) {
+    size_t e = cur->n - b < LOAD_BATCH ? cur->n : b + LOAD_BATCH;
+    for (size_t i = b; i < e && st == CKPT_OK; i++) {
+      bool fresh;
+      st = mark_seen(db, &cur->v[i].ref, &fresh, err);
+      if (st == CKPT_OK && !fresh) {
+        char where[600];
+        ocdbt_node_where(where, sizeof where, db, &cur->v[i].ref, "B+tree node");
+        st = ckpt_error_set(err, CKPT_ECORRUPT, "%s is referenced twice in the B+tree", where);
+      }
+    }
+    if (st != CKPT_OK)
+      break;
+    /* The data files are only read here (no new ones are added until the decode below), so
+     * the loads may run on several threads; one node is not worth starting them. */
+    load_ctx lc = {db, cur->v + b};
+    if (e - b == 1)
+      st = load_task(&lc, 0, NULL, err);
+    else
+      st = ckpt_parallel_for(e - b, 0, load_task, &lc, err);
+    for (size_t i = b; i < e && st == CKPT_OK; i++) {
+      pending *p = &cur->v[i];
+      char where[600];
+      ocdbt_node_where(where, sizeof where, db, &p->ref, "B+tree node");
+      ckpt_ocdbt_in in = ckpt_ocdbt_in_make(p->body, p->n, where);
+      st = decode_btree(db, &p->ref, &in, h, p->prefix, p->pl, next, err);
+    }
+    for (size_t i = b; i < e; i++) {
+      free(cur->v[i].body);
+      cur->v[i].body = NULL;
+    }
+  }
+  return st;
+}
+
 ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height, const char *prefix,
                              size_t pl, ckpt_error *err) {
-  uint8_t *body;
-  size_t n;
-  bool fresh;
-  ckpt_status st = mark_seen(db, r, &fresh, err);
-  if (st != CKPT_OK)
-    return st;
-  if (!fresh) {
-    char where[600];
-    ocdbt_node_where(where, sizeof where, db, r, "B+tree node");
-    return ckpt_error_set(err, CKPT_ECORRUPT, "%s is referenced twice in the B+tree", where);
+  /* Level by level from the root: the nodes of a level are independent, so they are read in
+   * parallel; the heights checked on the way bound the depth. */
+  level cur = {0}, next = {0};
+  node_ref root = *r;
+  root.transitive = r->transitive ? strdup(r->transitive) : NULL;
+  if (r->transitive && !root.transitive)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  ckpt_status st = level_push(&cur, root, prefix, pl, NULL, 0, err);
+  for (unsigned h = height; st == CKPT_OK && cur.n > 0; h--) {
+    st = read_level(db, &cur, h, &next, err);
+    level_clear(&cur);
+    level tmp = cur;
+    cur = next;
+    next = tmp;
+    if (h == 0)
+      break; /* leaves have no children */
   }
-  st = ocdbt_load_node(db, r, CKPT_OCDBT_BTREE_NODE_MAGIC, "B+tree node", &body, &n, err);
-  if (st != CKPT_OK)
-    return st;
-  char where[600];
-  ocdbt_node_where(where, sizeof where, db, r, "B+tree node");
-  ckpt_ocdbt_in in = ckpt_ocdbt_in_make(body, n, where);
-  st = decode_btree(db, r, &in, height, prefix, pl, err);
-  free(body);
+  level_free(&cur);
+  level_free(&next);
   return st;
 }

@@ -90,8 +90,9 @@ ckpt_status ocdbt_load_node(ckpt_ocdbt *db, const node_ref *r, uint32_t magic, c
 
 /* ---------------------------------------------------------------- btree.c */
 
-/* Reads the B+tree node r (of the given height) and everything below it into db's entries;
- * prefix (pl bytes) is the key prefix the path from the root implies. */
+/* Reads the B+tree node r (of the given height) and everything below it into db's entries,
+ * level by level (a level's nodes are loaded in parallel); prefix (pl bytes) is the key prefix
+ * the path from the root implies. */
 ckpt_status ocdbt_read_btree(ckpt_ocdbt *db, const node_ref *r, unsigned height, const char *prefix,
                              size_t pl, ckpt_error *err);
 
