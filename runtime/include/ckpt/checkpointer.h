@@ -20,6 +20,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "ckpt/layout.h"
+#include "ckpt/process_group.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,16 @@ typedef struct ckpt_checkpointer_options {
    * snapshots are malloc'ed); ignored by synchronous and zero_copy checkpointers, which do
    * not copy. See ckpt_checkpointer_snapshot_pool_ready. */
   uint64_t snapshot_bytes_hint;
+  /* Multi-process saves and restores (docs/multiprocess.md): the processes that save each
+   * checkpoint together (borrowed; must outlive the checkpointer). NULL: this process alone
+   * (ckpt_process_group_single), exactly the single-process behaviour. Every process of the
+   * group calls save, restore and close on its own checkpointer, with the same paths and the
+   * same tree structure; each writes only the replica-0 shards it holds. Not with use_ocdbt or
+   * pack_arrays_up_to_bytes (ckpt writes OCDBT for one process only so far). */
+  ckpt_process_group *process_group;
+  /* Rank of the process that creates the directories, writes the metadata files and commits
+   * (Orbax's MultiprocessingOptions.primary_host; default 0). */
+  int primary;
   /* Orbax's use_ocdbt (docs/format.md, "OCDBT"): the arrays of PyTree items go into the item's
    * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_0/) instead of a
    * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
@@ -64,7 +75,7 @@ typedef struct ckpt_checkpointer_options {
 
 /* Zero-initialised options are the defaults; this documents it. */
 #define CKPT_CHECKPOINTER_OPTIONS_INIT \
-  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, false, false }
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, NULL, 0, false, false }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 

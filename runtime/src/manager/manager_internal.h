@@ -55,6 +55,8 @@ typedef struct mgr_config {
   bool use_ocdbt, use_zarr3; /* ckpt_manager_options' */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
+  ckpt_process_group *pg; /* NULL: this process alone (size 1) */
+  int primary;
 } mgr_config;
 
 /* One known step (Orbax's CheckpointInfo). */
@@ -104,6 +106,8 @@ struct ckpt_manager {
 
 /* ---- config (manager.c) */
 void mgr_config_clear(mgr_config *c);
+/* Multi-process (docs/multiprocess.md): this process decides and deletes (alone: always). */
+bool mgr_is_primary(const mgr_config *c);
 
 /* ---- the step cache (steps.c) */
 void mgr_steps_clear(mgr_steps *s);
