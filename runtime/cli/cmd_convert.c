@@ -28,7 +28,7 @@ static const char help_convert[] =
     "PyTree item stored in the chosen layout:\n"
     "  zarr2   one zarr v2 directory per array (Orbax use_ocdbt=False; zarr-python reads it)\n"
     "  ocdbt   the item's OCDBT databases (Orbax's default layout, use_ocdbt=True)\n"
-    "  zarr3   zarr v3 arrays (not written by this version of ckpt)\n"
+    "  zarr3   zarr v3 arrays (not by convert, which moves zarr v2 bytes: save with use_zarr3)\n"
     "SRC may be in any layout ckpt reads (zarr v2, OCDBT, the retired packed layout). Values are\n"
     "copied as stored (compressed chunks stay compressed) and checked against the source's\n"
     "checksums; everything but the arrays is copied byte for byte, and _METADATA says the new\n"
@@ -439,6 +439,12 @@ static ckpt_status convert_item(conv_ctx *c, const char *src, const char *dst,
   size_t n_arrays = 0;
   for (size_t i = 0; i < meta->n; i++)
     n_arrays += ckpt_meta_is_array_type(meta->entries[i].value_type);
+  /* The conversion moves zarr v2 bytes; zarr v3 arrays would need decoding and re-encoding. */
+  if (meta->use_zarr3 && n_arrays > 0)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                          "'%s': the arrays are zarr v3 (use_zarr3), which convert does not copy "
+                          "(restore and save with the layout wanted instead)",
+                          src);
   ckpt_status st = ckpt_packed_read(c->io, src, &s.packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&s.packed, meta, src, err);
@@ -620,8 +626,8 @@ static int run(const char *cmd, conv_to to, bool json, const char *src_arg, cons
   ckpt_status st = CKPT_OK;
   if (to == TO_ZARR3)
     st = ckpt_error_set(&err, CKPT_EUNSUPPORTED,
-                        "%s: --to zarr3 is not available: this version of ckpt does not write "
-                        "zarr v3 arrays",
+                        "%s: --to zarr3 is not available: convert moves zarr v2 bytes (zarr v3 "
+                        "arrays are written by a save with use_zarr3)",
                         cmd);
   if (st == CKPT_OK)
     st = ckpt_io_stat(c.io, src, &kind, &size, &err);

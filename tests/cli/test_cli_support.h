@@ -56,6 +56,7 @@ ckpt_tree *tc_array(ckpt_dtype dtype, int ndim, const int64_t *shape, const doub
  * asserting that the save and the close succeed. Takes args. The checkpointer saves PyTree
  * items as OCDBT when tc_use_ocdbt is set (false, the default: zarr v2 directories). */
 extern bool tc_use_ocdbt;
+extern bool tc_use_zarr3; /* and saves arrays as zarr v3 when set (false by default) */
 void tc_save_args(const ckpt_handler_desc *h, const char *path, ckpt_args *args);
 
 /* Saves tree with StandardSave through a checkpointer at path (a single-item checkpoint).

@@ -772,7 +772,7 @@ static ckpt_checkpointer *make_ckptr(bool async, ckpt_io *io, bool ocdbt, uint64
 }
 
 /* use_ocdbt and the deprecated pack_arrays_up_to_bytes save OCDBT, sync and async; the default
- * stays zarr v2 directories; use_zarr3 is refused, naming the option. */
+ * stays zarr v2 directories; use_zarr3 writes zarr v3 arrays, in directories or in OCDBT. */
 Test(ocdbt_write, checkpointer_options) {
   ckpt_tree *t = mixed(3);
   for (int async = 0; async < 2; async++) {
@@ -802,15 +802,27 @@ Test(ocdbt_write, checkpointer_options) {
       cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
       free(path);
     }
-    char *path = pt_fmt("%s/z3", root);
-    ckpt_checkpointer *c = make_ckptr(async, NULL, false, 0, true);
-    ckpt_error err = CKPT_ERROR_INIT;
-    ckpt_status st = ckptr_save(c, path, t, &err);
-    cr_assert_eq(st, CKPT_EUNSUPPORTED, "%s", err.message);
-    cr_assert_not_null(strstr(err.message, "use_zarr3"), "%s", err.message);
-    cr_assert(!pt_exists(path));
-    ckpt_checkpointer_close(c, &err);
-    free(path);
+    for (int oc = 0; oc < 2; oc++) {
+      char *path = pt_fmt("%s/z3_%d", root, oc);
+      ckpt_checkpointer *c = make_ckptr(async, NULL, oc == 1, 0, true);
+      ckpt_error err = CKPT_ERROR_INIT;
+      cr_assert_eq(ckptr_save(c, path, t, &err), CKPT_OK, "%s", err.message);
+      cr_assert_eq(has(path, "manifest.ocdbt"), oc == 1);
+      cr_assert_eq(has(path, "params.w/zarr.json"), oc == 0);
+      cJSON *meta = json_file(path, "_METADATA");
+      cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(meta, "use_zarr3")));
+      cJSON_Delete(meta);
+      if (oc == 1) {
+        ow_db db;
+        ow_read(path, &db);
+        cr_assert_not_null(ow_find(&db, "params.big/zarr.json"));
+        cr_assert_null(ow_find(&db, "params.big/.zarray"));
+        ow_free(&db);
+      }
+      expect_restore(c, path, t);
+      cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
+      free(path);
+    }
     pt_rmtree(root);
   }
   ckpt_tree_free(t);

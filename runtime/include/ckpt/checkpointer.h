@@ -66,8 +66,10 @@ typedef struct ckpt_checkpointer_options {
    * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
    * directories, Orbax's use_ocdbt=False layout. */
   bool use_ocdbt;
-  /* Orbax's use_zarr3: arrays as zarr v3. Not written by this version (a save with it is
-   * CKPT_EUNSUPPORTED); the field is here so the option's place is stable. */
+  /* Orbax's use_zarr3: PyTree/Standard items store their arrays as zarr v3 (zarr.json; each
+   * chunk one sharding_indexed shard, zstd-compressed unless a leaf's compression is off),
+   * in directories or, with use_ocdbt, in the OCDBT databases; _METADATA says "use_zarr3": true.
+   * false = zarr v2 (the default, as Orbax's). docs/format.md, "zarr v3". */
   bool use_zarr3;
 } ckpt_checkpointer_options;
 

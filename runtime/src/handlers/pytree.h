@@ -69,6 +69,9 @@ typedef struct ckpt_pytree_save_spec {
    * encoder's): for tests that need several data files or several levels from little data. */
   uint64_t ocdbt_data_file_bytes;
   size_t ocdbt_node_bytes;
+  /* Arrays as zarr v3 (Orbax's use_zarr3; storage/zarr3.h) even when the op's setting
+   * (ckpt_checkpointer_options.use_zarr3) is false. */
+  bool use_zarr3;
 } ckpt_pytree_save_spec;
 
 /* Restore options of one leaf (Orbax RestoreArgs / ArrayRestoreArgs). */

@@ -71,13 +71,14 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
     return st; /* another process's .zarray: the primary writes it */
   char *json;
   size_t len;
-  st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
+  st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &json, &len, err)
+                   : ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
   /* its CRC now, from the text in hand: _CHECKSUMS covers it without reading it back */
   l->zcrc = ckpt_crc32c(0, json, len);
   l->zbytes = len;
-  char *path = ckpt_path_join(l->dir, CKPT_ZARR_METADATA_FILE);
+  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(&l->zm));
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
@@ -178,7 +179,18 @@ ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error
     data = buf;
   }
   size_t n = raw;
-  if (m->compressor == CKPT_COMPRESSION_ZSTD) {
+  if (m->zarr3) {
+    /* zarr v3: the chunk through the array's codec chain (Orbax's: one shard, zstd) */
+    void *z = NULL;
+    size_t zn = 0;
+    ckpt_status st = ckpt_zarr3_encode_chunk(m, data, &z, &zn, param, key, err);
+    if (st != CKPT_OK)
+      return st;
+    free(ch->own);
+    ch->own = z;
+    data = z;
+    n = zn;
+  } else if (m->compressor == CKPT_COMPRESSION_ZSTD) {
     void *z = NULL;
     size_t zn = 0;
     char what[300];
@@ -314,7 +326,8 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
   char rel[CKPT_PATH_NAME_MAX + 16];
   for (size_t i = 0; ok && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param, CKPT_ZARR_METADATA_FILE);
+    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param,
+             ckpt_zarr_meta_file(&l->zm));
     ok = ckpt_checksums_add_file(sums, rel, l->zcrc, l->zbytes);
   }
   /* A leaf's chunks are consecutive and parameter names unique (zarr_write.h): each

@@ -214,7 +214,8 @@ static ckpt_status task_zarrays(void *arg, ckpt_error *err) {
   for (size_t i = 0; i < j->n_leaves; i++) {
     ckpt_write_leaf *l = &j->leaves[i];
     size_t len;
-    ckpt_status st = ckpt_zarr_meta_encode(&l->zm, &l->ztext, &len, err);
+    ckpt_status st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &l->ztext, &len, err)
+                                 : ckpt_zarr_meta_encode(&l->zm, &l->ztext, &len, err);
     if (st != CKPT_OK)
       return st;
     l->zcrc = ckpt_crc32c(0, l->ztext, len);
@@ -351,7 +352,8 @@ static ckpt_status build_keys(ckpt_write_plan *j, key_table *t, ckpt_error *err)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for %zu OCDBT keys", n);
   for (size_t i = 0; i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    char *k = make_key(j->meta.entries[l->entry].param, CKPT_ZARR_METADATA_FILE);
+    /* ".zarray", or "zarr.json" for zarr v3 */
+    char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(&l->zm));
     if (k == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for OCDBT keys");
     t->keys[t->n] = k;
