@@ -550,12 +550,11 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
   return st;
 }
 
-/* Phase 2, once every chunk is durable: _strings.json, _CHECKSUMS and _METADATA. */
-static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
-  ckpt_engine_group *g;
-  ckpt_status st = ckpt_engine_group_new(e, j->dir, &g, err);
-  if (st != CKPT_OK)
-    return st;
+/* Submits phase 2's files to g: _strings.json, _CHECKSUMS and, with_metadata, _METADATA
+ * (whose text phase 1 encoded); notes the item directory for the group's end. */
+static ckpt_status submit_item_files(ckpt_write_plan *j, ckpt_engine_group *g, bool with_metadata,
+                                     ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
   char *text = NULL;
   size_t len = 0;
   ckpt_file_sum strings = {false, 0, 0};
@@ -581,13 +580,23 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
   }
   if (st == CKPT_OK)
     st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
-  if (st == CKPT_OK) {
+  if (st == CKPT_OK && with_metadata) {
     st = submit_item_file(j, g, CKPT_METADATA_FILE, j->meta_text, j->meta_len, err);
     j->meta_text = NULL; /* encoded in phase 1; taken over by the submission */
   }
   /* The item directory itself, even when no file above noted it. */
   if (st == CKPT_OK)
     st = ckpt_engine_group_note_dir(g, j->dir, err);
+  return st;
+}
+
+/* Phase 2, once every chunk is durable: _strings.json, _CHECKSUMS and _METADATA. */
+static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
+  ckpt_engine_group *g;
+  ckpt_status st = ckpt_engine_group_new(e, j->dir, &g, err);
+  if (st != CKPT_OK)
+    return st;
+  st = submit_item_files(j, g, true, err);
   if (st != CKPT_OK)
     ckpt_engine_group_cancel(g);
   ckpt_status wst = ckpt_engine_group_wait(g, st == CKPT_OK ? err : NULL);
@@ -652,6 +661,25 @@ static void note_item_files(ckpt_write_plan *j) {
   }
 }
 
+/* OCDBT's first job in its save's group (ckpt_ocdbt_write_jobs): _METADATA encoded and
+ * submitted as a durable file while the values are prepared and written. */
+static ckpt_status task_ocdbt_metadata(void *arg, ckpt_error *err) {
+  ckpt_write_plan *j = arg;
+  ckpt_status st = task_encode_metadata(j, err);
+  if (st == CKPT_OK) {
+    st = submit_item_file(j, j->group, CKPT_METADATA_FILE, j->meta_text, j->meta_len, err);
+    j->meta_text = NULL; /* taken over by the submission */
+  }
+  return st;
+}
+
+/* OCDBT's last job (every CRC known): _strings.json and _CHECKSUMS, in the same group as the
+ * data, so they become durable alongside it rather than in a phase of their own. */
+static ckpt_status task_ocdbt_item_files(void *arg, ckpt_error *err) {
+  ckpt_write_plan *j = arg;
+  return submit_item_files(j, j->group, false, err);
+}
+
 ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   ckpt_engine *e = j->engine, *temp = NULL;
   ckpt_status st = CKPT_OK;
@@ -667,16 +695,16 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   }
   j->engine_used = e;
   if (st == CKPT_OK && j->ocdbt) {
-    /* _METADATA's text first (phase 2 writes it); the arrays go to the OCDBT databases. */
-    st = task_encode_metadata(j, err);
-    if (st == CKPT_OK)
-      st = ckpt_ocdbt_write(j, err);
+    /* The arrays go to the OCDBT databases, and the item files with them, in one group. */
+    const ckpt_ocdbt_write_jobs jobs = {.first = task_ocdbt_metadata,
+                                        .last = task_ocdbt_item_files};
+    st = ckpt_ocdbt_write(j, &jobs, err);
   } else if (st == CKPT_OK) {
     st = write_arrays(j, e, err);
   }
   if (st == CKPT_OK && j->multiprocess)
     st = write_process_file(j, err);
-  else if (st == CKPT_OK)
+  else if (st == CKPT_OK && !j->ocdbt)
     st = write_item_files(j, e, err);
   ckpt_engine_free(temp);
   j->engine_used = NULL;
