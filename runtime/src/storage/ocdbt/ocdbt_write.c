@@ -350,11 +350,30 @@ static ckpt_status write_all(ocdbt_w *w, const ckpt_ocdbt_write_jobs *jobs, ckpt
     ckpt_engine_job_opts o = {.after = done, .n_after = n_done, .label = "OCDBT databases"};
     st = ckpt_engine_call(j->group, task_databases, w, &o, &databases, err);
   }
+  ckpt_future *known = NULL;
+  if (st == CKPT_OK && jobs != NULL && jobs->values_known != NULL) {
+    /* The segment jobs fill the CRCs and sizes, the .zarray job the texts' (done[]). */
+    ckpt_future **pre = malloc((n_done + 1) * sizeof *pre);
+    if (pre == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    } else {
+      memcpy(pre, done, n_done * sizeof *pre);
+      size_t n_pre = n_done;
+      if (first != NULL)
+        pre[n_pre++] = first;
+      ckpt_engine_job_opts o = {
+          .after = pre, .n_after = n_pre, .label = "the caller's job on the values"};
+      st = ckpt_engine_call(j->group, jobs->values_known, j, &o, &known, err);
+      free(pre);
+    }
+  }
   if (st == CKPT_OK && jobs != NULL && jobs->last != NULL) {
-    ckpt_future *pre[2];
+    ckpt_future *pre[3];
     size_t n_pre = 0;
     if (first != NULL)
       pre[n_pre++] = first;
+    if (known != NULL)
+      pre[n_pre++] = known;
     if (databases != NULL)
       pre[n_pre++] = databases;
     ckpt_engine_job_opts o = {.after = pre, .n_after = n_pre, .label = "the caller's last job"};

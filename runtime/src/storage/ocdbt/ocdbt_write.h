@@ -50,12 +50,17 @@ ckpt_status ckpt_ocdbt_merge_encode(const ckpt_ocdbt_process_table *tables, size
 
 /* Work of the caller (the zarr writer's item files) run as jobs of the OCDBT writer's one
  * engine group, so that all of a save's files are written and made durable together, with one
- * wait: `first` (may be NULL) starts with the values, with no prerequisite (_METADATA, which
- * does not depend on the data); `last` (may be NULL) runs once `first` is done and every value's
- * CRC and size and plan->ocdbt_files are known (_CHECKSUMS), while the data may still be on its
- * way to the disk. Both get the plan as their argument and may submit writes to plan->group. */
+ * wait. Each may be NULL, gets the plan as its argument and may submit writes to plan->group:
+ *   first         starts with the values, with no prerequisite (_METADATA, which does not
+ *                 depend on the data);
+ *   values_known  once `first` is done and every value's CRC and size are known, in parallel
+ *                 with the encoding of the databases (most of _CHECKSUMS);
+ *   last          once `values_known` is done and plan->ocdbt_files is known (the databases'
+ *                 files: the rest of _CHECKSUMS).
+ * The data may still be on its way to the disk while they run. */
 typedef struct ckpt_ocdbt_write_jobs {
   ckpt_status (*first)(void *plan, ckpt_error *err);
+  ckpt_status (*values_known)(void *plan, ckpt_error *err);
   ckpt_status (*last)(void *plan, ckpt_error *err);
 } ckpt_ocdbt_write_jobs;
 
