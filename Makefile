@@ -177,12 +177,22 @@ MPI_LIBS_BUILT := $(LIBCKPT_MPI_A) $(LIBCKPT_MPI_SO)
 
 # The programs the MPI suite (tests/mpi) starts under mpirun: one per file of tests/mpi/ranks/,
 # each rank printing its own pass/fail lines.
+# The schemas beside them (tests/mpi/ranks/*.ckpt) are generated into mpi-ranks-gen/ and
+# linked into each.
 MPI_TEST_SRCS := $(wildcard tests/mpi/ranks/*.c)
 MPI_TEST_BINS := $(MPI_TEST_SRCS:tests/mpi/ranks/%.c=$(BUILD)/tests/mpi-ranks/%)
-$(BUILD)/tests/mpi-ranks/%: tests/mpi/ranks/%.c $(LIBCKPT_MPI_A) $(LIBCKPT_A) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+MPI_RANKS_GENDIR := $(BUILD)/tests/mpi-ranks-gen
+MPI_RANKS_CK_C := $(patsubst tests/mpi/ranks/%.ckpt,$(MPI_RANKS_GENDIR)/%.ckpt.c,$(wildcard tests/mpi/ranks/*.ckpt))
+MPI_RANKS_CK_O := $(MPI_RANKS_CK_C:%.c=%.o)
+$(MPI_RANKS_GENDIR)/%.ckpt.c $(MPI_RANKS_GENDIR)/%.ckpt.h: tests/mpi/ranks/%.ckpt $(CKPTGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(MPI_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
-	  $(LIBCKPT_MPI_A) $(LIBCKPT_A) $(MPI_LIBS) $(LDLIBS_ALL)
+	$(CKPTGEN) -I tests/mpi/ranks -I schemas -o $(MPI_RANKS_GENDIR) $<
+$(MPI_RANKS_GENDIR)/%.o: $(MPI_RANKS_GENDIR)/%.c
+	$(CC) $(CPPFLAGS_ALL) -I$(MPI_RANKS_GENDIR) $(CFLAGS_ALL) -c -o $@ $<
+$(BUILD)/tests/mpi-ranks/%: tests/mpi/ranks/%.c $(MPI_RANKS_CK_O) $(LIBCKPT_MPI_A) $(LIBCKPT_A) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Iruntime/src -I$(MPI_RANKS_GENDIR) $(MPI_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
+	  $(MPI_RANKS_CK_O) $(LIBCKPT_MPI_A) $(LIBCKPT_A) $(MPI_LIBS) $(LDLIBS_ALL)
 endif
 
 # Example schemas and their protos, compiled once for examples and tests.
