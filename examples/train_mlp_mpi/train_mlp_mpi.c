@@ -54,7 +54,7 @@ typedef struct options {
 
 static void parse(int argc, char **argv, options *o) {
   *o = (options){NULL, NULL, NULL, 200, 25, 3, -1, -1};
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* --option value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (v == NULL)
       die(a, NULL);
@@ -76,7 +76,6 @@ static void parse(int argc, char **argv, options *o) {
       o->kill_rank = atoi(v);
     else
       die("unknown option (see the comment at the top of train_mlp_mpi.c)", NULL);
-    i++;
   }
   if (o->dir == NULL)
     die("--dir DIR is required", NULL);

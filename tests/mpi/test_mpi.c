@@ -290,7 +290,12 @@ Test(mpi, record_handlers_and_random_keys) {
 Test(mpi, train_mlp_mpi_killed_and_resumed_on_other_rank_counts) {
   need_mpi();
   char cmd[4096];
+  /* Under make check the example runs with ASan and UBSan but without the leak check: a user's
+   * program that calls MPI_Finalize leaves Open MPI's allocations to LeakSanitizer in frames no
+   * suppression can name (mpi_scenario.c says why); ckpt's own leaks in these paths are
+   * checked by mpi_record and mpi_scenario, which run the check before MPI_Finalize. */
   snprintf(cmd, sizeof cmd,
+           "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" "
            "STEPS=40 SAVE_EVERY=10 KEEP=2 KILL_AT=30 CKPT_PYTHON='%s' TMPDIR='%s' "
            "timeout -k 5 110 sh '%s/examples/train_mlp_mpi/demo.sh' '%s' 2>&1",
            CKPT_PYTHON, tmp_dir, CKPT_SOURCE_DIR, CKPT_BUILD_DIR);
