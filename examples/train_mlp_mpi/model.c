@@ -123,12 +123,14 @@ float model_train_step(const model_dims *d, const model_full *full, const float 
         float s = 0.0f;
         for (int b = 0; b < batch; b++) {
           const float *xb = x + (size_t)idx[b] * (size_t)in;
-          switch (tn) {
-          case 0: s += xb[row] * da[b * h + c]; break;           /* w1[row][c] */
-          case 1: s += da[b * h + row]; break;                   /* b1[row] */
-          case 2: s += hid[b * h + row] * dz[b * out + c]; break; /* w2[row][c] */
-          default: s += dz[b * out + row]; break;                /* b2[row] */
-          }
+          if (tn == 0) /* w1[row][c] */
+            s += xb[row] * da[b * h + c];
+          else if (tn == 1) /* b1[row] */
+            s += da[b * h + row];
+          else if (tn == 2) /* w2[row][c] */
+            s += hid[b * h + row] * dz[b * out + c];
+          else /* b2[row] */
+            s += dz[b * out + row];
         }
         g[r * len + c] = s;
       }

@@ -1,9 +1,11 @@
 /* test_mpi.c — multi-process checkpoints under mpirun (docs/multiprocess.md).
  *
- * Each test starts tests/mpi/ranks/mpi_scenario.c under `mpirun -np N --oversubscribe` (as root
- * with Open MPI's two permission variables) and checks its exit status; every rank prints its
- * own "ok"/"FAIL" lines, which the assertion messages carry. Skipped, saying so, when ckpt was
- * built without Open MPI or mpirun is missing (scripts/install-deps installs both). */
+ * Each test starts a program of tests/mpi/ranks/ (mpi_scenario.c; mpi_record.c for generated
+ * records and random keys; or examples/train_mlp_mpi/demo.sh) under `mpirun -np N
+ * --oversubscribe` (as root with Open MPI's two permission variables) and checks its exit
+ * status; every rank prints its own "ok"/"FAIL" lines, which the assertion messages carry.
+ * Skipped, saying so, when ckpt was built without Open MPI or mpirun is missing
+ * (scripts/install-deps installs both). */
 #include <criterion/criterion.h>
 
 #include <stdio.h>

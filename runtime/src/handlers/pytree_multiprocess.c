@@ -370,16 +370,16 @@ void ckpt_pytree_whole_arrays_to_primary(const ckpt_op *op, ckpt_tree *node) {
   if (node == NULL || !ckpt_op_multiprocess(op) || ckpt_op_is_primary(op))
     return;
   switch (ckpt_tree_kind(node)) {
-  case CKPT_NODE_ARRAY:
-    ckpt_array_whole_to_primary(op, ckpt_tree_array(node));
-    break;
-  case CKPT_NODE_DICT:
-  case CKPT_NODE_LIST:
-  case CKPT_NODE_TUPLE:
-    for (size_t i = 0; i < ckpt_tree_count(node); i++)
-      ckpt_pytree_whole_arrays_to_primary(op, ckpt_tree_child(node, i));
-    break;
-  default:
-    break;
+    case CKPT_NODE_ARRAY:
+      ckpt_array_whole_to_primary(op, ckpt_tree_array(node));
+      break;
+    case CKPT_NODE_DICT:
+    case CKPT_NODE_LIST:
+    case CKPT_NODE_TUPLE:
+      for (size_t i = 0; i < ckpt_tree_count(node); i++)
+        ckpt_pytree_whole_arrays_to_primary(op, ckpt_tree_child(node, i));
+      break;
+    default:
+      break;
   }
 }

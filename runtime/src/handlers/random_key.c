@@ -219,8 +219,8 @@ ckpt_status ckpt_JaxRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_op 
 
   /* ArraySave of the key data, borrowed (the array handler snapshots it, or keeps pointers to
    * it in a zero-copy save, exactly as for any ArraySave). In a multi-process save every
-   * process holds the key: on the others than the primary a view of it whose replica id leaves
-   * the write to the primary (kept until the save's deferred work is over). */
+   * process holds the key: every process but the primary passes a view of it whose replica
+   * id leaves the write to the primary (kept until the save's deferred work is over). */
   ckpt_array *view = NULL;
   if (ckpt_op_multiprocess(op) && !ckpt_op_is_primary(op)) {
     st = ckpt_array_view(key->data, &view, err);
