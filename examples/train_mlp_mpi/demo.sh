@@ -5,7 +5,7 @@
 #   1. reference: an uninterrupted run on 4 ranks (STEPS steps, an async checkpoint every
 #      SAVE_EVERY, the KEEP latest kept), dumping its final state
 #   2. the same run on 4 ranks; rank 2 sends itself SIGKILL right after step KILL_AT (a save
-#      step: the commit is in flight) and mpirun ends the whole job
+#      step: its commit is usually still in flight) and mpirun ends the whole job
 #   3. resumed on 3 ranks from the latest committed step, to STEPS: its final state and every
 #      loss it logs are bit-identical to the reference's
 #   4. the reference's final checkpoint, saved by 4 ranks, restored on 1, 2 and 3: identical

@@ -17,8 +17,8 @@
  * resumed on 3 ends with the same bits as an uninterrupted run.
  *
  *   --kill-rank R --kill-at S  rank R sends itself SIGKILL right after step S (and its save,
- *                              if S is a save step, with the commit in flight); mpirun then
- *                              ends the whole job, as a scheduler would
+ *                              if S is a save step, whose commit is then usually in flight);
+ *                              mpirun then ends the whole job, as a scheduler would
  *   --log FILE                 the primary appends "step N loss X" (X in hex, exact) per step
  *   --dump FILE                the primary writes the final state (step, rng, every tensor
  *                              gathered whole, in float32) for comparing runs bit for bit
