@@ -56,8 +56,10 @@ static void parse(int argc, char **argv, options *o) {
   *o = (options){NULL, NULL, NULL, 200, 25, 3, -1, -1};
   for (int i = 1; i < argc; i += 2) { /* --option value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    char what[160];
+    snprintf(what, sizeof what, "%s %s", a, v == NULL ? "needs a value" : "is not an option");
     if (v == NULL)
-      die(a, NULL);
+      die(what, NULL);
     else if (strcmp(a, "--dir") == 0)
       o->dir = v;
     else if (strcmp(a, "--log") == 0)
@@ -75,7 +77,7 @@ static void parse(int argc, char **argv, options *o) {
     else if (strcmp(a, "--kill-rank") == 0)
       o->kill_rank = atoi(v);
     else
-      die("unknown option (see the comment at the top of train_mlp_mpi.c)", NULL);
+      die(what, NULL); /* the options are listed at the top of this file */
   }
   if (o->dir == NULL)
     die("--dir DIR is required", NULL);
