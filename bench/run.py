@@ -12,7 +12,7 @@ goals table.
 
 Environment:
   QUICK=1          states scaled down 16x, 3 rounds, more work trimmed (QUICK_ROUNDS): the whole
-                   run in under a minute
+                   run in about a minute (the MPI section's one round adds 15-25 s)
   BENCH_REPS=N     rounds (default 5; 3 with QUICK)
   BENCH_STATES=a,b only these states (llm, large, small, small1, mpi)
   BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
@@ -663,14 +663,14 @@ class Run:
 
 def print_table(results):
     print()
-    print(f"{'figure':28} {'result':>9}  {'goal':>7}  met  note")
+    print(f"{'figure':31} {'result':>9}  {'goal':>7}  met  note")
     for key, goal, _ in goals.GOALS:
         v = results[key]
         met = results["goals"][key]["met"]
         shown = "n/a" if v is None else f"{v:.3f}"
         mark = "-" if met is None else ("yes" if met else "NO")
         note = results["notes"].get(key, "")
-        print(f"{key:28} {shown:>9}  <= {goal:<4}  {mark:3}  {note[:90]}")
+        print(f"{key:31} {shown:>9}  <= {goal:<4}  {mark:3}  {note[:90]}")
     secs = results["context"]["seconds"]
     states = results["context"]["states"]
     print()
