@@ -90,9 +90,10 @@ MPI_RANKS = {}
 for _n in (1, 2, 4):
     PROGRAM[f"mpi_ckpt_{_n}"], MPI_RANKS[f"mpi_ckpt_{_n}"] = "bench_mpi_ckpt", _n
     PROGRAM[f"phdf5_{_n}"], MPI_RANKS[f"phdf5_{_n}"] = "bench_mpi_hdf5", _n
-# States that run in their first N rounds only in a full run: the MPI section takes 40-60 s a
-# round at full size (six mpirun jobs, each saving and restoring 1.06 GiB), so it runs 3 of the
-# 5 rounds to leave the single-process goals their time budget.
+# States that run in their first N rounds only in a full run: the MPI section's round is six
+# mpirun jobs, each saving and restoring 1.06 GiB durably (26 s at QUICK's 1/16 on a loaded
+# machine, mostly job starts and per-file costs; an estimated 40-90 s at full size, not yet
+# measured), so it runs 3 of the 5 rounds to leave the single-process goals their time budget.
 FULL_ROUNDS = {"mpi": 3}
 # Variants of ckpt's job: bench_ckpt run with an environment that selects another I/O backend
 # or durability mode of the engine (docs/io-engine.md), or the default layout where the goal
