@@ -2,8 +2,9 @@
  * (bench/run.py), since every figure's trustworthiness rests on it: with the default settings
  * every job a goal figure needs runs in every round, the limits ckpt is compared with are
  * measured in ckpt's own process right before the op they pair with, each peer runs right
- * before or after ckpt in most rounds, small1's save follows small's, and work that only feeds
- * the context section runs once. Checked by bench/check_schedule.py under Debian's python3. */
+ * before or after ckpt in most rounds, small1's save follows small's, work that only feeds
+ * the context section runs once, and the MPI section runs each rank count's ckpt and parallel
+ * HDF5 jobs back to back in at least three rounds. Checked by bench/check_schedule.py under Debian's python3. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,4 +35,9 @@ Test(bench_schedule, the_checker_fails_when_an_ocdbt_goal_loses_its_op) {
    * llm_ocdbt_save_vs_save would have no numerator; the checker must say so. */
   cr_assert_neq(check("5 0 no_ocdbt"), 0);
   cr_assert_neq(check("3 1 no_ocdbt"), 0);
+}
+
+Test(bench_schedule, the_checker_fails_when_the_mpi_section_loses_its_rounds) {
+  /* "broken-mpi" runs the MPI section in one round of five: its goals need at least three. */
+  cr_assert_neq(check("5 0 broken-mpi"), 0);
 }
