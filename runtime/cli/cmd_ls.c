@@ -304,6 +304,8 @@ static int list_checkpoint(ls_ctx *c, const char *path) {
     }
     if (k.composite)
       printf("  items      %zu\n", k.n_items);
+    if (k.orbax_descriptor)
+      printf("  descriptor Orbax v1's description of the checkpoint (no user data; not read)\n");
     for (size_t i = 0; i < k.n_tmp_items; i++)
       printf("  temporary  %s (leftover of an interrupted save)\n", k.tmp_items[i]);
   }

@@ -7,7 +7,8 @@
  * and stay bound to it: a later save or restore of that item with args of a different handler
  * is refused, as Orbax's "Item ... does not match with any registered handler!". Items are
  * always processed in sorted order. Restore without args rebuilds each on-disk item's handler
- * from the typestr recorded in <dir>/_CHECKPOINT_METADATA. */
+ * from the typestr recorded in <dir>/_CHECKPOINT_METADATA (any of Orbax's spellings,
+ * core/orbax_handlers.h); Orbax v1's descriptor item is no user data and is left out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "ckpt/layout.h"
 #include "ckpt/composite.h"
 #include "ckpt/registry.h"
+#include "core/orbax_handlers.h"
 #include "handlers/item_handlers.h"
 #include "handlers/op.h"
 #include "storage/checkpoint_metadata.h"
@@ -639,6 +641,10 @@ static ckpt_status check_recorded_items(ckpt_io *io, const char *dir, ckpt_step_
     return CKPT_OK;
   const cJSON *h;
   cJSON_ArrayForEach(h, meta->item_handlers) {
+    /* Orbax v1's descriptor item describes the checkpoint and holds no user data; Orbax's
+     * own compatibility checkpoints drop its directory. */
+    if (cJSON_IsString(h) && ckpt_orbax_is_descriptor(h->valuestring))
+      continue;
     bool found = false;
     for (size_t i = 0; i < count && !found; i++)
       found = strcmp(names[i], h->string) == 0;
