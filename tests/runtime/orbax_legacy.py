@@ -132,7 +132,8 @@ def cmd_chunked(d):
 
 
 def remove_checksums(d):
-    for name in ("_CHECKSUMS", os.path.join("..", "_CHECKPOINT_CHECKSUMS")):
+    """ckpt's checksum files: Orbax writes none, and the edits would not match them."""
+    for name in ("_CHECKSUMS", "_CHECKPOINT_CHECKSUMS", os.path.join("..", "_CHECKPOINT_CHECKSUMS")):
         p = os.path.join(d, name)
         if os.path.exists(p):
             os.remove(p)
