@@ -297,6 +297,8 @@ typedef struct cli_pytree {
 ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat_chunks, cli_pytree *out,
                             ckpt_error *err);
 void cli_pytree_free(cli_pytree *p);
+/* Where a view's tree came from, for listings ("_METADATA", "the legacy aggregate file ..."). */
+const char *cli_meta_source_name(ckpt_meta_source s);
 cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param);
 
 /* ================================================================ array_read.c */

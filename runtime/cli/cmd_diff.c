@@ -66,6 +66,16 @@ static void compare_leaf(diff_ctx *c, const char *item, const cli_pytree *pa, co
     free(d);
     return;
   }
+  if (a->aggregated != NULL || b->aggregated != NULL) {
+    /* values kept in the legacy aggregate file, compared whole */
+    if (a->aggregated == NULL || b->aggregated == NULL)
+      diff_record(c, "storage", item, a->param,
+                  a->aggregated ? "aggregate file != zarr array" : "zarr array != aggregate file",
+                  NULL);
+    else if (!ckpt_tree_equal(a->aggregated, b->aggregated))
+      diff_record(c, "values", item, a->param, "the aggregate file's values differ", NULL);
+    return;
+  }
   if (a->is_string) {
     if (a->string_value == NULL || b->string_value == NULL) {
       ckpt_error err = CKPT_ERROR_INIT;

@@ -167,6 +167,20 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   return st;
 }
 
+const char *cli_meta_source_name(ckpt_meta_source s) {
+  switch (s) {
+    case CKPT_META_FROM_FILE:
+      return CKPT_METADATA_FILE;
+    case CKPT_META_FROM_AGGREGATE:
+      return "the legacy aggregate file '" CKPT_AGGREGATE_FILE "'";
+    case CKPT_META_FROM_ARRAY_METADATAS:
+      return CKPT_ARRAY_METADATAS_FILE " and the zarr arrays";
+    case CKPT_META_FROM_ZARRAYS:
+      break;
+  }
+  return "the zarr arrays";
+}
+
 cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param) {
   for (size_t i = 0; i < p->n; i++)
     if (strcmp(p->leaves[i].param, param) == 0)

@@ -164,6 +164,21 @@ static void check_pytree(vctx *c, const cli_item *it) {
     problem_err(c, it->label, NULL, it->dir, &p->readable_err);
     return;
   }
+  if (p->source != CKPT_META_FROM_FILE)
+    vreport_note(c->r, cli_asprintf("%s%sno %s (written by an older Orbax): the tree was rebuilt "
+                                    "from %s",
+                                    it->label, it->label[0] ? ": " : "", CKPT_METADATA_FILE,
+                                    cli_meta_source_name(p->source)));
+  if (p->aggregate != NULL) {
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n; i++)
+      kept += p->leaves[i].aggregated != NULL;
+    c->r->n_files++;
+    vreport_note(c->r, cli_asprintf("%s%s%zu lea%s kept in the legacy aggregate file '%s': "
+                                    "decoded, not checked against checksums (it has none)",
+                                    it->label, it->label[0] ? ": " : "", kept,
+                                    kept == 1 ? "f" : "ves", CKPT_AGGREGATE_FILE));
+  }
   if (p->checksums == NULL)
     vreport_note(c->r, cli_asprintf("%s%sno _CHECKSUMS (not written by ckpt?): chunk sizes and "
                                     "decompression checked, contents and metadata files not",
