@@ -286,9 +286,18 @@ static void compare_item_lists(diff_ctx *c, const cli_item *a, size_t na, const 
   }
 }
 
+/* Two typestrs of one handler: equal, or two of Orbax's spellings (v0/v1 API, older module
+ * paths) of classes the same built-in reads (core/orbax_handlers.h). */
+static bool same_handler(const char *a, const char *b) {
+  if (strcmp(a, b) == 0)
+    return true;
+  const ckpt_orbax_handler *ha = ckpt_orbax_handler_find(a), *hb = ckpt_orbax_handler_find(b);
+  return ha != NULL && hb != NULL && ha->builtin != NULL && ha->builtin == hb->builtin;
+}
+
 static void compare_items(diff_ctx *c, const cli_item *a, const cli_item *b) {
   const char *item = a->label;
-  if (a->typestr && b->typestr && strcmp(a->typestr, b->typestr) != 0) {
+  if (a->typestr && b->typestr && !same_handler(a->typestr, b->typestr)) {
     char *d =
         cli_asprintf("%s != %s", cli_handler_short(a->typestr), cli_handler_short(b->typestr));
     diff_record(c, "handler", item, NULL, d, NULL);

@@ -136,6 +136,26 @@ static ckpt_status detect_named_json(ckpt_io *io, cli_item *it, ckpt_error *err)
   return st;
 }
 
+/* True when a subdirectory of dir is a zarr array (holds .zarray): a PyTree item whose
+ * _METADATA is missing (older Orbax), whose tree the view rebuilds from its arrays. */
+static bool has_zarr_child(ckpt_io *io, const char *dir) {
+  char **names = NULL;
+  size_t n = 0;
+  if (ckpt_io_list_dir(io, dir, &names, &n, NULL) != CKPT_OK)
+    return false;
+  bool found = false;
+  for (size_t i = 0; i < n && !found; i++) {
+    if (names[i][0] == '.' || ckpt_path_is_tmp(names[i]))
+      continue;
+    char *sub = ckpt_path_join(dir, names[i]);
+    found = sub != NULL && cli_kind_of(io, dir, names[i]) == CKPT_IO_KIND_DIR &&
+            is_file(io, sub, CKPT_ZARR_METADATA_FILE);
+    free(sub);
+  }
+  ckpt_io_free_names(names, n);
+  return found;
+}
+
 /* Decides it->kind from the files in it->dir. */
 static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err) {
   ckpt_io_kind k = cli_kind_of(io, it->dir, NULL);
@@ -162,6 +182,8 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
   ckpt_status st = CKPT_OK;
   if (it->kind == CLI_ITEM_UNKNOWN)
     st = detect_named_json(io, it, err);
+  if (st == CKPT_OK && it->kind == CLI_ITEM_UNKNOWN && has_zarr_child(io, it->dir))
+    it->kind = CLI_ITEM_PYTREE;
   if (st != CKPT_OK || it->kind != CLI_ITEM_UNKNOWN || depth >= MAX_NESTING)
     return st;
   st = detect_children(io, it, depth, err);

@@ -29,22 +29,26 @@ static const char *filename_of(const ckpt_handler *self) {
 
 /* The file a restore reads: the instance's own name, else `metadata` (v0), else Orbax v1's
  * `data.json` when only that one is there (v1's JsonHandler reads either too). */
-static const char *restore_filename(const ckpt_handler *self, ckpt_op *op, const char *dir) {
+static ckpt_status restore_filename(const ckpt_handler *self, ckpt_op *op, const char *dir,
+                                    const char **name, ckpt_error *err) {
   const json_state *s = self != NULL ? self->state : NULL;
+  *name = filename_of(self);
   if (s != NULL || dir == NULL)
-    return filename_of(self);
+    return CKPT_OK;
   ckpt_io *io = ckpt_op_io(op);
   char *v0 = ckpt_path_join(dir, CKPT_JSON_DEFAULT_FILENAME);
   char *v1 = ckpt_path_join(dir, CKPT_JSON_V1_FILE);
   ckpt_io_kind k0 = CKPT_IO_KIND_MISSING, k1 = CKPT_IO_KIND_MISSING;
   uint64_t size;
-  /* A stat that fails leaves MISSING: the read below then reports the real error. */
-  if (v0 != NULL && v1 != NULL && ckpt_io_stat(io, v0, &k0, &size, NULL) == CKPT_OK &&
-      k0 == CKPT_IO_KIND_MISSING)
-    (void)ckpt_io_stat(io, v1, &k1, &size, NULL);
+  ckpt_status st = v0 != NULL && v1 != NULL ? ckpt_io_stat(io, v0, &k0, &size, err)
+                                            : ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK && k0 == CKPT_IO_KIND_MISSING)
+    st = ckpt_io_stat(io, v1, &k1, &size, err);
+  if (st == CKPT_OK && k0 == CKPT_IO_KIND_MISSING && k1 == CKPT_IO_KIND_FILE)
+    *name = CKPT_JSON_V1_FILE;
   free(v0);
   free(v1);
-  return k1 == CKPT_IO_KIND_FILE ? CKPT_JSON_V1_FILE : CKPT_JSON_DEFAULT_FILENAME;
+  return st;
 }
 
 ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err) {
@@ -123,8 +127,10 @@ ckpt_status ckpt_JsonCheckpointHandler_restore(ckpt_handler *self, ckpt_op *op, 
                           args->desc ? args->desc->full_name : "args without a descriptor");
   char *text, *path;
   size_t len;
-  ckpt_status st = ckpt_tf_load_text(op, dir, restore_filename(self, op, dir), &text, &len, &path,
-                                     err);
+  const char *name;
+  ckpt_status st = restore_filename(self, op, dir, &name, err);
+  if (st == CKPT_OK)
+    st = ckpt_tf_load_text(op, dir, name, &text, &len, &path, err);
   if (st != CKPT_OK) {
     ckpt_error_prefix(err, "JsonCheckpointHandler: ");
     return st;

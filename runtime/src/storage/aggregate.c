@@ -387,33 +387,43 @@ static ckpt_status unchunk(agg_ctx *c, const msgpack_object *m, ckpt_tree **out,
     shape[d] = (int64_t)e->via.u64;
     elems *= e->via.u64;
   }
-  ckpt_array *whole = NULL;
+  /* The chunks first (each bounded by the input), so that the whole array is allocated only
+   * once they are known to fill the shape exactly. */
+  uint32_t k = chunks->via.map.size;
+  ckpt_array **parts = calloc(k ? k : 1, sizeof *parts);
+  if (parts == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_status st = CKPT_OK;
-  uint64_t filled = 0;
-  for (uint32_t i = 0; i < chunks->via.map.size && st == CKPT_OK; i++) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < k && st == CKPT_OK; i++) {
     const msgpack_object *e = index_get(chunks, i);
     if (e == NULL || e->type != MSGPACK_OBJECT_EXT || e->via.ext.type != EXT_NDARRAY) {
       st = corrupt(c, err, "a chunked array's chunks are not {\"0\": ndarray, ...}");
       break;
     }
-    ckpt_array *part;
-    st = decode_ndarray(c, e->via.ext.ptr, e->via.ext.size, &part, err);
-    if (st != CKPT_OK)
-      break;
-    if (whole == NULL && part->ndim == 1)
-      st = ckpt_array_new(part->dtype, nd, shape, &whole, err);
-    uint64_t n = part->ndim == 1 ? (uint64_t)part->shape[0] : 0;
-    if (st == CKPT_OK && (part->ndim != 1 || part->dtype != whole->dtype || n > elems - filled))
-      st = corrupt(c, err, "a chunked array's chunks do not add up to its shape");
-    if (st == CKPT_OK && n > 0) {
-      size_t isz = ckpt_dtype_size(part->dtype);
-      memcpy((char *)ckpt_array_data(whole) + filled * isz, ckpt_array_data(part), n * isz);
-      filled += n;
-    }
-    ckpt_array_free(part);
+    st = decode_ndarray(c, e->via.ext.ptr, e->via.ext.size, &parts[i], err);
+    if (st == CKPT_OK && (parts[i]->ndim != 1 || parts[i]->dtype != parts[0]->dtype))
+      st = corrupt(c, err, "a chunked array's chunks are not 1-d arrays of one dtype");
+    if (st == CKPT_OK)
+      total += (uint64_t)parts[i]->shape[0];
   }
-  if (st == CKPT_OK && (whole == NULL || filled != elems))
+  if (st == CKPT_OK && (k == 0 || total != elems))
     st = corrupt(c, err, "a chunked array's chunks do not add up to its shape");
+  ckpt_array *whole = NULL;
+  if (st == CKPT_OK)
+    st = ckpt_array_new(parts[0]->dtype, nd, shape, &whole, err);
+  size_t isz = st == CKPT_OK ? ckpt_dtype_size(whole->dtype) : 0;
+  char *dst = st == CKPT_OK ? ckpt_array_data(whole) : NULL;
+  for (uint32_t i = 0; i < k && st == CKPT_OK; i++) {
+    size_t n = (size_t)parts[i]->shape[0] * isz;
+    if (n > 0) {
+      memcpy(dst, ckpt_array_data(parts[i]), n);
+      dst += n;
+    }
+  }
+  for (uint32_t i = 0; i < k; i++)
+    ckpt_array_free(parts[i]);
+  free(parts);
   if (st != CKPT_OK) {
     ckpt_array_free(whole);
     return st;
@@ -586,8 +596,11 @@ ckpt_status ckpt_aggregate_read(ckpt_io *io, const char *dir, ckpt_tree **out, c
   ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
   uint64_t size = 0;
   ckpt_status st = ckpt_io_stat(io, path, &kind, &size, err);
-  if (st == CKPT_OK && kind == CKPT_IO_KIND_MISSING)
-    st = ckpt_error_set(err, CKPT_ENOENT, "'%s' does not exist", path);
+  /* A directory of that name is no aggregate file: ArrayCheckpointHandler stores its one
+   * array as the parameter `checkpoint` (a zarr directory). */
+  if (st == CKPT_OK && (kind == CKPT_IO_KIND_MISSING || kind == CKPT_IO_KIND_DIR))
+    st = ckpt_error_set(err, CKPT_ENOENT, "'%s' does not exist%s", path,
+                        kind == CKPT_IO_KIND_DIR ? " as a file (it is a directory)" : "");
   else if (st == CKPT_OK && kind != CKPT_IO_KIND_FILE)
     st = ckpt_error_set(err, CKPT_EUNSAFE, "'%s' is not a regular file (a link is never followed)",
                         path);

@@ -49,7 +49,8 @@ const ckpt_tree *ckpt_aggregate_value(const ckpt_tree *aggregate, const char *co
                                       size_t depth);
 
 /* Reads and decodes <dir>/checkpoint. CKPT_ENOENT (message naming the path) when there is
- * none; a symlink is CKPT_EUNSAFE. */
+ * none, or when it is a directory (ArrayCheckpointHandler's array parameter `checkpoint`); a
+ * symlink is CKPT_EUNSAFE. */
 ckpt_status ckpt_aggregate_read(ckpt_io *io, const char *dir, ckpt_tree **out, ckpt_error *err);
 
 #endif

@@ -117,7 +117,8 @@ typedef enum ckpt_meta_source {
  * name split at '.' (dict keys: Orbax's own fallback), sorted by name. Entries whose value is
  * in the aggregate file are skip_deserialize, as Orbax's _METADATA marks them. When aggregate
  * is not NULL it receives the decoded aggregate file whenever the item has one (also next to
- * _METADATA; NULL otherwise), owned by the caller. No tree at all is CKPT_ENOENT naming dir. */
+ * _METADATA; NULL otherwise), owned by the caller. No tree at all is CKPT_ENOENT naming dir;
+ * so is a missing _METADATA next to ckpt's _CHECKSUMS (ckpt always writes both: damage). */
 ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
                                       ckpt_tree **aggregate, ckpt_meta_source *source,
                                       ckpt_error *err);

@@ -14,6 +14,7 @@
 #include "storage/aggregate.h"
 #include "storage/pytree_meta.h"
 #include "storage/subdirs.h"
+#include "storage/zarr_io.h"
 #include "text/json.h"
 #include "util/path.h"
 
@@ -267,6 +268,23 @@ ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_
   if (ast != CKPT_OK && ast != CKPT_ENOENT) {
     ckpt_pytree_meta_free(meta);
     return ckpt_error_set(err, ast, "%s", agg_err.message);
+  }
+  if (!have_meta && agg == NULL) {
+    /* ckpt writes _METADATA in every item that has _CHECKSUMS: without it, that is damage,
+     * not an item of an older Orbax. */
+    char *sums = ckpt_path_join(dir, CKPT_CHECKSUMS_FILE);
+    ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+    uint64_t size;
+    st = sums == NULL ? oom(err) : ckpt_io_stat(io, sums, &kind, &size, err);
+    free(sums);
+    if (st == CKPT_OK && kind != CKPT_IO_KIND_MISSING)
+      st = ckpt_error_set(err, CKPT_ENOENT,
+                          "%s (ckpt wrote this item, with %s: its %s was deleted)",
+                          local.message, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE);
+    if (st != CKPT_OK) {
+      ckpt_pytree_meta_free(meta);
+      return st;
+    }
   }
   builder b = {.meta = meta};
   st = CKPT_OK;
