@@ -182,7 +182,9 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
   ckpt_status st = CKPT_OK;
   if (it->kind == CLI_ITEM_UNKNOWN)
     st = detect_named_json(io, it, err);
-  if (st == CKPT_OK && it->kind == CLI_ITEM_UNKNOWN && has_zarr_child(io, it->dir))
+  /* (ckpt writes _METADATA in every item with _CHECKSUMS: without it, that is damage) */
+  if (st == CKPT_OK && it->kind == CLI_ITEM_UNKNOWN && !is_file(io, it->dir, CKPT_CHECKSUMS_FILE) &&
+      has_zarr_child(io, it->dir))
     it->kind = CLI_ITEM_PYTREE;
   if (st != CKPT_OK || it->kind != CLI_ITEM_UNKNOWN || depth >= MAX_NESTING)
     return st;
