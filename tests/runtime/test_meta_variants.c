@@ -207,6 +207,13 @@ Test(meta_variants, manager_restores_a_v1_step_without_args) {
   cr_assert_eq(ckpt_manager_restore(m, 3, NULL, &v, &err), CKPT_OK, "%s", err.message);
   check_restored_composite(&v);
   ckpt_value_free(&v);
+  /* without _CHECKPOINT_METADATA (finalized by its commit file): handlers from the files */
+  char *meta = cf_join(step, "_CHECKPOINT_METADATA");
+  cr_assert_eq(remove(meta), 0);
+  cr_assert_eq(ckpt_manager_restore(m, 3, NULL, &v, &err), CKPT_OK, "%s", err.message);
+  check_restored_composite(&v);
+  ckpt_value_free(&v);
+  free(meta);
   cr_assert_eq(ckpt_manager_close(m, &err), CKPT_OK, "%s", err.message);
   cf_rmtree(dir);
   free(step);

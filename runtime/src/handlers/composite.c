@@ -603,11 +603,8 @@ static bool has_file(ckpt_io *io, const char *dir, const char *name, ckpt_io_kin
   return ok;
 }
 
-/* Without a recorded typestr (no _CHECKPOINT_METADATA, or one without item_handlers, as older
- * Orbax wrote them): the built-in handler whose files the item holds — a PyTree's _METADATA,
- * legacy aggregate file or array_metadatas/, or a JSON item's file — else NULL. */
-static const ckpt_handler_desc *handler_from_files(ckpt_io *io, const char *dir,
-                                                   const char *item) {
+const ckpt_handler_desc *ckpt_item_handler_from_files(ckpt_io *io, const char *dir,
+                                                      const char *item) {
   char *p = ckpt_path_join(dir, item);
   const ckpt_handler_desc *h = NULL;
   if (p != NULL && (has_file(io, p, CKPT_METADATA_FILE, CKPT_IO_KIND_FILE) ||
@@ -647,7 +644,7 @@ static ckpt_status recorded_handler(ckpt_io *io, const char *dir, ckpt_step_meta
   const cJSON *ts = NULL;
   if (cJSON_IsObject(meta->item_handlers))
     ts = cJSON_GetObjectItemCaseSensitive(meta->item_handlers, item);
-  if (!cJSON_IsString(ts) && (*out = handler_from_files(io, dir, item)) != NULL)
+  if (!cJSON_IsString(ts) && (*out = ckpt_item_handler_from_files(io, dir, item)) != NULL)
     return CKPT_OK;
   if (!cJSON_IsString(ts))
     return ckpt_error_set(err, CKPT_EUNREGISTERED,
