@@ -391,6 +391,16 @@ Test(meta_variants, aggregate_file_holds_every_leaf) {
   scalar_is(v.u.tree, "step", CKPT_DTYPE_INT32, 1234);
   ckpt_value_free(&v);
   ckpt_args_delete(&r->base);
+  /* the metadata describes the rebuilt tree; aggregated leaves say so */
+  cJSON *md = NULL;
+  cr_assert_eq(ckpt_checkpointer_metadata(c, path, &md, &err), CKPT_OK, "%s", err.message);
+  const cJSON *w_md = cJSON_GetObjectItem(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(md, "item_metadata"), "tree"),
+                          "params"),
+      "w");
+  cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(w_md, "aggregated")), "%s",
+            w_md ? cJSON_GetStringValue(cJSON_GetObjectItem(w_md, "param")) : "no params.w");
+  cJSON_Delete(md);
   close_ok(c);
   cf_rmtree(dir);
   free(path);
