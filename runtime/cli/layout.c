@@ -289,8 +289,9 @@ static ckpt_status open_composite(ckpt_io *io, cli_ckpt *c, const cJSON *handler
         c->n_tmp_items++;
       continue;
     }
-    if (find_named(c, names[i]))
-      continue;
+    if (find_named(c, names[i]) ||
+        (c->orbax_descriptor && strcmp(names[i], CKPT_COMPOSITE_RESERVED_ITEM) == 0))
+      continue; /* (the descriptor's directory, when Orbax left it) */
     char *dir = ckpt_path_join(c->path, names[i]);
     cli_item probe = {0};
     probe.dir = dir;

@@ -56,6 +56,13 @@ Test(cli_variants, v1_layout_lists_reads_verifies_and_compares) {
   tc_save_composite(ck, 0);
   tc_save_composite(orig, 0);
   make_v1(ck);
+  /* the descriptor's directory, as Orbax v1 writes it (its contents are Orbax's own) */
+  char *desc = tc_join(ck, "descriptor");
+  cr_assert_eq(mkdir(desc, 0755), 0);
+  char *desc_file = tc_join(desc, "descriptor.pbtxt");
+  tc_write(desc_file, "x: 1\n", 5);
+  free(desc_file);
+  free(desc);
   tc_run r;
   TC_TOOL(&r, "ls", ck);
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);

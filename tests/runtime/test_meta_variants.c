@@ -164,6 +164,13 @@ Test(meta_variants, v1_composite_restores_without_args) {
   char *path = cf_join(dir, "ck");
   save_composite(path);
   make_v1(path);
+  /* the descriptor's directory, when Orbax left it: not user data, never restored */
+  char *desc = cf_join(path, "descriptor");
+  cr_assert_eq(mkdir(desc, 0755), 0);
+  char *desc_file = cf_join(desc, "descriptor.pbtxt");
+  cf_write(desc_file, "x: 1\n");
+  free(desc_file);
+  free(desc);
   ckpt_checkpointer *c = ckptr(NULL);
   ckpt_value v;
   ckpt_error err = CKPT_ERROR_INIT;
