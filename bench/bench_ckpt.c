@@ -21,6 +21,9 @@
  *   partial   the first quarter (along axis 0) of every array of the same checkpoint, restored
  *             after its files were dropped from the page cache; reports bytes read from the
  *             device and through read calls, and the bytes of the chunk files the request touches
+ *   restore_cold  the saved checkpoint's files dropped from the page cache (posix_fadvise
+ *             DONTNEED, as partial does), then the same restore as "restore" ("restore_cold",
+ *             verified); give it after restore
  *   async     two saves with an async checkpointer: the first (cold buffer pool) gives the peak
  *             extra RSS, the second the blocking time with a warm pool ("async_blocking") and
  *             the time until wait_until_finished returned ("async_total")
@@ -36,6 +39,10 @@
  *             memory (bench_limits.c explains why that matters here). Give it right before save.
  *   memcpy    the state's arrays copied into that flat, already-faulted buffer; give it right
  *             before async.
+ *   device    the device's best durable write and best cold read of S bytes, measured with fio
+ *             (bench_device.h), reported as "prog": "device", ops "write" and "read_cold" (and
+ *             one op per fio setting); the goals save_vs_device and restore_cold_vs_device use
+ *             them. Give it before limits/save.
  *
  * Usage: bench_ckpt MANIFEST DIR OP...   (DIR must exist; checkpoints are left for the caller)
  * Output: JSON lines (bench_common.h); a failed optional op prints a note and the others go on. */
@@ -51,6 +58,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "bench_device.h"
 #include "ckpt/ckpt.h"
 
 /* The name this program's records carry: "ckpt", or BENCH_PROG when bench/run.py runs it as a
@@ -443,15 +451,21 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) 
   return true;
 }
 
-static bool op_restore(run *r) {
+/* op "restore", or "restore_cold" (the checkpoint's files dropped from the page cache first). */
+static bool op_restore(run *r, bool cold) {
+  const char *op = cold ? "restore_cold" : "restore";
   ckpt_error err = CKPT_ERROR_INIT;
   double seconds = 0;
   size_t in_place = 0, elements = 0;
-  if (do_restore(r, r->saved, "restore", NULL, &seconds, &in_place, &elements, &err) != CKPT_OK) {
-    note_error(r, "restore", &err);
+  if (cold)
+    bench_drop_cache_tree(r->saved);
+  if (do_restore(r, r->saved, op, NULL, &seconds, &in_place, &elements, &err) != CKPT_OK) {
+    note_error(r, op, &err);
     return false;
   }
-  bench_emit_time(PROG, r->st.name, "restore", seconds, r->st.total_bytes);
+  bench_emit_time(PROG, r->st.name, op, seconds, r->st.total_bytes);
+  if (cold)
+    return true;
   /* 1.0 when the library filled the caller's buffers, 0.0 when it returned new arrays (the
    * figure then includes allocating them). */
   bench_emit_value(PROG, r->st.name, "restore_in_place_fraction",
@@ -823,11 +837,23 @@ static void *sample_rss(void *arg) {
 }
 
 /* Peak extra RSS is measured from before the checkpointer exists, so staging memory it
- * allocates up front (a pre-faulted buffer pool) counts as what an async save costs. */
+ * allocates up front (a pre-faulted buffer pool) counts as what an async save costs.
+ * The checkpointer is created with snapshot_bytes_hint = S, as a training program that knows
+ * its state's size would: its staging pool is pre-faulted in the background from creation on.
+ * The first save comes once ckpt_checkpointer_snapshot_pool_ready says the pool is ready (a
+ * training program's first save comes many steps after it created its checkpointer); the time
+ * that took is reported as async_pool_prepare_seconds, and the first save's blocking time as
+ * async_blocking_cold (goal blocking_cold_vs_memcpy). BENCH_SNAPSHOT_HINT=N sets another hint
+ * (0: none). */
 static void op_async(run *r) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer_options opts = CKPT_CHECKPOINTER_OPTIONS_INIT;
   opts.async = true;
+  /* BENCH_SNAPSHOT_HINT=0 measures the first save without the hint (the pool built by the
+   * save itself, on the caller's time), for before/after comparisons. */
+  const char *hint = getenv("BENCH_SNAPSHOT_HINT");
+  opts.snapshot_bytes_hint =
+      hint != NULL && *hint != '\0' ? strtoull(hint, NULL, 10) : r->st.total_bytes;
   sampler smp = {.peak = 0};
   atomic_init(&smp.stop, false);
   pthread_t thread;
@@ -843,6 +869,13 @@ static void op_async(run *r) {
   if (ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &opts, &c, &err) != CKPT_OK) {
     note_error(r, "async", &err);
     c = NULL;
+  }
+  if (c != NULL) {
+    double t0 = bench_now();
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    while (!ckpt_checkpointer_snapshot_pool_ready(c) && bench_now() - t0 < 60)
+      nanosleep(&pause, NULL);
+    bench_emit_value(PROG, r->st.name, "async_pool_prepare_seconds", bench_now() - t0);
   }
   for (int round = 0; c != NULL && round < 2; round++) {
     char name[32];
@@ -892,8 +925,8 @@ static void op_async(run *r) {
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr,
-            "usage: %s MANIFEST DIR OP...  (ops: limits save restore save_packed save_chunked "
-            "reshard partial memcpy async)\n",
+            "usage: %s MANIFEST DIR OP...  (ops: device limits save restore restore_cold "
+            "save_packed save_chunked reshard partial memcpy async)\n",
             argv[0]);
     return 2;
   }
@@ -914,11 +947,14 @@ int main(int argc, char **argv) {
     } else if (strcmp(op, "save_chunked") == 0) {
       if (!op_save(&r, op, CHUNKED_BYTES, 0))
         status = 1;
-    } else if (strcmp(op, "restore") == 0) {
+    } else if (strcmp(op, "restore") == 0 || strcmp(op, "restore_cold") == 0) {
       if (r.saved == NULL)
-        bench_emit_note(PROG, r.st.name, "restore", "needs a successful save first");
-      else if (!op_restore(&r))
+        bench_emit_note(PROG, r.st.name, op, "needs a successful save first");
+      else if (!op_restore(&r, strcmp(op, "restore_cold") == 0))
         status = 1;
+    } else if (strcmp(op, "device") == 0) {
+      /* fio's files go next to the checkpoints; a missing fio is a note, not a failure. */
+      (void)bench_device_limits(r.dir, r.st.name, r.st.total_bytes, r.warm);
     } else if (strcmp(op, "reshard") == 0) {
       op_reshard(&r);
     } else if (strcmp(op, "partial") == 0) {

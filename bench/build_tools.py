@@ -74,5 +74,5 @@ def build(repo, build_dir, out_dir, cc):
         else:
             cflags = ["-I" + os.path.join(repo, "runtime", "include"), "-I" + os.path.join(build_dir, "gen")]
             cflags += _pkg(["--cflags", "libcjson", "libprotobuf-c", "libzstd"], [])
-            one("bench_ckpt", ["bench_ckpt.c"], cflags, [lib] + _ckpt_libs())
+            one("bench_ckpt", ["bench_ckpt.c", "bench_device.c"], cflags, [lib] + _ckpt_libs())
     return built, failed

@@ -12,6 +12,9 @@ import statistics
 # (key, goal, what). The order is performance.md's.
 GOALS = [
     ("blocking_vs_memcpy", 1.2, "async save blocking time / memcpy of S (warm buffer pool), llm"),
+    ("blocking_cold_vs_memcpy", 1.2, "first async save's blocking time (cold process, snapshot_bytes_hint) / memcpy of S, llm"),
+    ("save_vs_device", 1.1, "durable save / fio's best durable write of S (device limit), llm"),
+    ("restore_cold_vs_device", 1.1, "restore after dropping the page cache / fio's best cold read of S, llm"),
     ("save_vs_write_fsync", 1.1, "durable save (commit included) / write+fsync of S, llm"),
     ("restore_vs_read", 1.2, "restore into caller buffers / read of S (hot), llm"),
     ("save_vs_hdf5", 1.0, "durable save / libhdf5 durable save, llm"),
@@ -43,6 +46,9 @@ LAYOUT_NOTES = {
 # and with several ops the faster one (per round) stands for that peer.
 TIME_RATIOS = {
     "blocking_vs_memcpy": (("llm", "ckpt", ["async_blocking"]), ("llm", "limits", ["memcpy"])),
+    "blocking_cold_vs_memcpy": (("llm", "ckpt", ["async_blocking_cold"]), ("llm", "limits", ["memcpy"])),
+    "save_vs_device": (("llm", "ckpt", ["save"]), ("llm", "device", ["write"])),
+    "restore_cold_vs_device": (("llm", "ckpt", ["restore_cold"]), ("llm", "device", ["read_cold"])),
     "save_vs_write_fsync": (("llm", "ckpt", ["save"]), ("llm", "limits", ["write_fsync"])),
     "restore_vs_read": (("llm", "ckpt", ["restore"]), ("llm", "limits", ["read_hot"])),
     "save_vs_hdf5": (("llm", "ckpt", ["save"]), ("llm", "hdf5", ["save"])),
@@ -67,7 +73,12 @@ CONTEXT_RATIOS = {
     "llm.save_vs_zarr_python_none": (("llm", "ckpt", ["save"]), ("llm", "zarr_none", ["save"])),
     "llm.restore_vs_zarr_python_none": (("llm", "ckpt", ["restore"]), ("llm", "zarr_none", ["restore"])),
     "llm.async_total_vs_write_fsync": (("llm", "ckpt", ["async_total"]), ("llm", "limits", ["write_fsync"])),
-    "llm.blocking_cold_pool_vs_memcpy": (("llm", "ckpt", ["async_blocking_cold"]), ("llm", "limits", ["memcpy"])),
+    "llm.restore_cold_vs_read_cold": (("llm", "ckpt", ["restore_cold"]), ("llm", "limits", ["read_cold"])),
+    "llm.write_fsync_vs_device": (("llm", "limits", ["write_fsync"]), ("llm", "device", ["write"])),
+    "llm.read_cold_vs_device": (("llm", "limits", ["read_cold"]), ("llm", "device", ["read_cold"])),
+    "llm.packed_save_vs_device": (("llm", "ckpt", ["save_packed"]), ("llm", "device", ["write"])),
+    "llm.numpy_savez_vs_device": (("llm", "numpy", ["savez"]), ("llm", "device", ["write"])),
+    "llm.hdf5_save_vs_device": (("llm", "hdf5", ["save"]), ("llm", "device", ["write"])),
     "llm.restore_vs_read_cold": (("llm", "ckpt", ["restore"]), ("llm", "limits", ["read_cold"])),
     "llm.save_chunked_vs_save": (("llm", "ckpt", ["save_chunked"]), ("llm", "ckpt", ["save"])),
     "llm.hdf5_save_vs_write_fsync": (("llm", "hdf5", ["save"]), ("llm", "limits", ["write_fsync"])),
@@ -94,6 +105,8 @@ CONTEXT_RATIOS = {
     "llm.pwrite_backend_restore_vs_restore": (("llm", "ckpt_pwrite", ["restore"]), ("llm", "ckpt", ["restore"])),
     "llm.o_direct_save_vs_save": (("llm", "ckpt_direct", ["save"]), ("llm", "ckpt", ["save"])),
     "llm.fsync_at_end_save_vs_save": (("llm", "ckpt_fsync_end", ["save"]), ("llm", "ckpt", ["save"])),
+    "llm.syncfs_save_vs_save": (("llm", "ckpt_syncfs", ["save"]), ("llm", "ckpt", ["save"])),
+    "llm.syncfs_save_vs_device": (("llm", "ckpt_syncfs", ["save"]), ("llm", "device", ["write"])),
 }
 
 

@@ -67,6 +67,7 @@ def info(data_dir, cc, python):
         "data_fs": fstype,
         "cc": _cmd([cc, "--version"]),
         "hdf5": _cmd(["pkg-config", "--modversion", "hdf5"]),
+        "fio": _cmd(["fio", "--version"]),  # the device limit (bench_device.c)
         "python": py,
         "numpy": np_v,
         "zarr": zarr_v,

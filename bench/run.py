@@ -21,6 +21,8 @@ Environment:
                    bench_common.h says why)
   BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind)
   CC               the compiler for the C programs (default cc)
+  BENCH_SETTLE=S   seconds a full run waits, before it starts, after the previous run removed
+                   its data (default 360; 0 = do not wait): see settle() below
 """
 
 import datetime
@@ -46,17 +48,17 @@ PROCESS_TIMEOUT = 900
 
 # What runs on each state, in the order a round runs it. ckpt's ops are bench_ckpt's (see its
 # header comment): on the llm state it also measures the limits its goals compare with, right
-# before the ops they pair with (limits before save, memcpy before async), so those pairs are
-# seconds apart in one process. The peers run where a goal (or its calibration) needs them;
+# before the ops they pair with (the device's limit with fio and limits before save, memcpy
+# before async), so those pairs are seconds apart in one process. The peers run where a goal (or its calibration) needs them;
 # the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
 # are left out.
-LLM_CKPT_OPS = ["limits", "save", "restore", "save_packed", "save_chunked", "reshard", "partial",
+LLM_CKPT_OPS = ["device", "limits", "save", "restore", "restore_cold", "save_packed", "save_chunked", "reshard", "partial",
                 "memcpy", "async"]
 JOBS = {
     "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
             ("limits", ["write_nosync", "read_cold"]), ("zarr_none", ["none"]),
             ("ckpt_pwrite", ["save", "restore"]), ("ckpt_direct", ["save"]),
-            ("ckpt_fsync_end", ["save"])],
+            ("ckpt_fsync_end", ["save"]), ("ckpt_syncfs", ["save"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
     # The small state's goals use the packed layout (save_packed, which also restores it as
     # restore_packed); its default-layout save (10,000 directories, 20-30 s) is context.
@@ -80,6 +82,7 @@ VARIANTS = {
     "ckpt_pwrite": {"CKPT_IO_BACKEND": "pwrite"},    # pwrite/pread workers instead of io_uring
     "ckpt_direct": {"CKPT_IO_FLUSH": "direct"},      # O_DIRECT writes instead of write-behind
     "ckpt_fsync_end": {"CKPT_IO_FLUSH": "end"},      # buffered writes, one fsync per file
+    "ckpt_syncfs": {"CKPT_IO_DURABILITY": "syncfs"},  # one syncfs per group, not 909 fsyncs
     "ckpt_unpacked": {},                             # the small state in the default layout
 }
 for _name in VARIANTS:
@@ -94,8 +97,8 @@ CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small",
     ("*", name) for name in VARIANTS}
 # QUICK runs in rounds what it runs (round counts per job below), with no context pass: the
 # large state, zarr-python (hundreds of per-file fsyncs even scaled down) and ckpt's variants
-# in the first round only, ckpt's save_chunked/reshard/partial/memcpy/async ops too, and
-# neither zarr-python without compressor nor bench_limits' own processes.
+# in the first round only, ckpt's device/restore_cold/save_chunked/reshard/partial/memcpy/async
+# ops too, and neither zarr-python without compressor nor bench_limits' own processes.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
                 ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
 QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
@@ -227,8 +230,35 @@ class Run:
 
     # ---------------------------------------------------------------- the run
 
+    def settle(self):
+        """Waits until BENCH_SETTLE seconds (default 360) have passed since the previous run
+        removed its data directory (its time is in BUILD/bench/last-removal). That removal frees
+        every inode the run created at once (over 30,000: the small state's default-layout save
+        alone makes 10,000 directories and 20,000 files), and on ext4 without a journal, this
+        machine kind's disk, the inode allocator skips and looks up every inode freed in the last
+        60-300 s (docs/performance.md, "Deleted inodes"): a run started right after another pays
+        that scan on every file ckpt's default layout creates (creating one llm save's 900 files
+        took 0.34-0.37 s right after 900 deletions, 0.026-0.05 s with none), while the peers
+        that write one file pay nothing. QUICK runs do not wait (they are not a measurement). Returns the seconds since that removal when the run started, or None."""
+        try:
+            with open(self.removal_stamp) as f:
+                removed = float(f.read().strip())
+        except (OSError, ValueError):
+            return None
+        settle = float(os.environ.get("BENCH_SETTLE") or 360)
+        waited = 0.0
+        age = time.time() - removed
+        if not self.quick and settle > 0 and 0 <= age < settle:
+            waited = settle - age
+            log(f"waiting {waited:.0f} s: the previous run freed its inodes {age:.0f} s ago "
+                "(BENCH_SETTLE=0 skips the wait; docs/performance.md, \"Deleted inodes\")")
+            time.sleep(waited)
+        return round(age + waited, 1)
+
     def execute(self):
         os.makedirs(self.log_dir, exist_ok=True)
+        self.removal_stamp = os.path.join(self.out_dir, "last-removal")
+        self.since_removal = self.settle()
         started = time.monotonic()
         load_start = machine.loadavg()
         log(f"building the C programs with {self.cc}")
@@ -260,6 +290,8 @@ class Run:
                 self.run_context(data_root, started)
         finally:
             shutil.rmtree(data_root, ignore_errors=True)
+            with open(self.removal_stamp, "w") as f:
+                f.write(f"{time.time():.3f}\n")
         info["loadavg_start"] = load_start
         info["loadavg_end"] = machine.loadavg()
         results = self.figures(ckptgen, ckptgen_note, info, time.monotonic() - started)
@@ -388,6 +420,8 @@ class Run:
     # ---------------------------------------------------------------- figures
 
     def why_missing(self, st, prog, ops):
+        if prog == "device":
+            prog = "ckpt"  # fio runs from bench_ckpt's process (op "device"), its notes are ckpt's
         if st not in self.states:
             return f"state {st} was not run (BENCH_STATES)"
         if prog in PROGRAM and PROGRAM[prog] in self.build_failed:
@@ -485,6 +519,7 @@ class Run:
                        "starts right after pre-warming S*1.25+64 MiB of memory (bench_common.h: "
                        "bench_prewarm)"),
             "budget_seconds": self.budget or None,
+            "seconds_since_previous_removal": self.since_removal,
             "ckptgen_bench_seconds": self.ckptgen_seconds,
             "context_skipped_by_budget": self.context_skipped,
             "rounds_cut_by_budget": {f"{st}/{prog}": n for (st, prog), n in self.rounds_of.items()},

@@ -27,10 +27,11 @@ def main():
         schedule.append([(st, p, a) for st in run.JOBS for p, a in r.jobs_of_round(rnd, st)])
 
     # Every job a goal's ratio needs runs in every round (QUICK: in the first round; it runs
-    # zarr-python once on purpose). The llm limits come from ckpt's process, right before the
-    # op they pair with.
+    # zarr-python once on purpose). The llm limits and the device limit (fio) come from ckpt's
+    # process, right before the ops they pair with.
     needed = {(st, prog) for num, den in goals.TIME_RATIOS.values() for st, prog, _ in (num, den)}
     needed.discard(("llm", "limits"))
+    needed.discard(("llm", "device"))
     for rnd, jobs in enumerate(schedule):
         ran = {(st, p) for st, p, _ in jobs}
         for job in sorted(needed) if rnd == 0 or not quick else []:
@@ -42,6 +43,9 @@ def main():
                 fail(f"round {rnd + 1}: llm ckpt ops {ckpt}: {before} is not right before {op}")
         if "save" not in ckpt or "restore" not in ckpt or "limits" not in ckpt:
             fail(f"round {rnd + 1}: llm ckpt ops {ckpt} lack limits, save or restore")
+        if (rnd == 0 or not quick) and ("device" not in ckpt or ckpt.index("device") > ckpt.index("save")
+                                        or "restore_cold" not in ckpt):
+            fail(f"round {rnd + 1}: llm ckpt ops {ckpt}: no device limit before save, or no restore_cold")
         if not quick:
             for op in run.LLM_CKPT_OPS:
                 if op not in ckpt:
@@ -55,7 +59,7 @@ def main():
     # does not promise this).
     for key, (num, den) in goals.TIME_RATIOS.items() if not quick else []:
         a, b = (num[0], num[1]), (den[0], den[1])
-        if a[1] != "ckpt" or b[1] == "ckpt" or b == ("llm", "limits"):
+        if a[1] != "ckpt" or b[1] == "ckpt" or b in (("llm", "limits"), ("llm", "device")):
             continue
         together, both = 0, 0
         for jobs in schedule:

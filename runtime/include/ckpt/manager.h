@@ -163,6 +163,10 @@ typedef struct ckpt_manager_options {
    * ckpt_checkpointer_options.pack_arrays_up_to_bytes). 0 = off (Orbax's layout). Steps saved
    * with it are read by ckpt and the `ckpt` tool, not by Orbax or zarr-python. */
   uint64_t pack_arrays_up_to_bytes;
+  /* About how many bytes one snapshot of the state takes: the async checkpointer pre-faults
+   * its staging pool in the background from construction on, so the first save blocks no
+   * longer than later ones (see ckpt_checkpointer_options.snapshot_bytes_hint). 0 = none. */
+  uint64_t snapshot_bytes_hint;
 } ckpt_manager_options;
 
 /* All defaults (Orbax's): every member zero, spelled out so C++ and
@@ -170,7 +174,7 @@ typedef struct ckpt_manager_options {
 #define CKPT_MANAGER_OPTIONS_INIT                                                             \
   {                                                                                           \
     0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0                     \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, 0                  \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */

@@ -58,6 +58,7 @@ struct ckpt_checkpointer {
   pending_save *pending; /* the save running in the background, if any */
   pthread_t thread;
   atomic_bool thread_done;
+  ckpt_staging_preparer staging; /* the pool of options.snapshot_bytes_hint, being built */
 };
 
 static const char *desc_name(const ckpt_handler_desc *d) {
@@ -111,8 +112,18 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   }
   if (c->opts.async)
     ckpt_staging_retain(); /* keeps the snapshot pool warm from one save to the next */
+  /* The first save's pool, faulted in behind the caller's back (staging_pool.h); none for
+   * checkpointers that never copy (synchronous or zero-copy ones). */
+  bool copies = c->opts.async && !c->opts.zero_copy;
+  ckpt_staging_prepare_start(&c->staging, copies ? o->snapshot_bytes_hint : 0);
   *out = c;
   return CKPT_OK;
+}
+
+bool ckpt_checkpointer_snapshot_pool_ready(const ckpt_checkpointer *ckptr) {
+  if (ckptr == NULL)
+    return false;
+  return ckpt_staging_prepare_done((ckpt_staging_preparer *)&ckptr->staging);
 }
 
 ckpt_status ckpt_checkpointer_bind_item(ckpt_checkpointer *ckptr, const char *item,
@@ -531,6 +542,7 @@ ckpt_status ckpt_checkpointer_close(ckpt_checkpointer *ckptr, ckpt_error *err) {
   ckpt_status st = join_pending(ckptr, err);
   ckpt_handler_destroy(ckptr->handler);
   ckpt_engine_free(ckptr->engine);
+  ckpt_staging_prepare_join(&ckptr->staging); /* before the drop: the pool may be unmapped */
   if (ckptr->opts.async)
     ckpt_staging_drop(); /* the last async checkpointer gives the pool's memory back */
   free(ckptr);

@@ -132,6 +132,7 @@ static ckpt_status make_config(const char *directory, const ckpt_manager_options
   c->async = !o->sync;
   c->zero_copy = o->zero_copy;
   c->pack_bytes = o->pack_arrays_up_to_bytes;
+  c->snapshot_bytes_hint = o->snapshot_bytes_hint;
   c->atomicity = o->atomicity;
   c->io = o->io != NULL ? o->io : ckpt_io_default();
   return CKPT_OK;
@@ -235,6 +236,7 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
     co.async = m->cfg.async;
     co.zero_copy = m->cfg.zero_copy;
     co.pack_arrays_up_to_bytes = m->cfg.pack_bytes;
+    co.snapshot_bytes_hint = m->cfg.snapshot_bytes_hint;
     ckpt_error scratch = CKPT_ERROR_INIT;
     st = ckpt_checkpointer_new(NULL, &co, &m->ckptr, &scratch);
     if (st == CKPT_EUNSUPPORTED && co.async) {

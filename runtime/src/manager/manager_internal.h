@@ -51,6 +51,7 @@ typedef struct mgr_config {
   bool async;
   bool zero_copy;
   uint64_t pack_bytes; /* ckpt_manager_options.pack_arrays_up_to_bytes */
+  uint64_t snapshot_bytes_hint; /* ckpt_manager_options.snapshot_bytes_hint */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
 } mgr_config;
