@@ -149,6 +149,42 @@ $(LIBCKPT_SO): $(RT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libckpt.so.0 -o $@ $^ $(LDLIBS_ALL)
 
+# ---------------------------------------------------------------- libckpt_mpi
+# The MPI process group (ckpt/mpi.h, docs/multiprocess.md): a library of its own, so libckpt
+# has no MPI dependency. Built when Open MPI's C bindings are installed (scripts/install-deps
+# installs them); without them libckpt, the tool and the other suites build as before and the
+# MPI suite reports a skip.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+MPIRUN     ?= $(shell command -v mpirun 2>/dev/null)
+ifneq ($(MPI_LIBS),)
+HAVE_MPI   := 1
+LIBCKPT_MPI_A  := $(BUILD)/lib/libckpt_mpi.a
+LIBCKPT_MPI_SO := $(BUILD)/lib/libckpt_mpi.so
+MPI_SRCS := $(wildcard runtime/mpi/*.c)
+MPI_OBJS := $(MPI_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/obj/runtime/mpi/%.o: runtime/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(MPI_CFLAGS) $(CFLAGS_ALL) -fvisibility=hidden -c -o $@ $<
+$(LIBCKPT_MPI_A): $(MPI_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+$(LIBCKPT_MPI_SO): $(MPI_OBJS) $(LIBCKPT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libckpt_mpi.so.0 -o $@ $(MPI_OBJS) -L$(BUILD)/lib -lckpt $(MPI_LIBS)
+MPI_LIBS_BUILT := $(LIBCKPT_MPI_A) $(LIBCKPT_MPI_SO)
+
+# The programs the MPI suite (tests/mpi) starts under mpirun: one per file of tests/mpi/ranks/,
+# each rank printing its own pass/fail lines.
+MPI_TEST_SRCS := $(wildcard tests/mpi/ranks/*.c)
+MPI_TEST_BINS := $(MPI_TEST_SRCS:tests/mpi/ranks/%.c=$(BUILD)/tests/mpi-ranks/%)
+$(BUILD)/tests/mpi-ranks/%: tests/mpi/ranks/%.c $(LIBCKPT_MPI_A) $(LIBCKPT_A) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(MPI_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
+	  $(LIBCKPT_MPI_A) $(LIBCKPT_A) $(MPI_LIBS) $(LDLIBS_ALL)
+endif
+
 # Example schemas and their protos, compiled once for examples and tests.
 EXAMPLES_LIB := $(BUILD)/lib/libckpt_examples.a
 EXAMPLES_OBJS := $(EXAMPLE_GEN_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o) \
@@ -183,7 +219,8 @@ $(TORTURE_BIN): $(BUILD)/obj/tools/torture/torture.o $(LIBCKPT_A)
 EXAMPLE_PROGS := $(sort $(notdir $(patsubst %/,%,$(wildcard examples/*/))))
 EXAMPLE_BINS  := $(EXAMPLE_PROGS:%=$(BUILD)/bin/examples/%)
 
-all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS) $(TORTURE_BIN)
+all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS) $(TORTURE_BIN) \
+     $(MPI_LIBS_BUILT)
 
 # ---------------------------------------------------------------- tests
 # Each directory tests/<suite>/ becomes one Criterion binary $(BUILD)/tests/<suite> built from
@@ -195,7 +232,8 @@ TEST_BINS   := $(TEST_SUITES:%=$(BUILD)/tests/%)
 TEST_CPPFLAGS := $(CPPFLAGS_ALL) -Iruntime/src \
   -DCKPT_SOURCE_DIR='"$(CURDIR)"' -DCKPT_BUILD_DIR='"$(abspath $(BUILD))"' \
   -DCKPTGEN_PATH='"$(abspath $(CKPTGEN))"' -DCKPT_TOOL_PATH='"$(abspath $(CKPT_TOOL))"' \
-  -DCKPT_PYTHON='"$(PYTHON)"' -DCKPT_CC='"$(CC)"'
+  -DCKPT_PYTHON='"$(PYTHON)"' -DCKPT_CC='"$(CC)"' -DCKPT_MPIRUN='"$(MPIRUN)"' \
+  -DCKPT_HAVE_MPI=$(if $(HAVE_MPI),1,0)
 TEST_LDLIBS := -lcriterion
 
 define TEST_SUITE_template
@@ -324,9 +362,13 @@ fuzz-run: $(FUZZ_BINS)
 # ---------------------------------------------------------------- exported symbols
 # libckpt.so exports exactly the declarations of the public headers that carry CKPT_API
 # (scripts/check-exports says what differs), and the examples link against it alone.
-PUBLIC_HEADERS := $(sort $(wildcard runtime/include/ckpt/*.h)) $(BUILD)/gen/ckpt/builtin.ckpt.h
-check-exports: $(LIBCKPT_SO) $(SHARED_EXAMPLE_BINS)
+# ckpt/mpi.h is libckpt_mpi's, checked against libckpt_mpi.so on its own.
+PUBLIC_HEADERS := $(sort $(filter-out runtime/include/ckpt/mpi.h,$(wildcard runtime/include/ckpt/*.h))) \
+                  $(BUILD)/gen/ckpt/builtin.ckpt.h
+MPI_PUBLIC_HEADERS := runtime/include/ckpt/mpi.h
+check-exports: $(LIBCKPT_SO) $(SHARED_EXAMPLE_BINS) $(MPI_LIBS_BUILT)
 	$(PYTHON) scripts/check-exports $(LIBCKPT_SO) $(PUBLIC_HEADERS)
+	$(if $(HAVE_MPI),$(PYTHON) scripts/check-exports $(LIBCKPT_MPI_SO) $(MPI_PUBLIC_HEADERS))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -336,10 +378,11 @@ check-exports: $(LIBCKPT_SO) $(SHARED_EXAMPLE_BINS)
 # catches leaks in child processes the tests start, such as ckptgen). print_suppressions=0: LSan
 # would otherwise log the statistics of a matched suppression, which is not a report.
 SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer-logs
-run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS) $(FUZZ_REPLAY_BINS)
+run-tests: all $(TEST_BINS) $(SHARED_EXAMPLE_BINS) $(FUZZ_REPLAY_BINS) $(MPI_TEST_BINS)
 	@status=0; rm -rf $(SAN_LOG_DIR); mkdir -p $(SAN_LOG_DIR); \
 	echo "== scripts/check-exports"; \
 	$(PYTHON) scripts/check-exports $(LIBCKPT_SO) $(PUBLIC_HEADERS) || status=1; \
+	$(if $(HAVE_MPI),$(PYTHON) scripts/check-exports $(LIBCKPT_MPI_SO) $(MPI_PUBLIC_HEADERS) || status=1;) \
 	for t in $(TEST_BINS); do \
 	  echo "== $$t"; \
 	  ASAN_OPTIONS="log_path=$(SAN_LOG_DIR)/asan:$$ASAN_OPTIONS" \
@@ -413,6 +456,13 @@ install: all
 	  scripts/ckpt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ckpt.pc
 	install -m 644 scripts/ckptgen.mk $(DESTDIR)$(PREFIX)/share/ckpt/ckptgen.mk
 	install -m 644 scripts/CkptGen.cmake $(DESTDIR)$(PREFIX)/lib/cmake/ckpt/CkptGen.cmake
+ifneq ($(HAVE_MPI),)
+	install -m 644 $(LIBCKPT_MPI_A) $(DESTDIR)$(PREFIX)/lib/libckpt_mpi.a
+	install -m 755 $(LIBCKPT_MPI_SO) $(DESTDIR)$(PREFIX)/lib/libckpt_mpi.so.0
+	ln -sf libckpt_mpi.so.0 $(DESTDIR)$(PREFIX)/lib/libckpt_mpi.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*CKPT_VERSION_STRING "\(.*\)".*/\1/p' runtime/include/ckpt/desc.h)|g' \
+	  scripts/ckpt-mpi.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ckpt-mpi.pc
+endif
 
 clean:
 	rm -rf build

@@ -20,6 +20,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
 #include "ckpt/layout.h"
+#include "ckpt/process_group.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,11 +52,21 @@ typedef struct ckpt_checkpointer_options {
    * snapshots are malloc'ed); ignored by synchronous and zero_copy checkpointers, which do
    * not copy. See ckpt_checkpointer_snapshot_pool_ready. */
   uint64_t snapshot_bytes_hint;
+  /* Multi-process saves and restores (docs/multiprocess.md): the processes that save each
+   * checkpoint together (borrowed; must outlive the checkpointer). NULL: this process alone
+   * (ckpt_process_group_single), exactly the single-process behaviour. Every process of the
+   * group calls save, restore and close on its own checkpointer, with the same paths and the
+   * same tree structure; each writes only the replica-0 shards it holds. Not with
+   * pack_arrays_up_to_bytes (the packed layout is single-process). */
+  ckpt_process_group *process_group;
+  /* Rank of the process that creates the directories, writes the metadata files and commits
+   * (Orbax's MultiprocessingOptions.primary_host; default 0). */
+  int primary;
 } ckpt_checkpointer_options;
 
 /* Zero-initialised options are the defaults; this documents it. */
 #define CKPT_CHECKPOINTER_OPTIONS_INIT \
-  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0 }
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, NULL, 0 }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 

@@ -13,6 +13,7 @@
 #include "ckpt/handler.h"
 #include "ckpt/registry.h"
 #include "ckpt/io.h"
+#include "ckpt/process_group.h"
 #include "ckpt/layout.h"
 #include "ckpt/record_handler.h"
 #include "ckpt/checkpointer.h"

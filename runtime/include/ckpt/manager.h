@@ -167,6 +167,15 @@ typedef struct ckpt_manager_options {
    * its staging pool in the background from construction on, so the first save blocks no
    * longer than later ones (see ckpt_checkpointer_options.snapshot_bytes_hint). 0 = none. */
   uint64_t snapshot_bytes_hint;
+  /* ---- several processes (docs/multiprocess.md) */
+  /* The processes that save each step together (borrowed; must outlive the manager); NULL:
+   * this process alone. Every process then creates its manager, and calls save, delete,
+   * reload, reached_preemption and close, in the same order (they are collectives). The
+   * primary (Orbax's primary_host) creates the directory, discovers the steps, decides
+   * should_save and retention, and is the only one to delete; the others follow its decisions.
+   * Not with pack_arrays_up_to_bytes. */
+  ckpt_process_group *process_group;
+  int primary;
 } ckpt_manager_options;
 
 /* All defaults (Orbax's): every member zero, spelled out so C++ and
@@ -174,7 +183,7 @@ typedef struct ckpt_manager_options {
 #define CKPT_MANAGER_OPTIONS_INIT                                                             \
   {                                                                                           \
     0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, 0                  \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, 0, NULL, 0         \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */
@@ -252,6 +261,17 @@ CKPT_API ckpt_status ckpt_manager_delete(ckpt_manager *m, int64_t step, ckpt_err
 /* Re-reads the step list from disk (after another process wrote), after waiting for a pending
  * save (whose error, if any, is returned). */
 CKPT_API ckpt_status ckpt_manager_reload(ckpt_manager *m, ckpt_error *err);
+
+/* Preemption (Orbax's reached_preemption; docs/multiprocess.md). ckpt_preemption_watch
+ * installs a handler for signum (SIGTERM, the usual notice of a scheduler) that only records
+ * the signal; ckpt_preemption_received tells whether it came to this process. */
+CKPT_API ckpt_status ckpt_preemption_watch(int signum, ckpt_error *err);
+CKPT_API bool ckpt_preemption_received(void);
+/* A collective of the manager's processes: *reached is true on every process when any of them
+ * received the watched signal, so that every process saves `step` (with force) and stops
+ * together. Alone: ckpt_preemption_received(). */
+CKPT_API ckpt_status ckpt_manager_reached_preemption(ckpt_manager *m, int64_t step, bool *reached,
+                                                     ckpt_error *err);
 /* Waits for a pending save and its deletions; returns their error, if any (once). */
 CKPT_API ckpt_status ckpt_manager_wait_until_finished(ckpt_manager *m, ckpt_error *err);
 /* Returns the error of a pending save that already finished, without waiting (once). */

@@ -35,6 +35,7 @@
 #include "storage/step_dirs.h"
 #include "storage/zarr_io.h"
 #include "io/staging_pool.h"
+#include "util/crc32c.h"
 #include "util/path.h"
 
 /* One save between its blocking part and its commit. */
@@ -55,6 +56,7 @@ struct ckpt_checkpointer {
   ckpt_checkpointer_options opts;
   ckpt_io *io;
   ckpt_engine *engine;   /* every save's and restore's file I/O; owned */
+  ckpt_process_group *pg; /* NULL: this process alone (borrowed) */
   pending_save *pending; /* the save running in the background, if any */
   pthread_t thread;
   atomic_bool thread_done;
@@ -86,11 +88,22 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
   if (o->io_threads < 0 || o->io_threads > 256)
     return ckpt_error_set(err, CKPT_EINVAL, "io_threads must be 0 (default) to 256, not %d",
                           o->io_threads);
+  int group_size = ckpt_process_group_size(o->process_group);
+  if (o->primary < 0 || o->primary >= group_size)
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "primary process %d is not a rank of the process group (size %d)",
+                          o->primary, group_size);
+  if (group_size > 1 && o->pack_arrays_up_to_bytes > 0)
+    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                          "pack_arrays_up_to_bytes with a process group of %d: the packed layout "
+                          "is single-process (docs/multiprocess.md, \"Limits\")",
+                          group_size);
   ckpt_checkpointer *c = calloc(1, sizeof *c);
   if (c == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a checkpointer");
   c->opts = *o;
   c->io = o->io != NULL ? o->io : ckpt_io_default();
+  c->pg = group_size > 1 ? o->process_group : NULL;
   c->handler_desc = handler != NULL ? handler : &ckpt_CompositeCheckpointHandler_desc;
   atomic_init(&c->thread_done, false);
   ckpt_engine_options eo;
@@ -177,10 +190,21 @@ static ckpt_status write_manifest(ckpt_io *io, const char *dir, ckpt_op *op,
   return ckpt_manifest_write_noted(io, dir, op->files, meta_sum, err);
 }
 
-static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
+/* A multi-process save (docs/multiprocess.md): not this process alone. */
+static bool multiprocess(const ckpt_checkpointer *c) {
+  return c->pg != NULL;
+}
+
+static bool is_primary(const ckpt_checkpointer *c) {
+  return c->pg == NULL || ckpt_process_group_rank(c->pg) == c->opts.primary;
+}
+
+/* The finishing part once the handlers' work is written: step metadata, finalize, the commit
+ * timestamp, the manifest and the commit. On the primary only. */
+static ckpt_status commit_save(pending_save *p, ckpt_error *err) {
   ckpt_checkpointer *c = p->ckptr;
   const char *tmp = p->commit.tmp_path;
-  ckpt_status st = ckpt_op_run_deferred(&p->op, err);
+  ckpt_status st = CKPT_OK;
   if (st == CKPT_OK) {
     cJSON_Delete(p->meta.item_handlers);
     p->meta.item_handlers = NULL;
@@ -221,11 +245,35 @@ static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
     p->commit.durable = ckpt_op_durable(&p->op);
     st = ckpt_commit_finish(&p->commit, err);
   }
+  return st;
+}
+
+/* The commit protocol across processes: every process writes (its deferred work, durable) →
+ * an agreed status → every process joins the agreed work (each item's gather of chunk
+ * checksums onto the primary, which writes the item files) → the primary commits → its outcome
+ * is broadcast. A failure anywhere before the commit leaves nothing committed (the primary
+ * removes the tmp directory), and every process returns the same error. */
+static ckpt_status finish_save(pending_save *p, ckpt_error *err) {
+  ckpt_checkpointer *c = p->ckptr;
+  ckpt_status st = ckpt_op_run_deferred(&p->op, err);
+  bool shared = false;
+  if (multiprocess(c)) {
+    st = ckpt_process_group_agree(c->pg, st, err);
+    if (st == CKPT_OK) {
+      st = ckpt_op_run_agreed(&p->op, err);
+      shared = true;
+    }
+  }
+  if (st == CKPT_OK && is_primary(c))
+    st = commit_save(p, err);
   if (st != CKPT_OK) {
     ckpt_op_cancel(&p->op);
-    ckpt_commit_abort(&p->commit);
-    ckpt_error_prefix(err, "saving checkpoint '%s' failed: ", p->commit.final_path);
+    ckpt_commit_abort(&p->commit); /* nothing unless this process created the tmp directory */
   }
+  if (shared)
+    st = ckpt_process_group_share_outcome(c->pg, c->opts.primary, st, err);
+  if (st != CKPT_OK)
+    ckpt_error_prefix(err, "saving checkpoint '%s' failed: ", p->commit.final_path);
   return st;
 }
 
@@ -271,15 +319,9 @@ ckpt_status ckpt_checkpointer_check_for_errors(ckpt_checkpointer *ckptr, ckpt_er
 
 /* ---------------------------------------------------------------- save */
 
-ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
-                                   const ckpt_args *args, bool force, const cJSON *custom_metadata,
-                                   ckpt_error *err) {
-  if (ckptr == NULL)
-    return ckpt_error_set(err, CKPT_EINVAL, "checkpointer is NULL");
-  /* The previous async save must be committed (or its error reported) first. */
-  ckpt_status st = join_pending(ckptr, err);
-  if (st != CKPT_OK)
-    return st;
+/* The checks of a save's arguments, before anything is created. */
+static ckpt_status check_save(ckpt_checkpointer *ckptr, const char *path, const ckpt_args *args,
+                              const cJSON *custom_metadata, ckpt_error *err) {
   if (path == NULL || path[0] == '\0')
     return ckpt_error_set(err, CKPT_EINVAL, "save: checkpoint path is empty");
   if (args == NULL || args->desc == NULL)
@@ -296,20 +338,76 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
   if (custom_metadata != NULL && !cJSON_IsObject(custom_metadata))
     return ckpt_error_set(err, CKPT_EINVAL, "save of '%s': custom_metadata must be a JSON object",
                           path);
+  return CKPT_OK;
+}
+
+/* Multi-process: every process must save the same path with the same force and name the same
+ * primary (a process writing elsewhere would leave the checkpoint without its chunks). Checked
+ * by an all-gather of the path's CRC-32C, force and the primary; a difference is every
+ * process's CKPT_EINVAL. */
+static ckpt_status same_everywhere(ckpt_checkpointer *c, const char *path, bool force,
+                                   ckpt_error *err) {
+  int size = ckpt_process_group_size(c->pg);
+  uint32_t mine[3] = {ckpt_crc32c(0, path, strlen(path)), force, (uint32_t)c->opts.primary};
+  uint32_t *all = malloc((size_t)size * sizeof mine);
+  if (all == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s' (the other processes "
+                          "may wait)", path);
+  ckpt_status st = ckpt_process_group_allgather(c->pg, mine, sizeof mine, all, err);
+  static const char *const what[3] = {"to another path", "with another force",
+                                      "with another primary"};
+  for (int r = 1; st == CKPT_OK && r < size; r++)
+    for (int k = 0; st == CKPT_OK && k < 3; k++)
+      if (all[3 * r + k] != all[k])
+        st = ckpt_error_set(err, CKPT_EINVAL,
+                            "save of '%s': process %d saves %s than process 0 (every process "
+                            "must save the same path with the same force and primary)",
+                            path, r, what[k]);
+  free(all);
+  return st;
+}
+
+/* In a multi-process save, every process's status agreed (the lowest failing rank's error on
+ * every process); alone, st as it is. */
+static ckpt_status agree(ckpt_checkpointer *c, ckpt_status st, ckpt_error *err) {
+  return multiprocess(c) ? ckpt_process_group_agree(c->pg, st, err) : st;
+}
+
+ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
+                                   const ckpt_args *args, bool force, const cJSON *custom_metadata,
+                                   ckpt_error *err) {
+  if (ckptr == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "checkpointer is NULL");
+  /* The previous async save must be committed (or its error reported) first. Its outcome was
+   * agreed by every process, so every process returns here alike. */
+  ckpt_status st = join_pending(ckptr, err);
+  if (st != CKPT_OK)
+    return st;
+  /* Multi-process: every step below that can fail on one process only ends in an agreement,
+   * so no process waits in a collective the others skipped. */
+  st = agree(ckptr, check_save(ckptr, path, args, custom_metadata, err), err);
+  if (st == CKPT_OK && multiprocess(ckptr))
+    st = same_everywhere(ckptr, path, force, err);
+  if (st != CKPT_OK)
+    return st;
 
   pending_save *p = calloc(1, sizeof *p);
+  if (p != NULL)
+    p->ckptr = ckptr;
   if (p == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s'", path);
-  p->ckptr = ckptr;
-  if (custom_metadata != NULL) {
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s'", path);
+  if (st == CKPT_OK && custom_metadata != NULL) {
     p->custom_metadata = cJSON_Duplicate(custom_metadata, true);
-    if (p->custom_metadata == NULL) {
-      pending_free(p);
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s'", path);
-    }
+    if (p->custom_metadata == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s'", path);
   }
-  st = ckpt_commit_begin(&p->commit, ckptr->io, ckptr->opts.atomicity, path, force, err);
-  if (st == CKPT_OK) {
+  /* The primary creates the tmp directory; the others only learn its name, and wait for the
+   * agreement that it exists before writing into it. */
+  if (st == CKPT_OK && is_primary(ckptr))
+    st = ckpt_commit_begin(&p->commit, ckptr->io, ckptr->opts.atomicity, path, force, err);
+  else if (st == CKPT_OK)
+    st = ckpt_commit_paths(&p->commit, ckptr->io, ckptr->opts.atomicity, path, err);
+  if (st == CKPT_OK && is_primary(ckptr)) {
     /* Orbax's lifecycle: the tmp directory starts with the init timestamp, and handlers may
      * look at it. One small file, not fsync'd (the commit syncs it with everything else): the
      * only file the blocking path creates. */
@@ -317,6 +415,7 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     p->meta.init_timestamp_nsecs = ckpt_now_nsecs();
     st = ckpt_step_metadata_write(ckptr->io, p->commit.tmp_path, &p->meta, err);
   }
+  st = agree(ckptr, st, err);
   if (st == CKPT_OK) {
     /* A synchronous save returns only once everything is written, so the caller cannot touch
      * its arrays meanwhile: it needs no snapshot, and the engine writes from the caller's
@@ -326,20 +425,25 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     p->op_live = st == CKPT_OK;
     if (p->op_live) {
       ckpt_op_set_engine(&p->op, ckptr->engine);
+      ckpt_op_set_group(&p->op, ckptr->pg, ckptr->opts.primary);
       p->op.pack_arrays_up_to_bytes = ckptr->opts.pack_arrays_up_to_bytes;
     }
-  }
-  if (st == CKPT_OK) {
-    st = ckptr->handler->desc->vtable->save(ckptr->handler, &p->op, p->commit.tmp_path, args, err);
-    if (st != CKPT_OK)
-      ckpt_error_set(err, st, "handler save failed without a message");
+    if (st == CKPT_OK) {
+      st = ckptr->handler->desc->vtable->save(ckptr->handler, &p->op, p->commit.tmp_path, args,
+                                              err);
+      if (st != CKPT_OK)
+        ckpt_error_set(err, st, "handler save failed without a message");
+    }
+    st = agree(ckptr, st, err);
   }
   if (st != CKPT_OK) {
-    if (p->op_live)
+    if (p != NULL && p->op_live)
       ckpt_op_cancel(&p->op);
-    ckpt_commit_abort(&p->commit);
-    if (p->commit.final_path != NULL)
-      ckpt_error_prefix(err, "saving checkpoint '%s' failed: ", p->commit.final_path);
+    if (p != NULL) {
+      ckpt_commit_abort(&p->commit); /* the primary's tmp directory, if it made one */
+      if (p->commit.final_path != NULL)
+        ckpt_error_prefix(err, "saving checkpoint '%s' failed: ", p->commit.final_path);
+    }
     pending_free(p);
     return st;
   }

@@ -432,18 +432,35 @@ ckpt_status ckpt_CompositeCheckpointHandler_save(ckpt_handler *self, ckpt_op *op
   }
   bool tmp = ckpt_op_atomicity(op) == CKPT_ATOMICITY_RENAME;
   ckpt_io *io = ckpt_op_io(op);
-  for (size_t i = 0; i < c->n_items && st == CKPT_OK; i++) {
+  /* Multi-process: an item that fails on this process only (out of memory in its snapshot,
+   * say) must not skip the collectives of the items after it, which the other processes run:
+   * the remaining items are still saved (their work is canceled with the save), and the first
+   * error is returned, to be agreed by the checkpointer. */
+  bool multi = ckpt_op_multiprocess(op);
+  ckpt_status first = CKPT_OK;
+  ckpt_error scratch = CKPT_ERROR_INIT;
+  for (size_t i = 0; i < c->n_items && (st == CKPT_OK || multi); i++) {
+    if (st != CKPT_OK && first == CKPT_OK)
+      first = st;
+    if (first != CKPT_OK) { /* later items' errors are not the one reported */
+      err = &scratch;
+      ckpt_error_clear(err);
+    }
+    st = CKPT_OK;
     const char *name = order[i]->key;
     ckpt_handler *h;
     st = get_or_set_handler(s, name, order[i]->value->desc, &h, err);
     if (st != CKPT_OK)
-      break;
+      continue; /* ends the loop unless multi-process */
     char *path = item_dir(dir, name, tmp);
     if (path == NULL) {
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving item \"%s\"", name);
-      break;
+      continue;
     }
-    st = ckpt_io_mkdir(io, path, err);
+    /* Multi-process: the primary creates the item directory; the others write into it only
+     * after the agreement that ends the blocking part (checkpointer.c). */
+    if (ckpt_op_writes_shared(op))
+      st = ckpt_io_mkdir(io, path, err);
     if (st == CKPT_OK) {
       st = h->desc->vtable->save(h, op, path, order[i]->value, err);
       if (st != CKPT_OK) {
@@ -460,6 +477,8 @@ ckpt_status ckpt_CompositeCheckpointHandler_save(ckpt_handler *self, ckpt_op *op
         s->n_saved++;
     }
   }
+  if (first != CKPT_OK)
+    st = first;
   free(order);
   if (st != CKPT_OK) {
     clear_saved(s);

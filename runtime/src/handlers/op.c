@@ -23,10 +23,20 @@ ckpt_status ckpt_op_init(ckpt_op *op, ckpt_io *io, bool zero_copy, ckpt_atomicit
   return CKPT_OK;
 }
 
+static void release_agreed(ckpt_op *op) {
+  for (size_t i = 0; i < op->n_agreed; i++)
+    if (op->agreed[i].release != NULL)
+      op->agreed[i].release(op->agreed[i].arg);
+  free(op->agreed);
+  op->agreed = NULL;
+  op->n_agreed = op->cap_agreed = 0;
+}
+
 void ckpt_op_destroy(ckpt_op *op) {
   if (op == NULL)
     return;
   ckpt_op_cancel(op);
+  release_agreed(op);
   free(op->jobs);
   op->jobs = NULL;
   op->cap_jobs = 0;
@@ -71,6 +81,83 @@ bool ckpt_op_zero_copy(const ckpt_op *op) {
 
 ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op) {
   return op != NULL ? op->atomicity : CKPT_ATOMICITY_RENAME;
+}
+
+void ckpt_op_set_group(ckpt_op *op, ckpt_process_group *pg, int primary) {
+  if (op == NULL)
+    return;
+  op->pg = pg;
+  op->primary = primary;
+}
+
+ckpt_process_group *ckpt_op_group(const ckpt_op *op) {
+  return op != NULL ? op->pg : NULL;
+}
+
+bool ckpt_op_multiprocess(const ckpt_op *op) {
+  return op != NULL && ckpt_process_group_size(op->pg) > 1;
+}
+
+bool ckpt_op_is_primary(const ckpt_op *op) {
+  return op == NULL || op->pg == NULL || ckpt_process_group_rank(op->pg) == op->primary;
+}
+
+bool ckpt_op_writes_shared(const ckpt_op *op) {
+  return !ckpt_op_multiprocess(op) || ckpt_op_is_primary(op);
+}
+
+int ckpt_op_primary(const ckpt_op *op) {
+  return op != NULL && op->pg != NULL ? op->primary : 0;
+}
+
+ckpt_status ckpt_op_defer_agreed(ckpt_op *op, ckpt_deferred_fn run, void *arg,
+                                 void (*release)(void *), ckpt_error *err) {
+  if (op == NULL || run == NULL) {
+    if (release != NULL)
+      release(arg);
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_op_defer_agreed: %s is NULL",
+                          op == NULL ? "op" : "run");
+  }
+  pthread_mutex_lock(&op->mu);
+  if (op->n_agreed == op->cap_agreed) {
+    size_t ncap = op->cap_agreed ? op->cap_agreed * 2 : 8;
+    ckpt_deferred_job *nj = realloc(op->agreed, ncap * sizeof *nj);
+    if (nj == NULL) {
+      pthread_mutex_unlock(&op->mu);
+      if (release != NULL)
+        release(arg);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory queueing deferred work");
+    }
+    op->agreed = nj;
+    op->cap_agreed = ncap;
+  }
+  op->agreed[op->n_agreed++] = (ckpt_deferred_job){run, arg, release};
+  pthread_mutex_unlock(&op->mu);
+  return CKPT_OK;
+}
+
+ckpt_status ckpt_op_run_agreed(ckpt_op *op, ckpt_error *err) {
+  if (op == NULL)
+    return CKPT_OK;
+  ckpt_status first = CKPT_OK;
+  /* Jobs queue no more agreed work while these run (they run after every handler's save). */
+  for (size_t i = 0; i < op->n_agreed; i++) {
+    ckpt_deferred_job *job = &op->agreed[i];
+    ckpt_error local = CKPT_ERROR_INIT;
+    ckpt_status st = job->run(job->arg, first == CKPT_OK ? err : &local);
+    if (st != CKPT_OK && first == CKPT_OK) {
+      first = st;
+      op->agreed_failed = true;
+      if (err != NULL && err->code == CKPT_OK)
+        ckpt_error_set(err, st, "deferred save work failed (%s)", ckpt_status_text(st));
+    }
+  }
+  release_agreed(op);
+  return first;
+}
+
+bool ckpt_op_agreed_failed(const ckpt_op *op) {
+  return op != NULL && op->agreed_failed;
 }
 
 void ckpt_op_set_engine(ckpt_op *op, ckpt_engine *engine) {

@@ -23,6 +23,7 @@
 #include "ckpt/layout.h"
 #include "ckpt/handler.h"
 #include "ckpt/io.h"
+#include "ckpt/process_group.h"
 #include "io/engine.h"
 #include "io/path_set.h"
 #include "util/crc32c.h"
@@ -49,6 +50,15 @@ struct ckpt_op {
    * guarded by mu), for the checkpoint's manifest (storage/zarr_io.h, CKPT_MANIFEST_FILE). */
   struct cJSON *files;
   bool files_lost; /* a note of files was lost to low memory: the save must fail (guarded by mu) */
+  /* Multi-process saves (docs/multiprocess.md): the group (NULL: this process alone) and the
+   * primary's rank, set by the checkpointer. */
+  ckpt_process_group *pg;
+  int primary;
+  /* Work queued with ckpt_op_defer_agreed: run by ckpt_op_run_agreed once every process's
+   * deferred work succeeded (the checkpointer agrees on that first). */
+  ckpt_deferred_job *agreed;
+  size_t n_agreed, cap_agreed;
+  bool agreed_failed; /* an agreed job failed: the later ones take part but write nothing */
   /* Restore: the checkpoint's manifest (NULL: none, e.g. written by Orbax) and its directory. */
   struct ckpt_checksums *manifest;
   const char *manifest_dir;
@@ -76,6 +86,30 @@ void ckpt_op_cancel(ckpt_op *op);
 size_t ckpt_op_pending(ckpt_op *op);
 
 ckpt_atomicity ckpt_op_atomicity(const ckpt_op *op);
+
+/* Multi-process saves. The group and the primary (NULL group: this process alone, which is then
+ * the primary). */
+void ckpt_op_set_group(ckpt_op *op, ckpt_process_group *pg, int primary);
+ckpt_process_group *ckpt_op_group(const ckpt_op *op);
+/* True for a save of several processes (group size > 1). */
+bool ckpt_op_multiprocess(const ckpt_op *op);
+/* True on the process that writes the metadata files and commits. */
+bool ckpt_op_is_primary(const ckpt_op *op);
+int ckpt_op_primary(const ckpt_op *op);
+/* True when this process writes what every process of the save would write alike (the
+ * directories, metadata files and text items): this process alone, or the primary. */
+bool ckpt_op_writes_shared(const ckpt_op *op);
+/* Queues work that runs after every process's deferred work succeeded (the checkpointer agrees
+ * first), in FIFO order, on every process: a job that holds a collective (a gather of each
+ * process's results to the primary) runs on every rank in the same order. ckpt_op_run_agreed
+ * runs every job even after one failed, so that every collective is joined; a job then sees
+ * ckpt_op_agreed_failed and should take part in its collectives but write nothing. Releases
+ * arg on failure to queue. */
+ckpt_status ckpt_op_defer_agreed(ckpt_op *op, ckpt_deferred_fn run, void *arg,
+                                 void (*release)(void *), ckpt_error *err);
+/* Runs (then releases) every agreed job; the first error. */
+ckpt_status ckpt_op_run_agreed(ckpt_op *op, ckpt_error *err);
+bool ckpt_op_agreed_failed(const ckpt_op *op);
 
 /* The I/O engine jobs of this op run on (borrowed: the checkpointer owns it and it outlives
  * the op). NULL when none was set (a handler called directly, in tests): then the storage code

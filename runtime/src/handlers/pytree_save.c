@@ -8,13 +8,15 @@
  * Deferred part (ckpt_op_defer, on the save's background thread): the plan goes to the zarr
  * writer (storage/zarr_write.c), which owns every file name and write; this file only decides
  * which leaves are packed (pack_limit, storage/packed.h) and relays the writer's durability
- * claims to the op. */
+ * claims to the op. A multi-process save (docs/multiprocess.md) plans from every process's shard
+ * layout and merges the processes' checksums: pytree_multiprocess.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/op.h"
 #include "handlers/pytree_internal.h"
+#include "handlers/pytree_multiprocess.h"
 #include "io/engine.h"
 #include "io/snapshot_copy.h"
 #include "io/staging_pool.h"
@@ -35,6 +37,12 @@ typedef struct flat_ctx {
   ckpt_meta_key *stack;
   size_t depth, cap;
   size_t cap_entries;
+  /* Multi-process: every process's layout of each array leaf (NULL alone), the next array
+   * leaf's index in it, and whether this process writes the leaves every process holds whole
+   * (scalars, bytes: the primary). */
+  const ckpt_pt_layout *global;
+  size_t next_global;
+  bool writes_replicated;
 } flat_ctx;
 
 static ckpt_status push_key(flat_ctx *c, const char *key, int type, ckpt_error *err) {
@@ -202,9 +210,22 @@ static ckpt_status add_chunks(ckpt_write_plan *j, size_t leaf_index, ckpt_error 
   return CKPT_OK;
 }
 
-/* Plans one array (or scalar, as a 0-d array) leaf: stored metadata, chunks, snapshot. */
+/* The array as every process sees it in a multi-process save: the global shard boxes (no data),
+ * for choosing chunks and checking the shards tile it. *view's shards are borrowed from g. */
+static void global_view(const ckpt_array *a, const ckpt_pt_layout_leaf *g, ckpt_array *view) {
+  memset(view, 0, sizeof *view);
+  view->dtype = a->dtype;
+  view->ndim = a->ndim;
+  memcpy(view->shape, a->shape, sizeof view->shape);
+  view->n_shards = g->n;
+  view->shards = g->boxes;
+}
+
+/* Plans one array (or scalar, as a 0-d array) leaf: stored metadata, chunks, snapshot.
+ * replicated: a leaf every process holds whole (a scalar or bytes): in a multi-process save only
+ * the primary writes it. */
 static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *value_type,
-                              ckpt_error *err) {
+                              bool replicated, ckpt_error *err) {
   ckpt_write_plan *j = c->job;
   size_t entry;
   ckpt_status st = add_entry(c, value_type, false, &entry, err);
@@ -254,8 +275,18 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
     target = (uint64_t)la->chunk_byte_size;
   if (la && la->chunk_byte_size < 0)
     return leaf_error(c, CKPT_EINVAL, "negative chunk_byte_size", err);
+  /* Multi-process: chunks from the global layout, the same on every process. */
+  const ckpt_array *layout = a;
+  ckpt_array view;
+  if (c->global != NULL && !replicated) {
+    if (c->next_global >= c->global->n_leaves ||
+        c->global->leaves[c->next_global].ndim != a->ndim)
+      return leaf_error(c, CKPT_EMISMATCH, "the processes' trees differ here", err);
+    global_view(a, &c->global->leaves[c->next_global++], &view);
+    layout = &view;
+  }
   local = (ckpt_error)CKPT_ERROR_INIT;
-  st = ckpt_zarr_choose_chunks(a, ckpt_dtype_size(m->dtype), target, la ? la->shard_axes : NULL,
+  st = ckpt_zarr_choose_chunks(layout, ckpt_dtype_size(m->dtype), target, la ? la->shard_axes : NULL,
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
@@ -272,13 +303,16 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   }
   e->has_write_shape = a->ndim > 0;
   e->write_ndim = a->ndim;
-  /* write_shape is the local shard shape (Orbax); with several shards, the first one's. */
-  for (size_t s = 0; s < a->n_shards; s++) {
-    if (a->shards[s].replica_id != 0)
+  /* write_shape is the local shard shape (Orbax); with several shards, the first one's (in a
+   * multi-process save, the first of the global layout: the same in every process's plan). */
+  for (size_t s = 0; s < layout->n_shards; s++) {
+    if (layout->shards[s].replica_id != 0)
       continue;
-    memcpy(e->write_shape, a->shards[s].shape, sizeof(int64_t) * (size_t)a->ndim);
+    memcpy(e->write_shape, layout->shards[s].shape, sizeof(int64_t) * (size_t)a->ndim);
     break;
   }
+  if (replicated && !c->writes_replicated)
+    return CKPT_OK; /* another process writes it: no pieces, no chunks */
 
   /* Snapshot the replica-0 shards. */
   size_t n0 = 0;
@@ -392,7 +426,7 @@ static ckpt_status flatten(flat_ctx *c, const ckpt_tree *node, ckpt_error *err) 
       shard.data = (void *)data;
       bool zc = c->zero_copy;
       c->zero_copy = false; /* the node's bytes are not the caller's promise to keep */
-      ckpt_status st = plan_array(c, &view, CKPT_VT_NDARRAY, err);
+      ckpt_status st = plan_array(c, &view, CKPT_VT_NDARRAY, true, err);
       c->zero_copy = zc;
       return st;
     }
@@ -414,12 +448,12 @@ static ckpt_status flatten(flat_ctx *c, const ckpt_tree *node, ckpt_error *err) 
       shard.data = buf;
       bool zc = c->zero_copy;
       c->zero_copy = false; /* buf lives on this stack frame */
-      ckpt_status st = plan_array(c, &view, CKPT_VT_SCALAR, err);
+      ckpt_status st = plan_array(c, &view, CKPT_VT_SCALAR, true, err);
       c->zero_copy = zc;
       return st;
     }
     case CKPT_NODE_ARRAY:
-      return plan_array(c, ckpt_tree_array(node), CKPT_VT_NDARRAY, err);
+      return plan_array(c, ckpt_tree_array(node), CKPT_VT_NDARRAY, false, err);
   }
   return leaf_error(c, CKPT_EINVAL, "unknown node kind", err);
 }
@@ -515,9 +549,10 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 
 /* The blocking half: everything but the writing. *out owned by the caller
  * (ckpt_write_plan_free). */
-static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, uint64_t pack_limit,
-                             const char *dir, const ckpt_pytree_save_spec *spec,
-                             ckpt_write_plan **out, ckpt_error *err) {
+static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op, bool zero_copy,
+                             uint64_t pack_limit, const char *dir,
+                             const ckpt_pytree_save_spec *spec, ckpt_write_plan **out,
+                             ckpt_error *err) {
   *out = NULL;
   const char *what = spec && spec->what ? spec->what : "PyTree save";
   if (spec == NULL || spec->tree == NULL)
@@ -531,10 +566,28 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
                           "%s: the item must be a dict, list or tuple, not a bare %s (use "
                           "ArraySave for a single array)",
                           what, ckpt_node_kind_name(rk));
+  /* Multi-process: every process's shard layout first (a collective every process joins
+   * before anything else can fail on one process only). */
+  ckpt_pt_layout global = {0, NULL};
+  bool multi = ckpt_op_multiprocess(op);
+  if (multi) {
+    if (pack_limit > 0 || spec->pack_arrays_up_to_bytes > 0)
+      return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                            "%s: packed arrays (pack_arrays_up_to_bytes) in a multi-process save",
+                            what);
+    ckpt_status xs = ckpt_pt_exchange_layouts(ckpt_op_group(op), spec->tree, what, &global, err);
+    if (xs != CKPT_OK)
+      return xs;
+  }
   ckpt_write_plan *j = calloc(1, sizeof *j);
-  if (j == NULL)
+  if (j == NULL) {
+    ckpt_pt_layout_free(&global);
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
+  }
   j->io = io;
+  j->multiprocess = multi;
+  j->process = ckpt_process_group_rank(ckpt_op_group(op));
+  j->primary = ckpt_op_is_primary(op);
   j->dir = strdup(dir);
   j->meta.use_ocdbt = false;
   j->meta.use_zarr3 = false;
@@ -578,6 +631,8 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
   c.zero_copy = zero_copy;
   c.pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
   c.what = what;
+  c.global = multi ? &global : NULL;
+  c.writes_replicated = ckpt_op_writes_shared(op);
   ckpt_copy_list copies = {NULL, 0, 0, 0};
   c.copies = zero_copy ? NULL : &copies;
   if (!sort_leaf_args(spec, &c.args, &c.n_args))
@@ -605,11 +660,15 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, bool zero_copy, u
                           what, p ? p : "(null)");
   }
   free(sorted);
+  if (st == CKPT_OK && multi && c.next_global != global.n_leaves)
+    st = ckpt_error_set(err, CKPT_EMISMATCH, "%s: the processes' trees differ", what);
   if (st != CKPT_OK)
     goto fail;
+  ckpt_pt_layout_free(&global);
   *out = j;
   return CKPT_OK;
 fail:
+  ckpt_pt_layout_free(&global);
   ckpt_write_plan_free(j);
   return st;
 }
@@ -639,7 +698,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   if (op == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), ckpt_op_zero_copy(op),
+  ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), op, ckpt_op_zero_copy(op),
                              op->pack_arrays_up_to_bytes, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
@@ -647,7 +706,15 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
   j->note_durable = note_durable;
   j->note_file = note_file;
   j->note_durable_ctx = op;
-  return ckpt_op_defer(op, run_plan, j, free_plan, err);
+  if (!j->multiprocess)
+    return ckpt_op_defer(op, run_plan, j, free_plan, err);
+  /* Multi-process: the chunks now (deferred), the merge once every process wrote its own
+   * (agreed). The agreed job owns the plan, so it is queued first: a failure to queue the
+   * write then leaves nothing pointing at a freed plan. */
+  st = ckpt_op_defer_agreed(op, ckpt_pt_finish_item, j, free_plan, err);
+  if (st == CKPT_OK)
+    st = ckpt_op_defer(op, run_plan, j, NULL, err);
+  return st;
 }
 
 ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
@@ -655,7 +722,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(io, NULL, zero_copy, 0, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, NULL, zero_copy, 0, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_zarr_write(j, err);

@@ -95,6 +95,10 @@ static ckpt_status queue_metadata(ckpt_op *op, const char *dir, const char *meta
     meta_job_release(job);
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
   }
+  if (!ckpt_op_writes_shared(op)) { /* multi-process: the primary writes it */
+    meta_job_release(job);
+    return CKPT_OK;
+  }
   ckpt_status st = ckpt_io_mkdir(job->io, job->item_dir, err);
   if (st != CKPT_OK) {
     meta_job_release(job);
@@ -138,7 +142,9 @@ static ckpt_status make_item_dir(ckpt_op *op, const char *dir, const char *item,
   *out = ckpt_path_join(dir, item);
   if (*out == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", dir);
-  ckpt_status st = ckpt_io_mkdir(ckpt_op_io(op), *out, err);
+  ckpt_status st = CKPT_OK;
+  if (ckpt_op_writes_shared(op)) /* multi-process: the primary creates it */
+    st = ckpt_io_mkdir(ckpt_op_io(op), *out, err);
   if (st != CKPT_OK) {
     free(*out);
     *out = NULL;

@@ -54,6 +54,10 @@ ckpt_status ckpt_tf_save_text(ckpt_op *op, const char *dir, const char *name, ch
   j->path = path;
   j->text = text;
   j->len = len;
+  if (!ckpt_op_writes_shared(op)) { /* multi-process: the primary writes the item */
+    release_job(j);
+    return CKPT_OK;
+  }
   if (!op) { /* no checkpointer: write now */
     ckpt_status st = run_job(j, err);
     release_job(j);

@@ -40,8 +40,9 @@ static void run(ckpt_manager *m, mgr_finalize *f) {
   if (f->wait_for_checkpointer)
     f->save_status = ckpt_checkpointer_wait_until_finished(m->ckptr, &f->save_err);
   if (f->save_status != CKPT_OK)
-    return; /* a failed save never costs a good step */
-  for (size_t i = 0; i < f->n_doomed; i++) {
+    return; /* a failed save never costs a good step (an outcome every process shares) */
+  /* Multi-process: only the primary deletes; the others learn what went (below). */
+  for (size_t i = 0; mgr_is_primary(&m->cfg) && i < f->n_doomed; i++) {
     ckpt_error e = CKPT_ERROR_INIT;
     ckpt_status st = mgr_delete_step_dir(&m->cfg, f->doomed_paths[i], &f->deleted[i], &e);
     /* Keep going: one stuck directory should not keep the others. The first error wins. */
@@ -49,6 +50,16 @@ static void run(ckpt_manager *m, mgr_finalize *f) {
       f->delete_status = st;
       f->delete_err = e;
     }
+  }
+  if (m->cfg.pg != NULL) {
+    /* The primary's deletions, for every process's step list (mgr_join): which went, and the
+     * first error. n_doomed is the same everywhere (the primary's choice, broadcast). */
+    ckpt_status bs = CKPT_OK;
+    if (f->n_doomed > 0)
+      bs = ckpt_process_group_broadcast(m->cfg.pg, m->cfg.primary, f->deleted,
+                                        f->n_doomed * sizeof *f->deleted, &f->delete_err);
+    f->delete_status = ckpt_process_group_share_outcome(
+        m->cfg.pg, m->cfg.primary, bs != CKPT_OK ? bs : f->delete_status, &f->delete_err);
   }
 }
 

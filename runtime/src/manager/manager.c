@@ -135,20 +135,69 @@ static ckpt_status make_config(const char *directory, const ckpt_manager_options
   c->snapshot_bytes_hint = o->snapshot_bytes_hint;
   c->atomicity = o->atomicity;
   c->io = o->io != NULL ? o->io : ckpt_io_default();
+  int size = ckpt_process_group_size(o->process_group);
+  if (o->primary < 0 || o->primary >= size) {
+    mgr_config_clear(c);
+    return ckpt_error_set(err, CKPT_EINVAL,
+                          "primary process %d is not a rank of the process group (size %d)",
+                          o->primary, size);
+  }
+  c->pg = size > 1 ? o->process_group : NULL;
+  c->primary = o->primary;
   return CKPT_OK;
 oom:
   mgr_config_clear(c);
   return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a CheckpointManager");
 }
 
+bool mgr_is_primary(const mgr_config *c) {
+  return c->pg == NULL || ckpt_process_group_rank(c->pg) == c->primary;
+}
+
+/* Multi-process: the status agreed by every process (alone: st). */
+static ckpt_status agree(const mgr_config *c, ckpt_status st, ckpt_error *err) {
+  return c->pg != NULL ? ckpt_process_group_agree(c->pg, st, err) : st;
+}
+
 /* ================================================================ the step list */
+
+/* The finalized steps: the primary's discovery, broadcast to the others (alone: discovery). */
+static ckpt_status discover(ckpt_manager *m, int64_t **found, size_t *n, ckpt_error *err) {
+  *found = NULL;
+  *n = 0;
+  if (m->cfg.pg == NULL)
+    return mgr_discover(&m->cfg, found, n, err);
+  ckpt_process_group *pg = m->cfg.pg;
+  ckpt_status st = CKPT_OK;
+  if (mgr_is_primary(&m->cfg))
+    st = mgr_discover(&m->cfg, found, n, err);
+  st = ckpt_process_group_share_outcome(pg, m->cfg.primary, st, err);
+  uint64_t count = *n;
+  if (st == CKPT_OK)
+    st = ckpt_process_group_broadcast(pg, m->cfg.primary, &count, sizeof count, err);
+  if (st == CKPT_OK && !mgr_is_primary(&m->cfg)) {
+    *found = malloc(count ? count * sizeof **found : 1);
+    if (*found == NULL) /* nothing to receive into (practically unreachable) */
+      st = ckpt_error_set(err, CKPT_ENOMEM,
+                          "out of memory listing steps (the other processes may wait)");
+    *n = (size_t)count;
+  }
+  if (st == CKPT_OK && count > 0)
+    st = ckpt_process_group_broadcast(pg, m->cfg.primary, *found, count * sizeof **found, err);
+  if (st != CKPT_OK) {
+    free(*found);
+    *found = NULL;
+    *n = 0;
+  }
+  return st;
+}
 
 /* Re-reads the finalized steps (and, when a metric is tracked, their metrics) and the mode of
  * the latest one. The list is replaced only when everything was read. */
 static ckpt_status load_steps(ckpt_manager *m, ckpt_error *err) {
   int64_t *found;
   size_t n;
-  ckpt_status st = mgr_discover(&m->cfg, &found, &n, err);
+  ckpt_status st = discover(m, &found, &n, err);
   if (st != CKPT_OK)
     return st;
   mgr_steps fresh = {0};
@@ -224,11 +273,20 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
   ckpt_manager *m = calloc(1, sizeof *m);
   if (m == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a manager");
-  ckpt_status st = make_config(directory, opts != NULL ? opts : &defaults, &m->cfg, err);
-  if (st == CKPT_OK)
+  const ckpt_manager_options *o = opts != NULL ? opts : &defaults;
+  ckpt_status st = make_config(directory, o, &m->cfg, err);
+  /* Multi-process: every process agrees on the configuration's checks, then the primary
+   * prepares the directory (the others wait for the agreement). A process group that is
+   * itself invalid leaves no group to agree through. */
+  bool multi = ckpt_process_group_size(o->process_group) > 1 && m->cfg.pg != NULL;
+  if (multi)
+    st = agree(&m->cfg, st, err);
+  if (st == CKPT_OK && mgr_is_primary(&m->cfg))
     st = prepare_directory(&m->cfg, err);
-  if (st == CKPT_OK && m->cfg.cleanup_tmp)
+  if (st == CKPT_OK && m->cfg.cleanup_tmp && mgr_is_primary(&m->cfg))
     st = mgr_cleanup_tmp(&m->cfg, err);
+  if (multi && m->cfg.pg != NULL)
+    st = agree(&m->cfg, st, err);
   if (st == CKPT_OK) {
     ckpt_checkpointer_options co = CKPT_CHECKPOINTER_OPTIONS_INIT;
     co.atomicity = m->cfg.atomicity;
@@ -237,6 +295,8 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
     co.zero_copy = m->cfg.zero_copy;
     co.pack_arrays_up_to_bytes = m->cfg.pack_bytes;
     co.snapshot_bytes_hint = m->cfg.snapshot_bytes_hint;
+    co.process_group = m->cfg.pg;
+    co.primary = m->cfg.primary;
     ckpt_error scratch = CKPT_ERROR_INIT;
     st = ckpt_checkpointer_new(NULL, &co, &m->ckptr, &scratch);
     if (st == CKPT_EUNSUPPORTED && co.async) {
@@ -250,8 +310,10 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
   }
   if (st == CKPT_OK)
     st = mgr_metrics_bind(m->ckptr, err);
+  if (multi && m->cfg.pg != NULL)
+    st = agree(&m->cfg, st, err);
   if (st == CKPT_OK)
-    st = load_steps(m, err);
+    st = load_steps(m, err); /* a collective (discovery), reached by every process or none */
   if (st != CKPT_OK) {
     ckpt_checkpointer_close(m->ckptr, NULL);
     mgr_steps_clear(&m->steps);
@@ -290,7 +352,7 @@ ckpt_status ckpt_manager_reload(ckpt_manager *m, ckpt_error *err) {
   if (m == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "manager is NULL");
   ckpt_status st = mgr_join(m, err);
-  ckpt_status st2 = load_steps(m, err);
+  ckpt_status st2 = load_steps(m, err); /* multi-process: the primary's discovery, broadcast */
   return st != CKPT_OK ? st : st2;
 }
 
@@ -535,12 +597,22 @@ static ckpt_status record_step(ckpt_manager *m, int64_t step, const cJSON *metri
 /* Moves the steps retention no longer keeps from the list into f (Orbax drops them from its
  * list at save time too); they are deleted once the new step committed, or put back if the
  * save fails. */
+static ckpt_status aside(ckpt_manager *m, mgr_finalize *f, int64_t *doomed, size_t n,
+                         ckpt_error *err);
+
 static ckpt_status set_aside(ckpt_manager *m, mgr_finalize *f, ckpt_error *err) {
   int64_t *doomed = NULL;
   size_t n = 0;
   ckpt_status st = mgr_steps_to_remove(&m->cfg, &m->steps, &doomed, &n, err);
   if (st != CKPT_OK || n == 0)
     return st;
+  return aside(m, f, doomed, n, err);
+}
+
+/* Sets the listed steps aside into f (takes doomed over). */
+static ckpt_status aside(ckpt_manager *m, mgr_finalize *f, int64_t *doomed, size_t n,
+                         ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
   f->doomed = calloc(n, sizeof *f->doomed);
   f->doomed_paths = calloc(n, sizeof *f->doomed_paths);
   f->deleted = calloc(n, sizeof *f->deleted);
@@ -553,6 +625,13 @@ static ckpt_status set_aside(ckpt_manager *m, mgr_finalize *f, ckpt_error *err) 
       break;
     }
     ptrdiff_t at = mgr_steps_find(&m->steps, doomed[i]);
+    if (at < 0) { /* the primary lists a step this process does not: nothing to set aside */
+      free(f->doomed_paths[i]);
+      f->doomed_paths[i] = NULL;
+      st = ckpt_error_set(err, CKPT_EMISMATCH,
+                          "retention: step %" PRId64 " is not listed by this process", doomed[i]);
+      break;
+    }
     f->doomed[i] = m->steps.v[at];
     m->steps.v[at].metrics = NULL; /* moved into f */
     mgr_steps_remove(&m->steps, doomed[i]);
@@ -571,6 +650,39 @@ static void put_back(ckpt_manager *m, mgr_finalize *f) {
     f->doomed_paths[i] = NULL;
   }
   f->n_doomed = 0;
+  free(f->doomed);
+  free(f->doomed_paths);
+  free(f->deleted);
+  f->doomed = NULL;
+  f->doomed_paths = NULL;
+  f->deleted = NULL;
+}
+
+/* Multi-process retention: the primary's choice, broadcast; every other process sets aside
+ * exactly those steps (its own choice put back first). */
+static ckpt_status sync_doomed(ckpt_manager *m, mgr_finalize *f, ckpt_error *err) {
+  ckpt_process_group *pg = m->cfg.pg;
+  uint64_t n = f->n_doomed;
+  ckpt_status st = ckpt_process_group_broadcast(pg, m->cfg.primary, &n, sizeof n, err);
+  int64_t *steps = st == CKPT_OK ? malloc(n ? n * sizeof *steps : 1) : NULL;
+  if (st == CKPT_OK && steps == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM,
+                          "out of memory applying retention (the other processes may wait)");
+  if (st == CKPT_OK && mgr_is_primary(&m->cfg))
+    for (size_t i = 0; i < n; i++)
+      steps[i] = f->doomed[i].step;
+  if (st == CKPT_OK && n > 0)
+    st = ckpt_process_group_broadcast(pg, m->cfg.primary, steps, n * sizeof *steps, err);
+  if (st != CKPT_OK || mgr_is_primary(&m->cfg)) {
+    free(steps);
+    return st;
+  }
+  put_back(m, f);
+  if (n == 0) {
+    free(steps);
+    return CKPT_OK;
+  }
+  return aside(m, f, steps, (size_t)n, err);
 }
 
 ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *args,
@@ -589,9 +701,22 @@ ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *ar
   ckpt_status st = check_save_args(m, step, args, &composite, err);
   if (st == CKPT_OK)
     st = check_metrics(m, step, metrics, err);
+  bool multi = m->cfg.pg != NULL;
+  if (multi) {
+    /* Every process: the checks agreed, the previous save joined (its outcome was agreed, and
+     * its finishing thread holds no collective any more), then the primary's should_save. */
+    st = agree(&m->cfg, st, err);
+    if (st == CKPT_OK)
+      st = mgr_join(m, err);
+    unsigned char go = force || ckpt_manager_should_save(m, step);
+    if (st == CKPT_OK)
+      st = ckpt_process_group_broadcast(m->cfg.pg, m->cfg.primary, &go, 1, err);
+    if (st != CKPT_OK || !go)
+      return st;
+  }
   if (st != CKPT_OK)
     return st;
-  if (!force && !ckpt_manager_should_save(m, step))
+  if (!multi && !force && !ckpt_manager_should_save(m, step))
     return CKPT_OK;
   /* The previous save must have committed (and its deletions run) first. */
   st = mgr_join(m, err);
@@ -606,6 +731,31 @@ ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *ar
     st = mgr_metrics_args(metrics, &margs, err);
     if (st != CKPT_OK)
       return st;
+  }
+  /* Multi-process: retention is decided before the save, by the primary, so that no
+   * collective of the manager runs beside the checkpointer's background commit. */
+  mgr_finalize *mf = NULL;
+  if (multi) {
+    mf = calloc(1, sizeof *mf);
+    if (mf == NULL) {
+      ckpt_args_delete(margs);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving (the other processes may "
+                            "wait)");
+    }
+    st = record_step(m, step, metrics, err);
+    if (st == CKPT_OK)
+      st = set_aside(m, mf, err);
+    /* Joined by every process whatever happened here; the agreement settles it. */
+    ckpt_status ss = sync_doomed(m, mf, err);
+    st = agree(&m->cfg, st != CKPT_OK ? st : ss, err);
+    if (st != CKPT_OK) {
+      if (mf != NULL)
+        put_back(m, mf);
+      mgr_steps_remove(&m->steps, step);
+      mgr_finalize_free(mf);
+      ckpt_args_delete(margs);
+      return st;
+    }
   }
   ckpt_Composite comp;
   ckpt_Composite_items_entry *entries = NULL;
@@ -623,12 +773,22 @@ ckpt_status ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_args *ar
   if (st != CKPT_OK) {
     ckpt_error_prefix(err, "CheckpointManager save of step %" PRId64 ": ", step);
     free(path);
+    if (mf != NULL) {
+      put_back(m, mf);
+      mgr_steps_remove(&m->steps, step);
+      mgr_finalize_free(mf);
+    }
     return st;
   }
   free(path);
   if (saved != NULL)
     *saved = true;
   m->mode = composite ? MGR_MODE_MULTI : MGR_MODE_SINGLE;
+  if (mf != NULL) {
+    mf->step = step;
+    mf->wait_for_checkpointer = m->cfg.async;
+    return mgr_finalize_start(m, mf, err);
+  }
 
   /* The finishing part (finalize.c): wait for the commit, then delete what retention drops. */
   mgr_finalize *f = calloc(1, sizeof *f);
@@ -673,12 +833,61 @@ ckpt_status ckpt_manager_delete(ckpt_manager *m, int64_t step, ckpt_error *err) 
                           "Requested deleting a non-existent step: %" PRId64 " (in '%s')", step,
                           m->cfg.dir);
   char *path = mgr_step_path(&m->cfg, step);
-  if (path == NULL)
+  if (path == NULL && m->cfg.pg == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   bool gone = false;
-  st = mgr_delete_step_dir(&m->cfg, path, &gone, err);
+  /* Multi-process: only the primary deletes; its outcome is everyone's. */
+  if (mgr_is_primary(&m->cfg))
+    st = path != NULL ? mgr_delete_step_dir(&m->cfg, path, &gone, err)
+                      : ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   free(path);
+  if (m->cfg.pg != NULL) {
+    unsigned char g = gone;
+    ckpt_status bs = ckpt_process_group_broadcast(m->cfg.pg, m->cfg.primary, &g, 1, err);
+    gone = g != 0;
+    st = ckpt_process_group_share_outcome(m->cfg.pg, m->cfg.primary, bs != CKPT_OK ? bs : st,
+                                          err);
+  }
   if (gone)
     mgr_steps_remove(&m->steps, step);
+  return st;
+}
+
+/* ================================================================ preemption */
+
+ckpt_status ckpt_manager_reached_preemption(ckpt_manager *m, int64_t step, bool *reached,
+                                            ckpt_error *err) {
+  if (reached != NULL)
+    *reached = false;
+  if (m == NULL || reached == NULL)
+    return ckpt_error_set(err, CKPT_EINVAL, "reached_preemption: NULL argument");
+  if (m->cfg.pg == NULL) {
+    *reached = ckpt_preemption_received();
+    return CKPT_OK;
+  }
+  /* No collective of the finishing thread may run beside this one. */
+  ckpt_status st = mgr_join(m, err);
+  st = agree(&m->cfg, st, err);
+  if (st != CKPT_OK)
+    return st;
+  int size = ckpt_process_group_size(m->cfg.pg);
+  int64_t mine[2] = {step, ckpt_preemption_received() ? 1 : 0};
+  int64_t *all = malloc((size_t)size * sizeof mine);
+  if (all == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM,
+                          "out of memory in reached_preemption (the other processes may wait)");
+  st = ckpt_process_group_allgather(m->cfg.pg, mine, sizeof mine, all, err);
+  for (int r = 0; st == CKPT_OK && r < size; r++) {
+    if (all[2 * r] != step)
+      st = ckpt_error_set(err, CKPT_EMISMATCH,
+                          "reached_preemption: process %d is at step %" PRId64 ", this one at %" PRId64
+                          " (every process must ask at the same step)",
+                          r, all[2 * r], step);
+    else if (all[2 * r + 1] != 0)
+      *reached = true;
+  }
+  free(all);
+  if (st != CKPT_OK)
+    *reached = false;
   return st;
 }

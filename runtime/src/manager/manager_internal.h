@@ -54,6 +54,8 @@ typedef struct mgr_config {
   uint64_t snapshot_bytes_hint; /* ckpt_manager_options.snapshot_bytes_hint */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
+  ckpt_process_group *pg; /* NULL: this process alone (size 1) */
+  int primary;
 } mgr_config;
 
 /* One known step (Orbax's CheckpointInfo). */
@@ -103,6 +105,8 @@ struct ckpt_manager {
 
 /* ---- config (manager.c) */
 void mgr_config_clear(mgr_config *c);
+/* Multi-process (docs/multiprocess.md): this process decides and deletes (alone: always). */
+bool mgr_is_primary(const mgr_config *c);
 
 /* ---- the step cache (steps.c) */
 void mgr_steps_clear(mgr_steps *s);

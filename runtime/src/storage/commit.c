@@ -72,8 +72,8 @@ static ckpt_status recover_replaced(ckpt_commit *c, ckpt_error *err) {
   return st;
 }
 
-ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
-                              const char *path, bool force, ckpt_error *err) {
+ckpt_status ckpt_commit_paths(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
+                              const char *path, ckpt_error *err) {
   memset(c, 0, sizeof *c);
   c->io = io != NULL ? io : ckpt_io_default();
   c->atomicity = atomicity;
@@ -106,8 +106,14 @@ ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomic
                     : strdup(c->final_path);
   if (c->parent == NULL || c->tmp_path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  return CKPT_OK;
+}
 
-  ckpt_status st = CKPT_OK;
+ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
+                              const char *path, bool force, ckpt_error *err) {
+  ckpt_status st = ckpt_commit_paths(c, io, atomicity, path, err);
+  if (st != CKPT_OK)
+    return st;
   if (atomicity == CKPT_ATOMICITY_RENAME) {
     st = recover_replaced(c, err);
     if (st != CKPT_OK)

@@ -54,6 +54,10 @@ typedef struct ckpt_commit {
  * (storage/step_dirs.h: CKPT_COMMIT_PENDING_FILE). */
 ckpt_status ckpt_commit_begin(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
                               const char *path, bool force, ckpt_error *err);
+/* Only the names of begin (final, tmp, parent), checked but touching nothing on disk: the other
+ * processes of a multi-process save, whose primary runs begin. abort then does nothing. */
+ckpt_status ckpt_commit_paths(ckpt_commit *c, ckpt_io *io, ckpt_atomicity atomicity,
+                              const char *path, ckpt_error *err);
 /* To be called before anything is written that could make the directory look committed to a
  * reader that does not know the mode (the commit timestamp of _CHECKPOINT_METADATA): in
  * commit-file mode it makes the pending marker durable, so that no power loss can keep the

@@ -67,8 +67,8 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
   ckpt_write_leaf *l = arg;
   ckpt_write_plan *j = l->job;
   ckpt_status st = ckpt_zarr_make_array_dir(j->io, l->dir, err);
-  if (st != CKPT_OK)
-    return st;
+  if (st != CKPT_OK || (j->multiprocess && !j->primary))
+    return st; /* another process's .zarray: the primary writes it */
   char *json;
   size_t len;
   st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
@@ -322,14 +322,32 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
    * lookup per chunk made this quadratic in the number of arrays). */
   cJSON *array = NULL;
   size_t array_leaf = SIZE_MAX;
-  for (size_t i = 0; ok && i < j->n_chunks; i++) {
-    const ckpt_write_chunk *c = &j->chunks[i];
-    const ckpt_write_leaf *l = &j->leaves[c->leaf];
+  /* Multi-process: every process's files (array_metadatas/process_<i>) and chunks, merged
+   * by the handler in process order and sorted by leaf (so each leaf's are consecutive). */
+  for (size_t i = 0; ok && j->multiprocess && i < j->n_extra; i++)
+    ok = ckpt_checksums_add_file(sums, j->extra[i].rel, j->extra[i].crc, j->extra[i].bytes);
+  size_t n_sums = j->multiprocess ? j->n_merged : j->n_chunks;
+  for (size_t i = 0; ok && i < n_sums; i++) {
+    size_t leaf;
+    uint64_t linear, bytes;
+    uint32_t crc;
+    if (j->multiprocess) {
+      leaf = (size_t)j->merged[i].leaf;
+      linear = j->merged[i].linear;
+      crc = j->merged[i].crc;
+      bytes = j->merged[i].bytes;
+    } else {
+      leaf = j->chunks[i].leaf;
+      linear = j->chunks[i].linear;
+      crc = j->chunks[i].crc;
+      bytes = j->chunks[i].bytes;
+    }
+    const ckpt_write_leaf *l = &j->leaves[leaf];
     if (l->packed)
       continue; /* its CRC is in _PACKED */
-    if (c->leaf != array_leaf) {
+    if (leaf != array_leaf) {
       array = ckpt_checksums_append_array(sums, j->meta.entries[l->entry].param);
-      array_leaf = c->leaf;
+      array_leaf = leaf;
       if (array == NULL) {
         ok = false;
         break;
@@ -338,9 +356,9 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
     char key[CKPT_ZARR_KEY_MAX];
     ckpt_zarr_grid(&l->zm, grid);
-    ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
+    ckpt_zarr_chunk_index(&l->zm, grid, linear, index);
     ckpt_zarr_chunk_key(&l->zm, index, key);
-    ok = ckpt_checksums_add_chunk(array, key, c->crc, c->bytes);
+    ok = ckpt_checksums_add_chunk(array, key, crc, bytes);
   }
   ckpt_status st;
   if (!ok)
@@ -579,10 +597,63 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
   return st;
 }
 
+/* Multi-process: this process's array_metadatas/process_<i> (Orbax's per-process record of
+ * each array's write and chunk shapes), durable, its CRC and size kept for _CHECKSUMS. */
+static ckpt_status write_process_file(ckpt_write_plan *j, ckpt_error *err) {
+  char *text = NULL;
+  size_t len = 0;
+  ckpt_status st = ckpt_array_metadatas_encode(j, &text, &len, err);
+  char *rel = st == CKPT_OK ? ckpt_array_metadatas_rel(j->process) : NULL;
+  char *path = rel != NULL ? ckpt_path_join(j->dir, rel) : NULL;
+  char *parent = path != NULL ? ckpt_path_parent(path) : NULL;
+  if (st == CKPT_OK && parent == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", j->dir);
+  /* Every process may create the directory: whoever comes second finds it there. */
+  if (st == CKPT_OK)
+    st = ckpt_io_mkdirs(j->io, parent, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_write_file(j->io, path, text, len, true, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_fsync_dir(j->io, parent, err);
+  if (st == CKPT_OK)
+    ckpt_file_sum_of(&j->process_file, text, len);
+  free(text);
+  free(rel);
+  free(path);
+  free(parent);
+  return st;
+}
+
+/* Claims for the commit (ckpt_op_note_durable), once the write succeeded: each array
+ * directory (its files fsync'd by their closes, the directory at phase 1's end). Not the item
+ * directory: the checkpointer or the Composite handler adds files to it afterwards. */
+static void note_array_dirs(ckpt_write_plan *j) {
+  for (size_t i = 0; j->note_durable != NULL && i < j->n_leaves; i++)
+    if (!j->leaves[i].packed) /* a packed leaf has no directory */
+      j->note_durable(j->note_durable_ctx, j->leaves[i].dir);
+}
+
+/* Phase 2's files, and the packed index and data file (durable closes, in phase 1 or 2). */
+static void note_item_files(ckpt_write_plan *j) {
+  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE,
+                              CKPT_PACKED_INDEX_FILE, CKPT_PACKED_DATA_FILE};
+  bool written[] = {j->strings != NULL, true, true, j->n_packed_leaves > 0, j->n_packed > 0};
+  for (size_t i = 0; j->note_durable != NULL && i < 5; i++) {
+    if (!written[i])
+      continue;
+    char *path = ckpt_path_join(j->dir, item_files[i]);
+    if (path != NULL)
+      j->note_durable(j->note_durable_ctx, path); /* out of memory: the commit fsyncs it */
+    free(path);
+  }
+}
+
 ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   ckpt_engine *e = j->engine, *temp = NULL;
   ckpt_status st = CKPT_OK;
-  if (e == NULL) {
+  if (j->multiprocess && j->n_packed_leaves > 0)
+    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "packed arrays in a multi-process save");
+  if (st == CKPT_OK && e == NULL) {
     /* A handler called without a checkpointer: an engine for this save only. */
     ckpt_engine_options o;
     ckpt_engine_options_init(&o);
@@ -593,29 +664,41 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   j->engine_used = e;
   if (st == CKPT_OK)
     st = write_arrays(j, e, err);
+  if (st == CKPT_OK && j->multiprocess)
+    st = write_process_file(j, err);
+  else if (st == CKPT_OK)
+    st = write_item_files(j, e, err);
+  ckpt_engine_free(temp);
+  j->engine_used = NULL;
+  if (st != CKPT_OK)
+    ckpt_error_prefix(err, "while writing '%s': ", j->dir);
+  if (st == CKPT_OK)
+    note_array_dirs(j);
+  if (st == CKPT_OK && !j->multiprocess)
+    note_item_files(j);
+  return st;
+}
+
+ckpt_status ckpt_zarr_write_item_files(ckpt_write_plan *j, ckpt_error *err) {
+  ckpt_engine *e = j->engine, *temp = NULL;
+  ckpt_status st = CKPT_OK;
+  if (e == NULL) {
+    ckpt_engine_options o;
+    ckpt_engine_options_init(&o);
+    o.io = j->io;
+    st = ckpt_engine_new(&o, &temp, err);
+    e = temp;
+  }
+  j->engine_used = e;
+  /* _METADATA's text was encoded in phase 1 on every process; only the primary writes it. */
   if (st == CKPT_OK)
     st = write_item_files(j, e, err);
   ckpt_engine_free(temp);
+  j->engine_used = NULL;
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "while writing '%s': ", j->dir);
-  /* Claims for the commit (ckpt_op_note_durable): each array directory (its files fsync'd by
-   * their closes, the directory at phase 1's end) and the item files of phase 2. Not the item
-   * directory: the checkpointer or the Composite handler adds files to it afterwards. */
-  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && i < j->n_leaves; i++)
-    if (!j->leaves[i].packed) /* a packed leaf has no directory */
-      j->note_durable(j->note_durable_ctx, j->leaves[i].dir);
-  /* Phase 2's files, and the packed index and data file (durable closes, in phase 1 or 2). */
-  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE,
-                              CKPT_PACKED_INDEX_FILE, CKPT_PACKED_DATA_FILE};
-  bool written[] = {j->strings != NULL, true, true, j->n_packed_leaves > 0, j->n_packed > 0};
-  for (size_t i = 0; st == CKPT_OK && j->note_durable != NULL && i < 5; i++) {
-    if (!written[i])
-      continue;
-    char *path = ckpt_path_join(j->dir, item_files[i]);
-    if (path != NULL)
-      j->note_durable(j->note_durable_ctx, path); /* out of memory: the commit fsyncs it */
-    free(path);
-  }
+  if (st == CKPT_OK)
+    note_item_files(j);
   return st;
 }
 
@@ -639,6 +722,10 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
   free(j->packed);
   free(j->segments);
   free(j->meta_text);
+  free(j->merged);
+  for (size_t i = 0; i < j->n_extra; i++)
+    free(j->extra[i].rel);
+  free(j->extra);
   cJSON_Delete(j->strings);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);

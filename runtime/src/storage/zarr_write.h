@@ -76,6 +76,23 @@ typedef struct ckpt_write_chunk {
 
 struct ckpt_pack_segment; /* storage/packed_write.c */
 
+/* Multi-process saves (docs/multiprocess.md): the CRC-32C and size of one chunk file written by
+ * some process, as the primary merges them into _CHECKSUMS. */
+typedef struct ckpt_write_sum {
+  uint64_t leaf;   /* index into the plan's leaves (every process plans the same leaves) */
+  uint64_t linear; /* chunk number in the leaf's grid */
+  uint32_t crc;
+  uint64_t bytes;
+} ckpt_write_sum;
+
+/* Another process's file the primary lists in _CHECKSUMS ("files"), path relative to the
+ * item directory. */
+typedef struct ckpt_write_file_sum {
+  char *rel;
+  uint32_t crc;
+  uint64_t bytes;
+} ckpt_write_file_sum;
+
 struct ckpt_write_plan {
   ckpt_io *io;
   ckpt_engine *engine; /* the op's, or NULL: ckpt_zarr_write makes a short-lived one */
@@ -94,6 +111,21 @@ struct ckpt_write_plan {
   ckpt_write_chunk *chunks;
   cJSON *strings; /* param → value, or NULL */
   size_t n_packed_leaves;
+  /* Multi-process saves (docs/multiprocess.md). multiprocess false (a fresh plan): this
+   * process alone, and ckpt_zarr_write writes everything. Otherwise this is process `process`
+   * of several: each
+   * writes its array directories, its chunk files (the chunks listed: those of its own
+   * replica-0 shards) and array_metadatas/process_<process>; the primary (`primary` true) also
+   * each .zarray. ckpt_zarr_write stops there, and once every process's chunk sums are merged
+   * into `merged` and `extra`, the primary runs ckpt_zarr_write_item_files. No packed leaves. */
+  bool multiprocess;
+  int process;
+  bool primary;
+  ckpt_write_sum *merged; /* every process's chunk sums, in process order (owned); or NULL */
+  size_t n_merged;
+  ckpt_write_file_sum *extra; /* the other processes' array_metadatas files (owned) */
+  size_t n_extra;
+  ckpt_file_sum process_file; /* the writer's: array_metadatas/process_<process> as written */
   /* The writer's: */
   ckpt_engine *engine_used; /* the one ckpt_zarr_write runs on */
   ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */
@@ -115,6 +147,18 @@ struct ckpt_write_plan {
  * then reports each path to plan->note_durable. Errors are prefixed "while writing '<dir>': ".
  * Runs on the calling thread, which waits for the engine's jobs (never an engine worker). */
 ckpt_status ckpt_zarr_write(ckpt_write_plan *plan, ckpt_error *err);
+
+/* Multi-process saves, on the primary, after ckpt_zarr_write and the merge: _strings.json,
+ * _CHECKSUMS (every process's chunks and array_metadatas files) and _METADATA, durable. */
+ckpt_status ckpt_zarr_write_item_files(ckpt_write_plan *plan, ckpt_error *err);
+
+/* Multi-process saves: the relative path of process `process`'s array_metadatas file
+ * ("array_metadatas/process_<i>"); *out malloc'ed (caller frees); NULL when out of memory. */
+char *ckpt_array_metadatas_rel(int process);
+/* Multi-process saves: this process's array_metadatas file as JSON (storage/array_metadatas.c);
+ * *text malloc'ed (caller frees). */
+ckpt_status ckpt_array_metadatas_encode(const ckpt_write_plan *plan, char **text, size_t *len,
+                                        ckpt_error *err);
 
 /* Frees the plan, its snapshot buffers and everything the writer left (NULL is a no-op). */
 void ckpt_write_plan_free(ckpt_write_plan *plan);

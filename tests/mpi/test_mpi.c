@@ -1,0 +1,246 @@
+/* test_mpi.c — multi-process checkpoints under mpirun (docs/multiprocess.md).
+ *
+ * Each test starts tests/mpi/ranks/mpi_scenario.c under `mpirun -np N --oversubscribe` (as root
+ * with Open MPI's two permission variables) and checks its exit status; every rank prints its
+ * own "ok"/"FAIL" lines, which the assertion messages carry. Skipped, saying so, when ckpt was
+ * built without Open MPI or mpirun is missing (scripts/install-deps installs both). */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "ckpt/checkpointer.h"
+#include "ckpt/process_group.h"
+
+#define SCENARIO CKPT_BUILD_DIR "/tests/mpi-ranks/mpi_scenario"
+
+static char tmp_dir[] = "/tmp/ckpt-mpi-XXXXXX";
+
+static void need_mpi(void) {
+  if (!CKPT_HAVE_MPI || CKPT_MPIRUN[0] == '\0')
+    cr_skip_test("ckpt was built without Open MPI (libopenmpi-dev, openmpi-bin: "
+                 "scripts/install-deps installs them); the MPI suite is skipped");
+  /* Under make check: full stacks for allocations (Open MPI's libraries have no frame
+   * pointers), so that tests/lsan.supp can name Open MPI's own leaks. */
+  const char *asan = getenv("ASAN_OPTIONS");
+  char opts[2048];
+  snprintf(opts, sizeof opts, "%s%sfast_unwind_on_malloc=0", asan ? asan : "",
+           asan && asan[0] ? ":" : "");
+  setenv("ASAN_OPTIONS", opts, 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp");
+}
+
+static void cleanup(void) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "cannot remove %s\n", tmp_dir);
+}
+
+/* Runs cmd; its output in out (static, last 16 KiB); the exit code (-1: not exited). */
+static char out[16384];
+static int run(const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p, "cannot run %s", cmd);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  char sink[4096];
+  while (fread(sink, 1, sizeof sink, p) > 0) {
+  }
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Every job runs under timeout(1): a protocol bug shows as a failed test (exit 124) rather than
+ * ranks left waiting in a collective after the test gave up. */
+#define MPIRUN_TIMEOUT "timeout -k 5 90 "
+
+/* `mpirun -np n mpi_scenario args` (env: extra -x options or ""); asserts success. */
+static void ranks(int n, const char *env, const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           MPIRUN_TIMEOUT "'%s' --oversubscribe --bind-to none %s -np %d '%s' %s 2>&1",
+           CKPT_MPIRUN, env, n, SCENARIO, args);
+  int rc = run(cmd);
+  cr_assert_eq(rc, 0, "%d ranks, %s: exit %d\n%s", n, args, rc, out);
+}
+
+static void alone(const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", SCENARIO, args);
+  int rc = run(cmd);
+  cr_assert_eq(rc, 0, "%s: exit %d\n%s", args, rc, out);
+}
+
+static void verify(const char *path) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s' verify '%s' 2>&1", CKPT_TOOL_PATH, path);
+  int rc = run(cmd);
+  cr_assert_eq(rc, 0, "ckpt verify %s: exit %d\n%s", path, rc, out);
+}
+
+TestSuite(mpi, .fini = cleanup, .timeout = 120);
+
+Test(mpi, saved_by_4_restores_on_4_3_2_1) {
+  need_mpi();
+  char path[512], args[600];
+  snprintf(path, sizeof path, "%s/by4", tmp_dir);
+  snprintf(args, sizeof args, "save '%s'", path);
+  ranks(4, "", args);
+  verify(path); /* every chunk of every process, through the merged _CHECKSUMS */
+  /* The real peer reads what the four processes wrote. */
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "'%s' -c \"import sys, zarr, numpy as np\n"
+           "w = zarr.open(sys.argv[1] + '/w', mode='r')[...]\n"
+           "m = zarr.open(sys.argv[1] + '/m', mode='r')[...]\n"
+           "r, c = np.indices((8, 6))\n"
+           "assert (w == 100 * r + c).all(), w\n"
+           "r, c = np.indices((4, 6))\n"
+           "assert (m == 10 * c + r).all(), m\n"
+           "print('zarr ok')\" '%s' 2>&1",
+           CKPT_PYTHON, path);
+  int rc = run(cmd);
+  cr_assert(rc == 0 && strstr(out, "zarr ok") != NULL, "zarr-python: exit %d\n%s", rc, out);
+  snprintf(args, sizeof args, "restore '%s'", path);
+  for (int n = 4; n >= 1; n--)
+    ranks(n, "", args);
+}
+
+Test(mpi, saved_by_1_restores_on_4) {
+  need_mpi();
+  char path[512], args[600];
+  snprintf(path, sizeof path, "%s/by1", tmp_dir);
+  snprintf(args, sizeof args, "save '%s'", path);
+  ranks(1, "", args);
+  snprintf(args, sizeof args, "restore '%s'", path);
+  ranks(4, "", args);
+}
+
+/* The bytes of a 3-process save (uneven shards; the primary on rank 1) and of a 2-process save
+ * equal those of one process saving every shard: chunks, .zarray, _METADATA, _CHECKSUMS (but
+ * for its per-process files). */
+Test(mpi, layout_identical_to_a_single_process_save) {
+  need_mpi();
+  char multi[512], ref[512], args[1100];
+  for (int n = 2; n <= 3; n++) {
+    snprintf(multi, sizeof multi, "%s/multi%d", tmp_dir, n);
+    snprintf(ref, sizeof ref, "%s/ref%d", tmp_dir, n);
+    snprintf(args, sizeof args, "save '%s'", multi);
+    ranks(n, n == 3 ? "-x MPI_SCENARIO_PRIMARY=1" : "", args);
+    snprintf(args, sizeof args, "ref '%s' %d", ref, n);
+    alone(args);
+    snprintf(args, sizeof args, "compare '%s' '%s'", multi, ref);
+    alone(args);
+  }
+}
+
+/* One rank's chunk write fails: every rank's save returns that error, naming the rank and the
+ * file, and nothing is committed or left behind (checked by every rank). */
+Test(mpi, failing_rank_fails_the_save_everywhere) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "fault '%s/f1' 1", tmp_dir);
+  ranks(3, "", args);
+  cr_assert(strstr(out, "process 1 of 3") != NULL, "%s", out);
+  /* the primary itself failing */
+  snprintf(args, sizeof args, "fault '%s/f0' 0", tmp_dir);
+  ranks(2, "", args);
+}
+
+/* A Composite item failing on one process only (after its own collectives) does not leave the
+ * others waiting in the next item's: every process's save fails with that process's error. */
+Test(mpi, item_failing_on_one_process) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "item-fail '%s/if'", tmp_dir);
+  ranks(3, "", args);
+}
+
+/* Processes naming different paths are refused on every process, before anything is made. */
+Test(mpi, processes_must_save_the_same_path) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "mismatch '%s/mm'", tmp_dir);
+  ranks(3, "", args);
+}
+
+/* A rank killed in the middle of a save (a non-primary one, then the primary): mpirun ends the
+ * job; the previous checkpoint is intact and the interrupted one was never committed. */
+static void killed(int victim) {
+  char cmd[4096], root[512], one[600], two[600], args[700];
+  snprintf(root, sizeof root, "%s/kill%d", tmp_dir, victim);
+  cr_assert_eq(mkdir(root, 0777), 0);
+  snprintf(cmd, sizeof cmd,
+           MPIRUN_TIMEOUT "'%s' --oversubscribe --bind-to none -np 2 '%s' kill '%s' %d 2>&1",
+           CKPT_MPIRUN, SCENARIO, root, victim);
+  int rc = run(cmd);
+  cr_assert_neq(rc, 0, "the job survived its killed rank %d:\n%s", victim, out);
+  cr_assert_neq(rc, 124, "the job hung after rank %d was killed:\n%s", victim, out);
+  cr_assert(strstr(out, "ok step 1 saved") != NULL, "step 1 was not saved:\n%s", out);
+  snprintf(one, sizeof one, "%s/1", root);
+  snprintf(two, sizeof two, "%s/2", root);
+  cr_assert(ckpt_is_finalized(NULL, one, CKPT_ATOMICITY_RENAME));
+  cr_assert(!ckpt_is_finalized(NULL, two, CKPT_ATOMICITY_RENAME), "step 2 was committed");
+  verify(one);
+  snprintf(args, sizeof args, "restore '%s'", one);
+  ranks(2, "", args);
+}
+
+Test(mpi, killed_rank_leaves_the_previous_checkpoint) {
+  need_mpi();
+  killed(1);
+  killed(0);
+}
+
+/* Processes saving trees of different arrays are refused on every process. */
+Test(mpi, processes_must_save_the_same_tree) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "differ '%s/differ'", tmp_dir);
+  ranks(3, "", args);
+}
+
+/* Async saves while the application runs its own MPI_Allreduce loop; the third save fails on
+ * the last rank, and wait_until_finished reports it on every rank. */
+Test(mpi, async_saves_beside_the_application_mpi) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "async '%s'", tmp_dir);
+  ranks(3, "", args);
+  char two[512];
+  snprintf(two, sizeof two, "%s/2", tmp_dir);
+  cr_assert(!ckpt_is_finalized(NULL, two, CKPT_ATOMICITY_RENAME), "the failed save committed");
+}
+
+Test(mpi, group_refuses_a_thread_level_below_multiple) {
+  need_mpi();
+  ranks(2, "", "thread-level x");
+  cr_assert(strstr(out, "MPI_THREAD_MULTIPLE") != NULL, "%s", out);
+}
+
+/* A CheckpointManager on every rank (the primary on rank 2): max_to_keep and best-metric
+ * retention decided and carried out by the primary, the same step lists on every rank, and a
+ * SIGTERM on one rank turning into the same preemption save on all. */
+Test(mpi, manager_retention_and_preemption) {
+  need_mpi();
+  char args[600];
+  snprintf(args, sizeof args, "manager '%s'", tmp_dir);
+  ranks(3, "-x MPI_SCENARIO_PRIMARY=2", args);
+}
+
+/* A Composite of the sharded tree and a JSON item (the primary writes the JSON): restored as
+ * saved on every rank, and `ckpt verify` checks both items. */
+Test(mpi, composite_with_a_json_item) {
+  need_mpi();
+  char path[512], args[600];
+  snprintf(path, sizeof path, "%s/comp", tmp_dir);
+  snprintf(args, sizeof args, "composite '%s'", path);
+  ranks(3, "", args);
+  verify(path);
+}
