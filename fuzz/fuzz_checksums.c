@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *dir = array_dir(&m);
     ckpt_scratch scratch = {0};
     ckpt_error verr = CKPT_ERROR_INIT;
-    st =
-        ckpt_zarr_verify_chunk(NULL, dir, NULL, a->string, &m, 0, hit, true, true, &scratch, &verr);
+    st = ckpt_zarr_verify_chunk(NULL, dir, NULL, NULL, a->string, &m, 0, hit, true, true, &scratch,
+                                &verr);
     fuzz_require_error(st, &verr, "ckpt_zarr_verify_chunk");
     ckpt_scratch_free(&scratch);
   }

@@ -24,6 +24,7 @@ ckpt_status cli_array_open(ckpt_io *io, const cli_pytree *p, const cli_leaf *lea
   a->name = leaf->param;
   a->meta = leaf->zarr;
   a->packed = leaf->packed;
+  a->ocdbt = leaf->ocdbt;
   a->sums = p->checksums ? ckpt_checksums_array(p->checksums, leaf->param) : NULL;
   a->require_sums = p->checksums != NULL;
   a->missing_is_error = p->meta.store_array_data_equal_to_fill_value;
@@ -57,6 +58,7 @@ ckpt_status cli_array_read(cli_array *a, const int64_t *off, const int64_t *shap
   req.io = a->io;
   req.array_dir = a->dir;
   req.packed = a->packed;
+  req.ocdbt = a->ocdbt;
   req.name = a->name;
   req.meta = a->meta;
   req.dtype = dtype;

@@ -262,6 +262,7 @@ typedef struct cli_leaf {
   bool is_empty;                          /* an empty container or None (nothing stored) */
   bool zarr_ok;                           /* .zarray read (or, packed, taken from _PACKED) */
   const struct ckpt_packed_array *packed; /* stored in the packed data file, or NULL */
+  struct ckpt_ocdbt *ocdbt;               /* stored in the item's OCDBT database, or NULL */
   ckpt_zarr_meta zarr;
   ckpt_error zarr_err;      /* why not (zarr_ok false) */
   uint64_t n_chunks;        /* of the grid */
@@ -281,12 +282,14 @@ typedef struct cli_pytree {
                                      * the item has none) */
   ckpt_tree *aggregate;             /* the legacy aggregate file `checkpoint`, or NULL */
   ckpt_meta_source source;          /* where the tree came from (_METADATA or a fallback) */
+  struct ckpt_ocdbt *ocdbt;         /* the OCDBT database (use_ocdbt) when it could be read */
   size_t n;
   cli_leaf *leaves;        /* in _METADATA order */
   bool check_ok;           /* the restore's cross-checks passed: _CHECKSUMS agrees with
                             * _METADATA, _PACKED and _strings.json */
   ckpt_error check_err;    /* why not */
-  bool readable_ok;        /* the restore's other check: not OCDBT, not zarr3 */
+  bool readable_ok;        /* the restore's other checks: not zarr3, and with use_ocdbt the
+                            * OCDBT database reads */
   ckpt_error readable_err; /* why not */
 } cli_pytree;
 
@@ -310,6 +313,7 @@ typedef struct cli_array {
   ckpt_zarr_meta meta;
   const cJSON *sums;                      /* the array's _CHECKSUMS entry (borrowed) or NULL */
   const struct ckpt_packed_array *packed; /* packed arrays: where its chunks are (borrowed) */
+  struct ckpt_ocdbt *ocdbt;               /* OCDBT arrays: the item's database (borrowed) */
   bool require_sums;                      /* the item has _CHECKSUMS: every chunk must be listed */
   bool missing_is_error;
 } cli_array;

@@ -135,7 +135,7 @@ static ckpt_status list_pytree(ls_ctx *c, const cli_item *it, cJSON *jitem, bool
   char b[32];
   printf("  tree     %llu lea%s, %llu arra%s, %s stored%s\n", (unsigned long long)leaves,
          leaves == 1 ? "f" : "ves", (unsigned long long)arrays, arrays == 1 ? "y" : "ys",
-         cli_format_bytes(stored, b), p.meta.use_ocdbt ? " (OCDBT: not readable by ckpt)" : "");
+         cli_format_bytes(stored, b), p.meta.use_ocdbt ? " (OCDBT)" : "");
   if (p.source != CKPT_META_FROM_FILE)
     printf("  no %s (an older Orbax): tree rebuilt from %s\n", CKPT_METADATA_FILE,
            cli_meta_source_name(p.source));
@@ -152,7 +152,11 @@ static ckpt_status list_pytree(ls_ctx *c, const cli_item *it, cJSON *jitem, bool
       *oom = true;
     cli_table_free(&t);
   }
-  for (size_t i = 0; i < p.n && !p.meta.use_ocdbt; i++)
+  /* An OCDBT database that does not read fails every array the same way: said once. */
+  bool db_failed = p.meta.use_ocdbt && p.ocdbt == NULL && !p.readable_ok;
+  if (db_failed)
+    printf("  ! %s\n", p.readable_err.message);
+  for (size_t i = 0; i < p.n && !db_failed; i++)
     if (p.leaves[i].is_array && !p.leaves[i].zarr_ok)
       printf("  ! %s: %s\n", p.leaves[i].param, p.leaves[i].zarr_err.message);
   cli_pytree_free(&p);

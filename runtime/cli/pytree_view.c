@@ -15,6 +15,7 @@ void cli_pytree_free(cli_pytree *p) {
   ckpt_checksums_free(p->checksums);
   ckpt_packed_free(p->packed);
   free(p->packed);
+  ckpt_ocdbt_close(p->ocdbt);
   ckpt_pytree_meta_free(&p->meta);
   free(p->dir);
   memset(p, 0, sizeof *p);
@@ -74,6 +75,27 @@ static ckpt_status stat_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_
   return CKPT_OK;
 }
 
+/* The stored chunks of an OCDBT array: the keys "<param>/<chunk key>" other than .zarray
+ * (a lookup in the database's key table; no file is touched). */
+static void stat_ocdbt_chunks(ckpt_ocdbt *db, cli_leaf *l) {
+  size_t pl = strlen(l->param);
+  char *prefix = malloc(pl + 2);
+  if (prefix == NULL)
+    return;
+  memcpy(prefix, l->param, pl);
+  memcpy(prefix + pl, "/", 2);
+  size_t b, e;
+  ckpt_ocdbt_prefix_range(db, prefix, &b, &e);
+  for (size_t i = b; i < e; i++) {
+    const char *key = ckpt_ocdbt_key(db, i, NULL) + pl + 1;
+    if (strcmp(key, CKPT_ZARR_METADATA_FILE) == 0 || strchr(key, '/') != NULL)
+      continue;
+    l->chunks_present++;
+    l->stored_bytes += ckpt_ocdbt_value_at(db, i)->length;
+  }
+  free(prefix);
+}
+
 ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree *p,
                             ckpt_error *err) {
   memset(p, 0, sizeof *p);
@@ -104,6 +126,10 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   p->check_ok = ckpt_checksums_check_item(p->checksums, dir, &p->meta, p->packed,
                                           any_string ? &strings : NULL, &p->check_err) == CKPT_OK;
   p->readable_ok = ckpt_pytree_meta_check_readable(&p->meta, dir, &p->readable_err) == CKPT_OK;
+  /* An OCDBT database that does not read (a data file missing, damage) is recorded the same
+   * way: the listing still shows the item, every array says why it cannot be read. */
+  if (p->readable_ok && p->meta.use_ocdbt)
+    p->readable_ok = ckpt_ocdbt_open(io, dir, &p->ocdbt, &p->readable_err) == CKPT_OK;
   p->leaves = calloc(p->meta.n ? p->meta.n : 1, sizeof *p->leaves);
   if (p->leaves == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -131,14 +157,25 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     }
     if (!l->is_array)
       continue;
-    if (p->meta.use_ocdbt) {
-      ckpt_error_set(&l->zarr_err, CKPT_EUNSUPPORTED,
-                     "array '%s' is stored in OCDBT (use_ocdbt is true), which ckpt cannot read",
-                     e->param);
-      continue;
-    }
     if (ckpt_path_check_name(e->param, "parameter name", &l->zarr_err) != CKPT_OK)
       continue;
+    if (p->meta.use_ocdbt) {
+      if (p->ocdbt == NULL) {
+        ckpt_error_set(&l->zarr_err, p->readable_err.code, "array '%s': %s", e->param,
+                       p->readable_err.message);
+        continue;
+      }
+      l->ocdbt = p->ocdbt;
+      l->zarr_ok = ckpt_zarr_read_meta_ocdbt(p->ocdbt, e->param, p->checksums, &l->zarr,
+                                             &l->zarr_err) == CKPT_OK;
+      if (l->zarr_ok) {
+        int64_t grid[CKPT_MAX_RANK];
+        l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);
+        if (stat)
+          stat_ocdbt_chunks(p->ocdbt, l);
+      }
+      continue;
+    }
     l->packed = ckpt_packed_find(p->packed, e->param);
     if (l->packed != NULL) {
       l->zarr_ok = true;

@@ -60,7 +60,7 @@ static ckpt_status run_chunk(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   cli_array *a = &va->a;
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_status st =
-      ckpt_zarr_verify_chunk(a->io, a->dir, a->packed, a->name, &a->meta, linear, a->sums,
+      ckpt_zarr_verify_chunk(a->io, a->dir, a->packed, a->ocdbt, a->name, &a->meta, linear, a->sums,
                              a->require_sums, a->missing_is_error, scratch, &err);
   if (st != CKPT_OK) {
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];

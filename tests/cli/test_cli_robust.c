@@ -171,7 +171,9 @@ Test(cli_robust, deeply_nested_json_item) {
   all_commands_survive();
 }
 
-Test(cli_robust, ocdbt_item_is_unsupported_not_damaged) {
+/* An item whose _METADATA says use_ocdbt but that has no OCDBT database (manifest.ocdbt absent:
+ * the arrays were never merged, or were deleted) is damage every command names. */
+Test(cli_robust, ocdbt_item_without_database_is_damaged) {
   char *item = tc_join(dir, "orbax_item");
   tc_run r;
   TC_PEER(&r, "orbax", item);
@@ -183,18 +185,19 @@ Test(cli_robust, ocdbt_item_is_unsupported_not_damaged) {
   memcpy(at, "\"use_ocdbt\": true ", strlen("\"use_ocdbt\": true "));
   tc_write(meta, text, strlen(text));
   TC_TOOL(&r, "ls", item);
-  cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.out, "(OCDBT: not readable by ckpt)"), "%s", r.out);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "(OCDBT)"), "%s", r.out);
+  cr_assert(strstr(r.out, "! OCDBT manifest '"), "%s", r.out);
+  cr_assert(strstr(r.out, "manifest.ocdbt' is missing"), "%s", r.out);
   tc_run_free(&r);
   TC_TOOL(&r, "verify", item);
-  cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.out, "NOT VERIFIED"), "%s", r.out);
-  cr_assert(strstr(r.out, "error: '"), "%s", r.out);
-  cr_assert(strstr(r.out, "_METADATA': the arrays are stored in OCDBT"), "%s", r.out);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.out, "DAMAGED"), "%s", r.out);
+  cr_assert(strstr(r.out, "manifest.ocdbt' is missing"), "%s", r.out);
   tc_run_free(&r);
   TC_TOOL(&r, "cat", item, "w");
-  cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.err, "array 'w' is stored in OCDBT"), "%s", r.err);
+  cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+  cr_assert(strstr(r.err, "array 'w': OCDBT manifest '"), "%s", r.err);
   tc_run_free(&r);
   free(text);
   free(meta);

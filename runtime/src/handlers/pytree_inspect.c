@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handlers/pytree_internal.h"
+#include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
 #include "util/path.h"
 #include "storage/zarr_io.h"
@@ -25,8 +26,8 @@ static cJSON *shape_json(int nd, const int64_t *shape) {
 
 /* The description of one leaf. */
 static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry *e,
-                            const cJSON *strings, const ckpt_packed_index *packed, cJSON **out,
-                            ckpt_error *err) {
+                            const cJSON *strings, const ckpt_packed_index *packed,
+                            ckpt_ocdbt *ocdbt, cJSON **out, ckpt_error *err) {
   *out = NULL;
   if (ckpt_meta_is_empty_type(e->value_type)) {
     if (strcmp(e->value_type, CKPT_VT_LIST) == 0 || strcmp(e->value_type, CKPT_VT_TUPLE) == 0)
@@ -58,10 +59,12 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
       st = ckpt_error_set(err, CKPT_EUNSAFE, "metadata of '%s': %s", dir, local.message);
     } else {
       const ckpt_packed_array *pa = ckpt_packed_find(packed, e->param);
-      char *adir = pa ? NULL : ckpt_path_join(dir, e->param);
+      char *adir = pa || ocdbt ? NULL : ckpt_path_join(dir, e->param);
       ckpt_zarr_meta m;
       if (pa != NULL)
         m = pa->meta;
+      else if (ocdbt != NULL)
+        st = ckpt_zarr_read_meta_ocdbt(ocdbt, e->param, NULL, &m, err);
       else if (adir == NULL)
         st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
       else
@@ -189,6 +192,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   ckpt_pytree_meta meta;
   ckpt_packed_index packed;
   memset(&packed, 0, sizeof packed);
+  ckpt_ocdbt *ocdbt = NULL;
   ckpt_meta_source source; /* items of older Orbax versions have no _METADATA */
   ckpt_status st = ckpt_pytree_meta_read_any(io, dir, &meta, NULL, &source, err);
   cJSON *strings = NULL, *tree = NULL, *doc = NULL;
@@ -196,6 +200,8 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
     st = ckpt_packed_read(io, dir, &packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&packed, &meta, dir, err);
+  if (st == CKPT_OK && meta.use_ocdbt && !meta.use_zarr3)
+    st = ckpt_ocdbt_open(io, dir, &ocdbt, err);
   if (st != CKPT_OK)
     goto done;
   bool any_string = false;
@@ -205,7 +211,7 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
     st = ckpt_pytree_strings_read(io, dir, &strings, NULL, err);
   for (size_t i = 0; st == CKPT_OK && i < meta.n; i++) {
     cJSON *leaf;
-    st = describe(io, dir, &meta.entries[i], strings, &packed, &leaf, err);
+    st = describe(io, dir, &meta.entries[i], strings, &packed, ocdbt, &leaf, err);
     if (st == CKPT_OK)
       st = insert(&tree, &meta.entries[i], leaf, err);
   }
@@ -235,6 +241,7 @@ done:
   cJSON_Delete(tree);
   cJSON_Delete(strings);
   ckpt_packed_free(&packed);
+  ckpt_ocdbt_close(ocdbt);
   ckpt_pytree_meta_free(&meta);
   return st;
 }
@@ -260,6 +267,7 @@ typedef struct verify_task {
 
 typedef struct verify_ctx {
   ckpt_io *io;
+  ckpt_ocdbt *ocdbt; /* the item's OCDBT database, or NULL */
   verify_array *arrays;
   verify_task *tasks;
   bool require;
@@ -270,8 +278,8 @@ static ckpt_status task_verify(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_
   verify_ctx *v = ctx;
   const verify_task *t = &v->tasks[i];
   const verify_array *a = &v->arrays[t->array];
-  return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, a->name, &a->m, t->linear, a->sums,
-                                v->require, v->missing_is_error, scratch, err);
+  return ckpt_zarr_verify_chunk(v->io, a->dir, a->packed, v->ocdbt, a->name, &a->m, t->linear,
+                                a->sums, v->require, v->missing_is_error, scratch, err);
 }
 
 ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks, ckpt_error *err) {
@@ -287,6 +295,7 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
   size_t n_arrays = 0, n_tasks = 0;
   ckpt_packed_index packed;
   memset(&packed, 0, sizeof packed);
+  ckpt_ocdbt *ocdbt = NULL;
   ckpt_status st = ckpt_pytree_meta_read(io, dir, &meta, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_read(io, dir, &sums, err);
@@ -298,6 +307,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     st = ckpt_pytree_meta_check_readable(&meta, dir, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_check_item(sums, dir, &meta, &packed, NULL, err);
+  if (st == CKPT_OK && meta.use_ocdbt)
+    st = ckpt_ocdbt_open(io, dir, &ocdbt, err);
   if (st != CKPT_OK)
     goto done;
   arrays = calloc(meta.n ? meta.n : 1, sizeof *arrays);
@@ -344,6 +355,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
     a->packed = ckpt_packed_find(&packed, e->param);
     if (a->packed != NULL)
       a->m = a->packed->meta;
+    else if (ocdbt != NULL)
+      st = ckpt_zarr_read_meta_ocdbt(ocdbt, e->param, sums, &a->m, err);
     else
       st = ckpt_zarr_read_meta(io, a->dir, e->param, sums, &a->m, err);
     if (st != CKPT_OK)
@@ -370,7 +383,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
       n_tasks++;
     }
   }
-  verify_ctx v = {io, arrays, tasks, sums != NULL, meta.store_array_data_equal_to_fill_value};
+  verify_ctx v = {io,    ocdbt,        arrays,
+                  tasks, sums != NULL, meta.store_array_data_equal_to_fill_value};
   st = ckpt_parallel_for(n_tasks, 0, task_verify, &v, err);
   if (st == CKPT_OK && n_chunks)
     *n_chunks = n_tasks;
@@ -382,6 +396,7 @@ done:
   ckpt_checksums_free(sums);
   cJSON_Delete(strings);
   ckpt_packed_free(&packed);
+  ckpt_ocdbt_close(ocdbt);
   ckpt_pytree_meta_free(&meta);
   return st;
 }

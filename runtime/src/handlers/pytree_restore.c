@@ -17,6 +17,7 @@
 #include "handlers/op.h"
 #include "util/path.h"
 #include "storage/aggregate.h"
+#include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
 #include "storage/zarr_io.h"
 #include "text/json.h"
@@ -56,6 +57,7 @@ typedef struct rs_ctx {
   ckpt_tree *aggregate;      /* the legacy aggregate file, decoded; NULL when there is none */
   ckpt_checksums *checksums; /* _CHECKSUMS, or NULL (Orbax writes none) */
   ckpt_packed_index packed;  /* _PACKED (empty when the item has none) */
+  ckpt_ocdbt *ocdbt;         /* the item's OCDBT database (use_ocdbt), or NULL */
   cJSON *strings;
   bool strings_loaded;
   size_t n_leaves;
@@ -95,6 +97,7 @@ static void ctx_free(rs_ctx *c) {
   free(c->stack);
   ckpt_checksums_free(c->checksums);
   ckpt_packed_free(&c->packed);
+  ckpt_ocdbt_close(c->ocdbt);
   cJSON_Delete(c->strings);
   ckpt_tree_free(c->aggregate);
   ckpt_pytree_meta_free(&c->meta);
@@ -469,6 +472,9 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   if (pa != NULL) {
     r->meta = pa->meta;
     r->packed = pa;
+  } else if (c->ocdbt != NULL) {
+    st = ckpt_zarr_read_meta_ocdbt(c->ocdbt, e->param, c->checksums, &r->meta, err);
+    r->ocdbt = c->ocdbt;
   } else {
     st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
   }
@@ -1014,6 +1020,10 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
     st = ckpt_packed_check_meta(&c.packed, &c.meta, dir, err);
   if (st == CKPT_OK)
     st = ckpt_checksums_check_item(c.checksums, dir, &c.meta, &c.packed, NULL, err);
+  /* One database per item, read whole once: every array's .zarray and chunks are lookups in
+   * its key table afterwards. */
+  if (st == CKPT_OK && c.meta.use_ocdbt)
+    st = ckpt_ocdbt_open(c.io, dir, &c.ocdbt, err);
   if (st != CKPT_OK)
     goto done;
   c.n_leaves = c.meta.n;

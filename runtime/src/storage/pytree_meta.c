@@ -306,11 +306,7 @@ static ckpt_status check_unique_params(const ckpt_pytree_meta *meta, const char 
 
 ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const char *dir,
                                             ckpt_error *err) {
-  if (meta->use_ocdbt)
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "'%s/%s': the arrays are stored in OCDBT (use_ocdbt true), which ckpt "
-                          "does not read (save with use_ocdbt=False)",
-                          dir, CKPT_METADATA_FILE);
+  /* use_ocdbt: the arrays are read from the item's OCDBT database (storage/ocdbt/ocdbt.h). */
   if (meta->use_zarr3)
     return ckpt_error_set(err, CKPT_EUNSUPPORTED,
                           "'%s/%s': use_zarr3 is true; zarr3 checkpoints are not supported", dir,

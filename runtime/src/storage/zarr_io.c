@@ -10,6 +10,7 @@
 
 #include <zstd.h>
 
+#include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
 #include "storage/pytree_meta.h"
 #include "text/json.h"
@@ -488,5 +489,35 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     st = ckpt_zarr_meta_decode(data, n, path, m, err);
   free(data);
   free(path);
+  return st;
+}
+
+ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ckpt_checksums *sums,
+                                      ckpt_zarr_meta *m, ckpt_error *err) {
+  char *key = ckpt_path_join(name, CKPT_ZARR_METADATA_FILE);
+  if (key == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  void *data = NULL;
+  size_t n = 0;
+  ckpt_error local = CKPT_ERROR_INIT;
+  ckpt_status st = ckpt_ocdbt_read_key(db, key, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+  if (st == CKPT_ENOENT)
+    st = ckpt_error_set(err, CKPT_EINCOMPLETE,
+                        "array '%s': key '%s' is missing from the OCDBT database '%s'", name, key,
+                        ckpt_ocdbt_dir(db));
+  else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
+    *err = local;
+  if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {
+    ckpt_file_sum sum;
+    ckpt_file_sum_of(&sum, data, n);
+    st = ckpt_checksums_check_file(sums, ckpt_ocdbt_dir(db), key, &sum, err);
+  }
+  if (st == CKPT_OK) {
+    char where[512];
+    snprintf(where, sizeof where, "'%s' (OCDBT) key '%s'", ckpt_ocdbt_dir(db), key);
+    st = ckpt_zarr_meta_decode(data, n, where, m, err);
+  }
+  free(data);
+  free(key);
   return st;
 }

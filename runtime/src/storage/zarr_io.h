@@ -118,6 +118,13 @@ void ckpt_checksums_free(ckpt_checksums *s); /* NULL is a no-op */
 ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
                                 const ckpt_checksums *sums, ckpt_zarr_meta *m, ckpt_error *err);
 
+struct ckpt_ocdbt;
+/* The same for an array stored in an OCDBT database (storage/ocdbt/ocdbt.h): the value of key
+ * "<name>/.zarray". A missing key is CKPT_EINCOMPLETE. With sums, checked like the file. */
+ckpt_status ckpt_zarr_read_meta_ocdbt(struct ckpt_ocdbt *db, const char *name,
+                                      const ckpt_checksums *sums, ckpt_zarr_meta *m,
+                                      ckpt_error *err);
+
 /* One box to fill, in the coordinates of the destination array. */
 typedef struct ckpt_zarr_dest {
   int64_t offset[CKPT_MAX_RANK];
@@ -128,11 +135,18 @@ typedef struct ckpt_zarr_dest {
 
 struct ckpt_packed_array;
 
+/* Where a chunk's stored bytes come from (its "source"): a zarr directory (array_dir/<chunk
+ * key>), a byte range of the item's packed data file (packed), or the value of key
+ * "<name>/<chunk key>" of an OCDBT database (ocdbt: inline bytes or a byte range of one of its
+ * data files). Exactly one of packed and ocdbt may be set; with neither, array_dir is used. The
+ * bytes are the same in all three (raw C order or one zstd frame), so everything after
+ * locating them is shared. */
 typedef struct ckpt_zarr_read_req {
   ckpt_io *io;
-  const char *array_dir;                  /* unused for a packed array */
+  const char *array_dir;                  /* unused for a packed or OCDBT array */
   const struct ckpt_packed_array *packed; /* storage/packed.h: chunks are byte ranges of the
                                            * item's packed data file (NULL: a zarr directory) */
+  struct ckpt_ocdbt *ocdbt;               /* storage/ocdbt/ocdbt.h: chunks are OCDBT values */
   const char *name;                       /* parameter name for messages */
   ckpt_zarr_meta meta;                    /* as stored */
   ckpt_dtype dtype;                       /* the destination dtype (a cast when it differs) */
@@ -165,11 +179,12 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
 /* Verifies one stored chunk (size, checksum, decompression) without a destination. A missing
  * chunk is an error when missing_is_error (checkpoints that store every chunk). With packed
  * (not NULL) the chunk is read from the packed data file instead of array_dir, checked against
- * the CRC the packed index records, and a missing chunk is always an error. */
+ * the CRC the packed index records, and a missing chunk is always an error. With ocdbt (not
+ * NULL) it is the value of key "<name>/<chunk key>" (see ckpt_zarr_read_req). */
 ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
-                                   const struct ckpt_packed_array *packed, const char *name,
-                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
-                                   bool require_checksums, bool missing_is_error,
-                                   ckpt_scratch *scratch, ckpt_error *err);
+                                   const struct ckpt_packed_array *packed, struct ckpt_ocdbt *ocdbt,
+                                   const char *name, const ckpt_zarr_meta *m, uint64_t linear,
+                                   const cJSON *checksums, bool require_checksums,
+                                   bool missing_is_error, ckpt_scratch *scratch, ckpt_error *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "util/crc32c.h"
+#include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
 #include "util/path.h"
 #include "io/read_copy.h"
@@ -144,9 +145,11 @@ typedef struct chunk_ctx {
   const char *name;
   const ckpt_zarr_meta *m;
   const ckpt_packed_array *packed; /* or NULL: a zarr directory */
-  uint64_t base;                   /* offset of the chunk's bytes in its file (packed) */
+  ckpt_ocdbt *ocdbt;               /* or NULL: not an OCDBT value */
+  const uint8_t *mem;              /* OCDBT inline value: the stored bytes (no file) */
+  uint64_t base;                   /* offset of the chunk's bytes in its file (packed, OCDBT) */
   uint64_t linear;                 /* the chunk's number in the grid */
-  int fd;                          /* packed: the data file's shared descriptor (else -1) */
+  int fd;                          /* packed, OCDBT: the data file's shared descriptor (else -1) */
   int64_t index[CKPT_MAX_RANK];
   int64_t off[CKPT_MAX_RANK], ext[CKPT_MAX_RANK];
   char key[CKPT_ZARR_KEY_MAX];
@@ -237,6 +240,83 @@ static ckpt_status packed_open(chunk_ctx *c, ckpt_error *err) {
   return check_size(c, err);
 }
 
+/* The chunk's _CHECKSUMS entry, if any: its size must match, its CRC is checked on read. */
+static ckpt_status apply_checksum(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
+                                  ckpt_error *err) {
+  const cJSON *ent = checksums ? cJSON_GetObjectItemCaseSensitive(checksums, c->key) : NULL;
+  if (ent != NULL) {
+    const cJSON *cv = cJSON_GetArrayItem(ent, 0), *bv = cJSON_GetArrayItem(ent, 1);
+    /* Both read as exact integers: NaN passed a range check written as "< 0 || > max", and
+     * converting it to uint32_t is undefined behaviour. */
+    uint64_t crc = 0, bytes = 0;
+    if (!cJSON_IsArray(ent) || !ckpt_json_get_uint64(cv, &crc) || crc > UINT32_MAX ||
+        !ckpt_json_get_uint64(bv, &bytes))
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s': malformed _CHECKSUMS entry", c->name, c->key);
+    c->has_crc = true;
+    c->crc = (uint32_t)crc;
+    if (c->file_bytes != bytes)
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s' has %llu bytes but %llu were written "
+                            "(truncated or replaced)",
+                            c->name, c->key, (unsigned long long)c->file_bytes,
+                            (unsigned long long)bytes);
+  } else if (require_checksums) {
+    return ckpt_error_set(err, CKPT_ECORRUPT,
+                          "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
+  }
+  return CKPT_OK;
+}
+
+/* An OCDBT chunk: the value of key "<name>/<chunk key>", inline in the database or a byte
+ * range of one of its data files (whose presence and size are checked here). */
+static ckpt_status ocdbt_open(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
+                              bool missing_is_error, ckpt_error *err) {
+  size_t nl = strlen(c->name), kl = strlen(c->key);
+  char *okey = malloc(nl + 1 + kl + 1);
+  if (okey == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  memcpy(okey, c->name, nl);
+  okey[nl] = '/';
+  memcpy(okey + nl + 1, c->key, kl + 1);
+  size_t i;
+  ckpt_status st = CKPT_OK;
+  if (!ckpt_ocdbt_find(c->ocdbt, okey, &i)) {
+    const char *dir = ckpt_ocdbt_dir(c->ocdbt);
+    if (missing_is_error)
+      st = ckpt_error_set(err, CKPT_EINCOMPLETE,
+                          "array '%s': chunk '%s' is missing (no key '%s' in the OCDBT database "
+                          "'%s')",
+                          c->name, c->key, okey, dir);
+    else if (checksums != NULL && cJSON_GetObjectItemCaseSensitive(checksums, c->key) != NULL)
+      st = ckpt_error_set(err, CKPT_EINCOMPLETE,
+                          "array '%s': chunk '%s' is missing (no key '%s' in the OCDBT database "
+                          "'%s'), but _CHECKSUMS records it as written",
+                          c->name, c->key, okey, dir);
+    else
+      c->missing = true;
+    free(okey);
+    return st;
+  }
+  const ckpt_ocdbt_value *v = ckpt_ocdbt_value_at(c->ocdbt, i);
+  c->file_bytes = v->length;
+  if (v->is_inline) {
+    c->mem = v->bytes;
+    c->path = okey; /* names the value in messages; there is no file */
+    okey = NULL;
+  } else {
+    const char *path;
+    st = ckpt_ocdbt_value_fd(c->ocdbt, v, okey, &c->fd, &path, err);
+    if (st == CKPT_OK && (c->path = strdup(path)) == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    c->base = v->offset;
+  }
+  free(okey);
+  if (st == CKPT_OK)
+    st = apply_checksum(c, checksums, require_checksums, err);
+  return st == CKPT_OK ? check_size(c, err) : st;
+}
+
 /* Locates a chunk file and checks its size against the metadata and _CHECKSUMS. */
 static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require_checksums,
                               bool missing_is_error, ckpt_error *err) {
@@ -246,6 +326,8 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   c->raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
   if (c->packed != NULL)
     return packed_open(c, err);
+  if (c->ocdbt != NULL)
+    return ocdbt_open(c, checksums, require_checksums, missing_is_error, err);
   c->path = ckpt_path_join(c->dir, c->key);
   if (c->path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -277,28 +359,9 @@ static ckpt_status chunk_open(chunk_ctx *c, const cJSON *checksums, bool require
   if (kind != CKPT_IO_KIND_FILE)
     return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' is not a regular file",
                           c->name, c->key);
-  const cJSON *ent = checksums ? cJSON_GetObjectItemCaseSensitive(checksums, c->key) : NULL;
-  if (ent != NULL) {
-    const cJSON *cv = cJSON_GetArrayItem(ent, 0), *bv = cJSON_GetArrayItem(ent, 1);
-    /* Both read as exact integers: NaN passed a range check written as "< 0 || > max", and
-     * converting it to uint32_t is undefined behaviour. */
-    uint64_t crc = 0, bytes = 0;
-    if (!cJSON_IsArray(ent) || !ckpt_json_get_uint64(cv, &crc) || crc > UINT32_MAX ||
-        !ckpt_json_get_uint64(bv, &bytes))
-      return ckpt_error_set(err, CKPT_ECORRUPT,
-                            "array '%s': chunk '%s': malformed _CHECKSUMS entry", c->name, c->key);
-    c->has_crc = true;
-    c->crc = (uint32_t)crc;
-    if (c->file_bytes != bytes)
-      return ckpt_error_set(err, CKPT_ECORRUPT,
-                            "array '%s': chunk '%s' has %llu bytes but %llu were written "
-                            "(truncated or replaced)",
-                            c->name, c->key, (unsigned long long)c->file_bytes,
-                            (unsigned long long)bytes);
-  } else if (require_checksums) {
-    return ckpt_error_set(err, CKPT_ECORRUPT,
-                          "array '%s': chunk '%s' has no checksum in _CHECKSUMS", c->name, c->key);
-  }
+  ckpt_status cst = apply_checksum(c, checksums, require_checksums, err);
+  if (cst != CKPT_OK)
+    return cst;
   return check_size(c, err);
 }
 
@@ -321,15 +384,20 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
     return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate %llu bytes for chunk '%s'",
                           c->name, (unsigned long long)need, c->key);
   unsigned char *file = comp ? buf + c->raw_bytes : buf;
-  int fd;
-  ckpt_status st = chunk_fd(c, &fd, err);
-  if (st != CKPT_OK)
-    return st;
   size_t got = 0;
-  st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, c->base, &got, err);
-  chunk_fd_done(c, fd);
-  if (st != CKPT_OK)
-    return st;
+  if (c->mem != NULL) {
+    memcpy(file, c->mem, (size_t)c->file_bytes);
+    got = (size_t)c->file_bytes;
+  } else {
+    int fd;
+    ckpt_status st = chunk_fd(c, &fd, err);
+    if (st != CKPT_OK)
+      return st;
+    st = ckpt_io_pread_all(c->io, fd, c->path, file, (size_t)c->file_bytes, c->base, &got, err);
+    chunk_fd_done(c, fd);
+    if (st != CKPT_OK)
+      return st;
+  }
   if (got != c->file_bytes)
     return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' shrank while being read",
                           c->name, c->key);
@@ -496,6 +564,7 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   c.io = req->io;
   c.dir = req->array_dir;
   c.packed = req->packed;
+  c.ocdbt = req->ocdbt;
   c.fd = -1;
   c.name = req->name;
   c.m = m;
@@ -543,7 +612,7 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   bool whole = true;
   for (int k = 0; k < nd; k++)
     whole &= fio[k] == c.off[k] && fie[k] == c.ext[k];
-  if (hits == 1 && m->compressor == CKPT_COMPRESSION_NONE && !m->big_endian &&
+  if (hits == 1 && c.mem == NULL && m->compressor == CKPT_COMPRESSION_NONE && !m->big_endian &&
       req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
       ckpt_box_contiguous(nd, fie, req->dest[first].shape) && (whole || !c.has_crc)) {
     st = chunk_direct(&c, &req->dest[first], fio, fie, scratch, err);
@@ -572,15 +641,16 @@ done:
 }
 
 ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
-                                   const ckpt_packed_array *packed, const char *name,
-                                   const ckpt_zarr_meta *m, uint64_t linear, const cJSON *checksums,
-                                   bool require_checksums, bool missing_is_error,
-                                   ckpt_scratch *scratch, ckpt_error *err) {
+                                   const ckpt_packed_array *packed, ckpt_ocdbt *ocdbt,
+                                   const char *name, const ckpt_zarr_meta *m, uint64_t linear,
+                                   const cJSON *checksums, bool require_checksums,
+                                   bool missing_is_error, ckpt_scratch *scratch, ckpt_error *err) {
   chunk_ctx c;
   memset(&c, 0, sizeof c);
   c.io = io;
   c.dir = array_dir;
   c.packed = packed;
+  c.ocdbt = ocdbt;
   c.fd = -1;
   c.name = name;
   c.m = m;
