@@ -7,9 +7,10 @@
  *             save, commit, fsyncs, rename), timed around that one call
  *   restore   StandardRestore into caller buffers: a target tree of arrays wrapping
  *             already-faulted memory (hot: right after the save); verified afterwards
- *   save_packed  the same save with the packed layout for arrays of at most 1 MiB
- *             (ckpt_checkpointer_options.pack_arrays_up_to_bytes; docs/format.md), then a
- *             restore of it into caller buffers ("restore_packed", verified)
+ *   save_packed  the same save with pack_arrays_up_to_bytes = 1 MiB, which now (the packed
+ *             layout retired) saves the items as OCDBT (use_ocdbt; docs/format.md), then a
+ *             restore of it into caller buffers ("restore_packed", verified); the op keeps
+ *             its name so the series in results stay comparable
  *   save_chunked  the same save with every array's SaveArgs.chunk_byte_size = 4 MiB, so the
  *             arrays above 4 MiB are stored as several chunks (the library's default chunk is
  *             64 MiB: one chunk per llm array, which no shard could cut across)

@@ -35,10 +35,12 @@ GOAL_KEYS = [k for k, _, _ in GOALS]
 # Which on-disk layout a goal's ckpt figure used, when it is not the default (Orbax's zarr
 # layout): written into results.json's notes.
 LAYOUT_NOTES = {
-    "small_vs_large": "ckpt side: packed layout (pack_arrays_up_to_bytes = 1 MiB, op save_packed); "
+    "small_vs_large": "ckpt side: OCDBT (op save_packed: pack_arrays_up_to_bytes = 1 MiB, which "
+                      "selected the retired packed layout before and selects OCDBT now); "
                       "the one-array save it is compared with is one zarr array either way; the "
                       "default layout's figure is context small.unpacked_save_vs_large",
-    "small_save_vs_hdf5": "ckpt side: packed layout (pack_arrays_up_to_bytes = 1 MiB, op save_packed); "
+    "small_save_vs_hdf5": "ckpt side: OCDBT (op save_packed: pack_arrays_up_to_bytes = 1 MiB, "
+                          "the packed layout before it was retired); "
                           "the default layout's figure is context small.unpacked_save_vs_hdf5",
 }
 

@@ -20,6 +20,7 @@
  *   cmd_cat.c        `ckpt cat`, with cat_array.c (cat.h)
  *   cmd_diff.c       `ckpt diff`, with diff_values.c (diff.h)
  *   cmd_gc.c         `ckpt gc`
+ *   cmd_convert.c    `ckpt convert` (and its alias `ckpt unpack`)
  *
  * Exit status everywhere: 0 success; 1 the checkpoint is damaged (or, for diff, different);
  * 2 usage error, missing path or key, I/O error. */
@@ -395,7 +396,8 @@ int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_cat(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
 int cli_cmd_gc(int argc, char **argv);
-int cli_cmd_unpack(int argc, char **argv);
+int cli_cmd_convert(int argc, char **argv);
+int cli_cmd_unpack(int argc, char **argv); /* convert --to zarr2 */
 
 /* True when argv holds -h/--help before a "--" (commands answer it before anything else). */
 bool cli_wants_help(int argc, char **argv);

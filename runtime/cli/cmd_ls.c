@@ -37,6 +37,8 @@ typedef struct ls_ctx {
 static const char *compression_name(const cli_leaf *l) {
   if (!l->zarr_ok)
     return NULL;
+  if (l->zarr.zarr3)
+    return ckpt_zarr3_compression(&l->zarr);
   return l->zarr.compressor == CKPT_COMPRESSION_ZSTD ? "zstd" : "none";
 }
 

@@ -16,7 +16,9 @@ static const char usage[] =
     "  cat PATH KEY     print the values of one leaf (or statistics of a big array)\n"
     "  diff A B         compare two checkpoints: structure, dtypes, shapes, values\n"
     "  gc DIR           remove leftover *.orbax-checkpoint-tmp directories\n"
-    "  unpack SRC DST   copy a checkpoint, rewriting packed items as plain zarr arrays\n"
+    "  convert SRC DST --to zarr2|ocdbt\n"
+    "                   copy a checkpoint with its arrays in another layout\n"
+    "  unpack SRC DST   the same as convert --to zarr2\n"
     "\n"
     "Every command accepts --json (machine-readable output) and --help.\n"
     "Exit status: 0 success, 1 damaged (verify) or different (diff), 2 usage or I/O error.\n"
@@ -28,8 +30,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"ls", cli_cmd_ls},     {"verify", cli_cmd_verify}, {"cat", cli_cmd_cat},
-    {"diff", cli_cmd_diff}, {"gc", cli_cmd_gc},         {"unpack", cli_cmd_unpack},
+    {"ls", cli_cmd_ls},         {"verify", cli_cmd_verify}, {"cat", cli_cmd_cat},
+    {"diff", cli_cmd_diff},     {"gc", cli_cmd_gc},         {"convert", cli_cmd_convert},
+    {"unpack", cli_cmd_unpack},
 };
 
 int main(int argc, char **argv) {

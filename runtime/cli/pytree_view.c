@@ -50,7 +50,8 @@ static ckpt_status list_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_
     return CKPT_OK;
   ckpt_status st = CKPT_OK;
   for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    if (strcmp(names[i], CKPT_ZARR_METADATA_FILE) == 0)
+    if (strcmp(names[i], CKPT_ZARR_METADATA_FILE) == 0 ||
+        strcmp(names[i], CKPT_ZARR3_METADATA_FILE) == 0)
       continue;
     st = count_chunk_file(io, adir, names[i], l, err);
   }
@@ -166,8 +167,10 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
         continue;
       }
       l->ocdbt = p->ocdbt;
-      l->zarr_ok = ckpt_zarr_read_meta_ocdbt(p->ocdbt, e->param, p->checksums, &l->zarr,
-                                             &l->zarr_err) == CKPT_OK;
+      l->zarr_ok =
+          ckpt_zarr_read_meta_ocdbt(p->ocdbt, e->param, p->checksums, &l->zarr, &l->zarr_err) ==
+              CKPT_OK &&
+          ckpt_zarr_check_format(&l->zarr, p->meta.use_zarr3, e->param, &l->zarr_err) == CKPT_OK;
       if (l->zarr_ok) {
         int64_t grid[CKPT_MAX_RANK];
         l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);
@@ -191,8 +194,9 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     char *adir = ckpt_path_join(dir, e->param);
     if (adir == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    l->zarr_ok = ckpt_zarr_read_meta(io, adir, e->param, p->checksums, &l->zarr, &l->zarr_err) ==
-                 CKPT_OK;
+    l->zarr_ok =
+        ckpt_zarr_read_meta(io, adir, e->param, p->checksums, &l->zarr, &l->zarr_err) == CKPT_OK &&
+        ckpt_zarr_check_format(&l->zarr, p->meta.use_zarr3, e->param, &l->zarr_err) == CKPT_OK;
     if (l->zarr_ok) {
       int64_t grid[CKPT_MAX_RANK];
       l->n_chunks = ckpt_zarr_grid(&l->zarr, grid);

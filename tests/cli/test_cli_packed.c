@@ -1,14 +1,16 @@
-/* test_cli_packed.c — the `ckpt` tool on items saved with the packed layout (_PACKED +
- * _PACKED.0): ls, cat, verify (a flipped bit and a truncated data file are found and named) and
- * diff against the same state saved in the plain layout; and `ckpt unpack`, whose output
- * zarr-python reads (CKPT_PYTHON) with the same values, which verifies and diffs clean, and
- * which refuses a damaged source or an existing destination. */
+/* test_cli_packed.c — the `ckpt` tool on items in the retired packed layout (_PACKED +
+ * _PACKED.0; ckpt no longer writes it, so the item is packed by the test's own code,
+ * tests/runtime/packed_by_hand.h): ls, cat, verify (a flipped bit and a truncated data file are
+ * found and named) and diff against the same state in the plain layout; and `ckpt unpack`,
+ * whose output zarr-python reads (CKPT_PYTHON) with the same values, which verifies and diffs
+ * clean, and which refuses a damaged source or an existing destination. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../runtime/packed_by_hand.h"
 #include "test_cli_support.h"
 
 static char *dir, *packed, *plain;
@@ -17,9 +19,11 @@ static void setup(void) {
   dir = tc_mkdtemp();
   packed = tc_join(dir, "packed");
   plain = tc_join(dir, "plain");
-  tc_pack_bytes = 1 << 20;
   tc_save_composite(packed, 0);
-  tc_pack_bytes = 0;
+  char *item = tc_join(packed, "params");
+  const char *arrays[] = {"layer0.b", "layer0.w", "layer1.w", "lr", "step"};
+  pack_by_hand(item, arrays, 5);
+  free(item);
   tc_save_composite(plain, 0);
 }
 static void teardown(void) {
@@ -88,7 +92,7 @@ Test(cli_packed, unpack_gives_what_zarr_python_reads) {
   tc_run r;
   TC_TOOL(&r, "unpack", "--json", packed, out);
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-  cr_assert(strstr(r.out, "\"packed_items\": 1"), "%s", r.out);
+  cr_assert(strstr(r.out, "\"items\": 1") && strstr(r.out, "\"to\": \"zarr2\""), "%s", r.out);
   tc_run_free(&r);
   cr_assert(!has(out, "params/_PACKED") && !has(out, "params/_PACKED.0"));
   cr_assert(has(out, "params/layer0.w/.zarray") && has(out, "params/layer0.w/0.0") &&

@@ -255,13 +255,15 @@ static void leaf_args(ckpt_StandardSave *s, const char *param, int64_t chunk_byt
     e->value.compression = strdup("zstd");
 }
 
-uint64_t tc_pack_bytes;
+bool tc_use_ocdbt;
+bool tc_use_zarr3;
 
 void tc_save_args(const ckpt_handler_desc *h, const char *path, ckpt_args *args) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer *c = NULL;
   ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
-  o.pack_arrays_up_to_bytes = tc_pack_bytes;
+  o.use_ocdbt = tc_use_ocdbt;
+  o.use_zarr3 = tc_use_zarr3;
   cr_assert_eq(ckpt_checkpointer_new(h, &o, &c, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(ckpt_checkpointer_save(c, path, args, false, NULL, &err), CKPT_OK, "save %s: %s",
                path, err.message);

@@ -53,9 +53,10 @@ bool tc_exists(const char *path);
 ckpt_tree *tc_array(ckpt_dtype dtype, int ndim, const int64_t *shape, const double *values);
 
 /* Saves args through a new checkpointer (handler h, or NULL for the registry's choice) at path,
- * asserting that the save and the close succeed. Takes args. The checkpointer packs arrays of
- * at most tc_pack_bytes (0, the default: no packed layout). */
-extern uint64_t tc_pack_bytes;
+ * asserting that the save and the close succeed. Takes args. The checkpointer saves PyTree
+ * items as OCDBT when tc_use_ocdbt is set (false, the default: zarr v2 directories). */
+extern bool tc_use_ocdbt;
+extern bool tc_use_zarr3; /* and saves arrays as zarr v3 when set (false by default) */
 void tc_save_args(const ckpt_handler_desc *h, const char *path, ckpt_args *args);
 
 /* Saves tree with StandardSave through a checkpointer at path (a single-item checkpoint).

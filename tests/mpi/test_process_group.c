@@ -111,6 +111,12 @@ Test(process_group, checkpointer_options_need_a_valid_primary_and_no_packing) {
                CKPT_EUNSUPPORTED);
   err = (ckpt_error)CKPT_ERROR_INIT;
   o.pack_arrays_up_to_bytes = 0;
+  o.use_ocdbt = true; /* OCDBT is written for one process only so far */
+  cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &o, &c, &err),
+               CKPT_EUNSUPPORTED);
+  cr_assert(strstr(err.message, "use_ocdbt") != NULL, "%s", err.message);
+  err = (ckpt_error)CKPT_ERROR_INIT;
+  o.use_ocdbt = false;
   cr_assert_eq(ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &o, &c, &err), CKPT_OK,
                "%s", err.message);
   ckpt_checkpointer_close(c, &err);

@@ -147,9 +147,9 @@ static ckpt_args *mixed_args(void) {
   return &c->base;
 }
 
-/* Saves mixed_args() at <root>/ckpt with the log hook and checks the log. pack_bytes: the
- * checkpointer's pack_arrays_up_to_bytes (0: every array in its own zarr directory). */
-static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
+/* Saves mixed_args() at <root>/ckpt with the log hook and checks the log. ocdbt: the
+ * checkpointer's use_ocdbt (false: every array in its own zarr directory). */
+static void run(ckpt_atomicity at, bool async, bool ocdbt) {
   cf_register();
   char *root = pt_tmpdir();
   char *path = pt_fmt("%s/ckpt", root);
@@ -163,7 +163,7 @@ static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
   o.atomicity = at;
   o.async = async;
   o.io = io;
-  o.pack_arrays_up_to_bytes = pack_bytes;
+  o.use_ocdbt = ocdbt;
   ckpt_checkpointer *c;
   cr_assert_eq(ckpt_checkpointer_new(NULL, &o, &c, &err), CKPT_OK, "%s", err.message);
   ckpt_args *a = mixed_args();
@@ -195,16 +195,18 @@ static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
   walk_ctx w = {.log = &log, .before = commit_at};
   walk_tree(&w, path);
   /* 3 arrays + the scalar (a .zarray and a chunk each), _METADATA, _CHECKSUMS,
-   * _CHECKPOINT_METADATA, three commit files, the JSON and the blob file at least; packed, w0
-   * and the scalar are in _PACKED.0 (indexed by _PACKED) instead of two directories. */
-  cr_assert_geq(w.files, pack_bytes ? 14 : 16, "only %zu files", w.files);
-  cr_assert_geq(w.dirs, pack_bytes ? 6 : 8, "only %zu directories", w.dirs);
-  if (pack_bytes) { /* the walk above checked its fsyncs; here, that the layout is packed */
-    char *packed = pt_fmt("%s/state/_PACKED.0", path), *w1 = pt_fmt("%s/state/w1", path);
+   * _CHECKPOINT_METADATA, three commit files, the JSON and the blob file at least; with OCDBT
+   * the arrays are two manifests, two node files and a value file in d/, ocdbt.process_0/ and
+   * ocdbt.process_0/d/ instead of four directories. */
+  cr_assert_geq(w.files, ocdbt ? 13 : 16, "only %zu files", w.files);
+  cr_assert_geq(w.dirs, ocdbt ? 7 : 8, "only %zu directories", w.dirs);
+  if (ocdbt) { /* the walk above checked their fsyncs; here, that the layout is OCDBT */
+    char *man = pt_fmt("%s/state/ocdbt.process_0/manifest.ocdbt", path),
+         *w1 = pt_fmt("%s/state/w1", path);
     struct stat sb;
-    cr_assert_eq(stat(packed, &sb), 0, "no '%s'", packed);
-    cr_assert_eq(stat(w1, &sb), 0, "no '%s': w1 must stay a zarr array", w1);
-    free(packed);
+    cr_assert_eq(stat(man, &sb), 0, "no '%s'", man);
+    cr_assert_neq(stat(w1, &sb), 0, "'%s': w1 is in OCDBT", w1);
+    free(man);
     free(w1);
   }
   if (at == CKPT_ATOMICITY_COMMIT_FILE) {
@@ -237,25 +239,25 @@ static void run(ckpt_atomicity at, bool async, uint64_t pack_bytes) {
 }
 
 Test(durability, rename_mode_sync_save_fsyncs_everything_before_the_rename_files_once) {
-  run(CKPT_ATOMICITY_RENAME, false, 0);
+  run(CKPT_ATOMICITY_RENAME, false, false);
 }
 
 Test(durability, rename_mode_async_save_fsyncs_everything_before_the_rename_files_once) {
-  run(CKPT_ATOMICITY_RENAME, true, 0);
+  run(CKPT_ATOMICITY_RENAME, true, false);
 }
 
 Test(durability, commit_file_mode_fsyncs_everything_before_the_commit_file_files_once) {
-  run(CKPT_ATOMICITY_COMMIT_FILE, false, 0);
+  run(CKPT_ATOMICITY_COMMIT_FILE, false, false);
 }
 
-/* The packed layout (w0, 8,448 bytes, and the scalar packed; w1 and w2 in zarr directories): its
- * data file and index are claimed by the save, so they must be fsync'd once, by the save. */
-Test(durability, packed_and_zarr_arrays_in_one_item_fsync_everything_once) {
-  run(CKPT_ATOMICITY_RENAME, false, 8600);
+/* OCDBT: its data, node and manifest files and its three directories are claimed by the
+ * save, so they must be fsync'd once, by the save, before the commit point. */
+Test(durability, ocdbt_item_fsyncs_everything_once) {
+  run(CKPT_ATOMICITY_RENAME, false, true);
 }
 
-Test(durability, packed_async_commit_file_mode_fsyncs_everything_once) {
-  run(CKPT_ATOMICITY_COMMIT_FILE, true, 8600);
+Test(durability, ocdbt_async_commit_file_mode_fsyncs_everything_once) {
+  run(CKPT_ATOMICITY_COMMIT_FILE, true, true);
 }
 
 /* The claims follow renames (the Composite handler's item directories), and only the paths

@@ -34,11 +34,10 @@ typedef struct ckpt_checkpointer_options {
                    * (implied for a synchronous checkpointer, whose save returns only then) */
   uint64_t memory_budget_bytes; /* bound on in-flight bytes (0 = default) */
   int io_threads;               /* 0 = default */
-  /* Packed layout (docs/format.md, "Packed arrays"): array and scalar leaves of PyTree items
-   * whose stored bytes are at most this go into one data file per item (<item>/_PACKED.0,
-   * indexed by <item>/_PACKED) instead of a zarr directory each: far fewer files, so much
-   * faster saves of many small arrays. ckpt and the `ckpt` tool read it; Orbax and
-   * zarr-python do not (`ckpt unpack` converts). 0 = off (the default: Orbax's layout). */
+  /* Deprecated: any nonzero value saves PyTree items as OCDBT (use_ocdbt), which answers the
+   * same need — many small arrays in few files — in a layout Orbax reads. The private packed
+   * layout it once selected is no longer written; checkpoints that have it still restore
+   * (docs/format.md, "Packed arrays"). */
   uint64_t pack_arrays_up_to_bytes;
   /* Async checkpointers: about how many bytes one snapshot takes (the state's size). When
    * set, ckpt_checkpointer_new starts a thread that maps and pre-faults a staging pool of that
@@ -56,17 +55,27 @@ typedef struct ckpt_checkpointer_options {
    * checkpoint together (borrowed; must outlive the checkpointer). NULL: this process alone
    * (ckpt_process_group_single), exactly the single-process behaviour. Every process of the
    * group calls save, restore and close on its own checkpointer, with the same paths and the
-   * same tree structure; each writes only the replica-0 shards it holds. Not with
-   * pack_arrays_up_to_bytes (the packed layout is single-process). */
+   * same tree structure; each writes only the replica-0 shards it holds. Not with use_ocdbt or
+   * pack_arrays_up_to_bytes (ckpt writes OCDBT for one process only so far). */
   ckpt_process_group *process_group;
   /* Rank of the process that creates the directories, writes the metadata files and commits
    * (Orbax's MultiprocessingOptions.primary_host; default 0). */
   int primary;
+  /* Orbax's use_ocdbt (docs/format.md, "OCDBT"): the arrays of PyTree items go into the item's
+   * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_0/) instead of a
+   * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
+   * directories, Orbax's use_ocdbt=False layout. */
+  bool use_ocdbt;
+  /* Orbax's use_zarr3: PyTree/Standard items store their arrays as zarr v3 (zarr.json; each
+   * chunk one sharding_indexed shard, zstd-compressed unless a leaf's compression is off),
+   * in directories or, with use_ocdbt, in the OCDBT databases; _METADATA says "use_zarr3": true.
+   * false = zarr v2 (the default, as Orbax's). docs/format.md, "zarr v3". */
+  bool use_zarr3;
 } ckpt_checkpointer_options;
 
 /* Zero-initialised options are the defaults; this documents it. */
 #define CKPT_CHECKPOINTER_OPTIONS_INIT \
-  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, NULL, 0 }
+  { CKPT_ATOMICITY_RENAME, NULL, false, false, 0, 0, 0, 0, NULL, 0, false, false }
 
 typedef struct ckpt_checkpointer ckpt_checkpointer;
 

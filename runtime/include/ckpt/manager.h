@@ -159,9 +159,7 @@ typedef struct ckpt_manager_options {
   /* The I/O layer for every file operation (listing, deleting, saving); NULL =
    * ckpt_io_default(). Must outlive the manager. */
   ckpt_io *io;
-  /* Packed layout for array leaves of at most this many bytes (see
-   * ckpt_checkpointer_options.pack_arrays_up_to_bytes). 0 = off (Orbax's layout). Steps saved
-   * with it are read by ckpt and the `ckpt` tool, not by Orbax or zarr-python. */
+  /* Deprecated: nonzero saves as OCDBT (ckpt_checkpointer_options.pack_arrays_up_to_bytes). */
   uint64_t pack_arrays_up_to_bytes;
   /* About how many bytes one snapshot of the state takes: the async checkpointer pre-faults
    * its staging pool in the background from construction on, so the first save blocks no
@@ -173,9 +171,13 @@ typedef struct ckpt_manager_options {
    * reload, reached_preemption and close, in the same order (they are collectives). The
    * primary (Orbax's primary_host) creates the directory, discovers the steps, decides
    * should_save and retention, and is the only one to delete; the others follow its decisions.
-   * Not with pack_arrays_up_to_bytes. */
+   * Not with use_ocdbt or pack_arrays_up_to_bytes. */
   ckpt_process_group *process_group;
   int primary;
+  /* Orbax's use_ocdbt and use_zarr3 for the steps' PyTree items (see
+   * ckpt_checkpointer_options). */
+  bool use_ocdbt;
+  bool use_zarr3;
 } ckpt_manager_options;
 
 /* All defaults (Orbax's): every member zero, spelled out so C++ and
@@ -183,7 +185,8 @@ typedef struct ckpt_manager_options {
 #define CKPT_MANAGER_OPTIONS_INIT                                                             \
   {                                                                                           \
     0, NULL, 0, NULL, NULL, 0, 0, NULL, CKPT_BEST_MODE_MAX, false, 0, 0, NULL, NULL, NULL, 0, \
-        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, 0, NULL, 0         \
+        false, false, false, false, CKPT_ATOMICITY_RENAME, false, NULL, 0, 0, NULL, 0, false,  \
+        false                                                                                 \
   }
 
 /* Fills *opts with the defaults (the same as zero-initialising it). */

@@ -93,10 +93,11 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
     return ckpt_error_set(err, CKPT_EINVAL,
                           "primary process %d is not a rank of the process group (size %d)",
                           o->primary, group_size);
-  if (group_size > 1 && o->pack_arrays_up_to_bytes > 0)
+  if (group_size > 1 && (o->use_ocdbt || o->pack_arrays_up_to_bytes > 0))
     return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "pack_arrays_up_to_bytes with a process group of %d: the packed layout "
-                          "is single-process (docs/multiprocess.md, \"Limits\")",
+                          "%s with a process group of %d: ckpt writes OCDBT for one process only "
+                          "so far (docs/multiprocess.md, \"Limits\")",
+                          o->use_ocdbt ? "use_ocdbt" : "pack_arrays_up_to_bytes (selects OCDBT)",
                           group_size);
   ckpt_checkpointer *c = calloc(1, sizeof *c);
   if (c == NULL)
@@ -426,7 +427,9 @@ ckpt_status ckpt_checkpointer_save(ckpt_checkpointer *ckptr, const char *path,
     if (p->op_live) {
       ckpt_op_set_engine(&p->op, ckptr->engine);
       ckpt_op_set_group(&p->op, ckptr->pg, ckptr->opts.primary);
-      p->op.pack_arrays_up_to_bytes = ckptr->opts.pack_arrays_up_to_bytes;
+      /* The deprecated packed threshold now selects OCDBT (checkpointer.h). */
+      p->op.use_ocdbt = ckptr->opts.use_ocdbt || ckptr->opts.pack_arrays_up_to_bytes != 0;
+      p->op.use_zarr3 = ckptr->opts.use_zarr3;
     }
     if (st == CKPT_OK) {
       st = ckptr->handler->desc->vtable->save(ckptr->handler, &p->op, p->commit.tmp_path, args,

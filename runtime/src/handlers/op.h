@@ -37,7 +37,8 @@ typedef struct ckpt_deferred_job {
 struct ckpt_op {
   ckpt_io *io;
   bool zero_copy;
-  uint64_t pack_arrays_up_to_bytes; /* ckpt_checkpointer_options'; 0 = no packed layout */
+  bool use_ocdbt; /* ckpt_checkpointer_options' (or its deprecated pack_arrays_up_to_bytes) */
+  bool use_zarr3; /* ckpt_checkpointer_options' */
   ckpt_atomicity atomicity;
   ckpt_engine *engine;     /* borrowed from the checkpointer; NULL when a handler runs alone */
   pthread_mutex_t mu;      /* guards the queue: deferred jobs may queue more work from any thread */

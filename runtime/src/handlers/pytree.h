@@ -62,10 +62,16 @@ typedef struct ckpt_pytree_save_spec {
                                    bytes or placeholders) */
   uint64_t default_chunk_bytes; /* 0: CKPT_PYTREE_DEFAULT_CHUNK_BYTES */
   const char *what;             /* handler name for messages ("StandardSave"); may be NULL */
-  /* Arrays and scalars of at most this many stored bytes (before compression) go into the
-   * item's packed data file instead of a zarr directory each (storage/packed.h). 0: the op's
-   * setting (ckpt_checkpointer_options.pack_arrays_up_to_bytes), which is 0 (off) by default. */
-  uint64_t pack_arrays_up_to_bytes;
+  /* The arrays as OCDBT (storage/ocdbt/ocdbt_write.h), as Orbax's use_ocdbt. false: the op's
+   * setting (ckpt_checkpointer_options.use_ocdbt), which is false by default. */
+  bool use_ocdbt;
+  /* OCDBT's data file target size (0: Orbax's 2 GiB) and B+tree node target (0: the
+   * encoder's): for tests that need several data files or several levels from little data. */
+  uint64_t ocdbt_data_file_bytes;
+  size_t ocdbt_node_bytes;
+  /* Arrays as zarr v3 (Orbax's use_zarr3; storage/zarr3.h) even when the op's setting
+   * (ckpt_checkpointer_options.use_zarr3) is false. */
+  bool use_zarr3;
 } ckpt_pytree_save_spec;
 
 /* Restore options of one leaf (Orbax RestoreArgs / ArrayRestoreArgs). */

@@ -359,6 +359,8 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
       st = ckpt_zarr_read_meta_ocdbt(ocdbt, e->param, sums, &a->m, err);
     else
       st = ckpt_zarr_read_meta(io, a->dir, e->param, sums, &a->m, err);
+    if (st == CKPT_OK && a->packed == NULL)
+      st = ckpt_zarr_check_format(&a->m, meta.use_zarr3, e->param, err);
     if (st != CKPT_OK)
       goto done;
     a->sums = ckpt_checksums_array(sums, e->param);

@@ -478,6 +478,8 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   } else {
     st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
   }
+  if (st == CKPT_OK && pa == NULL)
+    st = ckpt_zarr_check_format(&r->meta, c->meta.use_zarr3, e->param, err);
   if (st != CKPT_OK)
     return st;
   const ckpt_zarr_meta *m = &r->meta;

@@ -7,7 +7,7 @@
  * _METADATA's entries in memory. The result is a write plan (storage/zarr_write.h).
  * Deferred part (ckpt_op_defer, on the save's background thread): the plan goes to the zarr
  * writer (storage/zarr_write.c), which owns every file name and write; this file only decides
- * which leaves are packed (pack_limit, storage/packed.h) and relays the writer's durability
+ * whether the arrays go to OCDBT (the use_ocdbt option) and relays the writer's durability
  * claims to the op. A multi-process save (docs/multiprocess.md) plans from every process's shard
  * layout and merges the processes' checksums: pytree_multiprocess.c. */
 #include <stdio.h>
@@ -29,7 +29,6 @@ typedef struct flat_ctx {
   ckpt_write_plan *job;
   const ckpt_pytree_save_spec *spec;
   bool zero_copy;
-  uint64_t pack_limit; /* arrays of at most this many stored bytes are packed; 0: none */
   const char *what;
   ckpt_copy_list *copies; /* large snapshot copies, run together after flattening; or NULL */
   const ckpt_pytree_leaf_save **args; /* spec's leaf_args with a param, sorted (sort_leaf_args) */
@@ -290,17 +289,22 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
                                la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
-  /* Stored bytes before compression: which leaves are packed (and written first, as small)
+  if (j->meta.use_zarr3) {
+    /* zarr v3 with Orbax's chain: one shard per chunk, zstd unless compression is off. In a
+     * directory the keys are "c.0.1" rather than Orbax's "c/0/1": one file per chunk, like v2,
+     * so the writer needs no nested directories (zarr.json records the encoding); in OCDBT,
+     * where keys are only names, Orbax's "c/0/1". */
+    /* zstd level 3 unless compression_level says otherwise, as Orbax's zarr.json has it */
+    int level = (la && la->compression_level != 0) ? la->compression_level : 3;
+    ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : level, j->ocdbt ? '/' : '.');
+  }
+  /* Stored bytes before compression: which leaves are written first, as small,
    * does not depend on the data. */
   uint64_t bytes = ckpt_dtype_size(m->dtype);
   bool over = false;
   for (int d = 0; d < a->ndim && !over; d++)
     over = __builtin_mul_overflow(bytes, (uint64_t)a->shape[d], &bytes);
   l->stored_bytes = over ? UINT64_MAX : bytes;
-  if (c->pack_limit > 0) {
-    l->packed = l->stored_bytes <= c->pack_limit;
-    j->n_packed_leaves += l->packed;
-  }
   e->has_write_shape = a->ndim > 0;
   e->write_ndim = a->ndim;
   /* write_shape is the local shard shape (Orbax); with several shards, the first one's (in a
@@ -550,7 +554,7 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
 /* The blocking half: everything but the writing. *out owned by the caller
  * (ckpt_write_plan_free). */
 static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op, bool zero_copy,
-                             uint64_t pack_limit, const char *dir,
+                             bool use_ocdbt, bool use_zarr3, const char *dir,
                              const ckpt_pytree_save_spec *spec, ckpt_write_plan **out,
                              ckpt_error *err) {
   *out = NULL;
@@ -571,9 +575,18 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   ckpt_pt_layout global = {0, NULL};
   bool multi = ckpt_op_multiprocess(op);
   if (multi) {
-    if (pack_limit > 0 || spec->pack_arrays_up_to_bytes > 0)
+    /* Each process would write its ocdbt.process_<i> and the primary merge them
+     * (ckpt_ocdbt_merge_encode); the writer writes process 0's database only so far. */
+    if (use_ocdbt || spec->use_ocdbt)
       return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                            "%s: packed arrays (pack_arrays_up_to_bytes) in a multi-process save",
+                            "%s: OCDBT (use_ocdbt, or the deprecated pack_arrays_up_to_bytes) in a "
+                            "multi-process save is not written by this version of ckpt",
+                            what);
+    /* zarr v3's writer path is the single-process one; not yet tested across processes */
+    if (use_zarr3 || spec->use_zarr3)
+      return ckpt_error_set(err, CKPT_EUNSUPPORTED,
+                            "%s: zarr v3 (use_zarr3) in a multi-process save is not written by "
+                            "this version of ckpt",
                             what);
     ckpt_status xs = ckpt_pt_exchange_layouts(ckpt_op_group(op), spec->tree, what, &global, err);
     if (xs != CKPT_OK)
@@ -589,8 +602,12 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   j->process = ckpt_process_group_rank(ckpt_op_group(op));
   j->primary = ckpt_op_is_primary(op);
   j->dir = strdup(dir);
-  j->meta.use_ocdbt = false;
-  j->meta.use_zarr3 = false;
+  /* Orbax's use_ocdbt: the writer stores the arrays as OCDBT and _METADATA says so. */
+  j->ocdbt = use_ocdbt || spec->use_ocdbt;
+  j->ocdbt_data_file_bytes = spec->ocdbt_data_file_bytes;
+  j->ocdbt_node_bytes = spec->ocdbt_node_bytes;
+  j->meta.use_ocdbt = j->ocdbt;
+  j->meta.use_zarr3 = use_zarr3 || spec->use_zarr3;
   j->meta.store_array_data_equal_to_fill_value = true;
   ckpt_status st = CKPT_OK;
   if (j->dir == NULL) {
@@ -629,7 +646,6 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   c.job = j;
   c.spec = spec;
   c.zero_copy = zero_copy;
-  c.pack_limit = spec->pack_arrays_up_to_bytes ? spec->pack_arrays_up_to_bytes : pack_limit;
   c.what = what;
   c.global = multi ? &global : NULL;
   c.writes_replicated = ckpt_op_writes_shared(op);
@@ -665,6 +681,9 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   if (st != CKPT_OK)
     goto fail;
   ckpt_pt_layout_free(&global);
+  /* An item without arrays has no database (nothing to store in it); its _METADATA then says
+   * use_ocdbt false, so no reader looks for one (docs/format.md, "OCDBT"). */
+  j->meta.use_ocdbt = j->ocdbt && j->n_leaves > 0;
   *out = j;
   return CKPT_OK;
 fail:
@@ -699,7 +718,7 @@ ckpt_status ckpt_pytree_save(ckpt_op *op, const char *dir, const ckpt_pytree_sav
     return ckpt_error_set(err, CKPT_EINVAL, "pytree save: no op");
   ckpt_write_plan *j;
   ckpt_status st = plan_save(ckpt_op_io(op), ckpt_op_engine(op), op, ckpt_op_zero_copy(op),
-                             op->pack_arrays_up_to_bytes, dir, spec, &j, err);
+                             op->use_ocdbt, op->use_zarr3, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   j->engine = ckpt_op_engine(op);
@@ -722,7 +741,7 @@ ckpt_status ckpt_pytree_save_sync(ckpt_io *io, bool zero_copy, const char *dir,
   if (io == NULL)
     io = ckpt_io_default();
   ckpt_write_plan *j;
-  ckpt_status st = plan_save(io, NULL, NULL, zero_copy, 0, dir, spec, &j, err);
+  ckpt_status st = plan_save(io, NULL, NULL, zero_copy, false, false, dir, spec, &j, err);
   if (st != CKPT_OK)
     return st;
   st = ckpt_zarr_write(j, err);

@@ -19,6 +19,7 @@
 #include "storage/checkpoint_metadata.h" /* _CHECKPOINT_METADATA */
 #include "storage/commit.h"              /* the commit protocol's names and marker file */
 #include "storage/ocdbt/ocdbt.h"         /* OCDBT databases (Orbax's default array store) */
+#include "storage/ocdbt/ocdbt_write.h"   /* ... and building them (ckpt convert --to ocdbt) */
 #include "storage/packed.h"              /* the packed layout (_PACKED, _PACKED.<n>) */
 #include "storage/pytree_meta.h"         /* _METADATA and _strings.json */
 #include "storage/step_dirs.h"           /* finalized checkpoints, step discovery */

@@ -133,6 +133,8 @@ static ckpt_status make_config(const char *directory, const ckpt_manager_options
   c->zero_copy = o->zero_copy;
   c->pack_bytes = o->pack_arrays_up_to_bytes;
   c->snapshot_bytes_hint = o->snapshot_bytes_hint;
+  c->use_ocdbt = o->use_ocdbt;
+  c->use_zarr3 = o->use_zarr3;
   c->atomicity = o->atomicity;
   c->io = o->io != NULL ? o->io : ckpt_io_default();
   int size = ckpt_process_group_size(o->process_group);
@@ -297,6 +299,8 @@ ckpt_status ckpt_manager_new(const char *directory, const ckpt_manager_options *
     co.snapshot_bytes_hint = m->cfg.snapshot_bytes_hint;
     co.process_group = m->cfg.pg;
     co.primary = m->cfg.primary;
+    co.use_ocdbt = m->cfg.use_ocdbt;
+    co.use_zarr3 = m->cfg.use_zarr3;
     ckpt_error scratch = CKPT_ERROR_INIT;
     st = ckpt_checkpointer_new(NULL, &co, &m->ckptr, &scratch);
     if (st == CKPT_EUNSUPPORTED && co.async) {

@@ -52,6 +52,7 @@ typedef struct mgr_config {
   bool zero_copy;
   uint64_t pack_bytes; /* ckpt_manager_options.pack_arrays_up_to_bytes */
   uint64_t snapshot_bytes_hint; /* ckpt_manager_options.snapshot_bytes_hint */
+  bool use_ocdbt, use_zarr3; /* ckpt_manager_options' */
   ckpt_atomicity atomicity;
   ckpt_io *io; /* never NULL */
   ckpt_process_group *pg; /* NULL: this process alone (size 1) */

@@ -15,7 +15,8 @@
  * A packed array is therefore a zarr array whose chunk files are byte ranges: reading reuses
  * the zarr reader (storage/zarr_io.h, with ckpt_zarr_read_req.packed) for resharding, casts
  * and checks. docs/format.md ("Packed arrays") is the reference. Orbax and zarr-python cannot
- * read packed arrays; `ckpt unpack` rewrites them as zarr directories.
+ * read packed arrays; `ckpt convert` rewrites them as zarr directories or OCDBT. ckpt no longer
+ * writes this layout (pack_arrays_up_to_bytes now selects OCDBT); this is its reader.
  *
  * Everything in the index is untrusted on read: types, ranges, file names, duplicates and
  * offsets past the end of the data file are rejected with errors naming the item, the array
@@ -112,23 +113,5 @@ ckpt_status ckpt_packed_check_meta(const ckpt_packed_index *idx, const ckpt_pytr
  * and the file. */
 ckpt_status ckpt_packed_locate(const ckpt_packed_array *a, uint64_t linear, const char *key,
                                const char **path, const ckpt_packed_chunk **chunk, ckpt_error *err);
-
-/* ---------------------------------------------------------------- writing */
-
-/* Builds the index text (for the packed writer, packed_write.c). params[i], metas[i]: the
- * packed arrays; their chunks are given as (array index, chunk key, file, offset, nbytes, crc)
- * rows in any order. *text malloc'ed (caller frees). */
-typedef struct ckpt_packed_row {
-  size_t array;
-  uint64_t linear;
-  uint64_t offset;
-  uint64_t nbytes;
-  uint32_t crc;
-} ckpt_packed_row;
-
-ckpt_status ckpt_packed_encode(size_t n_arrays, const char *const *params,
-                               const ckpt_zarr_meta *const *metas, size_t n_rows,
-                               const ckpt_packed_row *rows, char **text, size_t *len,
-                               ckpt_error *err);
 
 #endif

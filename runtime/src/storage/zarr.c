@@ -62,8 +62,8 @@ static bool json_to_i64(const cJSON *v, int64_t *out) {
   return true;
 }
 
-static ckpt_status parse_dims(const cJSON *doc, const char *key, const char *where, int *ndim,
-                              int64_t *out, bool positive, ckpt_error *err) {
+ckpt_status ckpt_zarr_parse_dims(const cJSON *doc, const char *key, const char *where, int *ndim,
+                                 int64_t *out, bool positive, ckpt_error *err) {
   const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, key);
   if (!cJSON_IsArray(a))
     return ckpt_error_set(err, CKPT_ECORRUPT, "%s: \"%s\" is missing or not a list", where, key);
@@ -105,8 +105,8 @@ static bool parse_typestr(const char *s, ckpt_dtype *dt, bool *big) {
   return false;
 }
 
-static ckpt_status parse_fill(const cJSON *fv, ckpt_zarr_meta *m, const char *where,
-                              ckpt_error *err) {
+ckpt_status ckpt_zarr_fill_from_json(const cJSON *fv, ckpt_zarr_meta *m, const char *where,
+                                     ckpt_error *err) {
   memset(m->fill, 0, sizeof m->fill);
   m->fill_is_null = fv == NULL || cJSON_IsNull(fv);
   if (m->fill_is_null)
@@ -198,9 +198,9 @@ ckpt_status ckpt_zarr_meta_from_json(const cJSON *doc, const char *where, ckpt_z
     goto done;
   }
   int nshape = 0, nchunks = 0;
-  if ((st = parse_dims(doc, "shape", where, &nshape, m->shape, false, err)) != CKPT_OK)
+  if ((st = ckpt_zarr_parse_dims(doc, "shape", where, &nshape, m->shape, false, err)) != CKPT_OK)
     goto done;
-  if ((st = parse_dims(doc, "chunks", where, &nchunks, m->chunks, true, err)) != CKPT_OK)
+  if ((st = ckpt_zarr_parse_dims(doc, "chunks", where, &nchunks, m->chunks, true, err)) != CKPT_OK)
     goto done;
   if (nshape != nchunks) {
     st = ckpt_error_set(err, CKPT_ECORRUPT, "%s: shape has rank %d but chunks has rank %d", where,
@@ -282,7 +282,7 @@ ckpt_status ckpt_zarr_meta_from_json(const cJSON *doc, const char *where, ckpt_z
     }
     m->separator = sep->valuestring[0];
   }
-  st = parse_fill(cJSON_GetObjectItemCaseSensitive(doc, "fill_value"), m, where, err);
+  st = ckpt_zarr_fill_from_json(cJSON_GetObjectItemCaseSensitive(doc, "fill_value"), m, where, err);
 done:
   return st;
 }
@@ -306,11 +306,21 @@ uint64_t ckpt_zarr_chunk_elements(const ckpt_zarr_meta *m) {
 }
 
 void ckpt_zarr_chunk_key(const ckpt_zarr_meta *m, const int64_t *index, char *buf) {
+  size_t pos = 0;
+  if (m->zarr3 && m->v3.key_default) {
+    /* zarr v3 "default" encoding: "c", then each index after the separator ("c" for 0-d) */
+    buf[pos++] = 'c';
+    for (int d = 0; d < m->ndim; d++) {
+      buf[pos++] = m->separator ? m->separator : '/';
+      pos += (size_t)snprintf(buf + pos, 21, "%lld", (long long)index[d]);
+    }
+    buf[pos] = '\0';
+    return;
+  }
   if (m->ndim == 0) {
     strcpy(buf, "0");
     return;
   }
-  size_t pos = 0;
   for (int d = 0; d < m->ndim; d++) {
     if (d)
       buf[pos++] = m->separator ? m->separator : '.';

@@ -19,6 +19,7 @@
 #include "ckpt/desc.h"
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
+#include "storage/zarr3.h"
 
 #define CKPT_ZARR_METADATA_FILE ".zarray"
 /* Largest .zarray accepted on read: real ones are a few hundred bytes. */
@@ -35,7 +36,16 @@ typedef struct ckpt_zarr_meta {
   char separator;              /* '.' or '/' */
   unsigned char fill[16];      /* fill value as one element of dtype (zeros for null) */
   bool fill_is_null;
+  /* zarr v3 (zarr3.h): zarr.json, chunk keys by v3.key_default, chunks encoded by v3's codec
+   * chain; compressor, level and big_endian are then unused (NONE, 0, false). */
+  bool zarr3;
+  ckpt_zarr3_spec v3;
 } ckpt_zarr_meta;
+
+/* The metadata file of an array: ".zarray" or, for zarr v3, "zarr.json". */
+static inline const char *ckpt_zarr_meta_file(const ckpt_zarr_meta *m) {
+  return m->zarr3 ? CKPT_ZARR3_METADATA_FILE : CKPT_ZARR_METADATA_FILE;
+}
 
 /* The .zarray text TensorStore writes: compact JSON, keys in sorted order, e.g.
  * {"chunks":[4,8],"compressor":null,"dimension_separator":".","dtype":"<f4","fill_value":null,
@@ -52,13 +62,23 @@ ckpt_status ckpt_zarr_meta_decode(const char *json, size_t len, const char *wher
 ckpt_status ckpt_zarr_meta_from_json(const cJSON *doc, const char *where, ckpt_zarr_meta *m,
                                      ckpt_error *err);
 
+/* Shared with zarr3_meta.c: a list of dimensions (positive: chunk sizes) of at most
+ * CKPT_MAX_RANK integers, and a fill value as NumPy/zarr JSON writes it (numbers, true/false,
+ * "NaN", "Infinity", "-Infinity", [re, im] for complex; null leaves m->fill zero and sets
+ * fill_is_null), into m->fill for m->dtype. */
+ckpt_status ckpt_zarr_parse_dims(const cJSON *doc, const char *key, const char *where, int *ndim,
+                                 int64_t *out, bool positive, ckpt_error *err);
+ckpt_status ckpt_zarr_fill_from_json(const cJSON *fv, ckpt_zarr_meta *m, const char *where,
+                                     ckpt_error *err);
+
 /* Number of chunks along each dimension (ceil(shape / chunks)); returns the total (1 for 0-d,
  * 0 when a dimension is empty). */
 uint64_t ckpt_zarr_grid(const ckpt_zarr_meta *m, int64_t *grid);
 /* Elements in one (full, padded) chunk. */
 uint64_t ckpt_zarr_chunk_elements(const ckpt_zarr_meta *m);
-/* The chunk's key ("0.1") into buf (at least CKPT_ZARR_KEY_MAX bytes). */
-#define CKPT_ZARR_KEY_MAX (CKPT_MAX_RANK * 21 + 2)
+/* The chunk's key ("0.1"; zarr v3: "c/0/1" or "0.1") into buf (at least CKPT_ZARR_KEY_MAX
+ * bytes). */
+#define CKPT_ZARR_KEY_MAX (CKPT_MAX_RANK * 21 + 4)
 void ckpt_zarr_chunk_key(const ckpt_zarr_meta *m, const int64_t *index, char *buf);
 /* Linear chunk number (C order over the grid) → grid index. */
 void ckpt_zarr_chunk_index(const ckpt_zarr_meta *m, const int64_t *grid, uint64_t linear,

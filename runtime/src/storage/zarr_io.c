@@ -443,6 +443,16 @@ ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
 
 /* ---------------------------------------------------------------- metadata read */
 
+ckpt_status ckpt_zarr_check_format(const ckpt_zarr_meta *m, bool use_zarr3, const char *name,
+                                   ckpt_error *err) {
+  if (m->zarr3 == use_zarr3)
+    return CKPT_OK;
+  return ckpt_error_set(err, CKPT_ECORRUPT,
+                        "array '%s': stored as zarr v%d (%s/%s) but %s says use_zarr3 %s", name,
+                        m->zarr3 ? 3 : 2, name, ckpt_zarr_meta_file(m), CKPT_METADATA_FILE,
+                        use_zarr3 ? "true" : "false");
+}
+
 ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
                                 const ckpt_checksums *sums, ckpt_zarr_meta *m, ckpt_error *err) {
   ckpt_io_kind kind;
@@ -460,13 +470,33 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
   if (kind != CKPT_IO_KIND_DIR)
     return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': '%s' is not a directory", name,
                           array_dir);
-  char *path = ckpt_path_join(array_dir, CKPT_ZARR_METADATA_FILE);
+  /* zarr v2's .zarray, else zarr v3's zarr.json */
+  const char *file = CKPT_ZARR_METADATA_FILE;
+  bool is_v3 = false;
+  char *path = ckpt_path_join(array_dir, file);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   void *data = NULL;
   size_t n = 0;
   ckpt_error local = CKPT_ERROR_INIT;
   st = ckpt_io_read_file(io, path, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+  if (st == CKPT_ENOENT) {
+    char *v3 = ckpt_path_join(array_dir, CKPT_ZARR3_METADATA_FILE);
+    if (v3 == NULL) {
+      free(path);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    }
+    local = (ckpt_error)CKPT_ERROR_INIT;
+    st = ckpt_io_read_file(io, v3, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+    if (st == CKPT_ENOENT) {
+      free(v3);
+    } else {
+      free(path);
+      path = v3;
+      file = CKPT_ZARR3_METADATA_FILE;
+      is_v3 = true;
+    }
+  }
   if (st == CKPT_ENOENT)
     st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing", name, path);
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
@@ -477,7 +507,7 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     ckpt_file_sum sum;
     ckpt_file_sum_of(&sum, data, n);
     size_t dl = strlen(array_dir) - strlen(name) - 1;
-    char *rel = ckpt_path_join(name, CKPT_ZARR_METADATA_FILE), *dir = strndup(array_dir, dl);
+    char *rel = ckpt_path_join(name, file), *dir = strndup(array_dir, dl);
     if (rel == NULL || dir == NULL)
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     else
@@ -485,7 +515,9 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     free(rel);
     free(dir);
   }
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && is_v3)
+    st = ckpt_zarr3_meta_decode(data, n, path, m, err);
+  else if (st == CKPT_OK)
     st = ckpt_zarr_meta_decode(data, n, path, m, err);
   free(data);
   free(path);
@@ -501,6 +533,24 @@ ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ck
   size_t n = 0;
   ckpt_error local = CKPT_ERROR_INIT;
   ckpt_status st = ckpt_ocdbt_read_key(db, key, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+  bool is_v3 = false;
+  if (st == CKPT_ENOENT) {
+    /* zarr v3 (use_zarr3): "<name>/zarr.json" */
+    char *v3 = ckpt_path_join(name, CKPT_ZARR3_METADATA_FILE);
+    if (v3 == NULL) {
+      free(key);
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    }
+    local = (ckpt_error)CKPT_ERROR_INIT;
+    st = ckpt_ocdbt_read_key(db, v3, CKPT_ZARR_METADATA_MAX, &data, &n, &local);
+    if (st == CKPT_ENOENT) {
+      free(v3);
+    } else {
+      free(key);
+      key = v3;
+      is_v3 = true;
+    }
+  }
   if (st == CKPT_ENOENT)
     st = ckpt_error_set(err, CKPT_EINCOMPLETE,
                         "array '%s': key '%s' is missing from the OCDBT database '%s'", name, key,
@@ -515,7 +565,8 @@ ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ck
   if (st == CKPT_OK) {
     char where[512];
     snprintf(where, sizeof where, "'%s' (OCDBT) key '%s'", ckpt_ocdbt_dir(db), key);
-    st = ckpt_zarr_meta_decode(data, n, where, m, err);
+    st = is_v3 ? ckpt_zarr3_meta_decode(data, n, where, m, err)
+               : ckpt_zarr_meta_decode(data, n, where, m, err);
   }
   free(data);
   free(key);

@@ -112,11 +112,17 @@ void ckpt_checksums_free(ckpt_checksums *s); /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- reading */
 
-/* Reads and parses array_dir/.zarray (array_dir must be a real directory, <item>/<name>).
+/* Reads and parses array_dir/.zarray, or, when there is none, zarr v3's array_dir/zarr.json
+ * (array_dir must be a real directory, <item>/<name>).
  * name is the parameter name, for messages. With sums (the item's _CHECKSUMS, may be NULL)
  * the file's bytes are checked against it first (ckpt_checksums_check_file). */
 ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *name,
                                 const ckpt_checksums *sums, ckpt_zarr_meta *m, ckpt_error *err);
+
+/* An array's format must be the one _METADATA's use_zarr3 says (Orbax opens the arrays with the
+ * driver it names): CKPT_ECORRUPT naming the array and its metadata file otherwise. */
+ckpt_status ckpt_zarr_check_format(const ckpt_zarr_meta *m, bool use_zarr3, const char *name,
+                                   ckpt_error *err);
 
 struct ckpt_ocdbt;
 /* The same for an array stored in an OCDBT database (storage/ocdbt/ocdbt.h): the value of key

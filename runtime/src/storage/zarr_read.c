@@ -1,5 +1,6 @@
-/* storage/zarr_read.c — reading zarr v2 chunks into destination boxes (restore with
- * resharding).
+/* storage/zarr_read.c — reading zarr chunks into destination boxes (restore with
+ * resharding). zarr v3 chunks take the same path: their stored bytes are loaded like a
+ * compressed v2 chunk's and decoded by one hook (decode_v3, storage/zarr3.h).
  *
  * A read request names the destination boxes; planning lists each stored chunk that
  * intersects any of them exactly once, and each chunk is then read by one task, which copies
@@ -164,7 +165,7 @@ typedef struct chunk_ctx {
 /* Chunk keys with the '/' separator are nested directories: each must be a real directory,
  * so a symlink inside the array cannot redirect the read. */
 static ckpt_status check_nested(chunk_ctx *c, ckpt_error *err) {
-  if (c->m->separator != '/' || c->m->ndim < 2)
+  if (c->m->separator != '/' || strchr(c->key, '/') == NULL)
     return CKPT_OK;
   size_t dl = strlen(c->dir);
   for (size_t i = 0; c->key[i]; i++) {
@@ -190,6 +191,16 @@ static ckpt_status check_nested(chunk_ctx *c, ckpt_error *err) {
 /* Checks a stored chunk's size against the metadata (raw: exact; zstd: bounded). */
 static ckpt_status check_size(chunk_ctx *c, ckpt_error *err) {
   const ckpt_zarr_meta *m = c->m;
+  if (m->zarr3) {
+    uint64_t limit = ckpt_zarr3_stored_limit(m);
+    if (c->file_bytes > limit)
+      return ckpt_error_set(err, CKPT_ECORRUPT,
+                            "array '%s': chunk '%s' has %llu bytes, more than its codecs can make "
+                            "of %llu bytes",
+                            c->name, c->key, (unsigned long long)c->file_bytes,
+                            (unsigned long long)c->raw_bytes);
+    return CKPT_OK;
+  }
   if (m->compressor == CKPT_COMPRESSION_NONE && c->file_bytes != c->raw_bytes)
     return ckpt_error_set(
         err, CKPT_ECORRUPT, "array '%s': chunk '%s' has %llu bytes, expected %llu (%s)", c->name,
@@ -371,11 +382,21 @@ static ckpt_status crc_mismatch(chunk_ctx *c, uint32_t got, ckpt_error *err) {
                         c->key, got, c->crc);
 }
 
+/* The decode hook for zarr v3: the stored bytes (file, already read and checked against
+ * _CHECKSUMS) run through the array's codec chain into raw (storage/zarr3.h). want_off/ext: the
+ * part of the chunk the caller copies out (NULL: all), so a shard decodes only those inner
+ * chunks. */
+static ckpt_status decode_v3(chunk_ctx *c, const unsigned char *file, unsigned char *raw,
+                             const int64_t *want_off, const int64_t *want_ext, ckpt_error *err) {
+  return ckpt_zarr3_decode_chunk(c->m, file, (size_t)c->file_bytes, raw, want_off, want_ext,
+                                 c->name, c->key, err);
+}
+
 /* Reads the whole chunk into scratch and decodes it; *out points into scratch. */
 static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **out,
-                              ckpt_error *err) {
+                              const int64_t *want_off, const int64_t *want_ext, ckpt_error *err) {
   const ckpt_zarr_meta *m = c->m;
-  bool comp = m->compressor != CKPT_COMPRESSION_NONE;
+  bool comp = m->compressor != CKPT_COMPRESSION_NONE || m->zarr3;
   uint64_t need = comp ? c->raw_bytes + c->file_bytes : c->raw_bytes;
   if (need > SIZE_MAX)
     return ckpt_error_set(err, CKPT_ENOMEM, "array '%s': chunk '%s' too large", c->name, c->key);
@@ -406,7 +427,11 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
     if (crc != c->crc)
       return crc_mismatch(c, crc, err);
   }
-  if (comp) {
+  if (m->zarr3) {
+    ckpt_status st = decode_v3(c, file, buf, want_off, want_ext, err);
+    if (st != CKPT_OK)
+      return st;
+  } else if (comp) {
     unsigned long long fsz = ZSTD_getFrameContentSize(file, (size_t)c->file_bytes);
     if (fsz == ZSTD_CONTENTSIZE_ERROR || (fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != c->raw_bytes))
       return ckpt_error_set(err, CKPT_ECORRUPT,
@@ -613,12 +638,30 @@ ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *s
   for (int k = 0; k < nd; k++)
     whole &= fio[k] == c.off[k] && fie[k] == c.ext[k];
   if (hits == 1 && c.mem == NULL && m->compressor == CKPT_COMPRESSION_NONE && !m->big_endian &&
-      req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
+      !m->zarr3 && req->dtype == m->dtype && ckpt_box_contiguous(nd, fie, m->chunks) &&
       ckpt_box_contiguous(nd, fie, req->dest[first].shape) && (whole || !c.has_crc)) {
     st = chunk_direct(&c, &req->dest[first], fio, fie, scratch, err);
   } else {
+    /* the part of the chunk any destination wants (relative to the chunk), for zarr v3 */
+    int64_t wlo[CKPT_MAX_RANK], whi[CKPT_MAX_RANK], wext[CKPT_MAX_RANK];
+    for (int k = 0; k < nd; k++) {
+      wlo[k] = INT64_MAX;
+      whi[k] = 0;
+    }
+    for (size_t i = 0; i < req->n_dest; i++) {
+      int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK];
+      if (nd > 0 &&
+          !ckpt_box_intersect(nd, c.off, c.ext, req->dest[i].offset, req->dest[i].shape, io, ie))
+        continue;
+      for (int k = 0; k < nd; k++) {
+        wlo[k] = io[k] - c.off[k] < wlo[k] ? io[k] - c.off[k] : wlo[k];
+        whi[k] = io[k] - c.off[k] + ie[k] > whi[k] ? io[k] - c.off[k] + ie[k] : whi[k];
+      }
+    }
+    for (int k = 0; k < nd; k++)
+      wext[k] = whi[k] - wlo[k];
     const void *buf;
-    st = chunk_load(&c, scratch, &buf, err);
+    st = chunk_load(&c, scratch, &buf, wlo, wext, err);
     for (size_t i = 0; st == CKPT_OK && i < req->n_dest; i++) {
       ckpt_zarr_dest *d = &req->dest[i];
       int64_t io[CKPT_MAX_RANK], ie[CKPT_MAX_RANK], rd[CKPT_MAX_RANK], rc[CKPT_MAX_RANK];
@@ -661,7 +704,7 @@ ckpt_status ckpt_zarr_verify_chunk(ckpt_io *io, const char *array_dir,
   ckpt_status st = chunk_open(&c, checksums, require_checksums, missing_is_error, err);
   const void *buf;
   if (st == CKPT_OK && !c.missing)
-    st = chunk_load(&c, scratch, &buf, err);
+    st = chunk_load(&c, scratch, &buf, NULL, NULL, err);
   free(c.path);
   return st;
 }

@@ -1,6 +1,6 @@
 /* storage/zarr_write.c — the zarr writer: a save's write plan (zarr_write.h) written on the
- * I/O engine (io/engine.h). The counterpart of zarr_read.c; the packed data file and its index
- * are written by packed_write.c, scheduled from here.
+ * I/O engine (io/engine.h). The counterpart of zarr_read.c; with plan->ocdbt the arrays are
+ * written by the OCDBT writer (storage/ocdbt/ocdbt_write.c) instead, and phase 2 is the same.
  *
  * It runs in a save's deferred part (ckpt_op_defer, on the save's background thread), as jobs of
  * the op's engine. One function job per array creates its directory and .zarray; one per chunk
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "io/staging_pool.h"
-#include "storage/packed.h"
+#include "storage/ocdbt/ocdbt_write.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_write_internal.h"
 #include "util/crc32c.h"
@@ -50,7 +50,7 @@ static void chunk_task_done(void *arg, void *buf, ckpt_status status) {
   ckpt_write_release_reserved(ch->job, &ch->reserved);
 }
 
-/* Submits one write of a chunk file or a packed segment, handing it part of the caller's budget
+/* Submits one write of a chunk file, handing it part of the caller's budget
  * reservation (*reserved) when that covers it (the write then releases it when done). */
 static ckpt_status submit_write(ckpt_write_plan *j, uint64_t *reserved, ckpt_engine_file *f,
                                 const void *buf, size_t n, uint64_t offset, ckpt_error *err) {
@@ -71,13 +71,14 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
     return st; /* another process's .zarray: the primary writes it */
   char *json;
   size_t len;
-  st = ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
+  st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &json, &len, err)
+                   : ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
   /* its CRC now, from the text in hand: _CHECKSUMS covers it without reading it back */
   l->zcrc = ckpt_crc32c(0, json, len);
   l->zbytes = len;
-  char *path = ckpt_path_join(l->dir, CKPT_ZARR_METADATA_FILE);
+  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(&l->zm));
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
@@ -178,7 +179,18 @@ ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error
     data = buf;
   }
   size_t n = raw;
-  if (m->compressor == CKPT_COMPRESSION_ZSTD) {
+  if (m->zarr3) {
+    /* zarr v3: the chunk through the array's codec chain (Orbax's: one shard, zstd) */
+    void *z = NULL;
+    size_t zn = 0;
+    ckpt_status st = ckpt_zarr3_encode_chunk(m, data, &z, &zn, param, key, err);
+    if (st != CKPT_OK)
+      return st;
+    free(ch->own);
+    ch->own = z;
+    data = z;
+    n = zn;
+  } else if (m->compressor == CKPT_COMPRESSION_ZSTD) {
     void *z = NULL;
     size_t zn = 0;
     char what[300];
@@ -306,15 +318,16 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
   ok = ok && ckpt_checksums_add_file(sums, CKPT_METADATA_FILE, j->meta_crc, j->meta_len);
   if (ok && strings->present)
     ok = ckpt_checksums_add_file(sums, CKPT_STRINGS_FILE, strings->crc, strings->bytes);
-  if (ok && j->n_packed_leaves > 0)
-    ok = ckpt_checksums_add_file(sums, CKPT_PACKED_INDEX_FILE, j->packed_index_crc,
-                                 j->packed_index_bytes);
+  /* OCDBT: its manifests and node files (the data files are covered chunk by chunk). */
+  for (size_t i = 0; ok && i < j->n_ocdbt_files; i++)
+    ok = ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
+                                 j->ocdbt_files[i].bytes);
+  /* Each .zarray by its path, also when OCDBT holds it as the value of the key of that name. */
   char rel[CKPT_PATH_NAME_MAX + 16];
   for (size_t i = 0; ok && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    if (l->packed)
-      continue; /* its zarray is in _PACKED */
-    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param, CKPT_ZARR_METADATA_FILE);
+    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param,
+             ckpt_zarr_meta_file(&l->zm));
     ok = ckpt_checksums_add_file(sums, rel, l->zcrc, l->zbytes);
   }
   /* A leaf's chunks are consecutive and parameter names unique (zarr_write.h): each
@@ -343,8 +356,6 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
       bytes = j->chunks[i].bytes;
     }
     const ckpt_write_leaf *l = &j->leaves[leaf];
-    if (l->packed)
-      continue; /* its CRC is in _PACKED */
     if (leaf != array_leaf) {
       array = ckpt_checksums_append_array(sums, j->meta.entries[l->entry].param);
       array_leaf = leaf;
@@ -429,9 +440,9 @@ static ckpt_status submit_arrays(ckpt_write_plan *j, ckpt_engine *e, bool small,
   size_t ci = 0;
   batches[0] = (close_batch){.job = j, .small = small};
   for (size_t li = 0; st == CKPT_OK && li < j->n_leaves; li++) {
-    if (j->leaves[li].packed || leaf_is_small(j, li) != small) {
+    if (leaf_is_small(j, li) != small) {
       while (ci < j->n_chunks && j->chunks[ci].leaf == li)
-        ci++; /* packed: written by packed_write.c's jobs; else by the other pass */
+        ci++; /* written by the other pass */
       continue;
     }
     ckpt_future *after[2];
@@ -503,8 +514,8 @@ static ckpt_status end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err
  * ends before any large chunk is written: every fsync flushes the device's cache, which waits
  * for all the writes the device holds, so small files fsync'd while large chunks stream each
  * waited behind large data (docs/io-engine.md, "Small arrays first"). Alone, their concurrent
- * fsyncs share a few flushes. Then the packed data file, the _METADATA encoding and the large
- * arrays, in a second group. */
+ * fsyncs share a few flushes. Then the _METADATA encoding and the large arrays, in a second
+ * group. */
 static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
   array_pass p = {.per = batch_files()};
   size_t max_batches = (j->n_leaves + j->n_chunks) / p.per + 2;
@@ -516,7 +527,7 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   bool any_small = false;
   for (size_t li = 0; li < j->n_leaves && !any_small; li++)
-    any_small = !j->leaves[li].packed && leaf_is_small(j, li);
+    any_small = leaf_is_small(j, li);
   if (st == CKPT_OK && any_small) {
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
     if (st == CKPT_OK)
@@ -525,14 +536,10 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
   if (st == CKPT_OK)
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
   if (st == CKPT_OK) {
-    /* The item directory, which holds the new array directories and the packed data file,
-     * is fsync'd by phase 2, after its own files are created: fsyncing it here too bought
-     * nothing. */
-    st = ckpt_packed_submit(j, err);
-    if (st == CKPT_OK) {
-      ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
-      st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
-    }
+    /* The item directory, which holds the new array directories, is fsync'd by phase 2,
+     * after its own files are created: fsyncing it here too bought nothing. */
+    ckpt_engine_job_opts o = {.label = "encoding _METADATA"};
+    st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
     if (st == CKPT_OK)
       st = submit_arrays(j, e, false, &p, err);
     st = end_group(j, st, err);
@@ -558,13 +565,6 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
       ckpt_file_sum_of(&strings, text, len);
     if (st == CKPT_OK)
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
-  }
-  if (st == CKPT_OK && j->n_packed_leaves > 0 && !j->packed_index_written) {
-    /* Written in phase 1 when there was packed data; packed arrays with an empty dimension
-     * only have no data file, and their index is written here. */
-    st = ckpt_packed_index_text(j, &text, &len, err);
-    if (st == CKPT_OK)
-      st = submit_item_file(j, g, CKPT_PACKED_INDEX_FILE, text, len, err);
   }
   if (st == CKPT_OK)
     st = checksums_text(j, &strings, &text, &len, err);
@@ -628,17 +628,21 @@ static ckpt_status write_process_file(ckpt_write_plan *j, ckpt_error *err) {
  * directory (its files fsync'd by their closes, the directory at phase 1's end). Not the item
  * directory: the checkpointer or the Composite handler adds files to it afterwards. */
 static void note_array_dirs(ckpt_write_plan *j) {
-  for (size_t i = 0; j->note_durable != NULL && i < j->n_leaves; i++)
-    if (!j->leaves[i].packed) /* a packed leaf has no directory */
-      j->note_durable(j->note_durable_ctx, j->leaves[i].dir);
+  for (size_t i = 0; j->note_durable != NULL && !j->ocdbt && i < j->n_leaves; i++)
+    j->note_durable(j->note_durable_ctx, j->leaves[i].dir); /* OCDBT: no array directories */
 }
 
-/* Phase 2's files, and the packed index and data file (durable closes, in phase 1 or 2). */
+/* Phase 2's files, and OCDBT's entries of the item directory (ocdbt/ocdbt_write.h). */
 static void note_item_files(ckpt_write_plan *j) {
-  const char *item_files[] = {CKPT_STRINGS_FILE, CKPT_CHECKSUMS_FILE, CKPT_METADATA_FILE,
-                              CKPT_PACKED_INDEX_FILE, CKPT_PACKED_DATA_FILE};
-  bool written[] = {j->strings != NULL, true, true, j->n_packed_leaves > 0, j->n_packed > 0};
-  for (size_t i = 0; j->note_durable != NULL && i < 5; i++) {
+  bool db = j->ocdbt && j->n_leaves > 0;
+  const char *item_files[] = {CKPT_STRINGS_FILE,
+                              CKPT_CHECKSUMS_FILE,
+                              CKPT_METADATA_FILE,
+                              ckpt_ocdbt_durable_entries[0],
+                              ckpt_ocdbt_durable_entries[1],
+                              ckpt_ocdbt_durable_entries[2]};
+  bool written[] = {j->strings != NULL, true, true, db, db, db};
+  for (size_t i = 0; j->note_durable != NULL && i < 6; i++) {
     if (!written[i])
       continue;
     char *path = ckpt_path_join(j->dir, item_files[i]);
@@ -651,8 +655,8 @@ static void note_item_files(ckpt_write_plan *j) {
 ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   ckpt_engine *e = j->engine, *temp = NULL;
   ckpt_status st = CKPT_OK;
-  if (j->multiprocess && j->n_packed_leaves > 0)
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "packed arrays in a multi-process save");
+  if (j->multiprocess && j->ocdbt) /* refused earlier by the handler; the writer's own guard */
+    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "OCDBT in a multi-process save");
   if (st == CKPT_OK && e == NULL) {
     /* A handler called without a checkpointer: an engine for this save only. */
     ckpt_engine_options o;
@@ -662,8 +666,14 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
     e = temp;
   }
   j->engine_used = e;
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && j->ocdbt) {
+    /* _METADATA's text first (phase 2 writes it); the arrays go to the OCDBT databases. */
+    st = task_encode_metadata(j, err);
+    if (st == CKPT_OK)
+      st = ckpt_ocdbt_write(j, err);
+  } else if (st == CKPT_OK) {
     st = write_arrays(j, e, err);
+  }
   if (st == CKPT_OK && j->multiprocess)
     st = write_process_file(j, err);
   else if (st == CKPT_OK)
@@ -714,13 +724,15 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
         ckpt_staging_release(l->shards[s].data, l->shards[s].pooled);
     free(l->shards);
     free(l->dir);
+    free(l->ztext);
   }
   free(j->leaves);
   for (size_t i = 0; i < j->n_chunks; i++)
     free(j->chunks[i].own);
   free(j->chunks);
-  free(j->packed);
-  free(j->segments);
+  for (size_t i = 0; i < j->n_ocdbt_files; i++)
+    free(j->ocdbt_files[i].rel);
+  free(j->ocdbt_files);
   free(j->meta_text);
   free(j->merged);
   for (size_t i = 0; i < j->n_extra; i++)

@@ -2,10 +2,10 @@
  *
  * The counterpart of zarr_read.c. A handler turns its arguments and tree into a write plan —
  * the item directory, one leaf per stored array (its .zarray metadata, chunk grid and the
- * snapshot pieces its chunks are cut from), the chunk list, which leaves are packed
- * (storage/packed.h), the _METADATA entries and the string leaves — and hands it here; the
- * writer owns every file name and every byte that goes to disk from then on (array
- * directories, .zarray, chunk files, _PACKED and its data file, _strings.json, _CHECKSUMS,
+ * snapshot pieces its chunks are cut from), the chunk list, whether the arrays go to OCDBT
+ * (storage/ocdbt/ocdbt_write.h), the _METADATA entries and the string leaves — and hands it
+ * here; the writer owns every file name and every byte that goes to disk from then on (array
+ * directories, .zarray, chunk files or the OCDBT databases, _strings.json, _CHECKSUMS,
  * _METADATA). Keeping that here is what lets the handler stay a mapping from arguments to a
  * plan, and the on-disk layout stay in storage/ with its reader.
  *
@@ -45,7 +45,6 @@ typedef struct ckpt_write_leaf {
   size_t entry;          /* index into meta.entries (its param names the array) */
   ckpt_zarr_meta zm;     /* as stored */
   ckpt_dtype src_dtype;  /* dtype of the snapshot pieces */
-  bool packed;           /* stored in the item's packed data file (storage/packed.h) */
   uint64_t stored_bytes; /* the whole array at the stored dtype (UINT64_MAX: overflow) */
   size_t n_shards;
   ckpt_write_piece *shards;
@@ -54,6 +53,9 @@ typedef struct ckpt_write_leaf {
   ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
   uint32_t zcrc;           /* .zarray's CRC-32C and size, for _CHECKSUMS' "files" */
   uint64_t zbytes;
+  char *ztext;          /* OCDBT: the .zarray text (its value) */
+  uint32_t zfile_index; /* OCDBT, a .zarray over the inline limit: its data file and offset */
+  uint64_t zoffset;
 } ckpt_write_leaf;
 
 /* One chunk of a leaf that intersects one of its pieces. A leaf's chunks are consecutive in
@@ -71,10 +73,10 @@ typedef struct ckpt_write_chunk {
   uint64_t bytes;
   const unsigned char *data; /* the stored bytes, once prepared (own or the snapshot's) */
   bool prepared;
-  uint64_t offset; /* packed: where the bytes go in the data file */
+  bool indirect; /* OCDBT: in a data file (else inline in the B+tree) */
+  uint32_t data_file; /* OCDBT, indirect: which data file, and where in it */
+  uint64_t offset;
 } ckpt_write_chunk;
-
-struct ckpt_pack_segment; /* storage/packed_write.c */
 
 /* Multi-process saves (docs/multiprocess.md): the CRC-32C and size of one chunk file written by
  * some process, as the primary merges them into _CHECKSUMS. */
@@ -85,8 +87,8 @@ typedef struct ckpt_write_sum {
   uint64_t bytes;
 } ckpt_write_sum;
 
-/* Another process's file the primary lists in _CHECKSUMS ("files"), path relative to the
- * item directory. */
+/* A file listed in _CHECKSUMS ("files"), path relative to the item directory: another
+ * process's file the primary lists, or an OCDBT node or manifest file the writer wrote. */
 typedef struct ckpt_write_file_sum {
   char *rel;
   uint32_t crc;
@@ -110,14 +112,18 @@ struct ckpt_write_plan {
   size_t n_chunks, cap_chunks;
   ckpt_write_chunk *chunks;
   cJSON *strings; /* param → value, or NULL */
-  size_t n_packed_leaves;
+  /* The arrays as OCDBT databases (storage/ocdbt/ocdbt_write.h) instead of zarr directories;
+   * meta.use_ocdbt says the same to readers. */
+  bool ocdbt;
+  uint64_t ocdbt_data_file_bytes; /* a new data file once one would pass this (0: 2 GiB) */
+  size_t ocdbt_node_bytes;        /* B+tree node target size (0: the encoder's default) */
   /* Multi-process saves (docs/multiprocess.md). multiprocess false (a fresh plan): this
    * process alone, and ckpt_zarr_write writes everything. Otherwise this is process `process`
    * of several: each
    * writes its array directories, its chunk files (the chunks listed: those of its own
    * replica-0 shards) and array_metadatas/process_<process>; the primary (`primary` true) also
    * each .zarray. ckpt_zarr_write stops there, and once every process's chunk sums are merged
-   * into `merged` and `extra`, the primary runs ckpt_zarr_write_item_files. No packed leaves. */
+   * into `merged` and `extra`, the primary runs ckpt_zarr_write_item_files. Not with OCDBT. */
   bool multiprocess;
   int process;
   bool primary;
@@ -129,18 +135,12 @@ struct ckpt_write_plan {
   /* The writer's: */
   ckpt_engine *engine_used; /* the one ckpt_zarr_write runs on */
   ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */
-  size_t n_packed;          /* chunks of packed leaves, in save order: */
-  size_t *packed;           /* indices into chunks */
-  size_t n_segments;
-  struct ckpt_pack_segment *segments;
-  ckpt_engine_file *pfile; /* the packed data file while phase 1 runs */
+  size_t n_ocdbt_files;     /* OCDBT: the node and manifest files written, with their sums */
+  ckpt_write_file_sum *ocdbt_files;
   /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
   char *meta_text;
   size_t meta_len;
   uint32_t meta_crc; /* of meta_text */
-  uint32_t packed_index_crc; /* of the _PACKED text written, and its size */
-  uint64_t packed_index_bytes;
-  bool packed_index_written; /* _PACKED was written (durably) in phase 1 */
 };
 
 /* Writes every file of the plan, durably (each file fsync'd, each directory once), and only

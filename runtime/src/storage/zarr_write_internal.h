@@ -1,6 +1,5 @@
-/* storage/zarr_write_internal.h — what the zarr writer (zarr_write.c) and the packed writer
- * (packed_write.c) share: both prepare chunks the same way, and the zarr writer schedules the
- * packed writer's jobs. Private to those two files. */
+/* storage/zarr_write_internal.h — what the zarr writer (zarr_write.c) and the OCDBT writer
+ * (ocdbt/ocdbt_write.c) share: both prepare chunks the same way. Private to those two files. */
 #ifndef CKPT_STORAGE_ZARR_WRITE_INTERNAL_H
 #define CKPT_STORAGE_ZARR_WRITE_INTERNAL_H
 
@@ -13,12 +12,5 @@ ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error
 
 /* Gives memory-budget bytes not handed to a write back to the engine (*reserved becomes 0). */
 void ckpt_write_release_reserved(ckpt_write_plan *j, uint64_t *reserved);
-
-/* _PACKED as compact JSON; *text malloc'ed (caller frees). */
-ckpt_status ckpt_packed_index_text(ckpt_write_plan *j, char **text, size_t *len, ckpt_error *err);
-
-/* Lays out the packed chunks, then opens the data file and submits one job per segment, the
- * index's job and the closing job to j->group. Nothing to do without packed leaves. */
-ckpt_status ckpt_packed_submit(ckpt_write_plan *j, ckpt_error *err);
 
 #endif
