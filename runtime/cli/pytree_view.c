@@ -11,6 +11,7 @@
 void cli_pytree_free(cli_pytree *p) {
   free(p->leaves);
   cJSON_Delete(p->strings);
+  ckpt_tree_free(p->aggregate);
   ckpt_checksums_free(p->checksums);
   ckpt_packed_free(p->packed);
   free(p->packed);
@@ -102,7 +103,7 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   p->dir = cli_strdup(dir);
   if (p->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st = ckpt_pytree_meta_read(io, dir, &p->meta, err);
+  ckpt_status st = ckpt_pytree_meta_read_any(io, dir, &p->meta, &p->aggregate, &p->source, err);
   if (st != CKPT_OK)
     return st;
   bool any_string = false;
@@ -142,6 +143,15 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     l->is_empty = ckpt_meta_is_empty_type(e->value_type);
     l->is_string = strcmp(e->value_type, CKPT_VT_STRING) == 0;
     l->is_array = ckpt_meta_is_array_type(e->value_type);
+    /* A value kept in the legacy aggregate file (the restore reads it from there). */
+    l->aggregated = p->aggregate != NULL && !l->is_empty
+                        ? ckpt_meta_entry_aggregate(p->aggregate, e)
+                        : NULL;
+    if (l->aggregated != NULL) {
+      l->is_array = false;
+      l->is_string = false;
+      continue;
+    }
     if (l->is_string) {
       const cJSON *v = cJSON_GetObjectItemCaseSensitive(p->strings, e->param);
       l->string_value = cJSON_IsString(v) ? v->valuestring : NULL;
@@ -196,6 +206,20 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     free(adir);
   }
   return st;
+}
+
+const char *cli_meta_source_name(ckpt_meta_source s) {
+  switch (s) {
+    case CKPT_META_FROM_FILE:
+      return CKPT_METADATA_FILE;
+    case CKPT_META_FROM_AGGREGATE:
+      return "the legacy aggregate file '" CKPT_AGGREGATE_FILE "'";
+    case CKPT_META_FROM_ARRAY_METADATAS:
+      return CKPT_ARRAY_METADATAS_FILE " and the zarr arrays";
+    case CKPT_META_FROM_ZARRAYS:
+      break;
+  }
+  return "the zarr arrays";
 }
 
 cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param) {
