@@ -1,19 +1,23 @@
-/* cli/cmd_convert.c — `ckpt convert SRC DST --to zarr2|ocdbt|zarr3`: a copy of SRC (a checkpoint,
- * or a directory of them) in which every PyTree item is stored in the chosen array layout
- * (docs/format.md): zarr v2 directories, OCDBT databases (Orbax's default), or zarr v3 (not
- * written by this version: refused). `ckpt unpack SRC DST` is `convert --to zarr2`.
+/* cli/cmd_convert.c — `ckpt convert SRC DST --to LAYOUT`: a copy of SRC (a checkpoint, or a
+ * directory of them) in which every PyTree item is stored in the chosen layout (docs/format.md,
+ * "When to choose each layout"): arrays in directories or in OCDBT databases, values in zarr v2
+ * or zarr v3. `ckpt unpack SRC DST` is `convert --to zarr2`.
  *
- * All three layouts hold the same zarr v2 values — each array's .zarray text and its chunks'
- * stored bytes — so a conversion moves bytes and never decodes or re-encodes an array: from
- * chunk files, the packed data file or OCDBT values, to chunk files or OCDBT values. Each chunk
- * is checked on the way against the source's _CHECKSUMS (or the packed index), so a damaged
- * source is reported, never copied. _METADATA is rewritten only to say which layout it is in
- * (use_ocdbt); _strings.json, every other file of the item (Orbax's _sharding and
- * array_metadatas/ among them), non-PyTree items, _CHECKPOINT_METADATA and custom metadata are
- * copied byte for byte. Each converted item gets a _CHECKSUMS for what it now holds, and each
- * checkpoint with a manifest (_CHECKPOINT_CHECKSUMS) a new one for its new files. The copy is
- * built under DST.orbax-checkpoint-tmp, every file and directory fsync'd, and renamed to DST at
- * the end (a failed run leaves only a temporary directory, which `ckpt gc` removes). */
+ * When the value format stays, each array's metadata text and its chunks' stored bytes are
+ * moved as they are: from chunk files, the packed data file or OCDBT values, to chunk files or
+ * OCDBT values. When it changes (v2 ⇄ v3), each chunk is decoded and re-encoded by the storage
+ * layer's codecs (storage/zarr_io.h, "one chunk") and the metadata is the target writer's for
+ * the same dtype, shape, chunk grid and fill value. zarr v2 directories also get every zstd
+ * frame with its content size (zarr-python 2.x with Debian's numcodecs needs it; TensorStore
+ * leaves it out). Each chunk is checked on the way against the source's _CHECKSUMS (or the
+ * packed index), so a damaged source is reported, never copied. _METADATA is rewritten only to
+ * say which layout it is in (use_ocdbt, use_zarr3); _strings.json, every other file of the item
+ * (Orbax's _sharding and array_metadatas/ among them), non-PyTree items, _CHECKPOINT_METADATA
+ * and custom metadata are copied byte for byte. Each converted item gets a _CHECKSUMS for what
+ * it now holds, and each checkpoint with a manifest (_CHECKPOINT_CHECKSUMS) a new one for its
+ * new files. The copy is built under DST.orbax-checkpoint-tmp, every file and directory
+ * fsync'd, and renamed to DST at the end (a failed run leaves only a temporary directory, which
+ * `ckpt gc` removes). */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -22,26 +26,29 @@
 #include "cli.h"
 
 static const char help_convert[] =
-    "Usage: ckpt convert [--json] --to zarr2|ocdbt|zarr3 SRC DST\n"
+    "Usage: ckpt convert [--json] --to LAYOUT SRC DST\n"
     "\n"
     "Copy the checkpoint (or directory of checkpoints) SRC to DST with the arrays of every\n"
-    "PyTree item stored in the chosen layout:\n"
-    "  zarr2   one zarr v2 directory per array (Orbax use_ocdbt=False; zarr-python reads it)\n"
-    "  ocdbt   the item's OCDBT databases (Orbax's default layout, use_ocdbt=True)\n"
-    "  zarr3   zarr v3 arrays (not by convert, which moves zarr v2 bytes: save with use_zarr3)\n"
-    "SRC may be in any layout ckpt reads (zarr v2, OCDBT, the retired packed layout). Values are\n"
-    "copied as stored (compressed chunks stay compressed) and checked against the source's\n"
-    "checksums; everything but the arrays is copied byte for byte, and _METADATA says the new\n"
-    "layout. DST must not exist; it is written as DST.orbax-checkpoint-tmp and renamed when\n"
-    "complete.\n"
+    "PyTree item stored in LAYOUT:\n"
+    "  zarr2        one zarr v2 directory per array (Orbax use_ocdbt=False; zarr-python reads it)\n"
+    "  zarr3        one zarr v3 directory per array (use_ocdbt=False, use_zarr3=True)\n"
+    "  ocdbt        the item's OCDBT databases (Orbax's default), values in the source's format\n"
+    "  ocdbt+zarr2  OCDBT with zarr v2 values (use_ocdbt=True)\n"
+    "  ocdbt+zarr3  OCDBT with zarr v3 values (use_ocdbt=True, use_zarr3=True)\n"
+    "SRC may be in any layout ckpt reads (zarr v2 or v3, in directories or OCDBT, the retired\n"
+    "packed layout). Every chunk is checked against the source's checksums; chunks are copied\n"
+    "as stored unless the value format changes (then decoded and re-encoded, same chunk grid);\n"
+    "zarr2 directories get zstd frames that record their size (zarr-python needs it).\n"
+    "Everything but the arrays is copied byte for byte, and _METADATA says the new layout.\n"
+    "DST must not exist; it is written as DST.orbax-checkpoint-tmp and renamed when complete.\n"
     "\n"
     "Options:\n"
-    "  --to LAYOUT  zarr2, ocdbt or zarr3 (required)\n"
+    "  --to LAYOUT  one of the five above (required)\n"
     "  --json       print one JSON document (keys documented in docs/cli.md)\n"
     "  -h, --help   show this help\n"
     "\n"
-    "Exit status: 0 done; 1 SRC is damaged (a chunk fails its checksum, a file is missing\n"
-    "or truncated); 2 usage error, SRC missing, DST exists, I/O error, zarr3.\n";
+    "Exit status: 0 done; 1 SRC is damaged (a chunk fails its checksum or does not decode, a\n"
+    "file is missing or truncated); 2 usage error, SRC missing, DST exists, I/O error.\n";
 
 static const char help_unpack[] =
     "Usage: ckpt unpack [--json] SRC DST\n"

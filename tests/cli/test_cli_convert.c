@@ -1,4 +1,4 @@
-/* test_cli_convert.c — `ckpt convert SRC DST --to zarr2|ocdbt|zarr3`: a composite checkpoint
+/* test_cli_convert.c — `ckpt convert SRC DST --to zarr2|ocdbt`: a composite checkpoint
  * (PyTree, JSON and proto items) converted to OCDBT and back gives the zarr save's files byte for
  * byte; each copy verifies, diffs clean against the source, and keeps the non-PyTree items and
  * _CHECKPOINT_METADATA byte for byte; zarr-python reads the zarr copy; a packed (hand-built) item
