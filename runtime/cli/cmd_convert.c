@@ -414,8 +414,7 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
       if (raw_bytes > SIZE_MAX)
         st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': chunk '%s' is too large", param, key);
       if (st == CKPT_OK && raw == NULL && (raw = malloc(raw_bytes ? (size_t)raw_bytes : 1)) == NULL)
-        st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate chunk '%s'", param,
-                            key);
+        st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate chunk '%s'", param, key);
       if (st == CKPT_OK)
         st = ckpt_zarr_decode_chunk(&m, buf, n, raw, param, key, err);
       if (st == CKPT_OK)
@@ -477,8 +476,8 @@ static ckpt_status write_listed(conv_ctx *c, item_dst *d, const char *name, cons
   return st;
 }
 
-/* _METADATA as Orbax's json.dumps text with use_ocdbt and use_zarr3 set (every other byte as it was: the
- * document is re-dumped in the same member order, and Python's dumps is what wrote it). */
+/* _METADATA as Orbax's json.dumps text with use_ocdbt and use_zarr3 set (every other byte as it
+ * was: the document is re-dumped in the same member order, and Python's dumps is what wrote it). */
 static ckpt_status set_flag(cJSON *doc, const char *name, bool value, bool add, ckpt_error *err) {
   if (cJSON_GetObjectItemCaseSensitive(doc, name) == NULL && !add)
     return CKPT_OK;
@@ -777,8 +776,8 @@ static int run(const char *cmd, const char *to, bool ocdbt, int zarr, bool json,
         "%s -> %s (%s): %llu PyTree item%s, %llu arrays (%llu chunks, %llu re-encoded) "
         "converted, %llu files written\n",
         src, dst, to, (unsigned long long)c.items, c.items == 1 ? "" : "s",
-        (unsigned long long)c.arrays, (unsigned long long)c.chunks,
-        (unsigned long long)c.recoded, (unsigned long long)c.files);
+        (unsigned long long)c.arrays, (unsigned long long)c.chunks, (unsigned long long)c.recoded,
+        (unsigned long long)c.files);
   }
   free(src);
   free(dst);
@@ -823,8 +822,11 @@ static int convert_main(int argc, char **argv, bool unpack) {
     const char *name;
     bool ocdbt;
     int zarr;
-  } layouts[] = {{"zarr2", false, 2},      {"zarr3", false, 3},      {"ocdbt", true, 0},
-                 {"ocdbt+zarr2", true, 2}, {"ocdbt+zarr3", true, 3}};
+  } layouts[] = {{"zarr2", false, 2},
+                 {"zarr3", false, 3},
+                 {"ocdbt", true, 0},
+                 {"ocdbt+zarr2", true, 2},
+                 {"ocdbt+zarr3", true, 3}};
   for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
     if (strcmp(to_arg, layouts[i].name) == 0)
       return run(cmd, layouts[i].name, layouts[i].ocdbt, layouts[i].zarr, json, argv[optind],

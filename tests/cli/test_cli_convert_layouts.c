@@ -187,9 +187,9 @@ static char *fixture(const char *name) {
   }
   return p;
 }
-#define SKIP_WITHOUT(f)                                                                         \
-  if ((f) == NULL)                                                                              \
-  cr_skip_test("Orbax fixtures not found at %s/../shared/orbax-fixtures: test skipped",         \
+#define SKIP_WITHOUT(f)                                                                 \
+  if ((f) == NULL)                                                                      \
+  cr_skip_test("Orbax fixtures not found at %s/../shared/orbax-fixtures: test skipped", \
                CKPT_SOURCE_DIR)
 
 /* `ckpt cat ck key` prints want (the README's values of the fixtures' tree). */
@@ -337,7 +337,7 @@ Test(cli_convert_layouts, ls_reports_ocdbt_chunk_bytes) {
   char *f = fixture("v1_composite_zarr3");
   SKIP_WITHOUT(f);
   char *moved = tc_join(dir, "orbax_v3");
-  convert_ok(f, moved, "zarr3"); /* Orbax's keys "a/c/0": a nested chunk file */
+  convert_ok(f, moved, "zarr3");    /* Orbax's keys "a/c/0": a nested chunk file */
   char *item = tc_join(f, "state"); /* the item alone: ls flags the fixture's v1 items */
   cr_assert_eq(ls_stored(item, "a"), file_size(moved, "state/a/c/0"));
   cr_assert_eq(ls_stored(item, "b.c"), file_size(moved, "state/b.c/c/0"));

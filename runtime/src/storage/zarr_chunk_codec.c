@@ -29,9 +29,8 @@ bool ckpt_zarr_frame_has_size(const void *stored, size_t n) {
   return fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != ZSTD_CONTENTSIZE_ERROR;
 }
 
-ckpt_status ckpt_zarr_decode_chunk(const ckpt_zarr_meta *m, const void *stored, size_t n,
-                                   void *raw, const char *name, const char *key,
-                                   ckpt_error *err) {
+ckpt_status ckpt_zarr_decode_chunk(const ckpt_zarr_meta *m, const void *stored, size_t n, void *raw,
+                                   const char *name, const char *key, ckpt_error *err) {
   uint64_t raw_bytes = ckpt_zarr_chunk_elements(m) * ckpt_dtype_size(m->dtype);
   if (m->zarr3)
     return ckpt_zarr3_decode_chunk(m, stored, n, raw, NULL, NULL, name, key, err);

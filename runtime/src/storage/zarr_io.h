@@ -33,14 +33,14 @@ bool ckpt_zarr_all_zero(const void *data, size_t n);
 ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out, size_t *out_len,
                                const char *what, ckpt_error *err);
 
-/* ---------------------------------------------------------------- one chunk (zarr_chunk_codec.c) */
+/* -------------------------------------------------- one chunk (zarr_chunk_codec.c) */
 
 /* The stored bytes of one chunk of m (v2: raw or one zstd frame, byte-swapped to host order
  * when big-endian; v3: m's codec chain) → the full raw chunk (C order, host order,
  * ckpt_zarr_chunk_elements(m) elements of m->dtype) in raw. name and key name the array and
  * chunk in messages; damage is CKPT_ECORRUPT. */
-ckpt_status ckpt_zarr_decode_chunk(const ckpt_zarr_meta *m, const void *stored, size_t n,
-                                   void *raw, const char *name, const char *key, ckpt_error *err);
+ckpt_status ckpt_zarr_decode_chunk(const ckpt_zarr_meta *m, const void *stored, size_t n, void *raw,
+                                   const char *name, const char *key, ckpt_error *err);
 /* The reverse, with the writer's encoders (v2: a copy, or one zstd frame that records its
  * content size; v3: ckpt_zarr3_encode_chunk); *out malloc'ed (caller frees). Big-endian v2 is
  * CKPT_EUNSUPPORTED (ckpt writes little-endian). */
