@@ -497,16 +497,7 @@ Test(ocdbt_write, resharded_and_partial_restore) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
   int32_t src[24];
-  for (int i = 0; i < 24; i++)
-    src[i] = i * 7 - 30;
-  int64_t shape[2] = {6, 4}, rows[2] = {3, 4}, o0[2] = {0, 0}, o1[2] = {3, 0};
-  ckpt_array *a = NULL;
-  cr_assert_eq(ckpt_array_new_sharded(CKPT_DTYPE_INT32, 2, shape, &a, &err), CKPT_OK);
-  cr_assert_eq(ckpt_array_add_shard(a, o0, rows, src, 0, &err), CKPT_OK);
-  cr_assert_eq(ckpt_array_add_shard(a, o1, rows, src + 12, 0, &err), CKPT_OK);
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(t, "x", ckpt_tree_new_array(a), &err);
-  ckpt_tree_dict_set(t, "y", ckpt_tree_new_int(CKPT_DTYPE_INT32, 9), &err);
+  ckpt_tree *t = pt_row_sharded_tree(src);
   save_opts so = {.ocdbt = true};
   cr_assert_eq(save(dir, t, &so, &err), CKPT_OK, "%s", err.message);
   ow_db db;
@@ -514,46 +505,7 @@ Test(ocdbt_write, resharded_and_partial_restore) {
   cr_assert_not_null(ow_find(&db, "x/0.0"));
   cr_assert_not_null(ow_find(&db, "x/1.0"));
   ow_free(&db);
-  int64_t cols[2] = {6, 2}, c1[2] = {0, 2};
-  ckpt_array *ta = NULL;
-  cr_assert_eq(ckpt_array_new_sharded(CKPT_DTYPE_FLOAT64, 2, shape, &ta, &err), CKPT_OK);
-  cr_assert_eq(ckpt_array_add_shard(ta, o0, cols, NULL, 0, &err), CKPT_OK);
-  cr_assert_eq(ckpt_array_add_shard(ta, c1, cols, NULL, 0, &err), CKPT_OK);
-  ckpt_tree *target = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(target, "x", ckpt_tree_new_array(ta), &err);
-  ckpt_pytree_restore_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.target = target;
-  spec.partial_restore = true;
-  spec.transforms_default_to_original = true;
-  ckpt_tree *back = NULL;
-  cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, &spec, &back, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(ckpt_tree_count(back), 1);
-  const ckpt_array *r = ckpt_tree_array(ckpt_tree_dict_get(back, "x"));
-  cr_assert_eq(r->n_shards, 2);
-  for (size_t s = 0; s < 2; s++) {
-    const double *d = r->shards[s].data;
-    for (int i = 0; i < 6; i++)
-      for (int j = 0; j < 2; j++)
-        cr_assert_eq(d[i * 2 + j], (double)src[i * 4 + j + (int)s * 2], "shard %zu (%d,%d)", s, i,
-                     j);
-  }
-  ckpt_tree_free(back);
-  int64_t bigger[2] = {7, 4};
-  ckpt_array *tb = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_INT32, 2, bigger, &tb, &err), CKPT_OK);
-  ckpt_tree *t2 = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(t2, "x", ckpt_tree_new_array(tb), &err);
-  spec.target = t2;
-  spec.non_strict = true;
-  cr_assert_eq(ckpt_pytree_restore_io(NULL, dir, &spec, &back, &err), CKPT_OK, "%s", err.message);
-  const int32_t *d = ckpt_array_data(ckpt_tree_array(ckpt_tree_dict_get(back, "x")));
-  cr_assert_eq(memcmp(d, src, sizeof src), 0);
-  for (int i = 24; i < 28; i++)
-    cr_assert_eq(d[i], 0);
-  ckpt_tree_free(back);
-  ckpt_tree_free(t2);
-  ckpt_tree_free(target);
+  pt_check_resharded_restore(dir, src);
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }
