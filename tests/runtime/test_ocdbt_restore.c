@@ -11,33 +11,6 @@
 #include "ocdbt_build.h"
 #include "storage/ocdbt/ocdbt.h"
 
-/* Saves {"w": rows x cols int32, value row*1000+col} in chunks of chunk_rows rows. */
-static void save_grid(const char *dir, int64_t rows, int64_t cols, int64_t chunk_rows,
-                      ckpt_compression comp) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  int64_t shape[2] = {rows, cols};
-  ckpt_array *a = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_INT32, 2, shape, &a, &err), CKPT_OK);
-  int32_t *d = ckpt_array_data(a);
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++)
-      d[r * cols + c] = (int32_t)(r * 1000 + c);
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(a), &err);
-  ckpt_pytree_leaf_save la;
-  memset(&la, 0, sizeof la);
-  la.param = "w";
-  la.chunk_byte_size = chunk_rows * cols * 4;
-  la.compression = comp;
-  ckpt_pytree_save_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.tree = t;
-  spec.n_leaf_args = 1;
-  spec.leaf_args = &la;
-  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
-  ckpt_tree_free(t);
-}
-
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -91,23 +64,11 @@ static void to_ocdbt(const char *dir, const char *param, bool zstd_nodes) {
   free(adir);
 }
 
-static void check_grid(const ckpt_array *a) {
-  for (size_t s = 0; s < a->n_shards; s++) {
-    const ckpt_shard *sh = &a->shards[s];
-    const int32_t *d = sh->data;
-    for (int64_t r = 0; r < sh->shape[0]; r++)
-      for (int64_t c = 0; c < sh->shape[1]; c++) {
-        int64_t gr = sh->offset[0] + r, gc = sh->offset[1] + c;
-        cr_assert_eq(d[r * sh->shape[1] + c], (int32_t)(gr * 1000 + gc), "shard %zu at (%lld,%lld)",
-                     s, (long long)gr, (long long)gc);
-      }
-  }
-}
-
 Test(ocdbt_restore, whole_and_resharded) {
   for (int comp = 0; comp < 2; comp++) {
     char *dir = pt_tmpdir();
-    save_grid(dir, 10, 7, 3, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE);
+    ckpt_array_free(
+        pt_save_grid(dir, 10, 7, 3, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE, false));
     to_ocdbt(dir, "w", comp);
     ckpt_error err = CKPT_ERROR_INIT;
     ckpt_tree *out = NULL;
@@ -115,7 +76,7 @@ Test(ocdbt_restore, whole_and_resharded) {
     const ckpt_array *w = ckpt_tree_array(ckpt_tree_get(out, "w"));
     cr_assert_not_null(w);
     cr_assert(w->shape[0] == 10 && w->shape[1] == 7);
-    check_grid(w);
+    pt_check_grid(w);
     ckpt_tree_free(out);
     /* 4-row shards across 3-row chunks, one of them in caller memory */
     int64_t shape[2] = {10, 7};
@@ -135,7 +96,7 @@ Test(ocdbt_restore, whole_and_resharded) {
     w = ckpt_tree_array(ckpt_tree_get(out, "w"));
     cr_assert_eq(w->n_shards, 3);
     cr_assert_eq(w->shards[1].data, mem);
-    check_grid(w);
+    pt_check_grid(w);
     cr_assert_eq(mem[0], 4000);
     ckpt_tree_free(out);
     ckpt_tree_free(target);
@@ -156,7 +117,7 @@ Test(ocdbt_restore, whole_and_resharded) {
 /* _CHECKSUMS still guards OCDBT values: a value of the right size with other bytes is caught. */
 Test(ocdbt_restore, checksums_cover_ocdbt_values) {
   char *dir = pt_tmpdir();
-  save_grid(dir, 4, 2, 2, CKPT_COMPRESSION_NONE);
+  ckpt_array_free(pt_save_grid(dir, 4, 2, 2, CKPT_COMPRESSION_NONE, false));
   to_ocdbt(dir, "w", false);
   /* keys .zarray (inline), 0.0 (in the data file, at offset 0), 1.0 (inline): flip the first
    * byte of the data file, inside chunk 0.0 */
@@ -173,7 +134,7 @@ Test(ocdbt_restore, checksums_cover_ocdbt_values) {
 
 Test(ocdbt_restore, missing_pieces_are_named) {
   char *dir = pt_tmpdir();
-  save_grid(dir, 6, 2, 2, CKPT_COMPRESSION_ZSTD);
+  ckpt_array_free(pt_save_grid(dir, 6, 2, 2, CKPT_COMPRESSION_ZSTD, false));
   /* an OCDBT item whose chunk key "w/1.0" is gone (Orbax stores every chunk) */
   char *adir = pt_fmt("%s/w/1.0", dir);
   cr_assert_eq(unlink(adir), 0);
@@ -204,7 +165,7 @@ Test(ocdbt_restore, missing_pieces_are_named) {
 
 Test(ocdbt_restore, truncated_data_file) {
   char *dir = pt_tmpdir();
-  save_grid(dir, 6, 5, 2, CKPT_COMPRESSION_NONE);
+  ckpt_array_free(pt_save_grid(dir, 6, 5, 2, CKPT_COMPRESSION_NONE, false));
   char *sums = pt_fmt("%s/_CHECKSUMS", dir);
   cr_assert_eq(unlink(sums), 0);
   to_ocdbt(dir, "w", false);

@@ -4,55 +4,11 @@
  * placeholders. */
 #include "test_pytree_util.h"
 
-/* Saves {"w": array of shape rows x cols int32 (value = row*1000+col)} with chunks of
- * chunk_rows rows; returns the array (caller frees). */
-static ckpt_array *save_grid(const char *dir, int64_t rows, int64_t cols, int64_t chunk_rows,
-                             ckpt_compression comp) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  int64_t shape[2] = {rows, cols};
-  ckpt_array *a = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_INT32, 2, shape, &a, &err), CKPT_OK);
-  int32_t *d = ckpt_array_data(a);
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++)
-      d[r * cols + c] = (int32_t)(r * 1000 + c);
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(ckpt_array_clone(a)), &err);
-  ckpt_pytree_leaf_save la;
-  memset(&la, 0, sizeof la);
-  la.param = "w";
-  la.chunk_byte_size = chunk_rows * cols * 4;
-  la.compression = comp;
-  ckpt_pytree_save_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.tree = t;
-  spec.n_leaf_args = 1;
-  spec.leaf_args = &la;
-  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
-  ckpt_tree_free(t);
-  return a;
-}
-
-/* Checks every shard of a restored array against value = row*1000+col. */
-static void check_grid(const ckpt_array *a, int64_t cols) {
-  for (size_t s = 0; s < a->n_shards; s++) {
-    const ckpt_shard *sh = &a->shards[s];
-    const int32_t *d = sh->data;
-    for (int64_t r = 0; r < sh->shape[0]; r++)
-      for (int64_t c = 0; c < sh->shape[1]; c++) {
-        int64_t gr = sh->offset[0] + r, gc = sh->offset[1] + c;
-        cr_assert_eq(d[r * sh->shape[1] + c], (int32_t)(gr * 1000 + gc), "shard %zu at (%lld,%lld)",
-                     s, (long long)gr, (long long)gc);
-      }
-  }
-  (void)cols;
-}
-
 Test(pytree_restore, reshard_across_chunk_boundaries) {
   for (int comp = 0; comp < 2; comp++) {
     char *dir = pt_tmpdir();
     ckpt_array *src =
-        save_grid(dir, 10, 7, 4, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE);
+        pt_save_grid(dir, 10, 7, 4, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE, false);
     ckpt_error err = CKPT_ERROR_INIT;
     int64_t shape[2] = {10, 7};
     ckpt_array *tgt = NULL;
@@ -74,7 +30,7 @@ Test(pytree_restore, reshard_across_chunk_boundaries) {
     cr_assert_eq(pt_restore(dir, target, &back, &err), CKPT_OK, "%s", err.message);
     const ckpt_array *b = ckpt_tree_array(ckpt_tree_dict_get(back, "w"));
     cr_assert_eq(b->n_shards, 9);
-    check_grid(b, 7);
+    pt_check_grid(b);
     cr_assert_eq(b->shards[3].data, caller_mem, "borrowed caller memory is filled in place");
     cr_assert_eq(caller_mem[0], 3003);
     cr_assert_eq(b->shards[8].replica_id, 1);
@@ -89,7 +45,7 @@ Test(pytree_restore, aligned_restore_reads_in_place) {
   /* Chunks of 2 rows restored into 4-row shards of caller memory: every chunk is one
    * contiguous run of its destination, read with pread straight into it. */
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid(dir, 8, 5, 2, CKPT_COMPRESSION_NONE);
+  ckpt_array *src = pt_save_grid(dir, 8, 5, 2, CKPT_COMPRESSION_NONE, false);
   ckpt_error err = CKPT_ERROR_INIT;
   int64_t shape[2] = {8, 5};
   int32_t mem[40];
@@ -117,7 +73,7 @@ Test(pytree_restore, aligned_restore_reads_in_place) {
 Test(pytree_restore, direct_reads_into_misaligned_caller_memory) {
   char *dir = pt_tmpdir();
   const int64_t rows = 1200, cols = 128; /* 600 KiB, one chunk */
-  ckpt_array *src = save_grid(dir, rows, cols, rows, CKPT_COMPRESSION_NONE);
+  ckpt_array *src = pt_save_grid(dir, rows, cols, rows, CKPT_COMPRESSION_NONE, false);
   size_t bytes = (size_t)(rows * cols * 4);
   unsigned char *base = NULL;
   cr_assert_eq(posix_memalign((void **)&base, 4096, bytes + 4096), 0);
@@ -288,7 +244,7 @@ Test(pytree_restore, placeholders_skip_leaves_and_subtrees) {
 
 Test(pytree_restore, strict_and_non_strict_shapes) {
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid(dir, 6, 4, 4, CKPT_COMPRESSION_NONE);
+  ckpt_array *src = pt_save_grid(dir, 6, 4, 4, CKPT_COMPRESSION_NONE, false);
   ckpt_error err = CKPT_ERROR_INIT;
   /* A bigger target: strict → error naming both shapes; non-strict → zero padding. */
   int64_t big[2] = {8, 3};

@@ -22,52 +22,9 @@ static char *tp(const char *fmt, ...) {
   return b;
 }
 
-/* Saves {"w": rows x cols int32 (value = row*1000+col)} as zarr v3 with chunks of chunk_rows
- * rows; returns the array (caller frees). */
-static ckpt_array *save_grid3(const char *dir, int64_t rows, int64_t cols, int64_t chunk_rows,
-                              ckpt_compression comp) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  int64_t shape[2] = {rows, cols};
-  ckpt_array *a = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_INT32, 2, shape, &a, &err), CKPT_OK);
-  int32_t *d = ckpt_array_data(a);
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++)
-      d[r * cols + c] = (int32_t)(r * 1000 + c);
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(ckpt_array_clone(a)), &err);
-  ckpt_pytree_leaf_save la;
-  memset(&la, 0, sizeof la);
-  la.param = "w";
-  la.chunk_byte_size = chunk_rows * cols * 4;
-  la.compression = comp;
-  ckpt_pytree_save_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.tree = t;
-  spec.n_leaf_args = 1;
-  spec.leaf_args = &la;
-  spec.use_zarr3 = true;
-  cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_OK, "%s", err.message);
-  ckpt_tree_free(t);
-  return a;
-}
-
-static void check_grid(const ckpt_array *a) {
-  for (size_t s = 0; s < a->n_shards; s++) {
-    const ckpt_shard *sh = &a->shards[s];
-    const int32_t *d = sh->data;
-    for (int64_t r = 0; r < sh->shape[0]; r++)
-      for (int64_t c = 0; c < sh->shape[1]; c++) {
-        int64_t gr = sh->offset[0] + r, gc = sh->offset[1] + c;
-        cr_assert_eq(d[r * sh->shape[1] + c], (int32_t)(gr * 1000 + gc), "shard %zu at (%lld,%lld)",
-                     s, (long long)gr, (long long)gc);
-      }
-  }
-}
-
 Test(zarr3_restore, save_writes_orbax_layout) {
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_DEFAULT);
+  ckpt_array *src = pt_save_grid(dir, 10, 7, 4, CKPT_COMPRESSION_DEFAULT, true);
   char *meta = pt_read(tp("%s/_METADATA", dir), NULL);
   cr_assert(strstr(meta, "\"use_zarr3\": true"), "%s", meta);
   cr_assert(!pt_exists(tp("%s/w/.zarray", dir)));
@@ -110,7 +67,7 @@ Test(zarr3_restore, reshard_across_chunk_boundaries) {
   for (int comp = 0; comp < 2; comp++) {
     char *dir = pt_tmpdir();
     ckpt_array *src =
-        save_grid3(dir, 10, 7, 4, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE);
+        pt_save_grid(dir, 10, 7, 4, comp ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE, true);
     ckpt_error err = CKPT_ERROR_INIT;
     int64_t shape[2] = {10, 7};
     ckpt_array *tgt = NULL;
@@ -127,7 +84,7 @@ Test(zarr3_restore, reshard_across_chunk_boundaries) {
     cr_assert_eq(pt_restore(dir, target, &back, &err), CKPT_OK, "%s", err.message);
     const ckpt_array *b = ckpt_tree_array(ckpt_tree_dict_get(back, "w"));
     cr_assert_eq(b->n_shards, 8);
-    check_grid(b);
+    pt_check_grid(b);
     ckpt_tree_free(back);
     ckpt_tree_free(target);
     ckpt_array_free(src);
@@ -214,7 +171,7 @@ static void edit_file(const char *path, const char *from, const char *to) {
 
 Test(zarr3_restore, missing_chunk_is_fill_or_error) {
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD);
+  ckpt_array *src = pt_save_grid(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD, true);
   pt_forget_file_sums(dir);
   cr_assert_eq(unlink(tp("%s/w/c.1.0", dir)), 0);
   ckpt_error err = CKPT_ERROR_INIT;
@@ -244,7 +201,7 @@ Test(zarr3_restore, missing_chunk_is_fill_or_error) {
 
 Test(zarr3_restore, corrupt_index_crc_names_array_and_chunk) {
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid3(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD);
+  ckpt_array *src = pt_save_grid(dir, 10, 7, 4, CKPT_COMPRESSION_ZSTD, true);
   pt_forget_file_sums(dir);
   cr_assert_eq(unlink(tp("%s/_CHECKSUMS", dir)), 0); /* the shard's own CRC must catch it */
   char *path = tp("%s/w/c.2.0", dir);
@@ -263,7 +220,7 @@ Test(zarr3_restore, corrupt_index_crc_names_array_and_chunk) {
 
 Test(zarr3_restore, format_must_match_metadata) {
   char *dir = pt_tmpdir();
-  ckpt_array *src = save_grid3(dir, 4, 3, 4, CKPT_COMPRESSION_ZSTD);
+  ckpt_array *src = pt_save_grid(dir, 4, 3, 4, CKPT_COMPRESSION_ZSTD, true);
   pt_forget_file_sums(dir);
   unlink(tp("%s/_CHECKSUMS", dir));
   edit_file(tp("%s/_METADATA", dir), "\"use_zarr3\": true", "\"use_zarr3\": false");
@@ -557,7 +514,7 @@ Test(zarr3_restore, ocdbt_and_zarr3_round_trip) {
   ckpt_tree_dict_set(target, "w", ckpt_tree_new_array(tgt), &err);
   ckpt_tree *back = NULL;
   cr_assert_eq(pt_restore(dir, target, &back, &err), CKPT_OK, "%s", err.message);
-  check_grid(ckpt_tree_array(ckpt_tree_dict_get(back, "w")));
+  pt_check_grid(ckpt_tree_array(ckpt_tree_dict_get(back, "w")));
   ckpt_tree_free(back);
   ckpt_tree_free(target);
   uint64_t chunks = 0;
