@@ -6,6 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The generation-number column shared by leaf and interior entries: n varints, each non-zero and
+ * greater than the one before; what names an entry in the error ("version" or "entry"). */
+static ckpt_status get_generations(ckpt_ocdbt_in *in, uint64_t n, const char *what, uint64_t *gen,
+                                   ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
+    st = ckpt_ocdbt_get_varint(in, "generation number", &gen[i], err);
+    if (st == CKPT_OK && (gen[i] == 0 || (i > 0 && gen[i] <= gen[i - 1])))
+      st = ckpt_error_set(err, CKPT_ECORRUPT,
+                          "%s: generation numbers must be non-zero and increasing (%s %zu: %llu)",
+                          in->where, what, i, (unsigned long long)gen[i]);
+  }
+  return st;
+}
+
 /* Leaf entries (inline versions of a manifest, or a leaf version node): keeps the last. */
 ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in, const ckpt_ocdbt_file_table *t,
                                   const char *trans, version *out, ckpt_error *err) {
@@ -22,14 +37,7 @@ ckpt_status ocdbt_decode_versions(ckpt_ocdbt *db, ckpt_ocdbt_in *in, const ckpt_
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
   uint64_t *gen = v, *file = v + n, *off = v + 2 * n, *len = v + 3 * n, *stat = v + 4 * n;
-  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    st = ckpt_ocdbt_get_varint(in, "generation number", &gen[i], err);
-    if (st == CKPT_OK && (gen[i] == 0 || (i > 0 && gen[i] <= gen[i - 1])))
-      st = ckpt_error_set(err, CKPT_ECORRUPT,
-                          "%s: generation numbers must be non-zero and "
-                          "increasing (version %zu: %llu)",
-                          in->where, i, (unsigned long long)gen[i]);
-  }
+  st = get_generations(in, n, "version", gen, err);
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
     st = ckpt_ocdbt_get_u8(in, "root height", &heights[i], err);
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
@@ -93,14 +101,7 @@ ckpt_status ocdbt_decode_version_refs(ckpt_ocdbt *db, ckpt_ocdbt_in *in,
   if (!v)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   uint64_t *gen = v, *file = v + n, *off = v + 2 * n, *len = v + 3 * n, *stat = v + 4 * n;
-  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
-    st = ckpt_ocdbt_get_varint(in, "generation number", &gen[i], err);
-    if (st == CKPT_OK && (gen[i] == 0 || (i > 0 && gen[i] <= gen[i - 1])))
-      st = ckpt_error_set(err, CKPT_ECORRUPT,
-                          "%s: generation numbers must be non-zero and "
-                          "increasing (entry %zu: %llu)",
-                          in->where, i, (unsigned long long)gen[i]);
-  }
+  st = get_generations(in, n, "entry", gen, err);
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
     st = ckpt_ocdbt_get_varint(in, "node data file id", &file[i], err);
   for (size_t i = 0; i < n && st == CKPT_OK; i++)
