@@ -389,6 +389,30 @@ static bool exists(const char *path) {
   return stat(path, &sb) == 0;
 }
 
+/* After a save every rank saw fail or refuse: once all ranks are past it (the primary has
+ * removed the tmp directory by then), neither dir nor its tmp directory may exist. fmt names
+ * the two paths (dir, then tmp) in the failure message. */
+static void check_nothing_left(const char *dir, const char *fmt) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
+  if (exists(dir) || exists(tmp))
+    fail(fmt, dir, tmp);
+}
+
+/* A checkpointer with no default handler over this rank's I/O and group, for Composite saves;
+ * NULL (a failure reported) if it cannot be made. */
+static ckpt_checkpointer *composite_checkpointer(void) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
+  o.io = io;
+  o.process_group = pg;
+  ckpt_checkpointer *c = NULL;
+  if (ckpt_checkpointer_new(NULL, &o, &c, &err) != CKPT_OK)
+    fail("composite checkpointer: %s%s", err.message, NULL);
+  return c;
+}
+
 static int scenario_save(const char *dir, bool async) {
   ckpt_checkpointer *c = new_checkpointer(async, true);
   ckpt_error err = CKPT_ERROR_INIT;
@@ -420,11 +444,7 @@ static int scenario_fault(const char *dir, int bad_rank) {
   else if (strstr(err.message, want) == NULL || strstr(err.message, "/w/") == NULL)
     fail("the error does not name the failing process and file: %s%s", err.message, NULL);
   ckpt_checkpointer_close(c, &err);
-  MPI_Barrier(MPI_COMM_WORLD); /* the primary has removed the tmp directory by now */
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
-  if (exists(dir) || exists(tmp))
-    fail("something is left of the failed save: %s or %s", dir, tmp);
+  check_nothing_left(dir, "something is left of the failed save: %s or %s");
   if (failures == 0) {
     printf("rank %d/%d: error: %s\n", rank_, size_, err.message);
     ok("fault");
@@ -518,11 +538,7 @@ static int scenario_differ(const char *dir) {
   if (st != CKPT_EMISMATCH || strstr(err.message, "process") == NULL)
     fail("a save of differing trees returned %s: %s", ckpt_status_name(st), err.message);
   ckpt_checkpointer_close(c, &err);
-  MPI_Barrier(MPI_COMM_WORLD);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
-  if (exists(dir) || exists(tmp))
-    fail("the refused save left %s or %s", dir, tmp);
+  check_nothing_left(dir, "the refused save left %s or %s");
   if (failures == 0)
     ok("differ");
   return failures;
@@ -540,11 +556,9 @@ static int scenario_mismatch(const char *dir) {
   if (st != CKPT_EINVAL || strstr(err.message, "another path") == NULL)
     fail("a save to different paths returned %s: %s", ckpt_status_name(st), err.message);
   ckpt_checkpointer_close(c, &err);
-  MPI_Barrier(MPI_COMM_WORLD);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
-  if (exists(dir) || exists(other) || exists(tmp))
-    fail("the refused save created %s or %s", dir, other);
+  check_nothing_left(dir, "the refused save created %s or %s");
+  if (exists(other))
+    fail("the refused save created %s%s", other, NULL);
   if (failures == 0)
     ok("mismatch");
   return failures;
@@ -555,12 +569,9 @@ static int scenario_mismatch(const char *dir) {
  * every rank's save fails with its error. */
 static int scenario_item_fail(const char *dir) {
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
-  o.io = io;
-  o.process_group = pg;
-  ckpt_checkpointer *c = NULL;
-  if (ckpt_checkpointer_new(NULL, &o, &c, &err) != CKPT_OK)
-    return fail("composite checkpointer: %s%s", err.message, NULL), 1;
+  ckpt_checkpointer *c = composite_checkpointer();
+  if (c == NULL)
+    return 1;
   ckpt_tree *a = save_tree(rank_, 1, size_);
   ckpt_array *w = (ckpt_array *)ckpt_tree_array(ckpt_tree_dict_get(a, "w"));
   void *kept = NULL;
@@ -585,11 +596,7 @@ static int scenario_item_fail(const char *dir) {
       strstr(err.message, "no data") == NULL)
     fail("the failing item returned %s: %s", ckpt_status_name(st), err.message);
   ckpt_checkpointer_close(c, &err);
-  MPI_Barrier(MPI_COMM_WORLD);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.orbax-checkpoint-tmp", dir);
-  if (exists(dir) || exists(tmp))
-    fail("the failed save left %s or %s", dir, tmp);
+  check_nothing_left(dir, "the failed save left %s or %s");
   if (failures == 0)
     ok("item-fail");
   return failures;
@@ -599,12 +606,9 @@ static int scenario_item_fail(const char *dir) {
  * primary alone); restored as saved on every rank. */
 static int scenario_composite(const char *dir) {
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_checkpointer_options o = CKPT_CHECKPOINTER_OPTIONS_INIT;
-  o.io = io;
-  o.process_group = pg;
-  ckpt_checkpointer *c = NULL;
-  if (ckpt_checkpointer_new(NULL, &o, &c, &err) != CKPT_OK)
-    return fail("composite checkpointer: %s%s", err.message, NULL), 1;
+  ckpt_checkpointer *c = composite_checkpointer();
+  if (c == NULL)
+    return 1;
   ckpt_Composite *comp = ckpt_composite_new();
   ckpt_StandardSave *s = ckpt_StandardSave_new();
   s->item = save_tree(rank_, 1, size_);
