@@ -279,6 +279,20 @@ static inline void ob_write(const char *dir, const char *rel, const void *data, 
     abort();
 }
 
+/* A database in dir whose root node is body alone in data file rel (offset 0): for hand-made
+ * nodes (damaged ones, values in other files) that ob_simple_db cannot express. */
+static inline void ob_root_node_db(const char *dir, const char *rel, const ob_buf *body,
+                                   bool zstd) {
+  const char *files[] = {rel};
+  ob_buf node = {0}, man = {0};
+  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, body, zstd);
+  ob_write(dir, rel, node.p, node.n);
+  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
+  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ob_free(&node);
+  ob_free(&man);
+}
+
 /* The common case: a database in dir with one leaf node holding kv (sorted). Values with
  * file != UINT32_MAX are written to data file "d/data" at increasing offsets (their offset and
  * file fields are filled here); the leaf node follows them in the same file. */

@@ -423,7 +423,7 @@ Test(ocdbt, bad_crc_and_bad_magic) {
 
 Test(ocdbt, key_prefix_longer_than_previous_key) {
   char *dir = pt_tmpdir();
-  ob_buf body = {0}, node = {0}, man = {0};
+  ob_buf body = {0};
   ob_u8(&body, 0);     /* height */
   ob_varint(&body, 0); /* no data files */
   ob_varint(&body, 2); /* entries */
@@ -436,16 +436,10 @@ Test(ocdbt, key_prefix_longer_than_previous_key) {
   ob_varint(&body, 0);
   ob_varint(&body, 0);
   ob_put(&body, "xy", 2);
-  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &body, false);
-  ob_write(dir, "d/data", node.p, node.n);
-  const char *files[] = {"d/data"};
-  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
-  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ob_root_node_db(dir, "d/data", &body, false);
   open_fails(dir, CKPT_ECORRUPT, "d/data': B+tree node at offset 0",
              "key prefix length 9 exceeds previous key length 4");
   ob_free(&body);
-  ob_free(&node);
-  ob_free(&man);
   pt_rmtree(dir);
 }
 
@@ -462,12 +456,9 @@ Test(ocdbt, ranges_past_the_end_of_a_file) {
   /* a value past the end: the tree reads (values are checked when read), the read fails */
   const char *files[] = {"d/data"};
   ob_kv far[] = {{"big", NULL, 10, 0, 100000}};
-  ob_buf leaf = {0}, node = {0}, man = {0};
+  ob_buf leaf = {0};
   ob_leaf_body(&leaf, 1, files, NULL, 1, far);
-  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, false);
-  ob_write(dir, "d/data", node.p, node.n);
-  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
-  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ob_root_node_db(dir, "d/data", &leaf, false);
   ckpt_ocdbt *db = open_ok(dir);
   char buf[16];
   ckpt_error err = CKPT_ERROR_INIT;
@@ -477,8 +468,6 @@ Test(ocdbt, ranges_past_the_end_of_a_file) {
             "%s", err.message);
   ckpt_ocdbt_close(db);
   ob_free(&leaf);
-  ob_free(&node);
-  ob_free(&man);
   free(dp);
   pt_rmtree(dir);
 }
@@ -518,17 +507,13 @@ Test(ocdbt, missing_data_file_and_unsafe_paths) {
  * the file and the key; the other values still read. */
 Test(ocdbt, missing_value_file) {
   char *dir = pt_tmpdir();
-  ob_buf vals = {0}, leaf = {0}, node = {0}, man = {0};
+  ob_buf vals = {0}, leaf = {0};
   ob_put(&vals, "VALUE", 5);
   ob_write(dir, "d/vals", vals.p, vals.n);
   const char *lt[] = {"d/vals"};
   ob_kv kv[] = {{"in", "x", 1, INLINE, 0}, {"out", NULL, 5, 0, 0}};
   ob_leaf_body(&leaf, 1, lt, NULL, 2, kv);
-  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, true);
-  ob_write(dir, "d/node", node.p, node.n);
-  const char *mt[] = {"d/node"};
-  ob_manifest(&man, 1, mt, 1, 0, (ob_ref){0, 0, node.n}, false);
-  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ob_root_node_db(dir, "d/node", &leaf, true);
   char *vp = pt_fmt("%s/d/vals", dir);
   cr_assert_eq(unlink(vp), 0);
   ckpt_ocdbt *db = open_ok(dir);
@@ -545,8 +530,6 @@ Test(ocdbt, missing_value_file) {
   free(vp);
   ob_free(&vals);
   ob_free(&leaf);
-  ob_free(&node);
-  ob_free(&man);
   pt_rmtree(dir);
 }
 
@@ -556,19 +539,13 @@ Test(ocdbt, duplicate_keys_and_trailing_bytes) {
   ob_simple_db(dir, 2, kv, false);
   open_fails(dir, CKPT_ECORRUPT, "key 'k' appears twice", dir);
   /* a leaf node with a byte after its last entry */
-  ob_buf leaf = {0}, node = {0}, man = {0};
+  ob_buf leaf = {0};
   ob_leaf_body(&leaf, 0, NULL, NULL, 1, kv);
   ob_u8(&leaf, 0);
-  ob_envelope(&node, CKPT_OCDBT_BTREE_NODE_MAGIC, &leaf, false);
-  ob_write(dir, "d/data", node.p, node.n);
-  const char *files[] = {"d/data"};
-  ob_manifest(&man, 1, files, 1, 0, (ob_ref){0, 0, node.n}, false);
-  ob_write(dir, CKPT_OCDBT_MANIFEST_FILE, man.p, man.n);
+  ob_root_node_db(dir, "d/data", &leaf, false);
   open_fails(dir, CKPT_ECORRUPT, "d/data': B+tree node at offset 0",
              "1 unexpected bytes after the last entry");
   ob_free(&leaf);
-  ob_free(&node);
-  ob_free(&man);
   pt_rmtree(dir);
 }
 
