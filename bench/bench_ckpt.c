@@ -60,6 +60,7 @@
 
 #include "bench_common.h"
 #include "bench_device.h"
+#include "bench_tree.h"
 #include "ckpt/ckpt.h"
 
 /* The name this program's records carry: "ckpt", or BENCH_PROG when bench/run.py runs it as a
@@ -103,15 +104,6 @@ static void drop_checkpoints(run *r) {
   sync();
 }
 
-static char *path_join(const char *a, const char *b) {
-  size_t len = strlen(a) + strlen(b) + 2;
-  char *p = malloc(len);
-  if (p == NULL)
-    bench_die(false, "out of memory");
-  snprintf(p, len, "%s/%s", a, b);
-  return p;
-}
-
 static void note_error(const run *r, const char *op, const ckpt_error *err) {
   char text[CKPT_ERROR_MESSAGE_MAX + 64];
   snprintf(text, sizeof text, "%s failed: %s: %s", op, ckpt_status_name(err->code), err->message);
@@ -120,33 +112,6 @@ static void note_error(const run *r, const char *op, const ckpt_error *err) {
 }
 
 /* ---------------------------------------------------------------- trees */
-
-/* Puts leaf at the dotted path name below root, creating the dicts on the way. */
-static ckpt_status tree_put(ckpt_tree *root, const char *name, ckpt_tree *leaf, ckpt_error *err) {
-  char *copy = strdup(name);
-  if (copy == NULL) {
-    ckpt_tree_free(leaf);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  }
-  ckpt_tree *node = root;
-  char *part = copy;
-  for (char *dot; (dot = strchr(part, '.')) != NULL; part = dot + 1) {
-    *dot = '\0';
-    ckpt_tree *child = ckpt_tree_dict_get(node, part);
-    if (child == NULL) {
-      child = ckpt_tree_new_dict();
-      if (ckpt_tree_dict_set(node, part, child, err) != CKPT_OK) {
-        ckpt_tree_free(leaf);
-        free(copy);
-        return err->code;
-      }
-    }
-    node = child;
-  }
-  ckpt_status s = ckpt_tree_dict_set(node, part, leaf, err);
-  free(copy);
-  return s;
-}
 
 /* The state as a tree of arrays wrapping its memory (not copied). */
 static ckpt_tree *state_tree(const bench_state *st, ckpt_error *err) {
@@ -159,7 +124,7 @@ static ckpt_tree *state_tree(const bench_state *st, ckpt_error *err) {
     const bench_array *a = &st->arrays[k];
     ckpt_array *arr = NULL;
     if (ckpt_array_wrap(CKPT_DTYPE_FLOAT32, a->ndim, a->shape, a->data, &arr, err) != CKPT_OK ||
-        tree_put(root, a->name, ckpt_tree_new_array(arr), err) != CKPT_OK) {
+        bench_tree_put(root, a->name, ckpt_tree_new_array(arr), err) != CKPT_OK) {
       ckpt_tree_free(root);
       return NULL;
     }
@@ -218,7 +183,7 @@ static ckpt_tree *target_tree(const bench_state *st, const plan *plans, char ***
       if (s != CKPT_OK)
         ckpt_array_free(arr);
     }
-    if (s != CKPT_OK || tree_put(root, a->name, ckpt_tree_new_array(arr), err) != CKPT_OK) {
+    if (s != CKPT_OK || bench_tree_put(root, a->name, ckpt_tree_new_array(arr), err) != CKPT_OK) {
       ckpt_tree_free(root);
       for (size_t j = 0; j <= k; j++)
         free(bufs[j]);
@@ -414,7 +379,9 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, bool ocdbt) {
     return false;
   }
   drop_checkpoints(r);
-  char *path = path_join(r->dir, ocdbt ? "ckpt_ocdbt" : chunk_bytes ? "ckpt_chunked" : "ckpt_sync");
+  char *path = bench_path_join(r->dir, ocdbt         ? "ckpt_ocdbt"
+                                       : chunk_bytes ? "ckpt_chunked"
+                                                     : "ckpt_sync");
   double seconds = 0;
   bench_prewarm(r->warm);
   ckpt_status s = do_save(c, path, &r->st, chunk_bytes, &seconds, &err);
@@ -490,7 +457,7 @@ static void op_limits(run *r) {
   const size_t S = r->st.total_bytes;
   if (r->flat == NULL)
     (void)fill_flat(r);
-  char *path = path_join(r->dir, "limits-fsync.bin");
+  char *path = bench_path_join(r->dir, "limits-fsync.bin");
   bench_prewarm(r->warm);
   double t0 = bench_now();
   bench_write_file(path, r->flat, S, true);
@@ -530,8 +497,8 @@ static bool find_stored(const char *root, const char *name, stored_array *out) {
   const char *candidates[2] = {name, slashed};
   bool found = false;
   for (int i = 0; i < 2 && !found; i++) {
-    char *dir = path_join(root, candidates[i]);
-    char *zarray = path_join(dir, ".zarray");
+    char *dir = bench_path_join(root, candidates[i]);
+    char *zarray = bench_path_join(dir, ".zarray");
     FILE *f = fopen(zarray, "r");
     if (f != NULL) {
       char *text = NULL;
@@ -744,7 +711,7 @@ static uint64_t touched_chunk_bytes(const bench_array *a, const stored_array *s,
         key[len++] = s->separator;
       len += (size_t)snprintf(key + len, sizeof key - len, "%lld", (long long)idx[d]);
     }
-    char *path = path_join(s->dir, key);
+    char *path = bench_path_join(s->dir, key);
     struct stat st;
     if (stat(path, &st) == 0)
       total += (uint64_t)st.st_size;
@@ -876,7 +843,7 @@ static void op_async(run *r) {
   for (int round = 0; c != NULL && round < 2; round++) {
     char name[32];
     snprintf(name, sizeof name, "ckpt_async%d", round);
-    char *path = path_join(r->dir, name);
+    char *path = bench_path_join(r->dir, name);
     if (round > 0)
       bench_prewarm(r->warm); /* round 0's ran before the RSS baseline (above) */
     double blocking = 0;

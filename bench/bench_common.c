@@ -363,6 +363,15 @@ char *bench_dots_to_slashes(const char *dotted) {
   return s;
 }
 
+char *bench_path_join(const char *a, const char *b) {
+  size_t len = strlen(a) + strlen(b) + 2;
+  char *p = malloc(len);
+  if (p == NULL)
+    bench_die(false, "out of memory");
+  snprintf(p, len, "%s/%s", a, b);
+  return p;
+}
+
 void bench_mkdirs(const char *path) {
   char *p = dup_or_die(path);
   for (char *s = p + 1; *s; s++) {

@@ -126,5 +126,7 @@ void bench_read_file(const char *path, char *buf, size_t n);
 
 /* "a.b.c" → "a/b/c" in a malloc'ed string (exits on allocation failure). */
 char *bench_dots_to_slashes(const char *dotted);
+/* "a/b" in a malloc'ed string (exits on allocation failure). */
+char *bench_path_join(const char *a, const char *b);
 
 #endif

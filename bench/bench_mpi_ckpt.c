@@ -33,6 +33,7 @@
 
 #include "bench_common.h"
 #include "bench_split.h"
+#include "bench_tree.h"
 #include "ckpt/ckpt.h"
 #include "ckpt/mpi.h"
 
@@ -47,15 +48,6 @@ typedef struct mrun {
   ckpt_process_group *pg;
   char *saved;          /* the checkpoint "save" wrote, or NULL */
 } mrun;
-
-static char *path_join(const char *a, const char *b) {
-  size_t len = strlen(a) + strlen(b) + 2;
-  char *p = malloc(len);
-  if (p == NULL)
-    bench_die(false, "out of memory");
-  snprintf(p, len, "%s/%s", a, b);
-  return p;
-}
 
 /* True on every rank when ok is true on every rank (every op ends with it, so one rank's
  * failure never leaves the others waiting in the next op's barrier). */
@@ -91,33 +83,6 @@ static double end_timed(double t0) {
   return bench_now() - t0;
 }
 
-/* Puts leaf at the dotted path name below root, creating the dicts on the way. */
-static ckpt_status tree_put(ckpt_tree *root, const char *name, ckpt_tree *leaf, ckpt_error *err) {
-  char *copy = strdup(name);
-  if (copy == NULL) {
-    ckpt_tree_free(leaf);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  }
-  ckpt_tree *node = root;
-  char *part = copy;
-  for (char *dot; (dot = strchr(part, '.')) != NULL; part = dot + 1) {
-    *dot = '\0';
-    ckpt_tree *child = ckpt_tree_dict_get(node, part);
-    if (child == NULL) {
-      child = ckpt_tree_new_dict();
-      if (child == NULL || ckpt_tree_dict_set(node, part, child, err) != CKPT_OK) {
-        free(copy);
-        ckpt_tree_free(leaf);
-        return child == NULL ? ckpt_error_set(err, CKPT_ENOMEM, "out of memory") : err->code;
-      }
-    }
-    node = child;
-  }
-  ckpt_status s = ckpt_tree_dict_set(node, part, leaf, err);
-  free(copy);
-  return s;
-}
-
 /* A tree of the state's arrays, each with one shard: slice k's rows over bufs[k] (borrowed). */
 static ckpt_tree *sharded_tree(const bench_state *st, const bench_slice *s, float **bufs,
                                ckpt_error *err) {
@@ -139,7 +104,7 @@ static ckpt_tree *sharded_tree(const bench_state *st, const bench_slice *s, floa
       st_ = err->code;
     }
     if (st_ == CKPT_OK) /* the tree owns the array from here (tree_put frees it on failure) */
-      st_ = tree_put(root, a->name, ckpt_tree_new_array(arr), err);
+      st_ = bench_tree_put(root, a->name, ckpt_tree_new_array(arr), err);
     if (st_ != CKPT_OK) {
       ckpt_tree_free(root);
       return NULL;
@@ -187,7 +152,7 @@ static ckpt_status save_to(const mrun *m, ckpt_checkpointer *c, const char *path
 static bool op_save(mrun *m) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer *c = NULL;
-  char *path = path_join(m->dir, "ckpt_mpi");
+  char *path = bench_path_join(m->dir, "ckpt_mpi");
   ckpt_status s = checkpointer(m, false, &c, &err);
   /* Every rank reaches the save's collectives, or none does. */
   if (!all_ok(s == CKPT_OK)) {
@@ -306,7 +271,7 @@ static bool op_async(mrun *m) {
   struct timespec pause = {0, 5 * 1000 * 1000};
   while (!ckpt_checkpointer_snapshot_pool_ready(c) && bench_now() - t0 < 60)
     nanosleep(&pause, NULL);
-  char *path = path_join(m->dir, "ckpt_mpi_async");
+  char *path = bench_path_join(m->dir, "ckpt_mpi_async");
   double blocking = 0;
   t0 = start_timed(m);
   s = save_to(m, c, path, &blocking, &err);
