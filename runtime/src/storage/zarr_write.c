@@ -722,20 +722,32 @@ static ckpt_status task_ocdbt_item_files(void *arg, ckpt_error *err) {
   return item_files_end(j, j->group, sums, false, err);
 }
 
-ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
-  ckpt_engine *e = j->engine, *temp = NULL;
+/* Sets j->engine_used: the checkpointer's engine, or, for a handler called without a
+ * checkpointer, an engine over j->io for this save only, left in *temp for the caller to free
+ * (NULL otherwise). */
+static ckpt_status use_engine(ckpt_write_plan *j, ckpt_engine **temp, ckpt_error *err) {
   ckpt_status st = CKPT_OK;
-  if (j->multiprocess && j->ocdbt) /* refused earlier by the handler; the writer's own guard */
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "OCDBT in a multi-process save");
-  if (st == CKPT_OK && e == NULL) {
-    /* A handler called without a checkpointer: an engine for this save only. */
+  ckpt_engine *e = j->engine;
+  *temp = NULL;
+  if (e == NULL) {
     ckpt_engine_options o;
     ckpt_engine_options_init(&o);
     o.io = j->io;
-    st = ckpt_engine_new(&o, &temp, err);
-    e = temp;
+    st = ckpt_engine_new(&o, temp, err);
+    e = *temp;
   }
   j->engine_used = e;
+  return st;
+}
+
+ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
+  ckpt_engine *temp = NULL;
+  ckpt_status st = CKPT_OK;
+  if (j->multiprocess && j->ocdbt) /* refused earlier by the handler; the writer's own guard */
+    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "OCDBT in a multi-process save");
+  if (st == CKPT_OK)
+    st = use_engine(j, &temp, err);
+  ckpt_engine *e = j->engine_used;
   if (st == CKPT_OK && j->ocdbt) {
     /* The arrays go to the OCDBT databases, and the item files with them, in one group. */
     const ckpt_ocdbt_write_jobs jobs = {.first = task_ocdbt_metadata,
@@ -761,16 +773,9 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
 }
 
 ckpt_status ckpt_zarr_write_item_files(ckpt_write_plan *j, ckpt_error *err) {
-  ckpt_engine *e = j->engine, *temp = NULL;
-  ckpt_status st = CKPT_OK;
-  if (e == NULL) {
-    ckpt_engine_options o;
-    ckpt_engine_options_init(&o);
-    o.io = j->io;
-    st = ckpt_engine_new(&o, &temp, err);
-    e = temp;
-  }
-  j->engine_used = e;
+  ckpt_engine *temp = NULL;
+  ckpt_status st = use_engine(j, &temp, err);
+  ckpt_engine *e = j->engine_used;
   /* _METADATA's text was encoded in phase 1 on every process; only the primary writes it. */
   if (st == CKPT_OK)
     st = write_item_files(j, e, err);
