@@ -508,8 +508,7 @@ static ckpt_status submit_arrays(ckpt_write_plan *j, ckpt_engine *e, bool small,
   return st;
 }
 
-/* Waits for j->group (canceled first when st is an error) and frees it; the first error. */
-static ckpt_status end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err) {
+ckpt_status ckpt_write_end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err) {
   if (st != CKPT_OK)
     ckpt_engine_group_cancel(j->group);
   ckpt_status wst = ckpt_engine_group_wait(j->group, st == CKPT_OK ? err : NULL);
@@ -540,7 +539,7 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
   if (st == CKPT_OK && any_small) {
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
     if (st == CKPT_OK)
-      st = end_group(j, submit_arrays(j, e, true, &p, err), err);
+      st = ckpt_write_end_group(j, submit_arrays(j, e, true, &p, err), err);
   }
   if (st == CKPT_OK)
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
@@ -551,7 +550,7 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
     st = ckpt_engine_call(j->group, task_encode_metadata, j, &o, NULL, err);
     if (st == CKPT_OK)
       st = submit_arrays(j, e, false, &p, err);
-    st = end_group(j, st, err);
+    st = ckpt_write_end_group(j, st, err);
   }
   free(p.batches);
   free(p.jobs);

@@ -13,4 +13,8 @@ ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error
 /* Gives memory-budget bytes not handed to a write back to the engine (*reserved becomes 0). */
 void ckpt_write_release_reserved(ckpt_write_plan *j, uint64_t *reserved);
 
+/* Waits for j->group (canceled first when st is an error) and frees it; returns the first
+ * error (st, else the group's). */
+ckpt_status ckpt_write_end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err);
+
 #endif

@@ -276,15 +276,6 @@ static ckpt_status task_close_files(void *arg, ckpt_error *err) {
   return st;
 }
 
-static ckpt_status end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err) {
-  if (st != CKPT_OK)
-    ckpt_engine_group_cancel(j->group);
-  ckpt_status wst = ckpt_engine_group_wait(j->group, st == CKPT_OK ? err : NULL);
-  ckpt_engine_group_free(j->group);
-  j->group = NULL;
-  return st == CKPT_OK ? wst : st;
-}
-
 static ckpt_status task_databases(void *arg, ckpt_error *err);
 
 /* The save's one group: the caller's first job, values prepared and the large ones written,
@@ -381,7 +372,7 @@ static ckpt_status write_all(ocdbt_w *w, const ckpt_ocdbt_write_jobs *jobs, ckpt
   }
   free(done);
   if (j->group != NULL)
-    st = end_group(j, st, err);
+    st = ckpt_write_end_group(j, st, err);
   return st;
 }
 
