@@ -20,41 +20,18 @@
 
 #include <mpi.h>
 
-/* Under AddressSanitizer (make check) the leak check runs before MPI_Finalize, as in
- * mpi_scenario.c (which says why). */
-#if defined(__SANITIZE_ADDRESS__)
-#define CKPT_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CKPT_TEST_ASAN 1
-#endif
-#endif
-#ifdef CKPT_TEST_ASAN
-#include <sanitizer/lsan_interface.h>
-#endif
-
 #include "ckpt/ckpt.h"
 #include "ckpt/mpi.h"
 #include "record_state.ckpt.h"
 
-static int rank_ = 0, size_ = 1, primary_ = 0, failures = 0;
+#include "rank_common.h"
+
+static int primary_ = 0, failures = 0;
 
 static void fail(const char *what, const char *detail) {
   printf("rank %d/%d: FAIL %s%s%s\n", rank_, size_, what, detail ? ": " : "", detail ? detail : "");
   fflush(stdout);
   failures++;
-}
-
-static void ok(const char *what) {
-  printf("rank %d/%d: ok %s\n", rank_, size_, what);
-  fflush(stdout);
-}
-
-/* [lo, lo + n) of `total` split into `parts` near-equal blocks, block `i`. */
-static void block(int64_t total, int parts, int i, int64_t *lo, int64_t *n) {
-  int64_t base = total / parts, extra = total % parts;
-  *lo = i * base + (i < extra ? i : extra);
-  *n = base + (i < extra ? 1 : 0);
 }
 
 /* A 2-d array of global shape rows x cols holding this rank's block along `axis`. */

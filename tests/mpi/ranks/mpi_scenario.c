@@ -43,26 +43,12 @@
 
 #include <mpi.h>
 
-/* Under AddressSanitizer (make check) the leak check runs before MPI_Finalize: Open MPI unloads
- * its components there, and what they allocated would then be reported from "<unknown module>"
- * frames that no suppression can name; before it, Open MPI's memory is still reachable and any
- * leak is ckpt's (or one of libmpi's own, suppressed by name in tests/lsan.supp). */
-#if defined(__SANITIZE_ADDRESS__)
-#define CKPT_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CKPT_TEST_ASAN 1
-#endif
-#endif
-#ifdef CKPT_TEST_ASAN
-#include <sanitizer/lsan_interface.h>
-#endif
-
 #include "ckpt/ckpt.h"
 #include "ckpt/mpi.h"
 #include "text/json.h"
 
-static int rank_ = 0, size_ = 1;
+#include "rank_common.h"
+
 static int failures = 0;
 
 static void fail(const char *fmt, const char *a, const char *b) {
@@ -71,18 +57,6 @@ static void fail(const char *fmt, const char *a, const char *b) {
   printf("\n");
   fflush(stdout);
   failures++;
-}
-
-static void ok(const char *what) {
-  printf("rank %d/%d: ok %s\n", rank_, size_, what);
-  fflush(stdout);
-}
-
-/* [lo, lo + n) of `total` split into `parts` near-equal blocks, block `i`. */
-static void block(int64_t total, int parts, int i, int64_t *lo, int64_t *n) {
-  int64_t base = total / parts, extra = total % parts;
-  *lo = i * base + (i < extra ? i : extra);
-  *n = base + (i < extra ? 1 : 0);
 }
 
 static float w_at(int64_t r, int64_t c) {
