@@ -15,36 +15,6 @@
 
 #include "storage/ocdbt/ocdbt_write.h"
 
-/* Mixed leaves: small and large arrays, a zstd one, bfloat16, an empty dimension, zeros, a 0-d
- * array, scalars, bytes and a string. */
-static ckpt_tree *mixed(uint32_t seed) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  int64_t small[2] = {8, 16}, big[2] = {64, 64}, empty[2] = {0, 5}, b16[1] = {33}, z[1] = {256};
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree *p = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(p, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, small, seed)),
-                     &err);
-  ckpt_tree_dict_set(p, "big", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, big, seed + 1)),
-                     &err);
-  ckpt_tree_dict_set(p, "bf", ckpt_tree_new_array(pt_array(CKPT_DTYPE_BFLOAT16, 1, b16, seed + 2)),
-                     &err);
-  ckpt_tree_dict_set(p, "empty",
-                     ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT32, 2, empty, seed + 3)), &err);
-  ckpt_array *zeros = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_FLOAT64, 1, z, &zeros, &err), CKPT_OK);
-  memset(ckpt_array_data(zeros), 0, 256 * 8);
-  ckpt_tree_dict_set(p, "zeros", ckpt_tree_new_array(zeros), &err);
-  ckpt_tree_dict_set(p, "zd", ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT16, 0, NULL, seed + 4)),
-                     &err);
-  ckpt_tree_dict_set(t, "params", p, &err);
-  ckpt_tree_dict_set(t, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 7 + seed), &err);
-  ckpt_tree_dict_set(t, "lr", ckpt_tree_new_float(CKPT_DTYPE_FLOAT32, 0.5), &err);
-  ckpt_tree_dict_set(t, "blob", ckpt_tree_new_bytes("\x01\x02\x00\x03", 4), &err);
-  ckpt_tree_dict_set(t, "name", ckpt_tree_new_string("run"), &err);
-  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
-  return t;
-}
-
 typedef struct save_opts {
   bool ocdbt;
   uint64_t data_file_bytes;
@@ -180,7 +150,7 @@ Test(ocdbt_write, layout_keys_and_values_match_the_zarr_save) {
   cr_assert_eq(mkdir(dir, 0777), 0);
   cr_assert_eq(mkdir(plain, 0777), 0);
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = mixed(1);
+  ckpt_tree *t = pt_mixed_tree(1, true);
   ckpt_pytree_leaf_save la = {.param = "params.zeros", .compression = CKPT_COMPRESSION_ZSTD};
   save_opts o = {.ocdbt = true, .la = &la, .n_la = 1};
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
@@ -535,7 +505,7 @@ Test(ocdbt_write, item_without_arrays_has_no_database) {
 Test(ocdbt_write, damage_is_found) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = mixed(8);
+  ckpt_tree *t = pt_mixed_tree(8, true);
   save_opts o = {.ocdbt = true};
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
   ow_db db;
@@ -762,7 +732,7 @@ static ckpt_checkpointer *make_ckptr(bool async, ckpt_io *io, bool ocdbt, uint64
 /* use_ocdbt and the deprecated pack_arrays_up_to_bytes save OCDBT, sync and async; the default
  * stays zarr v2 directories; use_zarr3 writes zarr v3 arrays, in directories or in OCDBT. */
 Test(ocdbt_write, checkpointer_options) {
-  ckpt_tree *t = mixed(3);
+  ckpt_tree *t = pt_mixed_tree(3, true);
   for (int async = 0; async < 2; async++) {
     char *root = pt_tmpdir();
     struct {
@@ -832,7 +802,7 @@ Test(ocdbt_write, tight_memory_budget) {
                  "%s", err.message);
     /* 20 arrays of 256 KiB: two segment jobs, each above the whole budget (the engine admits
      * such a reservation once nothing else is in flight, so the second waits for the first). */
-    ckpt_tree *t = mixed(6);
+    ckpt_tree *t = pt_mixed_tree(6, true);
     int64_t s[1] = {65536};
     for (int k = 0; k < 20; k++) {
       char name[16];
@@ -857,7 +827,7 @@ Test(ocdbt_write, manager_passes_the_option) {
   ckpt_manager *m = NULL;
   ckpt_error err = CKPT_ERROR_INIT;
   cr_assert_eq(ckpt_manager_new(root, &mo, &m, &err), CKPT_OK, "%s", err.message);
-  ckpt_tree *t = mixed(4);
+  ckpt_tree *t = pt_mixed_tree(4, true);
   ckpt_tree_dict_remove(t, "name"); /* StandardSave takes arrays and numbers only */
   ckpt_tree_dict_remove(t, "blob");
   ckpt_Composite *args = ckpt_composite_new();

@@ -12,33 +12,6 @@
 
 #include "storage/packed.h"
 
-/* A tree with leaves on both sides of a 4 KiB threshold. */
-static ckpt_tree *mixed(uint32_t seed) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  int64_t small[2] = {8, 16}, big[2] = {64, 64}, empty[2] = {0, 5}, b16[1] = {33}, z[1] = {256};
-  ckpt_tree *t = ckpt_tree_new_dict();
-  ckpt_tree *p = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(p, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, small, seed)),
-                     &err);
-  ckpt_tree_dict_set(p, "big", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, big, seed + 1)),
-                     &err);
-  ckpt_tree_dict_set(p, "bf", ckpt_tree_new_array(pt_array(CKPT_DTYPE_BFLOAT16, 1, b16, seed + 2)),
-                     &err);
-  ckpt_tree_dict_set(p, "empty",
-                     ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT32, 2, empty, seed + 3)), &err);
-  ckpt_array *zeros = NULL;
-  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_FLOAT64, 1, z, &zeros, &err), CKPT_OK);
-  memset(ckpt_array_data(zeros), 0, 256 * 8);
-  ckpt_tree_dict_set(p, "zeros", ckpt_tree_new_array(zeros), &err);
-  ckpt_tree_dict_set(t, "params", p, &err);
-  ckpt_tree_dict_set(t, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 7 + seed), &err);
-  ckpt_tree_dict_set(t, "lr", ckpt_tree_new_float(CKPT_DTYPE_FLOAT32, 0.5), &err);
-  ckpt_tree_dict_set(t, "blob", ckpt_tree_new_bytes("\x01\x02\x00\x03", 4), &err);
-  ckpt_tree_dict_set(t, "name", ckpt_tree_new_string("run"), &err);
-  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
-  return t;
-}
-
 /* Bytes of one element of a .zarray dtype ("<f4", "|b1", "bfloat16", ...). */
 static uint64_t dtype_bytes(const char *dt) {
   if (strcmp(dt, "bfloat16") == 0)
@@ -126,7 +99,7 @@ static void roundtrip(const char *dir, const ckpt_tree *t) {
 Test(packed, mixed_item_round_trip_and_layout) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = mixed(1);
+  ckpt_tree *t = pt_mixed_tree(1, false);
   ckpt_pytree_leaf_save la = {.param = "params.zeros", .compression = CKPT_COMPRESSION_ZSTD};
   cr_assert_eq(save_packed(dir, t, 4096, &la, 1, &err), CKPT_OK, "%s", err.message);
   roundtrip(dir, t);
@@ -201,7 +174,7 @@ Test(packed, sharded_resharded_and_partial_restore) {
 Test(packed, metadata_describes_packed_leaves) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *t = mixed(2);
+  ckpt_tree *t = pt_mixed_tree(2, false);
   cr_assert_eq(save_packed(dir, t, 4096, NULL, 0, &err), CKPT_OK, "%s", err.message);
   cJSON *md = NULL;
   cr_assert_eq(ckpt_pytree_metadata_io(NULL, dir, &md, &err), CKPT_OK, "%s", err.message);

@@ -331,4 +331,36 @@ static inline void pt_check_grid(const ckpt_array *a) {
   }
 }
 
+/* Mixed leaves for the layout tests (packed, OCDBT): small (8x16 float32) and large (64x64
+ * float32) arrays on both sides of a 4 KiB threshold, bfloat16, an empty dimension, zeros, a 0-d
+ * int16 array when zero_d, and scalars, bytes and a string. Caller frees. */
+static inline ckpt_tree *pt_mixed_tree(uint32_t seed, bool zero_d) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t small[2] = {8, 16}, big[2] = {64, 64}, empty[2] = {0, 5}, b16[1] = {33}, z[1] = {256};
+  ckpt_tree *t = ckpt_tree_new_dict();
+  ckpt_tree *p = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(p, "w", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, small, seed)),
+                     &err);
+  ckpt_tree_dict_set(p, "big", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, big, seed + 1)),
+                     &err);
+  ckpt_tree_dict_set(p, "bf", ckpt_tree_new_array(pt_array(CKPT_DTYPE_BFLOAT16, 1, b16, seed + 2)),
+                     &err);
+  ckpt_tree_dict_set(p, "empty",
+                     ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT32, 2, empty, seed + 3)), &err);
+  ckpt_array *zeros = NULL;
+  cr_assert_eq(ckpt_array_new(CKPT_DTYPE_FLOAT64, 1, z, &zeros, &err), CKPT_OK);
+  memset(ckpt_array_data(zeros), 0, 256 * 8);
+  ckpt_tree_dict_set(p, "zeros", ckpt_tree_new_array(zeros), &err);
+  if (zero_d)
+    ckpt_tree_dict_set(p, "zd", ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT16, 0, NULL, seed + 4)),
+                       &err);
+  ckpt_tree_dict_set(t, "params", p, &err);
+  ckpt_tree_dict_set(t, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 7 + seed), &err);
+  ckpt_tree_dict_set(t, "lr", ckpt_tree_new_float(CKPT_DTYPE_FLOAT32, 0.5), &err);
+  ckpt_tree_dict_set(t, "blob", ckpt_tree_new_bytes("\x01\x02\x00\x03", 4), &err);
+  ckpt_tree_dict_set(t, "name", ckpt_tree_new_string("run"), &err);
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  return t;
+}
+
 #endif
