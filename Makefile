@@ -177,12 +177,22 @@ MPI_LIBS_BUILT := $(LIBCKPT_MPI_A) $(LIBCKPT_MPI_SO)
 
 # The programs the MPI suite (tests/mpi) starts under mpirun: one per file of tests/mpi/ranks/,
 # each rank printing its own pass/fail lines.
+# The schemas beside them (tests/mpi/ranks/*.ckpt) are generated into mpi-ranks-gen/ and
+# linked into each.
 MPI_TEST_SRCS := $(wildcard tests/mpi/ranks/*.c)
 MPI_TEST_BINS := $(MPI_TEST_SRCS:tests/mpi/ranks/%.c=$(BUILD)/tests/mpi-ranks/%)
-$(BUILD)/tests/mpi-ranks/%: tests/mpi/ranks/%.c $(LIBCKPT_MPI_A) $(LIBCKPT_A) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+MPI_RANKS_GENDIR := $(BUILD)/tests/mpi-ranks-gen
+MPI_RANKS_CK_C := $(patsubst tests/mpi/ranks/%.ckpt,$(MPI_RANKS_GENDIR)/%.ckpt.c,$(wildcard tests/mpi/ranks/*.ckpt))
+MPI_RANKS_CK_O := $(MPI_RANKS_CK_C:%.c=%.o)
+$(MPI_RANKS_GENDIR)/%.ckpt.c $(MPI_RANKS_GENDIR)/%.ckpt.h: tests/mpi/ranks/%.ckpt $(CKPTGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Iruntime/src $(MPI_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
-	  $(LIBCKPT_MPI_A) $(LIBCKPT_A) $(MPI_LIBS) $(LDLIBS_ALL)
+	$(CKPTGEN) -I tests/mpi/ranks -I schemas -o $(MPI_RANKS_GENDIR) $<
+$(MPI_RANKS_GENDIR)/%.o: $(MPI_RANKS_GENDIR)/%.c
+	$(CC) $(CPPFLAGS_ALL) -I$(MPI_RANKS_GENDIR) $(CFLAGS_ALL) -c -o $@ $<
+$(BUILD)/tests/mpi-ranks/%: tests/mpi/ranks/%.c $(MPI_RANKS_CK_O) $(LIBCKPT_MPI_A) $(LIBCKPT_A) | $(BUILD)/gen/ckpt/builtin.ckpt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Iruntime/src -I$(MPI_RANKS_GENDIR) $(MPI_CFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
+	  $(MPI_RANKS_CK_O) $(LIBCKPT_MPI_A) $(LIBCKPT_A) $(MPI_LIBS) $(LDLIBS_ALL)
 endif
 
 # Example schemas and their protos, compiled once for examples and tests.
@@ -216,7 +226,11 @@ $(TORTURE_BIN): $(BUILD)/obj/tools/torture/torture.o $(LIBCKPT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBCKPT_A) $(LDLIBS_ALL)
 
+# examples/*_mpi/ are MPI programs: built (against libckpt_mpi and Open MPI) only with MPI.
 EXAMPLE_PROGS := $(sort $(notdir $(patsubst %/,%,$(wildcard examples/*/))))
+ifeq ($(HAVE_MPI),)
+EXAMPLE_PROGS := $(filter-out %_mpi,$(EXAMPLE_PROGS))
+endif
 EXAMPLE_BINS  := $(EXAMPLE_PROGS:%=$(BUILD)/bin/examples/%)
 
 all: $(CKPTGEN) $(LIBCKPT_A) $(LIBCKPT_SO) $(EXAMPLES_LIB) $(TOOLS) $(EXAMPLE_BINS) $(TORTURE_BIN) \
@@ -287,16 +301,16 @@ $$(ex_$(1)_GENDIR)/%.o: $$(ex_$(1)_GENDIR)/%.c
 	$(CC) $(CPPFLAGS_ALL) -I$$(ex_$(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
 $(BUILD)/obj/examples/$(1)/%.o: examples/$(1)/%.c $$(ex_$(1)_PB_C) $$(ex_$(1)_CK_C) | $(BUILD)/gen/ckpt/builtin.ckpt.h
 	@mkdir -p $$(dir $$@)
-	$(CC) $(CPPFLAGS_ALL) -I$$(ex_$(1)_GENDIR) $(CFLAGS_ALL) -c -o $$@ $$<
-$(BUILD)/bin/examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_A)
+	$(CC) $(CPPFLAGS_ALL) -I$$(ex_$(1)_GENDIR) $(if $(filter %_mpi,$(1)),$(MPI_CFLAGS)) $(CFLAGS_ALL) -c -o $$@ $$<
+$(BUILD)/bin/examples/$(1): $$(ex_$(1)_OBJS) $(if $(filter %_mpi,$(1)),$(LIBCKPT_MPI_A)) $(LIBCKPT_A)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) $(LIBCKPT_A) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) $(if $(filter %_mpi,$(1)),$(LIBCKPT_MPI_A)) $(LIBCKPT_A) $(if $(filter %_mpi,$(1)),$(MPI_LIBS)) $(LDLIBS_ALL)
 # The same program linked against libckpt.so the way ckpt.pc links a user's (-lckpt plus the
 # public dependencies cJSON and protobuf-c; -lm for train_mlp's own math): it links only if
 # everything the program and its generated code call is exported. Linked, never run.
-$(BUILD)/shared-examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_SO)
+$(BUILD)/shared-examples/$(1): $$(ex_$(1)_OBJS) $(LIBCKPT_SO) $(if $(filter %_mpi,$(1)),$(LIBCKPT_MPI_SO))
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) -L$(BUILD)/lib -lckpt $(SHARED_EXAMPLE_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$(ex_$(1)_OBJS) -L$(BUILD)/lib $(if $(filter %_mpi,$(1)),-lckpt_mpi) -lckpt $(if $(filter %_mpi,$(1)),$(MPI_LIBS)) $(SHARED_EXAMPLE_LIBS)
 endef
 SHARED_EXAMPLE_LIBS := $(shell pkg-config --libs libcjson libprotobuf-c 2>/dev/null || echo -lcjson -lprotobuf-c) -lm
 SHARED_EXAMPLE_BINS := $(EXAMPLE_PROGS:%=$(BUILD)/shared-examples/%)

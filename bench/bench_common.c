@@ -78,6 +78,18 @@ void bench_fill(uint32_t seed, uint32_t *words, size_t n) {
   }
 }
 
+void bench_fill_range(uint32_t seed, size_t first, uint32_t *words, size_t n) {
+  const uint32_t *base = base_block();
+  for (size_t i = 0; i < n;) {
+    size_t g = first + i, in = g % BENCH_BASE_WORDS;
+    size_t len = BENCH_BASE_WORDS - in < n - i ? BENCH_BASE_WORDS - in : n - i;
+    uint32_t key = block_key(seed, (uint32_t)(g / BENCH_BASE_WORDS));
+    for (size_t j = 0; j < len; j++)
+      words[i + j] = base[in + j] ^ key;
+    i += len;
+  }
+}
+
 /* ---------------------------------------------------------------- manifests */
 
 static char *dup_or_die(const char *s) {

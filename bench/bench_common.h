@@ -44,6 +44,9 @@ void bench_state_generate(bench_state *state);
 void bench_state_free(bench_state *state);
 /* Fills n float32 words of array seed (same bytes as bench/state.py's fill()). */
 void bench_fill(uint32_t seed, uint32_t *words, size_t n);
+/* Words first .. first+n-1 of array seed (the slice bench_fill would put there): what one
+ * rank of the MPI benchmarks holds, generated without the rest of the array. */
+void bench_fill_range(uint32_t seed, size_t first, uint32_t *words, size_t n);
 /* Sum over arrays k of (k + 1) * (sum of the array's uint32 words), mod 2^64. bench/state.py
  * computes the same, so the orchestrator can check every peer saw the same bytes. */
 uint64_t bench_state_fingerprint(const bench_state *state);

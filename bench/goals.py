@@ -29,6 +29,13 @@ GOALS = [
     ("reshard_vs_aligned", 1.3, "restore into shards cutting across 4 MiB chunks / aligned restore, llm"),
     ("partial_read_amplification", 1.1, "bytes read for a quarter of every array / bytes of the 4 MiB chunks it needs, llm"),
     ("ckptgen_ms_per_kloc", 5.0, "ckptgen ms per 1,000 schema lines (50,000-line schema)"),
+    # The MPI section (state "mpi": the llm state's bytes, rank r holding block r of every
+    # array's rows; performance.md, "The MPI section").
+    ("mpi_save_vs_phdf5", 0.8, "4-rank durable save / parallel HDF5's (one shared file, collective writes), mpi"),
+    ("mpi_restore_vs_phdf5", 0.5, "4-rank restore / parallel HDF5's (collective reads; hot), mpi"),
+    ("mpi_blocking_vs_memcpy", 1.2, "4-rank async save's blocking time / memcpy of the rank's bytes, worst rank, mpi"),
+    ("mpi_reshard_restore_vs_aligned", 1.3, "4-rank checkpoint restored into a 3-rank split / into the 4-rank split, mpi"),
+    ("mpi_save_4_vs_1", 1.1, "4-rank durable save / 1 process saving the same bytes (same program, same disk), mpi"),
 ]
 GOAL_KEYS = [k for k, _, _ in GOALS]
 
@@ -63,6 +70,12 @@ TIME_RATIOS = {
     "small_vs_large": (("small", "ckpt", ["save_packed"]), ("small1", "ckpt", ["save"])),
     "small_save_vs_hdf5": (("small", "ckpt", ["save_packed"]), ("small", "hdf5", ["save"])),
     "reshard_vs_aligned": (("llm", "ckpt", ["restore_reshard"]), ("llm", "ckpt", ["restore_aligned"])),
+    "mpi_save_vs_phdf5": (("mpi", "mpi_ckpt_4", ["save"]), ("mpi", "phdf5_4", ["save"])),
+    "mpi_restore_vs_phdf5": (("mpi", "mpi_ckpt_4", ["restore"]), ("mpi", "phdf5_4", ["restore"])),
+    # Both from the same rank of the same process (bench_mpi_ckpt.c reports the worst rank's).
+    "mpi_blocking_vs_memcpy": (("mpi", "mpi_ckpt_4", ["async_blocking"]), ("mpi", "mpi_ckpt_4", ["memcpy"])),
+    "mpi_reshard_restore_vs_aligned": (("mpi", "mpi_ckpt_4", ["restore_reshard"]), ("mpi", "mpi_ckpt_4", ["restore"])),
+    "mpi_save_4_vs_1": (("mpi", "mpi_ckpt_4", ["save"]), ("mpi", "mpi_ckpt_1", ["save"])),
 }
 
 # More ratios for the "context" section: the same comparisons on the other states and against
@@ -109,6 +122,16 @@ CONTEXT_RATIOS = {
     "llm.fsync_at_end_save_vs_save": (("llm", "ckpt_fsync_end", ["save"]), ("llm", "ckpt", ["save"])),
     "llm.syncfs_save_vs_save": (("llm", "ckpt_syncfs", ["save"]), ("llm", "ckpt", ["save"])),
     "llm.syncfs_save_vs_device": (("llm", "ckpt_syncfs", ["save"]), ("llm", "device", ["write"])),
+    # The MPI section at 1 and 2 ranks, and the scaling of each side.
+    "mpi.save_1_vs_phdf5_1": (("mpi", "mpi_ckpt_1", ["save"]), ("mpi", "phdf5_1", ["save"])),
+    "mpi.save_2_vs_phdf5_2": (("mpi", "mpi_ckpt_2", ["save"]), ("mpi", "phdf5_2", ["save"])),
+    "mpi.restore_1_vs_phdf5_1": (("mpi", "mpi_ckpt_1", ["restore"]), ("mpi", "phdf5_1", ["restore"])),
+    "mpi.restore_2_vs_phdf5_2": (("mpi", "mpi_ckpt_2", ["restore"]), ("mpi", "phdf5_2", ["restore"])),
+    "mpi.save_2_vs_1": (("mpi", "mpi_ckpt_2", ["save"]), ("mpi", "mpi_ckpt_1", ["save"])),
+    "mpi.restore_4_vs_1": (("mpi", "mpi_ckpt_4", ["restore"]), ("mpi", "mpi_ckpt_1", ["restore"])),
+    "mpi.phdf5_save_4_vs_1": (("mpi", "phdf5_4", ["save"]), ("mpi", "phdf5_1", ["save"])),
+    # One rank with a process group against the single-process save of the same bytes (llm).
+    "mpi.save_1_vs_llm_save": (("mpi", "mpi_ckpt_1", ["save"]), ("llm", "ckpt", ["save"])),
 }
 
 

@@ -66,7 +66,9 @@ def info(data_dir, cc, python):
         "data_device": dev,
         "data_fs": fstype,
         "cc": _cmd([cc, "--version"]),
-        "hdf5": _cmd(["pkg-config", "--modversion", "hdf5"]),
+        "hdf5": _cmd(["pkg-config", "--modversion", "hdf5-serial"]) or _cmd(["pkg-config", "--modversion", "hdf5"]),
+        "hdf5_parallel": _cmd(["pkg-config", "--modversion", "hdf5-openmpi"]),  # the MPI section's peer
+        "openmpi": _cmd(["pkg-config", "--modversion", "ompi-c"]),
         "fio": _cmd(["fio", "--version"]),  # the device limit (bench_device.c)
         "python": py,
         "numpy": np_v,

@@ -4,15 +4,17 @@ It builds the C programs of bench/, writes the state manifests, then runs rounds
 round, for each state, every program once, each as its own process, ckpt between two of its
 peers (rotated from round to round, order_of_round), and on the llm state ckpt's process also
 measures the limits right before the ops they pair with. Work that feeds only the context
-section runs once after the last round, within the time budget (CONTEXT_JOBS). The figures of performance.md are medians
+section runs once after the last round, within the time budget (CONTEXT_JOBS). The MPI section
+(state "mpi": the llm state's bytes split across 1, 2 and 4 ranks, ckpt against parallel HDF5)
+runs under mpirun in the first MPI_ROUNDS rounds only. The figures of performance.md are medians
 over rounds of ratios paired within a round (goals.py). It writes results.json and prints the
 goals table.
 
 Environment:
   QUICK=1          states scaled down 16x, 3 rounds, more work trimmed (QUICK_ROUNDS): the whole
-                   run in under a minute
+                   run in about a minute (the MPI section's one round adds 15-25 s)
   BENCH_REPS=N     rounds (default 5; 3 with QUICK)
-  BENCH_STATES=a,b only these states (llm, large, small, small1)
+  BENCH_STATES=a,b only these states (llm, large, small, small1, mpi)
   BENCH_BUDGET=S   seconds the whole run may take (default 570; 55 with QUICK; 0 = no limit):
                    past the first round, the slowest jobs give up rounds to stay within it
   BENCH_DIR=DIR    where the data goes (default BUILD_DIR/bench/data). Each process's files are
@@ -65,6 +67,13 @@ JOBS = {
     "small": [("hdf5", []), ("ckpt", ["save_packed"]), ("limits", []),
               ("ckpt_unpacked", ["save", "restore"])],
     "small1": [("ckpt", ["save"])],
+    # The MPI section (docs/performance.md, "The MPI section"): the llm state's bytes split
+    # across 1, 2 and 4 ranks (bench_split.h), ckpt with a process group against parallel HDF5
+    # on one shared file; the 4-rank ckpt job also restores into a 3-rank split and measures
+    # the async save's blocking time against each rank's memcpy.
+    "mpi": [("mpi_ckpt_1", ["save", "restore"]), ("phdf5_1", []),
+            ("mpi_ckpt_2", ["save", "restore"]), ("phdf5_2", []),
+            ("mpi_ckpt_4", ["save", "restore", "reshard", "async"]), ("phdf5_4", [])],
 }
 # The peers of each state's ckpt job: a round puts ckpt between two of them, rotating which two
 # from round to round (see order_of_round), so every paired peer ran right before or right
@@ -74,6 +83,18 @@ PEERS = {"llm": ("hdf5", "numpy", "zarr"), "large": ("limits", "hdf5"), "small":
 # back to back: small1's one ckpt save follows small's ckpt job.
 STATE_GROUP = {"small1": "small"}
 PROGRAM = {"limits": "bench_limits", "hdf5": "bench_hdf5", "ckpt": "bench_ckpt"}
+# The MPI section's jobs: program and number of ranks. Each runs as
+# `mpirun --oversubscribe --bind-to none -np N PROGRAM MANIFEST DIR ARGS` (4 ranks on this
+# machine kind's 2 cores share them; unbound, the kernel balances them).
+MPI_RANKS = {}
+for _n in (1, 2, 4):
+    PROGRAM[f"mpi_ckpt_{_n}"], MPI_RANKS[f"mpi_ckpt_{_n}"] = "bench_mpi_ckpt", _n
+    PROGRAM[f"phdf5_{_n}"], MPI_RANKS[f"phdf5_{_n}"] = "bench_mpi_hdf5", _n
+# States that run in their first N rounds only in a full run: the MPI section's round is six
+# mpirun jobs, each saving and restoring 1.06 GiB durably (26 s at QUICK's 1/16 on a loaded
+# machine, mostly job starts and per-file costs; an estimated 40-90 s at full size, not yet
+# measured), so it runs 3 of the 5 rounds to leave the single-process goals their time budget.
+FULL_ROUNDS = {"mpi": 3}
 # Variants of ckpt's job: bench_ckpt run with an environment that selects another I/O backend
 # or durability mode of the engine (docs/io-engine.md), or the default layout where the goal
 # job uses the packed one. BENCH_PROG makes bench_ckpt label its records with the variant's
@@ -96,10 +117,10 @@ for _name in VARIANTS:
 CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small", "limits")} | {
     ("*", name) for name in VARIANTS}
 # QUICK runs in rounds what it runs (round counts per job below), with no context pass: the
-# large state, zarr-python (hundreds of per-file fsyncs even scaled down) and ckpt's variants
+# large state, the MPI section, zarr-python (hundreds of per-file fsyncs even scaled down) and ckpt's variants
 # in the first round only, ckpt's device/restore_cold/save_chunked/reshard/partial/memcpy/async
 # ops too, and neither zarr-python without compressor nor bench_limits' own processes.
-QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
+QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("mpi", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
                 ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
 QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
 
@@ -112,6 +133,8 @@ def job_args(quick, rnd, st, prog, args):
     """The args of a job in round rnd, or None when it sits this round out."""
     if not quick and is_context(st, prog):
         return None
+    if not quick and rnd >= FULL_ROUNDS.get(st, rnd + 1):
+        return None
     for key in ((st, prog), ("*", prog), (st, "*")):
         if quick and key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
             return None
@@ -123,7 +146,15 @@ def job_args(quick, rnd, st, prog, args):
 def order_of_round(rnd, st, jobs):
     """jobs (a list of (prog, args)) in the order round rnd runs them: the rest (context work)
     first, then ckpt between two of its peers, the peers rotated by the round number. ckpt comes
-    last but for one peer, so the small state's ckpt job is followed by small1's."""
+    last but for one peer, so the small state's ckpt job is followed by small1's. The MPI
+    section runs each rank count's ckpt and parallel HDF5 jobs back to back, which one first
+    alternating from round to round."""
+    if st == "mpi":
+        out = []
+        for n in sorted({MPI_RANKS[p] for p, _ in jobs}):
+            pair = [j for j in jobs if MPI_RANKS[j[0]] == n]
+            out += pair[::-1] if rnd % 2 else pair
+        return out
     peers = [j for j in jobs if j[0] in PEERS.get(st, ())]
     ckpt = [j for j in jobs if j[0] == "ckpt"]
     rest = [j for j in jobs if j not in peers and j not in ckpt]
@@ -167,6 +198,9 @@ class Run:
     # ---------------------------------------------------------------- one process
 
     def command(self, prog, args, manifest, data):
+        if prog in MPI_RANKS:
+            return [self.mpirun, "--oversubscribe", "--bind-to", "none", "-np", str(MPI_RANKS[prog]),
+                    self.built[PROGRAM[prog]], manifest, data] + args
         if prog in PROGRAM:
             return [self.built[PROGRAM[prog]], manifest, data] + args
         script = "peer_numpy.py" if prog == "numpy" else "peer_zarr.py"
@@ -186,6 +220,9 @@ class Run:
             env = None
             if prog in VARIANTS:
                 env = dict(os.environ, BENCH_PROG=prog, **VARIANTS[prog])
+            if prog in MPI_RANKS:
+                # Open MPI refuses to start as root without both (tests/mpi does the same).
+                env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT, cwd=self.repo,
                                   env=env)
             out, err, rc = proc.stdout, proc.stderr, proc.returncode
@@ -263,6 +300,11 @@ class Run:
         load_start = machine.loadavg()
         log(f"building the C programs with {self.cc}")
         self.built, self.build_failed = build_tools.build(self.repo, self.build_dir, self.out_dir, self.cc)
+        self.mpirun = shutil.which("mpirun")
+        if self.mpirun is None:
+            for name in ("bench_mpi_ckpt", "bench_mpi_hdf5"):
+                if self.built.pop(name, None) is not None:
+                    self.build_failed[name] = "mpirun not found (Open MPI's openmpi-bin; scripts/install-deps)"
         for name, err in self.build_failed.items():
             log(f"  {name} did not build: {err}")
         for st in self.states:
@@ -335,8 +377,9 @@ class Run:
         When the rounds still to come, at the durations measured so far, would not fit in
         `remaining` seconds, rounds are taken away: first from jobs no goal depends on
         (by default none: CONTEXT_JOBS run after the rounds), most expensive first, down to
-        the rounds they already ran; then from whole states (small and small1 together), the one
-        that would spend the most time in its remaining rounds first. Cutting a state's jobs
+        the rounds they already ran; then from whole states (small and small1 together): the
+        MPI section first, then the state that would spend the most time in its remaining
+        rounds. Cutting a state's jobs
         together keeps the pairs of every ratio in the same rounds. A job always runs in a
         prefix of the rounds, so cutting it means lowering its last round. Each call plans
         afresh for the jobs still running: a cut made when the first rounds were slow is
@@ -366,7 +409,10 @@ class Run:
             def group_cost(g):
                 top = max([later[j] for j in later if group(j[0]) == g] + [0])
                 return top * sum(self.cost(j) for j in later if group(j[0]) == g and later[j] == top)
-            g = max({group(st) for st in self.states}, key=group_cost)
+            # The MPI section (FULL_ROUNDS) gives up its rounds before the single-process
+            # states do: their goals are the headline, its own are measured on fewer rounds anyway.
+            first = [st for st in FULL_ROUNDS if st in self.states and group_cost(group(st)) > 0]
+            g = group(first[0]) if first else max({group(st) for st in self.states}, key=group_cost)
             if group_cost(g) == 0:
                 break
             top = max(later[j] for j in later if group(j[0]) == g)
@@ -483,6 +529,9 @@ class Run:
                 trimmed = list(dict.fromkeys(trimmed))  # reshard_vs_aligned: one job on both sides
                 if not trimmed and self.quick:
                     trimmed = ["QUICK runs it in fewer rounds (QUICK_ROUNDS in bench/run.py)"]
+                elif not trimmed and num[0] in FULL_ROUNDS:
+                    trimmed = [f"the {num[0]} section runs in its first {FULL_ROUNDS[num[0]]} rounds "
+                               "(FULL_ROUNDS in bench/run.py)"]
                 notes[key] = f"median of {n} round(s), not {self.reps}" + (
                     ": " + "; ".join(trimmed) if trimmed else "")
 
@@ -615,14 +664,14 @@ class Run:
 
 def print_table(results):
     print()
-    print(f"{'figure':28} {'result':>9}  {'goal':>7}  met  note")
+    print(f"{'figure':31} {'result':>9}  {'goal':>7}  met  note")
     for key, goal, _ in goals.GOALS:
         v = results[key]
         met = results["goals"][key]["met"]
         shown = "n/a" if v is None else f"{v:.3f}"
         mark = "-" if met is None else ("yes" if met else "NO")
         note = results["notes"].get(key, "")
-        print(f"{key:28} {shown:>9}  <= {goal:<4}  {mark:3}  {note[:90]}")
+        print(f"{key:31} {shown:>9}  <= {goal:<4}  {mark:3}  {note[:90]}")
     secs = results["context"]["seconds"]
     states = results["context"]["states"]
     print()

@@ -9,7 +9,9 @@ which the orchestrator checks through fingerprints on every run. Manifest format
 
 States (performance.md): large = 8 x 128 MiB; llm = a transformer-like tree (params + two Adam
 moments, ~1 GiB, arrays of 4 KiB to 64 MiB); small = 10,000 x 4 KiB; small1 = one array of the
-small state's total bytes (the denominator of small_vs_large). `scale` divides them for QUICK=1.
+small state's total bytes (the denominator of small_vs_large); mpi = the llm state's arrays and
+bytes under their own name, for the MPI section (bench_split.h says how its programs divide it
+among ranks). `scale` divides them for QUICK=1.
 """
 
 import numpy as np
@@ -137,7 +139,10 @@ def _small1(scale):
     return [("all", (max(10000 // scale, 1), 1024))]
 
 
-STATES = {"large": _large, "llm": _llm, "small": _small, "small1": _small1}
+STATES = {"large": _large, "llm": _llm, "small": _small, "small1": _small1, "mpi": _llm}
+# The MPI section saves the llm state's very bytes (its seeds), so its one-process figure and
+# the llm state's single-process save write the same data.
+SEEDS_OF = {"mpi": "llm"}
 
 
 def write_manifest(state, scale, path):
@@ -146,6 +151,6 @@ def write_manifest(state, scale, path):
         f.write(f"ckpt-bench-state 1 {state} {len(arrays)}\n")
         for k, (name, shape) in enumerate(arrays):
             # Seeds differ across states too, so no two arrays anywhere share their bytes.
-            seed = (list(STATES).index(state) + 1) * 100000 + k + 1
+            seed = (list(STATES).index(SEEDS_OF.get(state, state)) + 1) * 100000 + k + 1
             f.write(f"{name} {seed} float32 {len(shape)} {' '.join(map(str, shape))}\n")
     return sum(4 * int(np.prod(s)) for _, s in arrays), len(arrays)

@@ -1,7 +1,8 @@
 /* tests/bench/test_bench_state.c — pins what every figure of `make bench` rests on: the C
  * programs (bench_common.c) and the Python peers (bench/state.py, run with Debian's python3)
  * generate the same bytes for the same manifest, agree on the fingerprint the orchestrator
- * compares, and a malformed manifest stops a benchmark program instead of measuring garbage.
+ * compares, that the MPI benchmarks' ranks together generate exactly those bytes, and that a
+ * malformed manifest stops a benchmark program instead of measuring garbage.
  *
  * bench_common.c belongs to the bench programs, which scripts/bench compiles on its own; it is
  * included here so this suite tests exactly that source without a second build rule. */
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../bench/bench_common.c"
+#include "../../bench/bench_split.c"
 
 static char tmpdir[64];
 
@@ -138,6 +140,39 @@ Test(bench_state, arrays_differ_and_look_like_weights) {
     negative += x[i] < 0;
   }
   cr_assert(negative > 524288 / 3 && negative < 2 * 524288 / 3, "signs are not mixed");
+  bench_state_free(&st);
+}
+
+/* The MPI benchmarks (bench_split.h) generate each rank's rows alone with bench_fill_range:
+ * the ranks' slices, in rank order, must be the array bench_state_generate makes, for any
+ * number of ranks, rows that do not divide evenly, and rows that straddle the generator's
+ * 1 MiB blocks. */
+Test(bench_state, ranks_slices_put_together_are_the_state) {
+  char *manifest = tmp_path("split.manifest");
+  /* 7 rows of 100,003 words: every block boundary falls inside a row; 5 rows of 1 word. */
+  write_text(manifest, "ckpt-bench-state 1 split 2\nw 11 float32 2 7 100003\nb 12 float32 1 5\n");
+  bench_state st;
+  bench_state_load(manifest, &st);
+  bench_state_generate(&st);
+  for (int size = 1; size <= 5; size++) {
+    for (size_t k = 0; k < st.n_arrays; k++) {
+      size_t covered = 0;
+      for (int r = 0; r < size; r++) {
+        size_t bytes = 0;
+        bench_slice *s = bench_slices_new(&st, size, r, &bytes);
+        bench_slices_generate(&st, s);
+        cr_assert_eq((size_t)s[k].lo * s[k].row_elems * 4, covered,
+                     "rank %d of %d does not start where rank %d ended", r, size, r - 1);
+        cr_assert(memcmp((const char *)st.arrays[k].data + covered, s[k].data, s[k].nbytes) == 0,
+                  "rank %d of %d holds other bytes of %s than the whole state", r, size,
+                  st.arrays[k].name);
+        covered += s[k].nbytes;
+        bench_slices_free(&st, s);
+      }
+      cr_assert_eq(covered, st.arrays[k].nbytes, "%d ranks do not cover %s", size,
+                   st.arrays[k].name);
+    }
+  }
   bench_state_free(&st);
 }
 

@@ -110,6 +110,15 @@ typedef struct ckpt_pytree_restore_spec {
   const char *what;                    /* handler name for messages; may be NULL */
 } ckpt_pytree_restore_spec;
 
+/* Multi-process saves (docs/multiprocess.md), for handlers whose values every process holds
+ * alike (record handlers, random keys): on a process other than the primary, every array held
+ * whole (one shard covering it, replica 0) becomes replica 1 + rank, so that only the primary's
+ * copy is written, like scalars and strings. Sharded arrays keep their replica ids. Call on
+ * the handler's own arrays (views or copies), never on the caller's: the ids are changed in
+ * place. A no-op in a single-process save. */
+void ckpt_pytree_whole_arrays_to_primary(const ckpt_op *op, ckpt_tree *tree);
+void ckpt_array_whole_to_primary(const ckpt_op *op, ckpt_array *array);
+
 /* Plans and snapshots spec->tree, then queues the writing of dir's files on op. On success
  * nothing spec points to is used after return (unless op is zero-copy, in which case array
  * shard data must stay unchanged until the save finishes). dir must exist. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "handlers/op.h"
+#include "handlers/pytree.h"
 #include "handlers/pytree_multiprocess.h"
 #include "storage/zarr_write.h"
 
@@ -346,4 +347,39 @@ ckpt_status ckpt_pt_finish_item(void *arg, ckpt_error *err) {
   free(all);
   free(sizes);
   return st;
+}
+
+/* ---------------------------------------------------------------- values every process holds
+ *
+ * A record's bytes, protos and random-key states, a plain array in it, a random key saved on
+ * its own: every process holds them whole and alike. The engine refuses two replica-0 copies
+ * of one box (it cannot tell which process should write it), so the handlers that save such
+ * values leave them to the primary, as the engine does for scalars and strings. */
+void ckpt_array_whole_to_primary(const ckpt_op *op, ckpt_array *a) {
+  if (a == NULL || !ckpt_op_multiprocess(op) || ckpt_op_is_primary(op))
+    return;
+  if (a->n_shards != 1 || a->shards[0].replica_id != 0)
+    return;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shards[0].offset[d] != 0 || a->shards[0].shape[d] != a->shape[d])
+      return;
+  a->shards[0].replica_id = 1 + ckpt_process_group_rank(ckpt_op_group(op));
+}
+
+void ckpt_pytree_whole_arrays_to_primary(const ckpt_op *op, ckpt_tree *node) {
+  if (node == NULL || !ckpt_op_multiprocess(op) || ckpt_op_is_primary(op))
+    return;
+  switch (ckpt_tree_kind(node)) {
+    case CKPT_NODE_ARRAY:
+      ckpt_array_whole_to_primary(op, ckpt_tree_array(node));
+      break;
+    case CKPT_NODE_DICT:
+    case CKPT_NODE_LIST:
+    case CKPT_NODE_TUPLE:
+      for (size_t i = 0; i < ckpt_tree_count(node); i++)
+        ckpt_pytree_whole_arrays_to_primary(op, ckpt_tree_child(node, i));
+      break;
+    default:
+      break;
+  }
 }

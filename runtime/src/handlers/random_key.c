@@ -30,6 +30,7 @@
 
 #include "ckpt/builtin.ckpt.h"
 #include "ckpt/layout.h"
+#include "core/array_internal.h"
 #include "handlers/pytree.h"
 #include "handlers/op.h"
 #include "handlers/record_tree.h"
@@ -178,6 +179,18 @@ static const char *args_name(const ckpt_args *args) {
 
 /* ------------------------------------------------------------------ JAX keys */
 
+/* A zero-copy save reads the key data's view when the array handler's deferred job runs: the
+ * view is released by a job of its own queued after that one (the op runs its jobs in order). */
+static ckpt_status keep_view_run(void *arg, ckpt_error *err) {
+  (void)arg;
+  (void)err;
+  return CKPT_OK;
+}
+
+static void keep_view_release(void *arg) {
+  ckpt_array_free(arg);
+}
+
 ckpt_status ckpt_JaxRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_op *op,
                                                     const char *dir, const ckpt_args *args,
                                                     ckpt_error *err) {
@@ -205,11 +218,23 @@ ckpt_status ckpt_JaxRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_op 
     return st;
 
   /* ArraySave of the key data, borrowed (the array handler snapshots it, or keeps pointers to
-   * it in a zero-copy save, exactly as for any ArraySave); nothing here is freed. */
+   * it in a zero-copy save, exactly as for any ArraySave). In a multi-process save every
+   * process holds the key: every process but the primary passes a view of it whose replica
+   * id leaves the write to the primary (kept until the save's deferred work is over). */
+  ckpt_array *view = NULL;
+  if (ckpt_op_multiprocess(op) && !ckpt_op_is_primary(op)) {
+    st = ckpt_array_view(key->data, &view, err);
+    if (st == CKPT_OK)
+      ckpt_array_whole_to_primary(op, view);
+    if (st != CKPT_OK) {
+      free(item_dir);
+      return st;
+    }
+  }
   ckpt_ArraySave array_args;
   memset(&array_args, 0, sizeof array_args);
   array_args.base.desc = &ckpt_ArraySave_desc;
-  array_args.item = key->data;
+  array_args.item = view != NULL ? view : key->data;
   if (a->has_save_args) {
     array_args.has_save_args = true;
     array_args.save_args = a->save_args;
@@ -219,6 +244,10 @@ ckpt_status ckpt_JaxRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_op 
   if (st == CKPT_OK)
     st = array_handler->desc->vtable->save(array_handler, op, item_dir, &array_args.base, err);
   ckpt_handler_destroy(array_handler);
+  if (view != NULL && st == CKPT_OK && ckpt_op_zero_copy(op))
+    st = ckpt_op_defer(op, keep_view_run, view, keep_view_release, err); /* owns it now */
+  else
+    ckpt_array_free(view); /* snapshotted, or the save failed */
   if (st != CKPT_OK)
     ckpt_error_prefix(err, "JaxRandomKeySave item '%s': ", JAX_ITEM);
   free(item_dir);
@@ -358,6 +387,7 @@ ckpt_status ckpt_NumpyRandomKeyCheckpointHandler_save(ckpt_handler *self, ckpt_o
   if (st != CKPT_OK)
     return st;
 
+  ckpt_pytree_whole_arrays_to_primary(op, tree); /* multi-process: the primary writes it */
   char *item_dir = NULL;
   st = make_item_dir(op, dir, NP_ITEM, &item_dir, err);
   if (st == CKPT_OK) {

@@ -6,7 +6,13 @@
  * zero-copy save, reads them in place later) and writes it with the PyTree engine, so Python
  * opens the item as a dict of arrays; field annotations become per-leaf save options. Restore reads
  * the tree back and fills a freshly allocated, initialised struct (ckpt_value RECORD), validating
- * dtypes, fixed and tied dimensions, optional fields, nested records, lists and maps. */
+ * dtypes, fixed and tied dimensions, optional fields, nested records, lists and maps.
+ *
+ * In a multi-process save (docs/multiprocess.md) every process calls save with its own record.
+ * Scalars and strings are written by the primary alone (the PyTree engine's rule); so are the
+ * arrays a process holds whole (one shard covering the array, replica 0): the ones the walk
+ * makes from bytes, protos and random-key states, which every process holds alike, and plain
+ * arrays of the record — only sharded arrays are split between the processes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +126,8 @@ static ckpt_status record_save(ckpt_handler *self, ckpt_op *op, const char *dir,
   ckpt_tree *tree = NULL;
   st =
       ckpt_record_to_tree_ex(rec, item, CKPT_RECORD_ARRAYS_VIEW, collect_leaf, &leaves, &tree, err);
+  if (st == CKPT_OK)
+    ckpt_pytree_whole_arrays_to_primary(op, tree);
   if (st == CKPT_OK) {
     /* Planning (parameter names, chunking, per-leaf options) runs here in every mode, so a
      * problem is reported by this save, not by the deferred write. */
