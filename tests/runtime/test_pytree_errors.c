@@ -591,10 +591,10 @@ Test(pytree_errors, metadata_read_ahead_reads_only_restored_leaves) {
   free(p);
   int64_t shape[2] = {4, 3};
   ckpt_tree *target = ckpt_tree_new_dict();
-  ckpt_tree_dict_set(target, "a01",
-                     ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, 99)), &err);
-  ckpt_tree_dict_set(target, "a03",
-                     ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, 99)), &err);
+  ckpt_tree_dict_set(target, "a01", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, 99)),
+                     &err);
+  ckpt_tree_dict_set(target, "a03", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, 99)),
+                     &err);
   ckpt_pytree_restore_spec spec;
   memset(&spec, 0, sizeof spec);
   spec.target = target;

@@ -977,8 +977,8 @@ static ckpt_status meta_task(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   rs_leaf *l = j->leaves[i];
   const char *param = j->c->meta.entries[l->entry].param;
   ckpt_error local = CKPT_ERROR_INIT;
-  l->meta_st = ckpt_zarr_read_meta(j->c->io, l->array_dir, param, j->c->checksums, &l->req.meta,
-                                   &local);
+  l->meta_st =
+      ckpt_zarr_read_meta(j->c->io, l->array_dir, param, j->c->checksums, &l->req.meta, &local);
   if (l->meta_st != CKPT_OK) {
     l->meta_err = malloc(sizeof *l->meta_err);
     if (l->meta_err == NULL)
@@ -1143,7 +1143,7 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
       goto done;
   }
   /* the leaves to prepare, in the order they are prepared */
-  order = malloc((c.n_leaves > c.n_tgt ? c.n_leaves : c.n_tgt) * sizeof *order + 1);
+  order = malloc((c.n_leaves + c.n_tgt + 1) * sizeof *order);
   if (order == NULL) {
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     goto done;
