@@ -542,7 +542,7 @@ static ckpt_tree *many_arrays(int n) {
   int64_t shape[2] = {4, 3};
   ckpt_tree *t = ckpt_tree_new_dict();
   for (int i = 0; i < n; i++) {
-    char key[8];
+    char key[16];
     snprintf(key, sizeof key, "a%02d", i);
     ckpt_tree_dict_set(t, key, ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, shape, i)),
                        &err);
