@@ -43,9 +43,9 @@ OPT      := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all
 endif
 
-PKGS     := libcjson libprotobuf-c libzstd liburing libisal blosc zlib
+PKGS     := libcjson libprotobuf-c libzstd liburing libisal blosc zlib msgpack
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd -luring -lisal -lblosc -lz)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lprotobuf-c -lzstd -luring -lisal -lblosc -lz -lmsgpackc)
 
 CPPFLAGS_ALL := -D_GNU_SOURCE -Iruntime/include -I$(BUILD)/gen $(PKG_CFLAGS)
 CFLAGS_ALL   := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP

@@ -7,10 +7,10 @@
  *             save, commit, fsyncs, rename), timed around that one call
  *   restore   StandardRestore into caller buffers: a target tree of arrays wrapping
  *             already-faulted memory (hot: right after the save); verified afterwards
- *   save_packed  the same save with pack_arrays_up_to_bytes = 1 MiB, which now (the packed
- *             layout retired) saves the items as OCDBT (use_ocdbt; docs/format.md), then a
- *             restore of it into caller buffers ("restore_packed", verified); the op keeps
- *             its name so the series in results stay comparable
+ *   save_ocdbt  the same save with use_ocdbt (every array in the item's OCDBT databases: a few
+ *             large data files instead of a directory per array; docs/format.md "OCDBT"), then a
+ *             restore of it into caller buffers ("restore_ocdbt", verified). It replaced
+ *             "save_packed"/"restore_packed" when OCDBT retired the packed layout
  *   save_chunked  the same save with every array's SaveArgs.chunk_byte_size = 4 MiB, so the
  *             arrays above 4 MiB are stored as several chunks (the library's default chunk is
  *             64 MiB: one chunk per llm array, which no shard could cut across)
@@ -102,11 +102,6 @@ static void drop_checkpoints(run *r) {
   }
   sync();
 }
-
-/* The packing threshold of save_packed: every array of the small state (4 KiB) and the small
- * leaves of the llm state (biases, norms: up to 1 MiB) go into the packed file; the large
- * matrices keep their zarr directories, where one file per array costs little. */
-#define PACKED_BYTES ((uint64_t)1 << 20)
 
 static char *path_join(const char *a, const char *b) {
   size_t len = strlen(a) + strlen(b) + 2;
@@ -407,19 +402,19 @@ static ckpt_status do_restore(run *r, const char *path, const char *op, const pl
   return s;
 }
 
-/* op "save" (chunk_bytes 0, the default chunking), "save_chunked" or, with pack > 0,
- * "save_packed" (whose checkpoint is then restored as "restore_packed"). */
-static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) {
+/* op "save" (chunk_bytes 0, the default chunking), "save_chunked" or, with ocdbt,
+ * "save_ocdbt" (whose checkpoint is then restored as "restore_ocdbt"). */
+static bool op_save(run *r, const char *op, int64_t chunk_bytes, bool ocdbt) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_checkpointer *c = NULL;
   ckpt_checkpointer_options opts = CKPT_CHECKPOINTER_OPTIONS_INIT;
-  opts.pack_arrays_up_to_bytes = pack;
+  opts.use_ocdbt = ocdbt;
   if (ckpt_checkpointer_new(&ckpt_StandardCheckpointHandler_desc, &opts, &c, &err) != CKPT_OK) {
     note_error(r, op, &err);
     return false;
   }
   drop_checkpoints(r);
-  char *path = path_join(r->dir, pack ? "ckpt_packed" : chunk_bytes ? "ckpt_chunked" : "ckpt_sync");
+  char *path = path_join(r->dir, ocdbt ? "ckpt_ocdbt" : chunk_bytes ? "ckpt_chunked" : "ckpt_sync");
   double seconds = 0;
   bench_prewarm(r->warm);
   ckpt_status s = do_save(c, path, &r->st, chunk_bytes, &seconds, &err);
@@ -434,13 +429,13 @@ static bool op_save(run *r, const char *op, int64_t chunk_bytes, uint64_t pack) 
     return false;
   }
   bench_emit_time(PROG, r->st.name, op, seconds, r->st.total_bytes);
-  if (pack) {
+  if (ocdbt) {
     size_t in_place = 0, elements = 0;
-    s = do_restore(r, path, "restore_packed", NULL, &seconds, &in_place, &elements, &err);
+    s = do_restore(r, path, "restore_ocdbt", NULL, &seconds, &in_place, &elements, &err);
     if (s == CKPT_OK)
-      bench_emit_time(PROG, r->st.name, "restore_packed", seconds, r->st.total_bytes);
+      bench_emit_time(PROG, r->st.name, "restore_ocdbt", seconds, r->st.total_bytes);
     else
-      note_error(r, "restore_packed", &err);
+      note_error(r, "restore_ocdbt", &err);
     bench_retire_tree(path); /* read by nothing else: dropped now (drop_checkpoints says why) */
     free(path);
     return s == CKPT_OK;
@@ -927,7 +922,7 @@ int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr,
             "usage: %s MANIFEST DIR OP...  (ops: device limits save restore restore_cold "
-            "save_packed save_chunked reshard partial memcpy async)\n",
+            "save_ocdbt save_chunked reshard partial memcpy async)\n",
             argv[0]);
     return 2;
   }
@@ -940,13 +935,13 @@ int main(int argc, char **argv) {
   for (int i = 3; i < argc; i++) {
     const char *op = argv[i];
     if (strcmp(op, "save") == 0) {
-      if (!op_save(&r, op, 0, 0))
+      if (!op_save(&r, op, 0, false))
         status = 1;
-    } else if (strcmp(op, "save_packed") == 0) {
-      if (!op_save(&r, op, 0, PACKED_BYTES))
+    } else if (strcmp(op, "save_ocdbt") == 0) {
+      if (!op_save(&r, op, 0, true))
         status = 1;
     } else if (strcmp(op, "save_chunked") == 0) {
-      if (!op_save(&r, op, CHUNKED_BYTES, 0))
+      if (!op_save(&r, op, CHUNKED_BYTES, false))
         status = 1;
     } else if (strcmp(op, "restore") == 0 || strcmp(op, "restore_cold") == 0) {
       if (r.saved == NULL)

@@ -61,7 +61,8 @@ def _ckpt_libs():
     libs = []
     for pkg, fallback in (("libcjson", ["-lcjson"]), ("libprotobuf-c", ["-lprotobuf-c"]),
                           ("libzstd", ["-lzstd"]), ("liburing", ["-luring"]),
-                          ("libisal", ["-lisal"]), ("blosc", ["-lblosc"]), ("zlib", ["-lz"])):
+                          ("libisal", ["-lisal"]), ("blosc", ["-lblosc"]), ("zlib", ["-lz"]),
+                          ("msgpack", ["-lmsgpackc"])):
         libs += _pkg(["--libs", pkg], fallback)
     return libs + ["-lpthread", "-lm"]
 

@@ -23,8 +23,10 @@ GOALS = [
     ("restore_vs_hdf5", 0.1, "restore / libhdf5 restore (hot), llm"),
     ("restore_vs_numpy", 0.3, "restore / numpy restore (faster of load, loadz; hot), llm"),
     ("restore_vs_zarr_python", 0.1, "restore / zarr-python restore (hot), llm"),
-    ("small_vs_large", 2.0, "save of 10,000 x 4 KiB / save of one array of the same bytes"),
-    ("small_save_vs_hdf5", 0.2, "small-state durable save / libhdf5 on the same state"),
+    ("small_vs_large", 2.0, "OCDBT save of 10,000 x 4 KiB / save of one array of the same bytes"),
+    ("small_save_vs_hdf5", 0.2, "small-state durable OCDBT save / libhdf5 on the same state"),
+    ("small_restore_vs_hdf5", 0.5, "small-state OCDBT restore / libhdf5 restore (hot)"),
+    ("llm_ocdbt_save_vs_save", 0.8, "durable save as OCDBT / durable save in zarr v2 directories, llm"),
     ("extra_rss_vs_state", 1.05, "peak extra RSS during an async save / S, llm"),
     ("reshard_vs_aligned", 1.3, "restore into shards cutting across 4 MiB chunks / aligned restore, llm"),
     ("partial_read_amplification", 1.1, "bytes read for a quarter of every array / bytes of the 4 MiB chunks it needs, llm"),
@@ -42,13 +44,16 @@ GOAL_KEYS = [k for k, _, _ in GOALS]
 # Which on-disk layout a goal's ckpt figure used, when it is not the default (Orbax's zarr
 # layout): written into results.json's notes.
 LAYOUT_NOTES = {
-    "small_vs_large": "ckpt side: OCDBT (op save_packed: pack_arrays_up_to_bytes = 1 MiB, which "
-                      "selected the retired packed layout before and selects OCDBT now); "
-                      "the one-array save it is compared with is one zarr array either way; the "
-                      "default layout's figure is context small.unpacked_save_vs_large",
-    "small_save_vs_hdf5": "ckpt side: OCDBT (op save_packed: pack_arrays_up_to_bytes = 1 MiB, "
-                          "the packed layout before it was retired); "
-                          "the default layout's figure is context small.unpacked_save_vs_hdf5",
+    "small_vs_large": "ckpt side: OCDBT (op save_ocdbt, use_ocdbt); the one-array save it is "
+                      "compared with is one zarr array; the default layout's figure is context "
+                      "small.zarr_save_vs_large",
+    "small_save_vs_hdf5": "ckpt side: OCDBT (op save_ocdbt, use_ocdbt); the default layout's "
+                          "figure is context small.zarr_save_vs_hdf5",
+    "small_restore_vs_hdf5": "ckpt side: OCDBT (op restore_ocdbt, the restore of save_ocdbt's "
+                             "checkpoint); the default layout's figure is context "
+                             "small.zarr_restore_vs_hdf5",
+    "llm_ocdbt_save_vs_save": "both sides ckpt, in the same process: save_ocdbt (use_ocdbt) / save "
+                              "(the default layout, Orbax's use_ocdbt=False)",
 }
 
 # Ratios of two timed ops: key -> (numerator, denominator); each side is (state, prog, [ops]),
@@ -66,9 +71,11 @@ TIME_RATIOS = {
     "restore_vs_hdf5": (("llm", "ckpt", ["restore"]), ("llm", "hdf5", ["restore"])),
     "restore_vs_numpy": (("llm", "ckpt", ["restore"]), ("llm", "numpy", ["load", "loadz"])),
     "restore_vs_zarr_python": (("llm", "ckpt", ["restore"]), ("llm", "zarr", ["restore"])),
-    # The small state's goals use the packed layout (save_packed): performance.md says why.
-    "small_vs_large": (("small", "ckpt", ["save_packed"]), ("small1", "ckpt", ["save"])),
-    "small_save_vs_hdf5": (("small", "ckpt", ["save_packed"]), ("small", "hdf5", ["save"])),
+    # The small state's goals use OCDBT (save_ocdbt, restore_ocdbt): performance.md says why.
+    "small_vs_large": (("small", "ckpt", ["save_ocdbt"]), ("small1", "ckpt", ["save"])),
+    "small_save_vs_hdf5": (("small", "ckpt", ["save_ocdbt"]), ("small", "hdf5", ["save"])),
+    "small_restore_vs_hdf5": (("small", "ckpt", ["restore_ocdbt"]), ("small", "hdf5", ["restore"])),
+    "llm_ocdbt_save_vs_save": (("llm", "ckpt", ["save_ocdbt"]), ("llm", "ckpt", ["save"])),
     "reshard_vs_aligned": (("llm", "ckpt", ["restore_reshard"]), ("llm", "ckpt", ["restore_aligned"])),
     "mpi_save_vs_phdf5": (("mpi", "mpi_ckpt_4", ["save"]), ("mpi", "phdf5_4", ["save"])),
     "mpi_restore_vs_phdf5": (("mpi", "mpi_ckpt_4", ["restore"]), ("mpi", "phdf5_4", ["restore"])),
@@ -91,7 +98,7 @@ CONTEXT_RATIOS = {
     "llm.restore_cold_vs_read_cold": (("llm", "ckpt", ["restore_cold"]), ("llm", "limits", ["read_cold"])),
     "llm.write_fsync_vs_device": (("llm", "limits", ["write_fsync"]), ("llm", "device", ["write"])),
     "llm.read_cold_vs_device": (("llm", "limits", ["read_cold"]), ("llm", "device", ["read_cold"])),
-    "llm.packed_save_vs_device": (("llm", "ckpt", ["save_packed"]), ("llm", "device", ["write"])),
+    "llm.ocdbt_save_vs_device": (("llm", "ckpt", ["save_ocdbt"]), ("llm", "device", ["write"])),
     "llm.numpy_savez_vs_device": (("llm", "numpy", ["savez"]), ("llm", "device", ["write"])),
     "llm.hdf5_save_vs_device": (("llm", "hdf5", ["save"]), ("llm", "device", ["write"])),
     "llm.restore_vs_read_cold": (("llm", "ckpt", ["restore"]), ("llm", "limits", ["read_cold"])),
@@ -104,16 +111,16 @@ CONTEXT_RATIOS = {
     "llm.hdf5_restore_vs_read": (("llm", "hdf5", ["restore"]), ("llm", "limits", ["read_hot"])),
     "llm.numpy_load_vs_read": (("llm", "numpy", ["load"]), ("llm", "limits", ["read_hot"])),
     "llm.zarr_restore_vs_read": (("llm", "zarr", ["restore"]), ("llm", "limits", ["read_hot"])),
-    "small.save_vs_write_fsync": (("small", "ckpt", ["save_packed"]), ("small", "limits", ["write_fsync"])),
-    "small.unpacked_save_vs_large": (("small", "ckpt_unpacked", ["save"]), ("small1", "ckpt", ["save"])),
-    "small.unpacked_save_vs_hdf5": (("small", "ckpt_unpacked", ["save"]), ("small", "hdf5", ["save"])),
-    "small.packed_save_vs_unpacked": (("small", "ckpt", ["save_packed"]), ("small", "ckpt_unpacked", ["save"])),
-    "small.packed_restore_vs_hdf5": (("small", "ckpt", ["restore_packed"]), ("small", "hdf5", ["restore"])),
-    "llm.packed_save_vs_save": (("llm", "ckpt", ["save_packed"]), ("llm", "ckpt", ["save"])),
-    "llm.packed_save_vs_write_fsync": (("llm", "ckpt", ["save_packed"]), ("llm", "limits", ["write_fsync"])),
-    "llm.packed_restore_vs_restore": (("llm", "ckpt", ["restore_packed"]), ("llm", "ckpt", ["restore"])),
+    "small.save_vs_write_fsync": (("small", "ckpt", ["save_ocdbt"]), ("small", "limits", ["write_fsync"])),
+    # The small state in the default layout (zarr v2 directories: variant ckpt_zarr).
+    "small.zarr_save_vs_large": (("small", "ckpt_zarr", ["save"]), ("small1", "ckpt", ["save"])),
+    "small.zarr_save_vs_hdf5": (("small", "ckpt_zarr", ["save"]), ("small", "hdf5", ["save"])),
+    "small.ocdbt_save_vs_zarr": (("small", "ckpt", ["save_ocdbt"]), ("small", "ckpt_zarr", ["save"])),
+    "small.ocdbt_restore_vs_zarr": (("small", "ckpt", ["restore_ocdbt"]), ("small", "ckpt_zarr", ["restore"])),
+    "llm.ocdbt_save_vs_write_fsync": (("llm", "ckpt", ["save_ocdbt"]), ("llm", "limits", ["write_fsync"])),
+    "llm.ocdbt_restore_vs_restore": (("llm", "ckpt", ["restore_ocdbt"]), ("llm", "ckpt", ["restore"])),
     "small.hdf5_save_vs_write_fsync": (("small", "hdf5", ["save"]), ("small", "limits", ["write_fsync"])),
-    "small.unpacked_restore_vs_hdf5": (("small", "ckpt_unpacked", ["restore"]), ("small", "hdf5", ["restore"])),
+    "small.zarr_restore_vs_hdf5": (("small", "ckpt_zarr", ["restore"]), ("small", "hdf5", ["restore"])),
     # The engine's other I/O backend and durability modes (docs/io-engine.md), llm, against the
     # default (io_uring when the kernel allows it, write-behind flushing).
     "llm.pwrite_backend_save_vs_save": (("llm", "ckpt_pwrite", ["save"]), ("llm", "ckpt", ["save"])),

@@ -54,7 +54,7 @@ PROCESS_TIMEOUT = 900
 # before async), so those pairs are seconds apart in one process. The peers run where a goal (or its calibration) needs them;
 # the small state's 10,000 files make zarr-python and numpy.save take minutes there, so they
 # are left out.
-LLM_CKPT_OPS = ["device", "limits", "save", "restore", "restore_cold", "save_packed", "save_chunked", "reshard", "partial",
+LLM_CKPT_OPS = ["device", "limits", "save", "restore", "restore_cold", "save_ocdbt", "save_chunked", "reshard", "partial",
                 "memcpy", "async"]
 JOBS = {
     "llm": [("hdf5", []), ("ckpt", LLM_CKPT_OPS), ("numpy", []), ("zarr", ["default"]),
@@ -62,10 +62,10 @@ JOBS = {
             ("ckpt_pwrite", ["save", "restore"]), ("ckpt_direct", ["save"]),
             ("ckpt_fsync_end", ["save"]), ("ckpt_syncfs", ["save"])],
     "large": [("limits", []), ("ckpt", ["save", "restore"]), ("hdf5", [])],
-    # The small state's goals use the packed layout (save_packed, which also restores it as
-    # restore_packed); its default-layout save (10,000 directories, 20-30 s) is context.
-    "small": [("hdf5", []), ("ckpt", ["save_packed"]), ("limits", []),
-              ("ckpt_unpacked", ["save", "restore"])],
+    # The small state's goals use OCDBT (save_ocdbt, which also restores it as restore_ocdbt);
+    # its default-layout save (10,000 directories, 20-30 s) is context.
+    "small": [("hdf5", []), ("ckpt", ["save_ocdbt"]), ("limits", []),
+              ("ckpt_zarr", ["save", "restore"])],
     "small1": [("ckpt", ["save"])],
     # The MPI section (docs/performance.md, "The MPI section"): the llm state's bytes split
     # across 1, 2 and 4 ranks (bench_split.h), ckpt with a process group against parallel HDF5
@@ -97,14 +97,14 @@ for _n in (1, 2, 4):
 FULL_ROUNDS = {"mpi": 3}
 # Variants of ckpt's job: bench_ckpt run with an environment that selects another I/O backend
 # or durability mode of the engine (docs/io-engine.md), or the default layout where the goal
-# job uses the packed one. BENCH_PROG makes bench_ckpt label its records with the variant's
+# job uses OCDBT. BENCH_PROG makes bench_ckpt label its records with the variant's
 # name, so they never mix with the default job's.
 VARIANTS = {
     "ckpt_pwrite": {"CKPT_IO_BACKEND": "pwrite"},    # pwrite/pread workers instead of io_uring
     "ckpt_direct": {"CKPT_IO_FLUSH": "direct"},      # O_DIRECT writes instead of write-behind
     "ckpt_fsync_end": {"CKPT_IO_FLUSH": "end"},      # buffered writes, one fsync per file
     "ckpt_syncfs": {"CKPT_IO_DURABILITY": "syncfs"},  # one syncfs per group, not 909 fsyncs
-    "ckpt_unpacked": {},                             # the small state in the default layout
+    "ckpt_zarr": {},                                 # the small state in the default layout
 }
 for _name in VARIANTS:
     PROGRAM[_name] = "bench_ckpt"
@@ -122,7 +122,7 @@ CONTEXT_JOBS = {("*", "zarr_none"), ("large", "*"), ("llm", "limits"), ("small",
 # ops too, and neither zarr-python without compressor nor bench_limits' own processes.
 QUICK_ROUNDS = {("*", "zarr"): 1, ("large", "*"): 1, ("mpi", "*"): 1, ("*", "zarr_none"): 0, ("llm", "limits"): 0,
                 ("small", "limits"): 0, **{("*", name): 1 for name in VARIANTS}}
-QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_packed")
+QUICK_LATER_CKPT_OPS = ("limits", "save", "restore", "save_ocdbt")
 
 
 def is_context(st, prog):
@@ -139,7 +139,7 @@ def job_args(quick, rnd, st, prog, args):
         if quick and key in QUICK_ROUNDS and rnd >= QUICK_ROUNDS[key]:
             return None
     if quick and prog == "ckpt" and rnd > 0:
-        return [op for op in args if op in QUICK_LATER_CKPT_OPS and (op != "save_packed" or st == "small")]
+        return [op for op in args if op in QUICK_LATER_CKPT_OPS]
     return args
 
 

@@ -18,4 +18,9 @@ typedef struct cat_opts {
 int cat_array(const cat_opts *o, ckpt_io *io, const cli_pytree *p, const cli_leaf *l, cJSON *doc,
               bool *oom);
 
+/* The value of a leaf kept in the legacy aggregate file (cli_leaf.aggregated) as JSON: arrays as
+ * nested lists (complex numbers as [re, im]), numbers, strings, bytes as a list of byte values,
+ * None and empty containers as null, {} and []; NULL when memory runs out. */
+cJSON *cli_tree_value_json(const ckpt_tree *t);
+
 #endif

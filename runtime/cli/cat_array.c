@@ -60,6 +60,40 @@ static cJSON *values_json(const void *data, ckpt_dtype dt, int ndim, const int64
   return a;
 }
 
+cJSON *cli_tree_value_json(const ckpt_tree *t) {
+  ckpt_scalar s;
+  const ckpt_array *a = ckpt_tree_array(t);
+  const void *bytes;
+  size_t n;
+  if (a != NULL) {
+    uint64_t next = 0;
+    return values_json(ckpt_array_data(a), a->dtype, a->ndim, a->shape, 0, &next);
+  }
+  if (ckpt_tree_scalar(t, &s)) {
+    unsigned char buf[16];
+    ckpt_scalar_store(&s, buf);
+    return elem_json(buf, s.dtype, 0);
+  }
+  if (ckpt_tree_string(t) != NULL)
+    return cJSON_CreateString(ckpt_tree_string(t));
+  if (ckpt_tree_bytes(t, &bytes, &n)) {
+    cJSON *l = cJSON_CreateArray();
+    bool oom = l == NULL;
+    for (size_t i = 0; !oom && i < n; i++)
+      cli_jpush(l, cJSON_CreateNumber(((const unsigned char *)bytes)[i]), &oom);
+    return oom ? (cJSON_Delete(l), NULL) : l;
+  }
+  switch (ckpt_tree_kind(t)) {
+    case CKPT_NODE_DICT:
+      return cJSON_CreateObject();
+    case CKPT_NODE_LIST:
+    case CKPT_NODE_TUPLE:
+      return cJSON_CreateArray();
+    default:
+      return cJSON_CreateNull();
+  }
+}
+
 /* ---------------------------------------------------------------- arrays */
 
 typedef struct stats_ctx {

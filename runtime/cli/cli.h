@@ -164,6 +164,7 @@ typedef struct cli_ckpt {
   cli_item *items; /* sorted by name */
   size_t n_tmp_items;
   char **tmp_items; /* names of leftover item tmp directories inside */
+  bool orbax_descriptor; /* item_handlers names Orbax v1's descriptor item (no user data) */
 } cli_ckpt;
 
 /* Reads what path holds as a checkpoint (or a bare item directory). Fails (ENOENT) when path
@@ -269,6 +270,8 @@ typedef struct cli_leaf {
   uint64_t chunks_present;  /* chunk files found (when stat'ed) */
   uint64_t stored_bytes;    /* their sizes */
   const char *string_value; /* strings: from _strings.json (borrowed), or NULL */
+  const ckpt_tree *aggregated; /* the value, when the legacy aggregate file holds it (borrowed
+                                  from the view; is_array and is_string are then false) */
 } cli_leaf;
 
 typedef struct cli_pytree {
@@ -278,6 +281,8 @@ typedef struct cli_pytree {
   struct ckpt_checksums *checksums; /* _CHECKSUMS or NULL (Orbax writes none) */
   struct ckpt_packed_index *packed; /* _PACKED (heap, so leaves may point into it; empty when
                                      * the item has none) */
+  ckpt_tree *aggregate;             /* the legacy aggregate file `checkpoint`, or NULL */
+  ckpt_meta_source source;          /* where the tree came from (_METADATA or a fallback) */
   struct ckpt_ocdbt *ocdbt;         /* the OCDBT database (use_ocdbt) when it could be read */
   size_t n;
   cli_leaf *leaves;        /* in _METADATA order */
@@ -296,6 +301,8 @@ typedef struct cli_pytree {
 ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat_chunks, cli_pytree *out,
                             ckpt_error *err);
 void cli_pytree_free(cli_pytree *p);
+/* Where a view's tree came from, for listings ("_METADATA", "the legacy aggregate file ..."). */
+const char *cli_meta_source_name(ckpt_meta_source s);
 cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param);
 
 /* ================================================================ array_read.c */

@@ -108,7 +108,26 @@ static int cat_pytree(const cat_opts *o, ckpt_io *io, const cli_item *it, const 
     cli_jadd(doc, "key", cJSON_CreateString(l->param), oom);
     cli_jadd(doc, "value_type", cJSON_CreateString(l->value_type), oom);
   }
-  if (l->is_array) {
+  if (l->aggregated != NULL) {
+    /* a value kept in the legacy aggregate file: printed as JSON */
+    cJSON *v = cli_tree_value_json(l->aggregated);
+    if (v == NULL) {
+      *oom = true;
+    } else if (doc) {
+      cli_jadd(doc, "value", v, oom);
+      v = NULL;
+    } else {
+      char *text = NULL;
+      size_t len = 0;
+      ckpt_error err = CKPT_ERROR_INIT;
+      if (ckpt_json_dump(v, &text, &len, &err) != CKPT_OK)
+        rc = cli_report(&err);
+      else
+        printf("%s\n", text);
+      free(text);
+    }
+    cJSON_Delete(v);
+  } else if (l->is_array) {
     rc = cat_array(o, io, &p, l, doc, oom);
   } else if (l->is_string) {
     if (l->string_value == NULL) {

@@ -1,19 +1,23 @@
-/* cli/cmd_convert.c — `ckpt convert SRC DST --to zarr2|ocdbt|zarr3`: a copy of SRC (a checkpoint,
- * or a directory of them) in which every PyTree item is stored in the chosen array layout
- * (docs/format.md): zarr v2 directories, OCDBT databases (Orbax's default), or zarr v3 (not
- * written by this version: refused). `ckpt unpack SRC DST` is `convert --to zarr2`.
+/* cli/cmd_convert.c — `ckpt convert SRC DST --to LAYOUT`: a copy of SRC (a checkpoint, or a
+ * directory of them) in which every PyTree item is stored in the chosen layout (docs/format.md,
+ * "When to choose each layout"): arrays in directories or in OCDBT databases, values in zarr v2
+ * or zarr v3. `ckpt unpack SRC DST` is `convert --to zarr2`.
  *
- * All three layouts hold the same zarr v2 values — each array's .zarray text and its chunks'
- * stored bytes — so a conversion moves bytes and never decodes or re-encodes an array: from
- * chunk files, the packed data file or OCDBT values, to chunk files or OCDBT values. Each chunk
- * is checked on the way against the source's _CHECKSUMS (or the packed index), so a damaged
- * source is reported, never copied. _METADATA is rewritten only to say which layout it is in
- * (use_ocdbt); _strings.json, every other file of the item (Orbax's _sharding and
- * array_metadatas/ among them), non-PyTree items, _CHECKPOINT_METADATA and custom metadata are
- * copied byte for byte. Each converted item gets a _CHECKSUMS for what it now holds, and each
- * checkpoint with a manifest (_CHECKPOINT_CHECKSUMS) a new one for its new files. The copy is
- * built under DST.orbax-checkpoint-tmp, every file and directory fsync'd, and renamed to DST at
- * the end (a failed run leaves only a temporary directory, which `ckpt gc` removes). */
+ * When the value format stays, each array's metadata text and its chunks' stored bytes are
+ * moved as they are: from chunk files, the packed data file or OCDBT values, to chunk files or
+ * OCDBT values. When it changes (v2 ⇄ v3), each chunk is decoded and re-encoded by the storage
+ * layer's codecs (storage/zarr_io.h, "one chunk") and the metadata is the target writer's for
+ * the same dtype, shape, chunk grid and fill value. zarr v2 directories also get every zstd
+ * frame with its content size (zarr-python 2.x with Debian's numcodecs needs it; TensorStore
+ * leaves it out). Each chunk is checked on the way against the source's _CHECKSUMS (or the
+ * packed index), so a damaged source is reported, never copied. _METADATA is rewritten only to
+ * say which layout it is in (use_ocdbt, use_zarr3); _strings.json, every other file of the item
+ * (Orbax's _sharding and array_metadatas/ among them), non-PyTree items, _CHECKPOINT_METADATA
+ * and custom metadata are copied byte for byte. Each converted item gets a _CHECKSUMS for what
+ * it now holds, and each checkpoint with a manifest (_CHECKPOINT_CHECKSUMS) a new one for its
+ * new files. The copy is built under DST.orbax-checkpoint-tmp, every file and directory
+ * fsync'd, and renamed to DST at the end (a failed run leaves only a temporary directory, which
+ * `ckpt gc` removes). */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -22,26 +26,29 @@
 #include "cli.h"
 
 static const char help_convert[] =
-    "Usage: ckpt convert [--json] --to zarr2|ocdbt|zarr3 SRC DST\n"
+    "Usage: ckpt convert [--json] --to LAYOUT SRC DST\n"
     "\n"
     "Copy the checkpoint (or directory of checkpoints) SRC to DST with the arrays of every\n"
-    "PyTree item stored in the chosen layout:\n"
-    "  zarr2   one zarr v2 directory per array (Orbax use_ocdbt=False; zarr-python reads it)\n"
-    "  ocdbt   the item's OCDBT databases (Orbax's default layout, use_ocdbt=True)\n"
-    "  zarr3   zarr v3 arrays (not by convert, which moves zarr v2 bytes: save with use_zarr3)\n"
-    "SRC may be in any layout ckpt reads (zarr v2, OCDBT, the retired packed layout). Values are\n"
-    "copied as stored (compressed chunks stay compressed) and checked against the source's\n"
-    "checksums; everything but the arrays is copied byte for byte, and _METADATA says the new\n"
-    "layout. DST must not exist; it is written as DST.orbax-checkpoint-tmp and renamed when\n"
-    "complete.\n"
+    "PyTree item stored in LAYOUT:\n"
+    "  zarr2        one zarr v2 directory per array (Orbax use_ocdbt=False; zarr-python reads it)\n"
+    "  zarr3        one zarr v3 directory per array (use_ocdbt=False, use_zarr3=True)\n"
+    "  ocdbt        the item's OCDBT databases (Orbax's default), values in the source's format\n"
+    "  ocdbt+zarr2  OCDBT with zarr v2 values (use_ocdbt=True)\n"
+    "  ocdbt+zarr3  OCDBT with zarr v3 values (use_ocdbt=True, use_zarr3=True)\n"
+    "SRC may be in any layout ckpt reads (zarr v2 or v3, in directories or OCDBT, the retired\n"
+    "packed layout). Every chunk is checked against the source's checksums; chunks are copied\n"
+    "as stored unless the value format changes (then decoded and re-encoded, same chunk grid);\n"
+    "zarr2 directories get zstd frames that record their size (zarr-python needs it).\n"
+    "Everything but the arrays is copied byte for byte, and _METADATA says the new layout.\n"
+    "DST must not exist; it is written as DST.orbax-checkpoint-tmp and renamed when complete.\n"
     "\n"
     "Options:\n"
-    "  --to LAYOUT  zarr2, ocdbt or zarr3 (required)\n"
+    "  --to LAYOUT  one of the five above (required)\n"
     "  --json       print one JSON document (keys documented in docs/cli.md)\n"
     "  -h, --help   show this help\n"
     "\n"
-    "Exit status: 0 done; 1 SRC is damaged (a chunk fails its checksum, a file is missing\n"
-    "or truncated); 2 usage error, SRC missing, DST exists, I/O error, zarr3.\n";
+    "Exit status: 0 done; 1 SRC is damaged (a chunk fails its checksum or does not decode, a\n"
+    "file is missing or truncated); 2 usage error, SRC missing, DST exists, I/O error.\n";
 
 static const char help_unpack[] =
     "Usage: ckpt unpack [--json] SRC DST\n"
@@ -55,12 +62,13 @@ static const char help_unpack[] =
 /* Largest metadata file read whole (_METADATA, .zarray, _strings.json). */
 #define META_MAX ((size_t)1 << 30)
 
-typedef enum conv_to { TO_ZARR2, TO_OCDBT, TO_ZARR3 } conv_to;
-
+/* The target: arrays in OCDBT databases or in directories, and their value format (2 or 3;
+ * 0 with OCDBT: the source item's). */
 typedef struct conv_ctx {
   ckpt_io *io;
-  conv_to to;
-  uint64_t items, arrays, chunks, files;
+  bool ocdbt;
+  int zarr;
+  uint64_t items, arrays, chunks, files, recoded;
 } conv_ctx;
 
 /* Copies the regular file src to dst (new), durably, in pieces. */
@@ -111,8 +119,9 @@ typedef struct item_src {
 /* Where they go. */
 typedef struct item_dst {
   const char *dir;
-  ckpt_ocdbt_builder *builder; /* TO_OCDBT */
+  ckpt_ocdbt_builder *builder; /* OCDBT targets */
   cJSON *sums;                 /* the new _CHECKSUMS */
+  bool zarr3;                  /* the arrays' value format in the copy (use_zarr3) */
 } item_dst;
 
 /* The .zarray text of param as stored (a file, an OCDBT value, or encoded from the packed
@@ -128,7 +137,9 @@ static ckpt_status read_zarray(conv_ctx *c, item_src *s, const char *param, char
   ckpt_status st;
   if (s->db != NULL) {
     st = ckpt_zarr_read_meta_ocdbt(s->db, param, s->sums, m, err);
-    char *key = cli_asprintf("%s/%s", param, CKPT_ZARR_METADATA_FILE);
+    char *key = st == CKPT_OK ? cli_asprintf("%s/%s", param, ckpt_zarr_meta_file(m)) : NULL;
+    if (st != CKPT_OK)
+      return st;
     if (key == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     void *data = NULL;
@@ -139,12 +150,12 @@ static ckpt_status read_zarray(conv_ctx *c, item_src *s, const char *param, char
     return st;
   }
   char *adir = ckpt_path_join(s->dir, param);
-  char *zpath = adir ? ckpt_path_join(adir, CKPT_ZARR_METADATA_FILE) : NULL;
-  if (zpath == NULL) {
-    free(adir);
+  if (adir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  }
   st = ckpt_zarr_read_meta(c->io, adir, param, s->sums, m, err);
+  char *zpath = st == CKPT_OK ? ckpt_path_join(adir, ckpt_zarr_meta_file(m)) : NULL;
+  if (st == CKPT_OK && zpath == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   void *data = NULL;
   if (st == CKPT_OK)
     st = ckpt_io_read_file(c->io, zpath, META_MAX, &data, len, err);
@@ -273,19 +284,84 @@ static ckpt_status put_value(conv_ctx *c, item_dst *d, const char *rel, const vo
   char *path = ckpt_path_join(d->dir, rel);
   if (path == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st = ckpt_io_write_file(c->io, path, data, n, true, err);
+  /* A zarr v3 key with the "/" separator ("<param>/c/0/1") is a nested file: its directories
+   * are made here and fsync'd after it (the array directory itself by the caller). */
+  const char *slash = strchr(rel, '/');
+  bool nested = slash != NULL && strchr(slash + 1, '/') != NULL;
+  char *parent = nested ? ckpt_path_parent(path) : NULL;
+  ckpt_status st = CKPT_OK;
+  if (nested && parent == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK && nested)
+    st = ckpt_io_mkdirs(c->io, parent, err);
+  if (st == CKPT_OK)
+    st = ckpt_io_write_file(c->io, path, data, n, true, err);
+  if (st == CKPT_OK && nested)
+    st = ckpt_io_fsync_dir(c->io, parent, err);
+  free(parent);
   free(path);
   c->files++;
   return st;
 }
 
-/* One array: its .zarray and every chunk of its grid the source has. */
+/* The first compressing codec of a zarr v3 array's chains (0: none). */
+static const ckpt_zarr3_codec *v3_compressor(const ckpt_zarr_meta *m) {
+  const ckpt_zarr3_chain *chains[] = {&m->v3.codecs, &m->v3.inner_codecs};
+  for (size_t i = 0; i < 2; i++)
+    for (int k = 0; k < chains[i]->n; k++)
+      if (chains[i]->c[k].id >= CKPT_ZARR3_ZSTD && chains[i]->c[k].id <= CKPT_ZARR3_GZIP)
+        return &chains[i]->c[k];
+  return NULL;
+}
+
+/* The metadata of src's copy in value format v3 (zarr v3) or v2: src itself when the format
+ * stays (its metadata text is copied as stored), else the format's writer's metadata for the
+ * same dtype, shape, chunk grid and fill value, compressed with zstd when src is compressed
+ * (at src's zstd level when it has one) — the chain Orbax writes for v3. *recode: the chunks
+ * must be decoded and re-encoded. */
+static void target_meta(const conv_ctx *c, const ckpt_zarr_meta *src, bool v3, ckpt_zarr_meta *tm,
+                        bool *recode) {
+  *tm = *src;
+  *recode = v3 != src->zarr3;
+  if (!*recode)
+    return;
+  if (v3) {
+    int level = src->compressor == CKPT_COMPRESSION_ZSTD ? (src->level != 0 ? src->level : 3) : -1;
+    ckpt_zarr3_set_orbax(tm, level, c->ocdbt ? '/' : '.');
+    memcpy(tm->fill, src->fill, sizeof tm->fill); /* a missing chunk reads as before */
+    return;
+  }
+  const ckpt_zarr3_codec *z = v3_compressor(src);
+  memset(&tm->v3, 0, sizeof tm->v3);
+  tm->zarr3 = false;
+  tm->big_endian = false;
+  tm->separator = '.';
+  tm->fill_is_null = false;
+  tm->compressor = z != NULL ? CKPT_COMPRESSION_ZSTD : CKPT_COMPRESSION_NONE;
+  tm->level = z != NULL && z->id == CKPT_ZARR3_ZSTD && z->level != 0 ? z->level : (z ? 1 : 0);
+}
+
+/* One array: its metadata and every chunk of its grid the source has, each checked against the
+ * source's checksums and, when the value format changes (or a zarr v2 directory would get a
+ * zstd frame without its content size), decoded and re-encoded by the storage layer's codecs. */
 static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const char *param,
                                  ckpt_error *err) {
   char *ztext = NULL;
   size_t zlen = 0;
-  ckpt_zarr_meta m;
+  ckpt_zarr_meta m, tm;
+  bool recode = false;
   ckpt_status st = read_zarray(c, s, param, &ztext, &zlen, &m, err);
+  if (st == CKPT_OK)
+    target_meta(c, &m, d->zarr3, &tm, &recode);
+  if (st == CKPT_OK && recode) {
+    free(ztext);
+    ztext = NULL;
+    st = tm.zarr3 ? ckpt_zarr3_meta_encode(&tm, &ztext, &zlen, err)
+                  : ckpt_zarr_meta_encode(&tm, &ztext, &zlen, err);
+  }
+  /* zarr-python 2.x with numcodecs < 0.12 (Debian's) cannot decode a zstd frame that does not
+   * record its content size, which TensorStore writes: zarr v2 directories get frames with it. */
+  bool sized_frames = !c->ocdbt && !tm.zarr3 && tm.compressor == CKPT_COMPRESSION_ZSTD;
   char *adir = NULL;
   if (st == CKPT_OK && d->builder == NULL) {
     if ((adir = ckpt_path_join(d->dir, param)) == NULL)
@@ -293,7 +369,7 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
     else
       st = ckpt_zarr_make_array_dir(c->io, adir, err);
   }
-  char *rel = st == CKPT_OK ? cli_asprintf("%s/%s", param, CKPT_ZARR_METADATA_FILE) : NULL;
+  char *rel = st == CKPT_OK ? cli_asprintf("%s/%s", param, ckpt_zarr_meta_file(&tm)) : NULL;
   if (st == CKPT_OK && rel == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (st == CKPT_OK)
@@ -304,16 +380,19 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
   free(ztext);
   int64_t grid[CKPT_MAX_RANK];
   uint64_t n_chunks = st == CKPT_OK ? ckpt_zarr_grid(&m, grid) : 0;
-  unsigned char *buf = NULL;
+  uint64_t raw_bytes = st == CKPT_OK ? ckpt_zarr_chunk_elements(&m) * ckpt_dtype_size(m.dtype) : 0;
+  unsigned char *buf = NULL, *raw = NULL;
   size_t cap = 0;
   /* An array with no chunk written still gets its entry (an empty object). */
-  if (st == CKPT_OK && ckpt_checksums_append_array(d->sums, param) == NULL)
+  cJSON *entry = st == CKPT_OK ? ckpt_checksums_append_array(d->sums, param) : NULL;
+  if (st == CKPT_OK && entry == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   for (uint64_t linear = 0; st == CKPT_OK && linear < n_chunks; linear++) {
     int64_t index[CKPT_MAX_RANK];
-    char key[CKPT_ZARR_KEY_MAX];
+    char key[CKPT_ZARR_KEY_MAX], tkey[CKPT_ZARR_KEY_MAX];
     ckpt_zarr_chunk_index(&m, grid, linear, index);
     ckpt_zarr_chunk_key(&m, index, key);
+    ckpt_zarr_chunk_key(&tm, index, tkey);
     size_t n = 0;
     bool present = false;
     st = read_chunk(c, s, param, key, linear, &buf, &cap, &n, &present, err);
@@ -328,16 +407,36 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
     }
     uint32_t crc = 0;
     st = check_chunk(s, param, key, buf, n, &crc, err);
-    char *crel = st == CKPT_OK ? cli_asprintf("%s/%s", param, key) : NULL;
+    const unsigned char *out = buf;
+    size_t out_n = n;
+    void *encoded = NULL;
+    if (st == CKPT_OK && (recode || (sized_frames && !ckpt_zarr_frame_has_size(buf, n)))) {
+      if (raw_bytes > SIZE_MAX)
+        st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': chunk '%s' is too large", param, key);
+      if (st == CKPT_OK && raw == NULL && (raw = malloc(raw_bytes ? (size_t)raw_bytes : 1)) == NULL)
+        st = ckpt_error_set(err, CKPT_ENOMEM, "array '%s': cannot allocate chunk '%s'", param, key);
+      if (st == CKPT_OK)
+        st = ckpt_zarr_decode_chunk(&m, buf, n, raw, param, key, err);
+      if (st == CKPT_OK)
+        st = ckpt_zarr_encode_chunk(&tm, raw, &encoded, &out_n, param, tkey, err);
+      if (st == CKPT_OK) {
+        out = encoded;
+        crc = ckpt_crc32c(0, out, out_n);
+        c->recoded++;
+      }
+    }
+    char *crel = st == CKPT_OK ? cli_asprintf("%s/%s", param, tkey) : NULL;
     if (st == CKPT_OK && crel == NULL)
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     if (st == CKPT_OK)
-      st = put_value(c, d, crel, buf, n, err);
+      st = put_value(c, d, crel, out, out_n, err);
     free(crel);
-    if (st == CKPT_OK && !ckpt_checksums_add(d->sums, param, key, crc, n))
+    free(encoded);
+    if (st == CKPT_OK && !ckpt_checksums_add_chunk(entry, tkey, crc, out_n))
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     c->chunks++;
   }
+  free(raw);
   free(buf);
   if (st == CKPT_OK && adir != NULL)
     st = ckpt_io_fsync_dir(c->io, adir, err);
@@ -377,8 +476,21 @@ static ckpt_status write_listed(conv_ctx *c, item_dst *d, const char *name, cons
   return st;
 }
 
-/* _METADATA as Orbax's json.dumps text with use_ocdbt set (every other byte as it was: the
- * document is re-dumped in the same member order, and Python's dumps is what wrote it). */
+/* _METADATA as Orbax's json.dumps text with use_ocdbt and use_zarr3 set (every other byte as it
+ * was: the document is re-dumped in the same member order, and Python's dumps is what wrote it). */
+static ckpt_status set_flag(cJSON *doc, const char *name, bool value, bool add, ckpt_error *err) {
+  if (cJSON_GetObjectItemCaseSensitive(doc, name) == NULL && !add)
+    return CKPT_OK;
+  cJSON *flag = cJSON_CreateBool(value);
+  if (flag == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (cJSON_GetObjectItemCaseSensitive(doc, name) != NULL)
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, name, flag);
+  else
+    cJSON_AddItemToObject(doc, name, flag);
+  return CKPT_OK;
+}
+
 static ckpt_status convert_metadata(conv_ctx *c, item_src *s, item_dst *d, bool use_ocdbt,
                                     ckpt_error *err) {
   void *text = NULL;
@@ -394,15 +506,12 @@ static ckpt_status convert_metadata(conv_ctx *c, item_src *s, item_dst *d, bool 
   text = NULL;
   if (st == CKPT_OK && !cJSON_IsObject(doc))
     st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is not a JSON object", path);
-  if (st == CKPT_OK) {
-    cJSON *flag = cJSON_CreateBool(use_ocdbt);
-    if (flag == NULL)
-      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-    else if (cJSON_GetObjectItemCaseSensitive(doc, "use_ocdbt") != NULL)
-      cJSON_ReplaceItemInObjectCaseSensitive(doc, "use_ocdbt", flag);
-    else
-      cJSON_AddItemToObject(doc, "use_ocdbt", flag);
-  }
+  if (st == CKPT_OK)
+    st = set_flag(doc, "use_ocdbt", use_ocdbt, true, err);
+  /* use_zarr3 is added only when true: an item without it reads as zarr v2, as Orbax's own
+   * older _METADATA does. */
+  if (st == CKPT_OK)
+    st = set_flag(doc, "use_zarr3", d->zarr3, d->zarr3, err);
   char *out = NULL;
   if (st == CKPT_OK)
     st = ckpt_json_dump(doc, &out, &len, err);
@@ -430,21 +539,15 @@ static bool replaced_in_item(const char *name, const ckpt_pytree_meta *meta) {
   return false;
 }
 
-/* Writes the PyTree item src as dst (created) in c->to's layout: arrays, _METADATA,
+/* Writes the PyTree item src as dst (created) in c's layout: arrays, _METADATA,
  * _strings.json and _CHECKSUMS. The caller copies the item's other files. */
 static ckpt_status convert_item(conv_ctx *c, const char *src, const char *dst,
                                 const ckpt_pytree_meta *meta, ckpt_error *err) {
   item_src s = {.dir = src, .every_chunk = meta->store_array_data_equal_to_fill_value};
-  item_dst d = {.dir = dst};
+  item_dst d = {.dir = dst, .zarr3 = c->zarr == 3 || (c->zarr == 0 && meta->use_zarr3)};
   size_t n_arrays = 0;
   for (size_t i = 0; i < meta->n; i++)
     n_arrays += ckpt_meta_is_array_type(meta->entries[i].value_type);
-  /* The conversion moves zarr v2 bytes; zarr v3 arrays would need decoding and re-encoding. */
-  if (meta->use_zarr3 && n_arrays > 0)
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "'%s': the arrays are zarr v3 (use_zarr3), which convert does not copy "
-                          "(restore and save with the layout wanted instead)",
-                          src);
   ckpt_status st = ckpt_packed_read(c->io, src, &s.packed, err);
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&s.packed, meta, src, err);
@@ -454,7 +557,7 @@ static ckpt_status convert_item(conv_ctx *c, const char *src, const char *dst,
     st = ckpt_ocdbt_open(c->io, src, &s.db, err);
   if (st == CKPT_OK && (d.sums = ckpt_checksums_new()) == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  if (st == CKPT_OK && c->to == TO_OCDBT && n_arrays > 0)
+  if (st == CKPT_OK && c->ocdbt && n_arrays > 0)
     st = ckpt_ocdbt_builder_new(c->io, dst, 0, &d.builder, err);
   for (size_t i = 0; st == CKPT_OK && i < meta->n; i++)
     if (ckpt_meta_is_array_type(meta->entries[i].value_type))
@@ -469,7 +572,7 @@ static ckpt_status convert_item(conv_ctx *c, const char *src, const char *dst,
     c->files += nf;
   }
   if (st == CKPT_OK)
-    st = convert_metadata(c, &s, &d, c->to == TO_OCDBT && n_arrays > 0, err);
+    st = convert_metadata(c, &s, &d, c->ocdbt && n_arrays > 0, err);
   void *strings = NULL;
   size_t slen = 0;
   if (st == CKPT_OK)
@@ -609,8 +712,9 @@ static ckpt_status copy_dir(conv_ctx *c, const char *src, const char *dst, int d
   return st;
 }
 
-static int run(const char *cmd, conv_to to, bool json, const char *src_arg, const char *dst_arg) {
-  conv_ctx c = {.io = ckpt_io_default(), .to = to};
+static int run(const char *cmd, const char *to, bool ocdbt, int zarr, bool json,
+               const char *src_arg, const char *dst_arg) {
+  conv_ctx c = {.io = ckpt_io_default(), .ocdbt = ocdbt, .zarr = zarr};
   ckpt_error err = CKPT_ERROR_INIT;
   char *src = ckpt_path_normalize(src_arg), *dst = ckpt_path_normalize(dst_arg);
   char *tmp = dst ? cli_asprintf("%s%s", dst, CKPT_TMP_SUFFIX) : NULL;
@@ -624,13 +728,7 @@ static int run(const char *cmd, conv_to to, bool json, const char *src_arg, cons
   ckpt_io_kind kind = CKPT_IO_KIND_MISSING, dkind = CKPT_IO_KIND_MISSING;
   uint64_t size;
   ckpt_status st = CKPT_OK;
-  if (to == TO_ZARR3)
-    st = ckpt_error_set(&err, CKPT_EUNSUPPORTED,
-                        "%s: --to zarr3 is not available: convert moves zarr v2 bytes (zarr v3 "
-                        "arrays are written by a save with use_zarr3)",
-                        cmd);
-  if (st == CKPT_OK)
-    st = ckpt_io_stat(c.io, src, &kind, &size, &err);
+  st = ckpt_io_stat(c.io, src, &kind, &size, &err);
   if (st == CKPT_OK && kind != CKPT_IO_KIND_DIR)
     st = ckpt_error_set(&err, CKPT_ENOENT, "%s: '%s' %s", cmd, src,
                         kind == CKPT_IO_KIND_MISSING ? "does not exist" : "is not a directory");
@@ -658,7 +756,6 @@ static int run(const char *cmd, conv_to to, bool json, const char *src_arg, cons
       ckpt_io_remove_tree(c.io, tmp, NULL);
     }
   }
-  static const char *const names[] = {"zarr2", "ocdbt", "zarr3"};
   int rc = CLI_EXIT_OK;
   if (st != CKPT_OK) {
     rc = cli_report(&err);
@@ -667,18 +764,20 @@ static int run(const char *cmd, conv_to to, bool json, const char *src_arg, cons
     cJSON *doc = cJSON_CreateObject();
     cli_jadd(doc, "src", cJSON_CreateString(src), &oom);
     cli_jadd(doc, "dst", cJSON_CreateString(dst), &oom);
-    cli_jadd(doc, "to", cJSON_CreateString(names[to]), &oom);
+    cli_jadd(doc, "to", cJSON_CreateString(to), &oom);
     cli_jadd(doc, "items", cli_juint(c.items), &oom);
     cli_jadd(doc, "arrays", cli_juint(c.arrays), &oom);
     cli_jadd(doc, "chunks", cli_juint(c.chunks), &oom);
+    cli_jadd(doc, "recoded", cli_juint(c.recoded), &oom);
     cli_jadd(doc, "files", cli_juint(c.files), &oom);
     rc = cli_json_emit(doc, oom);
   } else {
     printf(
-        "%s -> %s (%s): %llu PyTree item%s, %llu arrays (%llu chunks) converted, %llu files "
-        "written\n",
-        src, dst, names[to], (unsigned long long)c.items, c.items == 1 ? "" : "s",
-        (unsigned long long)c.arrays, (unsigned long long)c.chunks, (unsigned long long)c.files);
+        "%s -> %s (%s): %llu PyTree item%s, %llu arrays (%llu chunks, %llu re-encoded) "
+        "converted, %llu files written\n",
+        src, dst, to, (unsigned long long)c.items, c.items == 1 ? "" : "s",
+        (unsigned long long)c.arrays, (unsigned long long)c.chunks, (unsigned long long)c.recoded,
+        (unsigned long long)c.files);
   }
   free(src);
   free(dst);
@@ -718,17 +817,22 @@ static int convert_main(int argc, char **argv, bool unpack) {
   if (argc - optind != 2)
     return cli_usage_error(cmd, "expected SRC and DST");
   if (to_arg == NULL)
-    return cli_usage_error(cmd, "--to zarr2|ocdbt|zarr3 is required");
-  conv_to to;
-  if (strcmp(to_arg, "zarr2") == 0)
-    to = TO_ZARR2;
-  else if (strcmp(to_arg, "ocdbt") == 0)
-    to = TO_OCDBT;
-  else if (strcmp(to_arg, "zarr3") == 0)
-    to = TO_ZARR3;
-  else
-    return cli_usage_error(cmd, "--to '%s': expected zarr2, ocdbt or zarr3", to_arg);
-  return run(cmd, to, json, argv[optind], argv[optind + 1]);
+    return cli_usage_error(cmd, "--to zarr2|zarr3|ocdbt|ocdbt+zarr2|ocdbt+zarr3 is required");
+  static const struct {
+    const char *name;
+    bool ocdbt;
+    int zarr;
+  } layouts[] = {{"zarr2", false, 2},
+                 {"zarr3", false, 3},
+                 {"ocdbt", true, 0},
+                 {"ocdbt+zarr2", true, 2},
+                 {"ocdbt+zarr3", true, 3}};
+  for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
+    if (strcmp(to_arg, layouts[i].name) == 0)
+      return run(cmd, layouts[i].name, layouts[i].ocdbt, layouts[i].zarr, json, argv[optind],
+                 argv[optind + 1]);
+  return cli_usage_error(cmd, "--to '%s': expected zarr2, zarr3, ocdbt, ocdbt+zarr2 or ocdbt+zarr3",
+                         to_arg);
 }
 
 int cli_cmd_convert(int argc, char **argv) {

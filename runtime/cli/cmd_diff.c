@@ -66,6 +66,16 @@ static void compare_leaf(diff_ctx *c, const char *item, const cli_pytree *pa, co
     free(d);
     return;
   }
+  if (a->aggregated != NULL || b->aggregated != NULL) {
+    /* values kept in the legacy aggregate file, compared whole */
+    if (a->aggregated == NULL || b->aggregated == NULL)
+      diff_record(c, "storage", item, a->param,
+                  a->aggregated ? "aggregate file != zarr array" : "zarr array != aggregate file",
+                  NULL);
+    else if (!ckpt_tree_equal(a->aggregated, b->aggregated))
+      diff_record(c, "values", item, a->param, "the aggregate file's values differ", NULL);
+    return;
+  }
   if (a->is_string) {
     if (a->string_value == NULL || b->string_value == NULL) {
       ckpt_error err = CKPT_ERROR_INIT;
@@ -276,9 +286,18 @@ static void compare_item_lists(diff_ctx *c, const cli_item *a, size_t na, const 
   }
 }
 
+/* Two typestrs of one handler: equal, or two of Orbax's spellings (v0/v1 API, older module
+ * paths) of classes the same built-in reads (core/orbax_handlers.h). */
+static bool same_handler(const char *a, const char *b) {
+  if (strcmp(a, b) == 0)
+    return true;
+  const ckpt_orbax_handler *ha = ckpt_orbax_handler_find(a), *hb = ckpt_orbax_handler_find(b);
+  return ha != NULL && hb != NULL && ha->builtin != NULL && ha->builtin == hb->builtin;
+}
+
 static void compare_items(diff_ctx *c, const cli_item *a, const cli_item *b) {
   const char *item = a->label;
-  if (a->typestr && b->typestr && strcmp(a->typestr, b->typestr) != 0) {
+  if (a->typestr && b->typestr && !same_handler(a->typestr, b->typestr)) {
     char *d =
         cli_asprintf("%s != %s", cli_handler_short(a->typestr), cli_handler_short(b->typestr));
     diff_record(c, "handler", item, NULL, d, NULL);

@@ -58,6 +58,7 @@ static void leaf_json(const cli_leaf *l, cJSON *arr, bool *oom) {
   cli_jadd(o, "compression", cli_jstr(z ? compression_name(l) : NULL), oom);
   if (l->is_string)
     cli_jadd(o, "value", cli_jstr(l->string_value), oom);
+  cli_jadd(o, "aggregated", cJSON_CreateBool(l->aggregated != NULL), oom);
   cli_jadd(
       o, "error",
       l->is_array && !l->zarr_ok ? cJSON_CreateString(l->zarr_err.message) : cJSON_CreateNull(),
@@ -81,13 +82,24 @@ static void leaf_row(const cli_leaf *l, cli_table *t) {
       snprintf(stored, sizeof stored, "%s", b);
   } else if (l->is_array) {
     dtype = "?";
+  } else if (l->aggregated != NULL) {
+    /* kept in the legacy aggregate file: its own dtype and shape */
+    const ckpt_array *a = ckpt_tree_array(l->aggregated);
+    ckpt_scalar s;
+    if (a != NULL) {
+      dtype = ckpt_dtype_name(a->dtype);
+      shape = cli_format_shape(a->ndim, a->shape);
+    } else if (ckpt_tree_scalar(l->aggregated, &s)) {
+      dtype = ckpt_dtype_name(s.dtype);
+    }
+    snprintf(stored, sizeof stored, "in %s", CKPT_AGGREGATE_FILE);
   }
   const char *row[] = {l->param[0] ? l->param : "(root)",
                        l->value_type,
                        dtype,
                        shape,
                        chunks,
-                       l->is_array ? stored : NULL,
+                       l->is_array || l->aggregated ? stored : NULL,
                        l->is_array ? (l->zarr_ok ? compression_name(l) : "?") : NULL};
   cli_table_row(t, row);
   free(shape);
@@ -118,6 +130,7 @@ static ckpt_status list_pytree(ls_ctx *c, const cli_item *it, cJSON *jitem, bool
     cli_jadd(jitem, "leaves", arr, oom);
     cli_jadd(jitem, "stored_bytes", cli_juint(stored), oom);
     cli_jadd(jitem, "use_ocdbt", cJSON_CreateBool(p.meta.use_ocdbt), oom);
+    cli_jadd(jitem, "tree_from", cJSON_CreateString(cli_meta_source_name(p.source)), oom);
     cli_pytree_free(&p);
     return CKPT_OK;
   }
@@ -125,6 +138,11 @@ static ckpt_status list_pytree(ls_ctx *c, const cli_item *it, cJSON *jitem, bool
   printf("  tree     %llu lea%s, %llu arra%s, %s stored%s\n", (unsigned long long)leaves,
          leaves == 1 ? "f" : "ves", (unsigned long long)arrays, arrays == 1 ? "y" : "ys",
          cli_format_bytes(stored, b), p.meta.use_ocdbt ? " (OCDBT)" : "");
+  if (p.source != CKPT_META_FROM_FILE)
+    printf("  no %s (an older Orbax): tree rebuilt from %s\n", CKPT_METADATA_FILE,
+           cli_meta_source_name(p.source));
+  else if (p.aggregate != NULL)
+    printf("  legacy   some leaves are kept in the aggregate file '%s'\n", CKPT_AGGREGATE_FILE);
   if (p.n > 0) {
     cli_table t;
     cli_table_init(&t, 7);
@@ -281,6 +299,7 @@ static int list_checkpoint(ls_ctx *c, const char *path) {
     for (size_t i = 0; i < k.n_tmp_items; i++)
       cli_jpush(tmps, cJSON_CreateString(k.tmp_items[i]), &oom);
     cli_jadd(doc, "tmp_items", tmps, &oom);
+    cli_jadd(doc, "orbax_descriptor", cJSON_CreateBool(k.orbax_descriptor), &oom);
     items = cJSON_CreateArray();
   } else {
     char tb[64];
@@ -310,6 +329,8 @@ static int list_checkpoint(ls_ctx *c, const char *path) {
     }
     if (k.composite)
       printf("  items      %zu\n", k.n_items);
+    if (k.orbax_descriptor)
+      printf("  descriptor Orbax v1's description of the checkpoint (no user data; not read)\n");
     for (size_t i = 0; i < k.n_tmp_items; i++)
       printf("  temporary  %s (leftover of an interrupted save)\n", k.tmp_items[i]);
   }

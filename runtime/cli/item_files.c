@@ -35,8 +35,9 @@ char *cli_item_file(ckpt_io *io, const cli_item *it) {
     case CLI_ITEM_JSON:
       if (it->file != NULL)
         return ckpt_path_join(it->dir, it->file);
-      return ckpt_path_join(it->dir,
-                            is_file(io, it->dir, "metadata") ? "metadata" : ckpt_path_base(it->dir));
+      return ckpt_path_join(it->dir, is_file(io, it->dir, "metadata")          ? "metadata"
+                                     : is_file(io, it->dir, CKPT_JSON_V1_FILE) ? CKPT_JSON_V1_FILE
+                                                                               : ckpt_path_base(it->dir));
     default:
       return NULL;
   }

@@ -1,8 +1,10 @@
 /* cli/layout.c — what a path holds, read from the outside: a checkpoint (its
  * _CHECKPOINT_METADATA, commit marker and items), a bare item directory, or a directory of
  * steps. Items are recognised by the files their handlers write (docs/format.md):
- * _METADATA for PyTrees, `metadata` (or `metrics/metrics`) for JSON, proto.pbtxt for protos,
- * and subdirectories holding such items for nested composites (the random-key handlers).
+ * _METADATA (or, from older Orbax, the aggregate `checkpoint` file or array_metadatas/) for
+ * PyTrees, `metadata` (or `metrics/metrics`, or Orbax v1's `data.json`) for JSON, proto.pbtxt
+ * for protos, and subdirectories holding such items for nested composites (the random-key
+ * handlers). Handler typestrs are read through core/orbax_handlers.h (both Orbax APIs).
  * Nothing here trusts names read from files: item names from _CHECKPOINT_METADATA are checked
  * before they become paths. */
 #include <stdlib.h>
@@ -49,7 +51,8 @@ static bool is_file(ckpt_io *io, const char *dir, const char *name) {
 
 bool cli_dir_is_item(ckpt_io *io, const char *dir) {
   return is_file(io, dir, CKPT_METADATA_FILE) || is_file(io, dir, "metadata") ||
-         is_file(io, dir, "proto.pbtxt") || is_file(io, dir, ckpt_path_base(dir));
+         is_file(io, dir, "proto.pbtxt") || is_file(io, dir, ckpt_path_base(dir)) ||
+         is_file(io, dir, CKPT_JSON_V1_FILE) || is_file(io, dir, CKPT_AGGREGATE_FILE);
 }
 
 static void item_free(cli_item *it) {
@@ -106,7 +109,8 @@ static ckpt_status detect_children(ckpt_io *io, cli_item *it, int depth, ckpt_er
  * docs/handlers-json-proto.md): item_handlers names the JSON handler and the directory holds
  * one regular file besides the commit marker; that file is the item's. */
 static ckpt_status detect_named_json(ckpt_io *io, cli_item *it, ckpt_error *err) {
-  if (it->typestr == NULL || strcmp(cli_handler_short(it->typestr), "JsonCheckpointHandler") != 0)
+  const ckpt_orbax_handler *oh = ckpt_orbax_handler_find(it->typestr);
+  if (oh == NULL || oh->item != CKPT_ORBAX_ITEM_JSON)
     return CKPT_OK;
   char **names = NULL;
   size_t n = 0;
@@ -132,6 +136,26 @@ static ckpt_status detect_named_json(ckpt_io *io, cli_item *it, ckpt_error *err)
   return st;
 }
 
+/* True when a subdirectory of dir is a zarr array (holds .zarray): a PyTree item whose
+ * _METADATA is missing (older Orbax), whose tree the view rebuilds from its arrays. */
+static bool has_zarr_child(ckpt_io *io, const char *dir) {
+  char **names = NULL;
+  size_t n = 0;
+  if (ckpt_io_list_dir(io, dir, &names, &n, NULL) != CKPT_OK)
+    return false;
+  bool found = false;
+  for (size_t i = 0; i < n && !found; i++) {
+    if (names[i][0] == '.' || ckpt_path_is_tmp(names[i]))
+      continue;
+    char *sub = ckpt_path_join(dir, names[i]);
+    found = sub != NULL && cli_kind_of(io, dir, names[i]) == CKPT_IO_KIND_DIR &&
+            (is_file(io, sub, CKPT_ZARR_METADATA_FILE) || is_file(io, sub, CKPT_ZARR3_METADATA_FILE));
+    free(sub);
+  }
+  ckpt_io_free_names(names, n);
+  return found;
+}
+
 /* Decides it->kind from the files in it->dir. */
 static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err) {
   ckpt_io_kind k = cli_kind_of(io, it->dir, NULL);
@@ -143,17 +167,26 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
     it->kind = CLI_ITEM_UNKNOWN;
     return CKPT_OK;
   }
-  if (is_file(io, it->dir, CKPT_METADATA_FILE))
+  /* A PyTree item without _METADATA (older Orbax) still has its legacy aggregate file,
+   * array_metadatas/ or its OCDBT database (storage/pytree_meta.h, ckpt_pytree_meta_read_any). */
+  if (is_file(io, it->dir, CKPT_METADATA_FILE) || is_file(io, it->dir, CKPT_AGGREGATE_FILE) ||
+      cli_kind_of(io, it->dir, CKPT_ARRAY_METADATAS_DIR) == CKPT_IO_KIND_DIR ||
+      ckpt_ocdbt_present(io, it->dir))
     it->kind = CLI_ITEM_PYTREE;
   else if (is_file(io, it->dir, "proto.pbtxt"))
     it->kind = CLI_ITEM_PROTO;
-  else if (is_file(io, it->dir, "metadata") || is_file(io, it->dir, ckpt_path_base(it->dir)))
+  else if (is_file(io, it->dir, "metadata") || is_file(io, it->dir, ckpt_path_base(it->dir)) ||
+           is_file(io, it->dir, CKPT_JSON_V1_FILE))
     it->kind = CLI_ITEM_JSON;
   else
     it->kind = CLI_ITEM_UNKNOWN;
   ckpt_status st = CKPT_OK;
   if (it->kind == CLI_ITEM_UNKNOWN)
     st = detect_named_json(io, it, err);
+  /* (ckpt writes _METADATA in every item with _CHECKSUMS: without it, that is damage) */
+  if (st == CKPT_OK && it->kind == CLI_ITEM_UNKNOWN && !is_file(io, it->dir, CKPT_CHECKSUMS_FILE) &&
+      has_zarr_child(io, it->dir))
+    it->kind = CLI_ITEM_PYTREE;
   if (st != CKPT_OK || it->kind != CLI_ITEM_UNKNOWN || depth >= MAX_NESTING)
     return st;
   st = detect_children(io, it, depth, err);
@@ -239,6 +272,11 @@ static ckpt_status open_composite(ckpt_io *io, cli_ckpt *c, const cJSON *handler
       break;
     if (h->string == NULL || find_named(c, h->string))
       continue;
+    /* Orbax v1's descriptor item: no user data; noted, not listed as an item. */
+    if (cJSON_IsString(h) && ckpt_orbax_is_descriptor(h->valuestring)) {
+      c->orbax_descriptor = true;
+      continue;
+    }
     st = add_item(c, h->string, cJSON_IsString(h) ? h->valuestring : NULL, true, io, err);
   }
   for (size_t i = 0; st == CKPT_OK && i < n; i++) {
@@ -252,8 +290,9 @@ static ckpt_status open_composite(ckpt_io *io, cli_ckpt *c, const cJSON *handler
         c->n_tmp_items++;
       continue;
     }
-    if (find_named(c, names[i]))
-      continue;
+    if (find_named(c, names[i]) ||
+        (c->orbax_descriptor && strcmp(names[i], CKPT_COMPOSITE_RESERVED_ITEM) == 0))
+      continue; /* (the descriptor's directory, when Orbax left it) */
     char *dir = ckpt_path_join(c->path, names[i]);
     cli_item probe = {0};
     probe.dir = dir;

@@ -16,7 +16,7 @@ static const char usage[] =
     "  cat PATH KEY     print the values of one leaf (or statistics of a big array)\n"
     "  diff A B         compare two checkpoints: structure, dtypes, shapes, values\n"
     "  gc DIR           remove leftover *.orbax-checkpoint-tmp directories\n"
-    "  convert SRC DST --to zarr2|ocdbt\n"
+    "  convert SRC DST --to zarr2|zarr3|ocdbt[+zarr2|+zarr3]\n"
     "                   copy a checkpoint with its arrays in another layout\n"
     "  unpack SRC DST   the same as convert --to zarr2\n"
     "\n"

@@ -11,6 +11,7 @@
 void cli_pytree_free(cli_pytree *p) {
   free(p->leaves);
   cJSON_Delete(p->strings);
+  ckpt_tree_free(p->aggregate);
   ckpt_checksums_free(p->checksums);
   ckpt_packed_free(p->packed);
   free(p->packed);
@@ -75,25 +76,42 @@ static ckpt_status stat_chunks(ckpt_io *io, const char *adir, cli_leaf *l, ckpt_
   return CKPT_OK;
 }
 
-/* The stored chunks of an OCDBT array: the keys "<param>/<chunk key>" other than .zarray
- * (a lookup in the database's key table; no file is touched). */
+/* The stored chunks of an OCDBT array: the sum of the value lengths (inline or in a data file)
+ * of its chunk keys "<param>/<chunk key>" — zarr v3 keys ("c/0/1") included, the metadata key
+ * (.zarray or zarr.json) not. Each key of the grid is looked up in the database's key table
+ * (no file is touched); a grid too large for that (a damaged .zarray) takes every key under
+ * the prefix but the metadata instead. */
 static void stat_ocdbt_chunks(ckpt_ocdbt *db, cli_leaf *l) {
   size_t pl = strlen(l->param);
-  char *prefix = malloc(pl + 2);
-  if (prefix == NULL)
+  char *k = malloc(pl + 2 + CKPT_ZARR_KEY_MAX);
+  if (k == NULL)
     return;
-  memcpy(prefix, l->param, pl);
-  memcpy(prefix + pl, "/", 2);
-  size_t b, e;
-  ckpt_ocdbt_prefix_range(db, prefix, &b, &e);
-  for (size_t i = b; i < e; i++) {
-    const char *key = ckpt_ocdbt_key(db, i, NULL) + pl + 1;
-    if (strcmp(key, CKPT_ZARR_METADATA_FILE) == 0 || strchr(key, '/') != NULL)
-      continue;
-    l->chunks_present++;
-    l->stored_bytes += ckpt_ocdbt_value_at(db, i)->length;
+  memcpy(k, l->param, pl);
+  memcpy(k + pl, "/", 2);
+  if (l->n_chunks <= STAT_EACH_MAX) {
+    int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
+    ckpt_zarr_grid(&l->zarr, grid);
+    for (uint64_t c = 0; c < l->n_chunks; c++) {
+      size_t i;
+      ckpt_zarr_chunk_index(&l->zarr, grid, c, index);
+      ckpt_zarr_chunk_key(&l->zarr, index, k + pl + 1);
+      if (ckpt_ocdbt_find(db, k, &i)) {
+        l->chunks_present++;
+        l->stored_bytes += ckpt_ocdbt_value_at(db, i)->length;
+      }
+    }
+  } else {
+    size_t b, e;
+    ckpt_ocdbt_prefix_range(db, k, &b, &e);
+    for (size_t i = b; i < e; i++) {
+      const char *key = ckpt_ocdbt_key(db, i, NULL) + pl + 1;
+      if (strcmp(key, ckpt_zarr_meta_file(&l->zarr)) == 0)
+        continue;
+      l->chunks_present++;
+      l->stored_bytes += ckpt_ocdbt_value_at(db, i)->length;
+    }
   }
-  free(prefix);
+  free(k);
 }
 
 ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree *p,
@@ -102,7 +120,7 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
   p->dir = cli_strdup(dir);
   if (p->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
-  ckpt_status st = ckpt_pytree_meta_read(io, dir, &p->meta, err);
+  ckpt_status st = ckpt_pytree_meta_read_any(io, dir, &p->meta, &p->aggregate, &p->source, err);
   if (st != CKPT_OK)
     return st;
   bool any_string = false;
@@ -142,6 +160,15 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     l->is_empty = ckpt_meta_is_empty_type(e->value_type);
     l->is_string = strcmp(e->value_type, CKPT_VT_STRING) == 0;
     l->is_array = ckpt_meta_is_array_type(e->value_type);
+    /* A value kept in the legacy aggregate file (the restore reads it from there). */
+    l->aggregated = p->aggregate != NULL && !l->is_empty
+                        ? ckpt_meta_entry_aggregate(p->aggregate, e)
+                        : NULL;
+    if (l->aggregated != NULL) {
+      l->is_array = false;
+      l->is_string = false;
+      continue;
+    }
     if (l->is_string) {
       const cJSON *v = cJSON_GetObjectItemCaseSensitive(p->strings, e->param);
       l->string_value = cJSON_IsString(v) ? v->valuestring : NULL;
@@ -196,6 +223,20 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
     free(adir);
   }
   return st;
+}
+
+const char *cli_meta_source_name(ckpt_meta_source s) {
+  switch (s) {
+    case CKPT_META_FROM_FILE:
+      return CKPT_METADATA_FILE;
+    case CKPT_META_FROM_AGGREGATE:
+      return "the legacy aggregate file '" CKPT_AGGREGATE_FILE "'";
+    case CKPT_META_FROM_ARRAY_METADATAS:
+      return CKPT_ARRAY_METADATAS_FILE " and the zarr arrays";
+    case CKPT_META_FROM_ZARRAYS:
+      break;
+  }
+  return "the zarr arrays";
 }
 
 cli_leaf *cli_pytree_find(const cli_pytree *p, const char *param) {

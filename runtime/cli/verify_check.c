@@ -164,6 +164,21 @@ static void check_pytree(vctx *c, const cli_item *it) {
     problem_err(c, it->label, NULL, it->dir, &p->readable_err);
     return;
   }
+  if (p->source != CKPT_META_FROM_FILE)
+    vreport_note(c->r, cli_asprintf("%s%sno %s (written by an older Orbax): the tree was rebuilt "
+                                    "from %s",
+                                    it->label, it->label[0] ? ": " : "", CKPT_METADATA_FILE,
+                                    cli_meta_source_name(p->source)));
+  if (p->aggregate != NULL) {
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n; i++)
+      kept += p->leaves[i].aggregated != NULL;
+    c->r->n_files++;
+    vreport_note(c->r, cli_asprintf("%s%s%zu lea%s kept in the legacy aggregate file '%s': "
+                                    "decoded, not checked against checksums (it has none)",
+                                    it->label, it->label[0] ? ": " : "", kept,
+                                    kept == 1 ? "f" : "ves", CKPT_AGGREGATE_FILE));
+  }
   if (p->checksums == NULL)
     vreport_note(c->r, cli_asprintf("%s%sno _CHECKSUMS (not written by ckpt?): chunk sizes and "
                                     "decompression checked, contents and metadata files not",
@@ -219,26 +234,23 @@ static void check_pytree(vctx *c, const cli_item *it) {
   }
 }
 
-/* The item kind a handler typestr's class writes; -1 when not known. */
+/* The item kind a handler typestr's class writes (core/orbax_handlers.h); -1 when not known. */
 static int expected_kind(const char *typestr) {
-  static const struct {
-    const char *name;
-    cli_item_kind kind;
-  } map[] = {
-      {"StandardCheckpointHandler", CLI_ITEM_PYTREE},
-      {"PyTreeCheckpointHandler", CLI_ITEM_PYTREE},
-      {"ArrayCheckpointHandler", CLI_ITEM_PYTREE},
-      {"JsonCheckpointHandler", CLI_ITEM_JSON},
-      {"ProtoCheckpointHandler", CLI_ITEM_PROTO},
-      {"JaxRandomKeyCheckpointHandler", CLI_ITEM_COMPOSITE},
-      {"NumpyRandomKeyCheckpointHandler", CLI_ITEM_COMPOSITE},
-  };
-  if (typestr == NULL || strncmp(typestr, "orbax.checkpoint.", 17) != 0)
+  const ckpt_orbax_handler *h = ckpt_orbax_handler_find(typestr);
+  if (h == NULL)
     return -1;
-  const char *cls = cli_handler_short(typestr);
-  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-    if (strcmp(cls, map[i].name) == 0)
-      return (int)map[i].kind;
+  switch (h->item) {
+    case CKPT_ORBAX_ITEM_PYTREE:
+      return CLI_ITEM_PYTREE;
+    case CKPT_ORBAX_ITEM_JSON:
+      return CLI_ITEM_JSON;
+    case CKPT_ORBAX_ITEM_PROTO:
+      return CLI_ITEM_PROTO;
+    case CKPT_ORBAX_ITEM_COMPOSITE:
+      return CLI_ITEM_COMPOSITE;
+    case CKPT_ORBAX_ITEM_DESCRIPTOR:
+      break;
+  }
   return -1;
 }
 
@@ -419,10 +431,19 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
                     "the directory has the temporary name of an unfinished save (" CKPT_TMP_SUFFIX
                     "): it is not a checkpoint");
   if (!k.bare_item) {
-    c.foreign = !k.has_commit_file && k.meta_ok && k.meta.has_commit_timestamp &&
-                cli_kind_of(io, k.path, CKPT_COMMIT_PENDING_FILE) == CKPT_IO_KIND_MISSING &&
-                cli_kind_of(io, k.path, CKPT_MANIFEST_FILE) == CKPT_IO_KIND_MISSING;
-    if (c.foreign)
+    bool not_ckpt = cli_kind_of(io, k.path, CKPT_COMMIT_PENDING_FILE) == CKPT_IO_KIND_MISSING &&
+                    cli_kind_of(io, k.path, CKPT_MANIFEST_FILE) == CKPT_IO_KIND_MISSING;
+    c.foreign = !k.has_commit_file && k.meta_ok && k.meta.has_commit_timestamp && not_ckpt;
+    /* Orbax before step metadata (2024) wrote neither _CHECKPOINT_METADATA nor, in rename
+     * mode, a commit file: such a directory is finalized by its name (Orbax's local rule). */
+    bool old_orbax = !k.has_meta_file && not_ckpt && !k.tmp;
+    if (old_orbax) {
+      c.foreign = true;
+      vreport_note(r, cli_strdup("no " CKPT_CHECKPOINT_METADATA_FILE " (written by an older "
+                                 "Orbax): items and handlers were decided from the files"));
+      if (k.has_commit_file)
+        r->n_files++;
+    } else if (c.foreign)
       vreport_note(r, cli_strdup("no " CKPT_COMMIT_FILE " (not written by ckpt; Orbax does not "
                                  "always write it): finalized by its commit timestamp"));
     else if (!k.has_commit_file)
@@ -430,7 +451,9 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
                       "the commit marker " CKPT_COMMIT_FILE " is missing");
     else
       r->n_files++;
-    if (!k.has_meta_file)
+    if (old_orbax)
+      ; /* noted above */
+    else if (!k.has_meta_file)
       vreport_problem(r, CKPT_EINCOMPLETE, NULL, NULL, NULL, 0, CKPT_CHECKPOINT_METADATA_FILE,
                       CKPT_CHECKPOINT_METADATA_FILE " is missing");
     else if (!k.meta_ok)
@@ -445,6 +468,9 @@ void verify_checkpoint(ckpt_io *io, const char *path, bool progress, vreport *r)
       r->n_files++;
   }
   check_manifest(&c, &k);
+  if (k.orbax_descriptor)
+    vreport_note(r, cli_strdup("item descriptor (Orbax v1's description of the checkpoint, no "
+                               "user data) is not read"));
   for (size_t i = 0; i < k.n_tmp_items; i++)
     vreport_note(r,
                  cli_asprintf("leftover temporary item directory %s (not part of the checkpoint; "

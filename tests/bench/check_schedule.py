@@ -1,5 +1,5 @@
 """tests/bench/check_schedule.py — checks bench/run.py's round schedule (see
-test_bench_schedule.c). Usage: check_schedule.py BENCH_DIR ROUNDS QUICK [broken]
+test_bench_schedule.c). Usage: check_schedule.py BENCH_DIR ROUNDS QUICK [broken|no_ocdbt]
 Exits 0 when the schedule holds every property, 1 with the first failure on stderr."""
 
 import sys
@@ -7,6 +7,11 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import goals  # noqa: E402
 import run  # noqa: E402
+
+
+# bench_ckpt's records made by an op of another name (bench_ckpt.c's header).
+RECORDED_BY = {"restore_ocdbt": "save_ocdbt", "async_blocking": "async", "async_blocking_cold": "async",
+               "async_total": "async", "restore_reshard": "reshard", "restore_aligned": "reshard"}
 
 
 def fail(msg):
@@ -19,6 +24,8 @@ def main():
     if len(sys.argv) > 4 and sys.argv[4] == "broken":
         run.CONTEXT_JOBS.add(("llm", "hdf5"))
         run.QUICK_ROUNDS[("llm", "hdf5")] = 1
+    if len(sys.argv) > 4 and sys.argv[4] == "no_ocdbt":
+        run.LLM_CKPT_OPS.remove("save_ocdbt")  # llm_ocdbt_save_vs_save's numerator is not measured
     if len(sys.argv) > 4 and sys.argv[4] == "broken-mpi":
         run.FULL_ROUNDS["mpi"] = 1  # the MPI goals on one round: fewer than the checker asks
     # The MPI section (state mpi) runs in its first rounds only, at least 3 of a full run's
@@ -44,6 +51,18 @@ def main():
                 continue
             if job not in ran:
                 fail(f"round {rnd + 1}: {job[1]} on {job[0]} does not run (a goal needs it)")
+        # ...with the op that records each ckpt-side measurement among its arguments (the
+        # small state's goals and llm_ocdbt_save_vs_save need save_ocdbt, which also records
+        # restore_ocdbt).
+        args_of = {(st, p): a for st, p, a in jobs}
+        for num, den in goals.TIME_RATIOS.values() if rnd == 0 or not quick else []:
+            for st, prog, ops in (num, den):
+                if run.PROGRAM.get(prog) != "bench_ckpt" or (st, prog) not in args_of:
+                    continue
+                for op in ops:
+                    if RECORDED_BY.get(op, op) not in args_of[(st, prog)]:
+                        fail(f"round {rnd + 1}: {prog} on {st} runs {args_of[(st, prog)]}, "
+                             f"without the op that records {op}")
         # Each rank count's ckpt and parallel HDF5 jobs run back to back; the 4-rank ckpt job
         # holds every op the MPI goals need.
         order = [(st, p) for st, p, _ in jobs]

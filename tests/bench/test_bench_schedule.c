@@ -30,6 +30,13 @@ Test(bench_schedule, the_checker_fails_on_a_broken_schedule) {
   cr_assert_neq(check("5 0 broken"), 0);
 }
 
+Test(bench_schedule, the_checker_fails_when_an_ocdbt_goal_loses_its_op) {
+  /* "no_ocdbt" drops save_ocdbt from llm's ckpt ops: the job still runs, but
+   * llm_ocdbt_save_vs_save would have no numerator; the checker must say so. */
+  cr_assert_neq(check("5 0 no_ocdbt"), 0);
+  cr_assert_neq(check("3 1 no_ocdbt"), 0);
+}
+
 Test(bench_schedule, the_checker_fails_when_the_mpi_section_loses_its_rounds) {
   /* "broken-mpi" runs the MPI section in one round of five: its goals need at least three. */
   cr_assert_neq(check("5 0 broken-mpi"), 0);

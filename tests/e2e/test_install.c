@@ -163,7 +163,8 @@ Test(install, installs_every_part, .timeout = 600) {
   r = gs_sh(NULL, env.list, "pkg-config --static --libs ckpt");
   gs_expect_success(&r, "pkg-config --static --libs ckpt");
   static const char *const static_libs[] = {"-lckpt", "-lcjson", "-lprotobuf-c", "-lzstd",
-                                            "-lisal", "-lblosc", "-lz", "-lpthread", "-lm"};
+                                            "-lisal", "-lblosc", "-lz", "-lmsgpackc", "-lpthread",
+                                            "-lm"};
   for (size_t i = 0; i < sizeof static_libs / sizeof static_libs[0]; i++) {
     cr_assert(strstr(r.output, static_libs[i]) != NULL, "static libs lack %s: %s",
               static_libs[i], r.output);

@@ -410,6 +410,42 @@ Test(ocdbt_write, every_dtype_and_rank_round_trips) {
   pt_rmtree(dir);
 }
 
+/* Neighbouring arrays with the same metadata share their .zarray text (copied, not encoded
+ * again, on save) and its decoding (the reader's memo, on restore); the ones in between differ
+ * in only one field each (shape, the same bytes; dtype; chunk shape), and each must come back
+ * with its own metadata also when restored without a target (metadata from the file alone). */
+Test(ocdbt_write, neighbours_with_equal_metadata_keep_their_own) {
+  char *dir = pt_tmpdir();
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t s816[2] = {8, 16}, s168[2] = {16, 8};
+  ckpt_tree *t = ckpt_tree_new_dict();
+  ckpt_tree_dict_set(t, "a0", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, s816, 1)), &err);
+  ckpt_tree_dict_set(t, "a1", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, s816, 2)), &err);
+  ckpt_tree_dict_set(t, "a2", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, s168, 3)), &err);
+  ckpt_tree_dict_set(t, "a3", ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT32, 2, s816, 4)), &err);
+  ckpt_tree_dict_set(t, "a4", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, s816, 5)), &err);
+  ckpt_tree_dict_set(t, "a5", ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 2, s816, 6)), &err);
+  cr_assert_eq(err.code, CKPT_OK, "%s", err.message);
+  /* a5 in chunks of 4 rows: its .zarray differs from a4's in "chunks" alone. */
+  ckpt_pytree_leaf_save la;
+  memset(&la, 0, sizeof la);
+  la.param = "a5";
+  la.chunk_byte_size = 4 * 16 * 4;
+  save_opts o = {.ocdbt = true, .la = &la, .n_la = 1};
+  cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
+  roundtrip(dir, t);
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
+  const char *names[] = {"a0", "a1", "a2", "a3", "a4", "a5"};
+  for (size_t i = 0; i < 6; i++)
+    cr_assert(ckpt_array_equal(ckpt_tree_array(ckpt_tree_dict_get(t, names[i])),
+                               ckpt_tree_array(ckpt_tree_dict_get(back, names[i]))),
+              "%s comes back with other metadata or bytes", names[i]);
+  ckpt_tree_free(back);
+  ckpt_tree_free(t);
+  pt_rmtree(dir);
+}
+
 /* A zero-copy save writes the values straight from the caller's arrays: 3000 arrays of 2 KiB
  * (several segment jobs, each one vectored write of more than IOV_MAX entries), one cast (a
  * private copy), and zstd for another. */

@@ -19,6 +19,11 @@ typedef enum ckpt_atomicity {
 #define CKPT_CHECKPOINT_METADATA_FILE "_CHECKPOINT_METADATA"
 /* ckpt's checksum manifest of the checkpoint (docs/format.md, "_CHECKPOINT_CHECKSUMS"). */
 #define CKPT_CHECKPOINT_CHECKSUMS_FILE "_CHECKPOINT_CHECKSUMS"
+/* Orbax's v1 API: its JsonHandler's file (v0's JsonCheckpointHandler writes `metadata`), read
+ * when an item has no `metadata`; and the empty file it puts at a checkpoint's root to mark
+ * it, which is neither an item nor damage (docs/format.md, "Orbax's variants"). */
+#define CKPT_JSON_V1_FILE "data.json"
+#define CKPT_ORBAX_V1_INDICATOR_FILE "orbax.checkpoint"
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,10 @@ CKPT_API ckpt_status ckpt_get_registered_args(const ckpt_handler_desc *handler,
                                               const ckpt_args_desc **restore_args, ckpt_error *err);
 CKPT_API bool ckpt_has_registered_args(const ckpt_handler_desc *handler);
 
-/* The typestr registry (what lets a composite restore items from _CHECKPOINT_METADATA). */
+/* The typestr registry (what lets a composite restore items from _CHECKPOINT_METADATA). A
+ * typestr nobody registered that spells one of Orbax's handlers another way (an older module
+ * path, or the v1 API's PyTreeHandler / JsonHandler / ProtoHandler) resolves to the built-in
+ * handler that reads what it writes (docs/format.md, "Orbax's variants"). */
 CKPT_API ckpt_status ckpt_register_handler_type(const ckpt_handler_desc *handler, ckpt_error *err);
 CKPT_API ckpt_status ckpt_get_handler_by_typestr(const char *typestr, const ckpt_handler_desc **out,
                                                  ckpt_error *err);

@@ -3,7 +3,9 @@
  * Three tables, as orbax.checkpoint.args keeps them:
  *   save_map    args type → handler (for_save registrations), in first-registration order;
  *   restore_map args type → handler (for_restore registrations), same;
- *   typestrs    typestr → handler (what _CHECKPOINT_METADATA.item_handlers refers to).
+ *   typestrs    typestr → handler (what _CHECKPOINT_METADATA.item_handlers refers to);
+ *               Orbax's other spellings of its handlers' typestrs resolve through
+ *               core/orbax_handlers.h to the built-ins.
  * Python dicts keep a key's original position when its value is overwritten, and
  * get_registered_args_cls relies on that order ("first args registered for this handler"), so
  * the maps are arrays updated in place.
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "ckpt/builtin.ckpt.h"
+#include "core/orbax_handlers.h"
 #include "core/registry_internal.h"
 
 typedef struct reg_entry {
@@ -330,8 +333,20 @@ ckpt_status ckpt_get_handler_by_typestr(const char *typestr, const ckpt_handler_
     return st;
   pthread_mutex_lock(&tables.mu);
   const ckpt_handler_desc **slot = typestr_find(typestr);
+  /* Another spelling of an Orbax handler (older module paths, the v1 API) is the built-in
+   * that reads what it writes, unless a program registered that exact typestr itself. */
+  const ckpt_orbax_handler *alias = slot == NULL ? ckpt_orbax_handler_find(typestr) : NULL;
+  if (alias != NULL && alias->builtin != NULL)
+    slot = typestr_find(typestr_of(alias->builtin));
   const ckpt_handler_desc *h = slot != NULL ? *slot : NULL;
   pthread_mutex_unlock(&tables.mu);
+  if (h == NULL && alias != NULL)
+    return ckpt_error_set(err, CKPT_EUNREGISTERED,
+                          "typestr \"%s\" names Orbax's %s, which has no counterpart in ckpt%s",
+                          typestr, alias->class_name,
+                          alias->item == CKPT_ORBAX_ITEM_DESCRIPTOR
+                              ? " (it holds no user data; restores without args skip it)"
+                              : "");
   if (h == NULL)
     return ckpt_error_set(err, CKPT_EUNREGISTERED,
                           "no CheckpointHandler is registered with typestr \"%s\"; register it "

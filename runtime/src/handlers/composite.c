@@ -7,7 +7,8 @@
  * and stay bound to it: a later save or restore of that item with args of a different handler
  * is refused, as Orbax's "Item ... does not match with any registered handler!". Items are
  * always processed in sorted order. Restore without args rebuilds each on-disk item's handler
- * from the typestr recorded in <dir>/_CHECKPOINT_METADATA. */
+ * from the typestr recorded in <dir>/_CHECKPOINT_METADATA (any of Orbax's spellings,
+ * core/orbax_handlers.h); Orbax v1's descriptor item is no user data and is left out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,13 @@
 #include "ckpt/layout.h"
 #include "ckpt/composite.h"
 #include "ckpt/registry.h"
+#include "core/orbax_handlers.h"
 #include "handlers/item_handlers.h"
 #include "handlers/op.h"
+#include "handlers/json_internal.h"
+#include "storage/aggregate.h"
 #include "storage/checkpoint_metadata.h"
+#include "storage/pytree_meta.h"
 #include "storage/commit.h"
 #include "storage/subdirs.h"
 #include "util/path.h"
@@ -608,12 +613,44 @@ static ckpt_status restore_item(ckpt_handler *h, ckpt_op *op, const char *dir, c
   return st;
 }
 
-/* The handler type recorded for item in <dir>/_CHECKPOINT_METADATA. */
+static bool has_file(ckpt_io *io, const char *dir, const char *name, ckpt_io_kind want) {
+  char *p = ckpt_path_join(dir, name);
+  ckpt_io_kind kind = CKPT_IO_KIND_MISSING;
+  uint64_t size;
+  bool ok = p != NULL && ckpt_io_stat(io, p, &kind, &size, NULL) == CKPT_OK && kind == want;
+  free(p);
+  return ok;
+}
+
+const ckpt_handler_desc *ckpt_item_handler_from_files(ckpt_io *io, const char *dir,
+                                                      const char *item) {
+  char *p = ckpt_path_join(dir, item);
+  const ckpt_handler_desc *h = NULL;
+  if (p != NULL && (has_file(io, p, CKPT_METADATA_FILE, CKPT_IO_KIND_FILE) ||
+                    has_file(io, p, CKPT_AGGREGATE_FILE, CKPT_IO_KIND_FILE) ||
+                    has_file(io, p, CKPT_ARRAY_METADATAS_DIR, CKPT_IO_KIND_DIR)))
+    h = &ckpt_PyTreeCheckpointHandler_desc;
+  else if (p != NULL && (has_file(io, p, CKPT_JSON_DEFAULT_FILENAME, CKPT_IO_KIND_FILE) ||
+                         has_file(io, p, CKPT_JSON_V1_FILE, CKPT_IO_KIND_FILE)))
+    h = &ckpt_JsonCheckpointHandler_desc;
+  free(p);
+  return h;
+}
+
+/* The handler type recorded for item in <dir>/_CHECKPOINT_METADATA, or when none is recorded
+ * (the file or its item_handlers missing), the one its files show. */
 static ckpt_status recorded_handler(ckpt_io *io, const char *dir, ckpt_step_metadata *meta,
                                     bool *meta_read, const char *item,
                                     const ckpt_handler_desc **out, ckpt_error *err) {
   if (!*meta_read) {
-    ckpt_status st = ckpt_step_metadata_read(io, dir, meta, err);
+    ckpt_error local = CKPT_ERROR_INIT;
+    ckpt_status st = ckpt_step_metadata_read(io, dir, meta, &local);
+    if (st == CKPT_ENOENT) {
+      st = CKPT_OK; /* older Orbax wrote none: read as empty step metadata */
+      ckpt_step_metadata_clear(meta);
+    } else if (st != CKPT_OK) {
+      ckpt_error_set(err, st, "%s", local.message);
+    }
     if (st != CKPT_OK) {
       ckpt_error_prefix(err,
                         "Item \"%s\" was found in the checkpoint, but could not be "
@@ -626,6 +663,8 @@ static ckpt_status recorded_handler(ckpt_io *io, const char *dir, ckpt_step_meta
   const cJSON *ts = NULL;
   if (cJSON_IsObject(meta->item_handlers))
     ts = cJSON_GetObjectItemCaseSensitive(meta->item_handlers, item);
+  if (!cJSON_IsString(ts) && (*out = ckpt_item_handler_from_files(io, dir, item)) != NULL)
+    return CKPT_OK;
   if (!cJSON_IsString(ts))
     return ckpt_error_set(err, CKPT_EUNREGISTERED,
                           "Item \"%s\" was found in the checkpoint, but could not be restored: "
@@ -658,6 +697,10 @@ static ckpt_status check_recorded_items(ckpt_io *io, const char *dir, ckpt_step_
     return CKPT_OK;
   const cJSON *h;
   cJSON_ArrayForEach(h, meta->item_handlers) {
+    /* Orbax v1's descriptor item describes the checkpoint and holds no user data; Orbax's
+     * own compatibility checkpoints drop its directory. */
+    if (cJSON_IsString(h) && ckpt_orbax_is_descriptor(h->valuestring))
+      continue;
     bool found = false;
     for (size_t i = 0; i < count && !found; i++)
       found = strcmp(names[i], h->string) == 0;

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "ckpt/handler.h"
+#include "ckpt/io.h"
 
 /* _CHECKPOINT_METADATA.item_handlers after handler's last save: {item: typestr} for a
  * Composite, else the handler's own typestr (its full name when it has none); *out owned by the
@@ -23,5 +24,12 @@ ckpt_status ckpt_handler_saved_item_handlers(ckpt_handler *handler, cJSON **out,
  * name is CKPT_EINVAL, an item already bound CKPT_EEXIST. */
 ckpt_status ckpt_composite_bind_item(ckpt_handler *composite, const char *item,
                                      ckpt_handler *handler, ckpt_error *err);
+
+/* The built-in handler whose files the item <dir>/<item> holds, for a checkpoint that records
+ * none (no _CHECKPOINT_METADATA, or one without item_handlers, as older Orbax wrote them): a
+ * PyTree's _METADATA, legacy aggregate file or array_metadatas/ give PyTreeCheckpointHandler,
+ * a JSON item's `metadata` or `data.json` JsonCheckpointHandler; NULL otherwise. */
+const ckpt_handler_desc *ckpt_item_handler_from_files(ckpt_io *io, const char *dir,
+                                                      const char *item);
 
 #endif

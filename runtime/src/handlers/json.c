@@ -5,7 +5,8 @@
  * We write the same text Python would (ckpt_json_dump: exact numbers, NaN/Infinity, ASCII
  * escapes) so either side reads the other's checkpoints, and read with Python's rules plus
  * line:column errors. An instance from ckpt_json_handler_new carries another file name in its
- * state (json_internal.h); default-constructed instances have none. */
+ * state (json_internal.h); default-constructed instances have none, and restore `metadata`, or
+ * Orbax v1's `data.json` when only that one exists. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,30 @@ typedef struct json_state {
 static const char *filename_of(const ckpt_handler *self) {
   const json_state *s = self != NULL ? self->state : NULL;
   return s != NULL ? s->filename : CKPT_JSON_DEFAULT_FILENAME;
+}
+
+/* The file a restore reads: the instance's own name, else `metadata` (v0), else Orbax v1's
+ * `data.json` when only that one is there (v1's JsonHandler reads either too). */
+static ckpt_status restore_filename(const ckpt_handler *self, ckpt_op *op, const char *dir,
+                                    const char **name, ckpt_error *err) {
+  const json_state *s = self != NULL ? self->state : NULL;
+  *name = filename_of(self);
+  if (s != NULL || dir == NULL)
+    return CKPT_OK;
+  ckpt_io *io = ckpt_op_io(op);
+  char *v0 = ckpt_path_join(dir, CKPT_JSON_DEFAULT_FILENAME);
+  char *v1 = ckpt_path_join(dir, CKPT_JSON_V1_FILE);
+  ckpt_io_kind k0 = CKPT_IO_KIND_MISSING, k1 = CKPT_IO_KIND_MISSING;
+  uint64_t size;
+  ckpt_status st = v0 != NULL && v1 != NULL ? ckpt_io_stat(io, v0, &k0, &size, err)
+                                            : ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  if (st == CKPT_OK && k0 == CKPT_IO_KIND_MISSING)
+    st = ckpt_io_stat(io, v1, &k1, &size, err);
+  if (st == CKPT_OK && k0 == CKPT_IO_KIND_MISSING && k1 == CKPT_IO_KIND_FILE)
+    *name = CKPT_JSON_V1_FILE;
+  free(v0);
+  free(v1);
+  return st;
 }
 
 ckpt_status ckpt_json_handler_new(const char *filename, ckpt_handler **out, ckpt_error *err) {
@@ -102,7 +127,10 @@ ckpt_status ckpt_JsonCheckpointHandler_restore(ckpt_handler *self, ckpt_op *op, 
                           args->desc ? args->desc->full_name : "args without a descriptor");
   char *text, *path;
   size_t len;
-  ckpt_status st = ckpt_tf_load_text(op, dir, filename_of(self), &text, &len, &path, err);
+  const char *name;
+  ckpt_status st = restore_filename(self, op, dir, &name, err);
+  if (st == CKPT_OK)
+    st = ckpt_tf_load_text(op, dir, name, &text, &len, &path, err);
   if (st != CKPT_OK) {
     ckpt_error_prefix(err, "JsonCheckpointHandler: ");
     return st;

@@ -139,7 +139,9 @@ ckpt_status ckpt_pytree_restore_io(ckpt_io *io, const char *dir,
 
 /* Describes dir without reading chunk data: {"tree": nested dicts/lists whose leaves are
  * {"value_type", "param", "dtype", "shape", "chunk_shape", "compressor"} objects (strings also
- * carry "value"), "custom_metadata": ..., "use_ocdbt": false, "use_zarr3": false}.
+ * carry "value"; leaves kept in the legacy aggregate file are {"value_type", "param",
+ * "aggregated": true}), "custom_metadata": ..., "use_ocdbt": false, "use_zarr3": false}. Items
+ * without _METADATA (older Orbax) are described from the tree rebuilt without it.
  * *out caller-owned (cJSON_Delete). */
 ckpt_status ckpt_pytree_metadata(ckpt_op *op, const char *dir, cJSON **out, ckpt_error *err);
 ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, ckpt_error *err);

@@ -45,7 +45,11 @@ static ckpt_status describe(ckpt_io *io, const char *dir, const ckpt_meta_entry 
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   }
   ckpt_status st = CKPT_OK;
-  if (strcmp(e->value_type, CKPT_VT_STRING) == 0) {
+  if (e->skip_deserialize && !ckpt_meta_is_empty_type(e->value_type)) {
+    /* kept in the legacy aggregate file (storage/aggregate.h): no zarr metadata */
+    if (!cJSON_AddTrueToObject(o, "aggregated"))
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  } else if (strcmp(e->value_type, CKPT_VT_STRING) == 0) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(strings, e->param);
     if (cJSON_IsString(v) && !cJSON_AddStringToObject(o, "value", v->valuestring))
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
@@ -189,7 +193,8 @@ ckpt_status ckpt_pytree_metadata_io(ckpt_io *io, const char *dir, cJSON **out, c
   ckpt_packed_index packed;
   memset(&packed, 0, sizeof packed);
   ckpt_ocdbt *ocdbt = NULL;
-  ckpt_status st = ckpt_pytree_meta_read(io, dir, &meta, err);
+  ckpt_meta_source source; /* items of older Orbax versions have no _METADATA */
+  ckpt_status st = ckpt_pytree_meta_read_any(io, dir, &meta, NULL, &source, err);
   cJSON *strings = NULL, *tree = NULL, *doc = NULL;
   if (st == CKPT_OK)
     st = ckpt_packed_read(io, dir, &packed, err);

@@ -27,6 +27,14 @@ ckpt_status ckpt_pt_save_args(const ckpt_SaveArgs *a, const char *param, bool st
 /* Converts a generated RestoreArgs into engine options (pointers borrowed from a). */
 ckpt_status ckpt_pt_restore_args(const ckpt_RestoreArgs *a, const char *param, const char *what,
                                  ckpt_pytree_leaf_restore *out, ckpt_error *err);
+/* The restored leaf for aggregated value v (from the legacy aggregate file:
+ * ckpt_meta_entry_aggregate) and target leaf tnode (NULL: as saved), cast to the
+ * target's or la's dtype; *out owned by the caller. On a mismatch returns its code (ETYPE,
+ * EMISMATCH) with msg describing it; CKPT_ENOMEM without a message. */
+ckpt_status ckpt_pt_aggregate_leaf(const ckpt_tree *v, const ckpt_tree *tnode,
+                                   const ckpt_pytree_leaf_restore *la, ckpt_tree **out, char *msg,
+                                   size_t msg_size);
+
 /* The name of an args type for messages ("NULL" when there is none). */
 const char *ckpt_pt_args_name(const ckpt_args *args);
 

@@ -1,6 +1,7 @@
 /* handlers/pytree_restore.c — the restore half of the PyTree engine.
  *
- * Steps: read _METADATA; rename saved parameters by the transforms; match them against the
+ * Steps: read _METADATA (or rebuild it, and read the legacy aggregate file, for items of
+ * older Orbax versions: ckpt_pytree_meta_read_any); rename saved parameters by the transforms; match them against the
  * target tree (a structural difference is an error listing the paths unless partial_restore);
  * decide for every matched leaf what it becomes (array with which dtype, shape and shard
  * boxes; scalar; string; empty node); plan the chunk reads of all arrays together so each
@@ -15,6 +16,7 @@
 #include "io/engine.h"
 #include "handlers/op.h"
 #include "util/path.h"
+#include "storage/aggregate.h"
 #include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
 #include "storage/zarr_io.h"
@@ -57,6 +59,7 @@ typedef struct rs_ctx {
   const ckpt_pytree_restore_spec *spec;
   const char *what;
   ckpt_pytree_meta meta;
+  ckpt_tree *aggregate;      /* the legacy aggregate file, decoded; NULL when there is none */
   ckpt_checksums *checksums; /* _CHECKSUMS, or NULL (Orbax writes none) */
   ckpt_packed_index packed;  /* _PACKED (empty when the item has none) */
   ckpt_ocdbt *ocdbt;         /* the item's OCDBT database (use_ocdbt), or NULL */
@@ -102,6 +105,7 @@ static void ctx_free(rs_ctx *c) {
   ckpt_packed_free(&c->packed);
   ckpt_ocdbt_close(c->ocdbt);
   cJSON_Delete(c->strings);
+  ckpt_tree_free(c->aggregate);
   ckpt_pytree_meta_free(&c->meta);
 }
 
@@ -628,6 +632,29 @@ static ckpt_status prepare_leaf(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode, c
   const ckpt_pytree_leaf_restore *la = find_args(c->spec, l->name);
   const char *vt = e->value_type;
   ckpt_node_kind tk = tnode ? ckpt_tree_kind(tnode) : CKPT_NODE_NONE;
+  /* A value the legacy aggregate file holds (Orbax reads it from there whenever the file has
+   * it, placeholders aside); one _METADATA marks as kept there must be in it. */
+  const ckpt_tree *agg = c->aggregate != NULL && !ckpt_meta_is_empty_type(vt)
+                             ? ckpt_meta_entry_aggregate(c->aggregate, e)
+                             : NULL;
+  if (agg != NULL) {
+    char msg[200] = "";
+    ckpt_status st = ckpt_pt_aggregate_leaf(agg, tnode, la, &l->node, msg, sizeof msg);
+    if (st == CKPT_ENOMEM)
+      return ckpt_error_set(err, st, "out of memory");
+    if (st != CKPT_OK)
+      return leaf_fail(c, l, st, msg, err);
+    l->kind = OUT_NODE;
+    return CKPT_OK;
+  }
+  if (e->skip_deserialize && (ckpt_meta_is_array_type(vt) || strcmp(vt, CKPT_VT_STRING) == 0))
+    return leaf_fail(c, l, CKPT_ECORRUPT,
+                     c->aggregate == NULL
+                         ? "_METADATA keeps its value in the legacy aggregate file '" CKPT_AGGREGATE_FILE
+                           "', which is missing"
+                         : "_METADATA keeps its value in the legacy aggregate file '" CKPT_AGGREGATE_FILE
+                           "', which does not hold it",
+                     err);
   if (ckpt_meta_is_empty_type(vt) ||
       (e->skip_deserialize && !ckpt_meta_is_array_type(vt) && strcmp(vt, CKPT_VT_STRING) != 0)) {
     l->kind = OUT_NODE;
@@ -1054,9 +1081,12 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
   if (spec && spec->partial_restore && spec->target == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "%s of '%s': partial_restore needs a target item",
                           c.what, dir);
-  st = ckpt_pytree_meta_read(c.io, dir, &c.meta, err);
-  if (st != CKPT_OK)
+  ckpt_meta_source source;
+  st = ckpt_pytree_meta_read_any(c.io, dir, &c.meta, &c.aggregate, &source, err);
+  if (st != CKPT_OK) {
+    ckpt_error_prefix(err, "%s: ", c.what);
     goto done;
+  }
   /* the same checks, in the same storage functions, as `ckpt verify` runs */
   st = ckpt_pytree_meta_check_readable(&c.meta, dir, err);
   if (st != CKPT_OK) {

@@ -12,8 +12,10 @@
 #ifndef CKPT_INSPECT_INSPECT_H
 #define CKPT_INSPECT_INSPECT_H
 
+#include "core/orbax_handlers.h"         /* Orbax's handler typestrs, both APIs */
 #include "io/engine.h"                   /* one engine for all chunk tasks of a command */
 #include "io/tasks.h"                    /* chunk reads and checks in parallel */
+#include "storage/aggregate.h"           /* the legacy msgpack aggregate file */
 #include "storage/checkpoint_metadata.h" /* _CHECKPOINT_METADATA */
 #include "storage/commit.h"              /* the commit protocol's names and marker file */
 #include "storage/ocdbt/ocdbt.h"         /* OCDBT databases (Orbax's default array store) */

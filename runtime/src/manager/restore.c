@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ckpt/ckpt.h"
+#include "handlers/item_handlers.h"
 #include "manager/manager_internal.h"
 #include "storage/checkpoint_metadata.h"
 #include "storage/commit.h"
@@ -80,9 +81,13 @@ static ckpt_status default_args(const mgr_config *c, const char *dir, recorded *
                                 const char *item, ckpt_args **out, ckpt_error *err) {
   *out = NULL;
   if (!rec->read) {
-    ckpt_status st = ckpt_step_metadata_read(c->io, dir, &rec->meta, err);
-    if (st != CKPT_OK) {
-      ckpt_error_prefix(err, "cannot restore item \"%s\" without args: ", item);
+    ckpt_error local = CKPT_ERROR_INIT;
+    ckpt_status st = ckpt_step_metadata_read(c->io, dir, &rec->meta, &local);
+    if (st == CKPT_ENOENT) {
+      st = CKPT_OK; /* older Orbax wrote none: no handlers recorded */
+      ckpt_step_metadata_clear(&rec->meta);
+    } else if (st != CKPT_OK) {
+      ckpt_error_set(err, st, "cannot restore item \"%s\" without args: %s", item, local.message);
       return st;
     }
     rec->read = true;
@@ -90,14 +95,16 @@ static ckpt_status default_args(const mgr_config *c, const char *dir, recorded *
   const cJSON *ts = NULL;
   if (cJSON_IsObject(rec->meta.item_handlers))
     ts = cJSON_GetObjectItemCaseSensitive(rec->meta.item_handlers, item);
+  const ckpt_handler_desc *h = NULL;
   if (!cJSON_IsString(ts))
+    h = ckpt_item_handler_from_files(c->io, dir, item); /* none recorded: as its files show */
+  if (!cJSON_IsString(ts) && h == NULL)
     return ckpt_error_set(err, CKPT_EUNREGISTERED,
                           "cannot restore item \"%s\" without args: %s/%s records no handler for "
                           "it; pass restore args for it",
                           item, dir, CKPT_CHECKPOINT_METADATA_FILE);
-  const ckpt_handler_desc *h;
   const ckpt_args_desc *rd;
-  ckpt_status st = ckpt_get_handler_by_typestr(ts->valuestring, &h, err);
+  ckpt_status st = h != NULL ? CKPT_OK : ckpt_get_handler_by_typestr(ts->valuestring, &h, err);
   if (st == CKPT_OK)
     st = ckpt_get_registered_args(h, NULL, &rd, err);
   if (st != CKPT_OK) {

@@ -21,12 +21,18 @@
 #include "ckpt/array.h"
 #include "ckpt/error.h"
 #include "ckpt/io.h"
+#include "ckpt/tree.h"
 #include "text/json.h"
 #include "util/crc32c.h"
 
 #define CKPT_METADATA_FILE "_METADATA"
 #define CKPT_STRINGS_FILE "_strings.json"
 #define CKPT_METADATA_MAX (512u << 20)
+/* Orbax's per-process array metadata: array_metadatas/process_<i>, JSON
+ * {"array_metadatas": [{"array_metadata": {"param_name", "write_shape", "chunk_shape",
+ * "ext_metadata"}}, ...]}. */
+#define CKPT_ARRAY_METADATAS_DIR "array_metadatas"
+#define CKPT_ARRAY_METADATAS_FILE "array_metadatas/process_0"
 
 /* Orbax's key_type values. */
 #define CKPT_KEY_SEQUENCE 1
@@ -93,6 +99,30 @@ bool ckpt_meta_is_array_type(const char *value_type);
  * file is CKPT_ENOENT naming dir. */
 ckpt_status ckpt_pytree_meta_read(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
                                   ckpt_error *err);
+/* The value of entry e in a decoded aggregate tree (ckpt_aggregate_value over e's keys);
+ * NULL when none or a placeholder. */
+const ckpt_tree *ckpt_meta_entry_aggregate(const ckpt_tree *aggregate, const ckpt_meta_entry *e);
+
+/* Where ckpt_pytree_meta_read_any found an item's tree. */
+typedef enum ckpt_meta_source {
+  CKPT_META_FROM_FILE,            /* _METADATA */
+  CKPT_META_FROM_AGGREGATE,       /* the legacy msgpack `checkpoint` file (storage/aggregate.h) */
+  CKPT_META_FROM_ARRAY_METADATAS, /* array_metadatas/process_0 (+ the zarr arrays present) */
+  CKPT_META_FROM_ZARRAYS          /* the zarr arrays alone (directories, or OCDBT keys) */
+} ckpt_meta_source;
+
+/* The tree of a PyTree item written by any Orbax version (pytree_meta_any.c): _METADATA when
+ * present; else the entries of the legacy aggregate file; else one entry per parameter named
+ * in array_metadatas/process_0 or found as a zarr array or in _strings.json, its keys the
+ * name split at '.' (dict keys: Orbax's own fallback), sorted by name. Entries whose value is
+ * in the aggregate file are skip_deserialize, as Orbax's _METADATA marks them. When aggregate
+ * is not NULL it receives the decoded aggregate file whenever the item has one (also next to
+ * _METADATA; NULL otherwise), owned by the caller. No tree at all is CKPT_ENOENT naming dir;
+ * so is a missing _METADATA next to ckpt's _CHECKSUMS (ckpt always writes both: damage). */
+ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_meta *meta,
+                                      ckpt_tree **aggregate, ckpt_meta_source *source,
+                                      ckpt_error *err);
+
 /* Reads dir/_strings.json when present (*doc NULL otherwise); caller cJSON_Deletes it. sum (may
  * be NULL) receives the CRC-32C and size of the bytes read (present false: no file). */
 ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc,

@@ -562,11 +562,15 @@ ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ck
     ckpt_file_sum_of(&sum, data, n);
     st = ckpt_checksums_check_file(sums, ckpt_ocdbt_dir(db), key, &sum, err);
   }
-  if (st == CKPT_OK) {
+  /* Arrays of the same shape and type have the same text: decoded once (the memo compares the
+   * whole text, so a different document is always decoded; zarr v3's is decoded every time). */
+  if (st == CKPT_OK && !(!is_v3 && ckpt_ocdbt_memo_get(db, data, n, m, sizeof *m))) {
     char where[512];
     snprintf(where, sizeof where, "'%s' (OCDBT) key '%s'", ckpt_ocdbt_dir(db), key);
     st = is_v3 ? ckpt_zarr3_meta_decode(data, n, where, m, err)
                : ckpt_zarr_meta_decode(data, n, where, m, err);
+    if (st == CKPT_OK && !is_v3)
+      ckpt_ocdbt_memo_put(db, data, n, m, sizeof *m);
   }
   free(data);
   free(key);

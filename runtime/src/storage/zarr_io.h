@@ -33,6 +33,28 @@ bool ckpt_zarr_all_zero(const void *data, size_t n);
 ckpt_status ckpt_zarr_compress(const void *data, size_t n, int level, void **out, size_t *out_len,
                                const char *what, ckpt_error *err);
 
+/* -------------------------------------------------- one chunk (zarr_chunk_codec.c) */
+
+/* The stored bytes of one chunk of m (v2: raw or one zstd frame, byte-swapped to host order
+ * when big-endian; v3: m's codec chain) → the full raw chunk (C order, host order,
+ * ckpt_zarr_chunk_elements(m) elements of m->dtype) in raw. name and key name the array and
+ * chunk in messages; damage is CKPT_ECORRUPT. */
+ckpt_status ckpt_zarr_decode_chunk(const ckpt_zarr_meta *m, const void *stored, size_t n, void *raw,
+                                   const char *name, const char *key, ckpt_error *err);
+/* The reverse, with the writer's encoders (v2: a copy, or one zstd frame that records its
+ * content size; v3: ckpt_zarr3_encode_chunk); *out malloc'ed (caller frees). Big-endian v2 is
+ * CKPT_EUNSUPPORTED (ckpt writes little-endian). */
+ckpt_status ckpt_zarr_encode_chunk(const ckpt_zarr_meta *m, const void *raw, void **out,
+                                   size_t *out_n, const char *name, const char *key,
+                                   ckpt_error *err);
+/* A v2 zstd frame of stored into raw (raw_bytes, the frame's content size when it records one);
+ * shared with the chunk reader (zarr_read.c). */
+ckpt_status ckpt_zarr_decompress_v2(const void *stored, size_t n, void *raw, uint64_t raw_bytes,
+                                    const char *name, const char *key, ckpt_error *err);
+/* True when the zstd frame's header records its content size (TensorStore's frames do not,
+ * and numcodecs before 0.12 cannot decode those). */
+bool ckpt_zarr_frame_has_size(const void *stored, size_t n);
+
 /* ---------------------------------------------------------------- checksums */
 
 #define CKPT_CHECKSUMS_FILE "_CHECKSUMS"

@@ -432,15 +432,10 @@ static ckpt_status chunk_load(chunk_ctx *c, ckpt_scratch *scratch, const void **
     if (st != CKPT_OK)
       return st;
   } else if (comp) {
-    unsigned long long fsz = ZSTD_getFrameContentSize(file, (size_t)c->file_bytes);
-    if (fsz == ZSTD_CONTENTSIZE_ERROR || (fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != c->raw_bytes))
-      return ckpt_error_set(err, CKPT_ECORRUPT,
-                            "array '%s': chunk '%s' is not a zstd frame of %llu bytes", c->name,
-                            c->key, (unsigned long long)c->raw_bytes);
-    size_t r = ZSTD_decompress(buf, (size_t)c->raw_bytes, file, (size_t)c->file_bytes);
-    if (ZSTD_isError(r) || r != c->raw_bytes)
-      return ckpt_error_set(err, CKPT_ECORRUPT, "array '%s': chunk '%s' does not decompress: %s",
-                            c->name, c->key, ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
+    ckpt_status st = ckpt_zarr_decompress_v2(file, (size_t)c->file_bytes, buf, c->raw_bytes,
+                                             c->name, c->key, err);
+    if (st != CKPT_OK)
+      return st;
   }
   if (m->big_endian)
     ckpt_zarr_byteswap(m->dtype, buf, (size_t)(c->raw_bytes / ckpt_dtype_size(m->dtype)));

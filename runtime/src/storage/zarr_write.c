@@ -307,11 +307,12 @@ static size_t batch_files(void) {
   return n < 4 ? 4 : n > 512 ? 512 : n;
 }
 
-/* _CHECKSUMS as compact JSON; *text malloc'ed (caller frees). strings: _strings.json's
- * CRC and size (present false when there is none). */
-static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strings, char **text,
-                                  size_t *len, ckpt_error *err) {
-  *text = NULL;
+/* _CHECKSUMS as a document into *out (caller deletes). strings: _strings.json's CRC and size
+ * (present false when there is none). With ocdbt_files, OCDBT's node and manifest files too
+ * (without: the caller adds them once they are encoded, checksums_add_ocdbt_files). */
+static ckpt_status checksums_build(ckpt_write_plan *j, const ckpt_file_sum *strings,
+                                   bool ocdbt_files, cJSON **out, ckpt_error *err) {
+  *out = NULL;
   cJSON *sums = ckpt_checksums_new();
   bool ok = sums != NULL;
   /* The metadata files, from the CRCs taken when their text was made (never read back). */
@@ -319,7 +320,7 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
   if (ok && strings->present)
     ok = ckpt_checksums_add_file(sums, CKPT_STRINGS_FILE, strings->crc, strings->bytes);
   /* OCDBT: its manifests and node files (the data files are covered chunk by chunk). */
-  for (size_t i = 0; ok && i < j->n_ocdbt_files; i++)
+  for (size_t i = 0; ok && ocdbt_files && i < j->n_ocdbt_files; i++)
     ok = ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
                                  j->ocdbt_files[i].bytes);
   /* Each .zarray by its path, also when OCDBT holds it as the value of the key of that name. */
@@ -371,13 +372,21 @@ static ckpt_status checksums_text(ckpt_write_plan *j, const ckpt_file_sum *strin
     ckpt_zarr_chunk_key(&l->zm, index, key);
     ok = ckpt_checksums_add_chunk(array, key, crc, bytes);
   }
-  ckpt_status st;
-  if (!ok)
-    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
-  else
-    st = ckpt_json_dump_compact(sums, text, len, err);
-  cJSON_Delete(sums);
-  return st;
+  if (!ok) {
+    cJSON_Delete(sums);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
+  }
+  *out = sums;
+  return CKPT_OK;
+}
+
+/* OCDBT's node and manifest files (plan->ocdbt_files) added to a _CHECKSUMS document. */
+static ckpt_status checksums_add_ocdbt_files(ckpt_write_plan *j, cJSON *sums, ckpt_error *err) {
+  for (size_t i = 0; i < j->n_ocdbt_files; i++)
+    if (!ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
+                                 j->ocdbt_files[i].bytes))
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
+  return CKPT_OK;
 }
 
 /* Submits dir/name with text (taken over). */
@@ -550,16 +559,15 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
   return st;
 }
 
-/* Phase 2, once every chunk is durable: _strings.json, _CHECKSUMS and _METADATA. */
-static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
-  ckpt_engine_group *g;
-  ckpt_status st = ckpt_engine_group_new(e, j->dir, &g, err);
-  if (st != CKPT_OK)
-    return st;
-  char *text = NULL;
-  size_t len = 0;
+/* Submits phase 2's files to g: _strings.json, _CHECKSUMS and, with_metadata, _METADATA
+ * (whose text phase 1 encoded); notes the item directory for the group's end. */
+static ckpt_status item_files_begin(ckpt_write_plan *j, ckpt_engine_group *g, bool ocdbt_files,
+                                    cJSON **sums, ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
   ckpt_file_sum strings = {false, 0, 0};
   if (j->strings != NULL) {
+    char *text = NULL;
+    size_t len = 0;
     st = ckpt_json_dump_compact(j->strings, &text, &len, err);
     if (st == CKPT_OK)
       ckpt_file_sum_of(&strings, text, len);
@@ -567,7 +575,18 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
   if (st == CKPT_OK)
-    st = checksums_text(j, &strings, &text, &len, err);
+    st = checksums_build(j, &strings, ocdbt_files, sums, err);
+  return st;
+}
+
+/* The rest of phase 2's files: sums (deleted here) as _CHECKSUMS and, with_metadata,
+ * _METADATA; notes the item directory for the group's end. */
+static ckpt_status item_files_end(ckpt_write_plan *j, ckpt_engine_group *g, cJSON *sums,
+                                  bool with_metadata, ckpt_error *err) {
+  char *text = NULL;
+  size_t len = 0;
+  ckpt_status st = ckpt_json_dump_compact(sums, &text, &len, err);
+  cJSON_Delete(sums);
   if (st == CKPT_OK && j->note_file != NULL) {
     char *path = ckpt_path_join(j->dir, CKPT_CHECKSUMS_FILE);
     if (path == NULL) { /* an unlisted file would read as corrupt: fail the save instead */
@@ -581,13 +600,30 @@ static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_err
   }
   if (st == CKPT_OK)
     st = submit_item_file(j, g, CKPT_CHECKSUMS_FILE, text, len, err);
-  if (st == CKPT_OK) {
+  if (st == CKPT_OK && with_metadata) {
     st = submit_item_file(j, g, CKPT_METADATA_FILE, j->meta_text, j->meta_len, err);
     j->meta_text = NULL; /* encoded in phase 1; taken over by the submission */
   }
   /* The item directory itself, even when no file above noted it. */
   if (st == CKPT_OK)
     st = ckpt_engine_group_note_dir(g, j->dir, err);
+  return st;
+}
+
+static ckpt_status submit_item_files(ckpt_write_plan *j, ckpt_engine_group *g, bool with_metadata,
+                                     ckpt_error *err) {
+  cJSON *sums = NULL;
+  ckpt_status st = item_files_begin(j, g, true, &sums, err);
+  return st == CKPT_OK ? item_files_end(j, g, sums, with_metadata, err) : st;
+}
+
+/* Phase 2, once every chunk is durable: _strings.json, _CHECKSUMS and _METADATA. */
+static ckpt_status write_item_files(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *err) {
+  ckpt_engine_group *g;
+  ckpt_status st = ckpt_engine_group_new(e, j->dir, &g, err);
+  if (st != CKPT_OK)
+    return st;
+  st = submit_item_files(j, g, true, err);
   if (st != CKPT_OK)
     ckpt_engine_group_cancel(g);
   ckpt_status wst = ckpt_engine_group_wait(g, st == CKPT_OK ? err : NULL);
@@ -652,6 +688,40 @@ static void note_item_files(ckpt_write_plan *j) {
   }
 }
 
+/* OCDBT's first job in its save's group (ckpt_ocdbt_write_jobs): _METADATA encoded and
+ * submitted as a durable file while the values are prepared and written. */
+static ckpt_status task_ocdbt_metadata(void *arg, ckpt_error *err) {
+  ckpt_write_plan *j = arg;
+  ckpt_status st = task_encode_metadata(j, err);
+  if (st == CKPT_OK) {
+    st = submit_item_file(j, j->group, CKPT_METADATA_FILE, j->meta_text, j->meta_len, err);
+    j->meta_text = NULL; /* taken over by the submission */
+  }
+  return st;
+}
+
+/* OCDBT's job once every value's CRC is known, while the databases are encoded:
+ * _strings.json submitted, _CHECKSUMS built but for the databases' files (plan->ocdbt_sums). */
+static ckpt_status task_ocdbt_checksums(void *arg, ckpt_error *err) {
+  ckpt_write_plan *j = arg;
+  return item_files_begin(j, j->group, false, &j->ocdbt_sums, err);
+}
+
+/* OCDBT's last job (the databases encoded): their files added to _CHECKSUMS, which is
+ * submitted in the same group as the data, so it becomes durable alongside it rather than in
+ * a phase of its own. */
+static ckpt_status task_ocdbt_item_files(void *arg, ckpt_error *err) {
+  ckpt_write_plan *j = arg;
+  cJSON *sums = j->ocdbt_sums;
+  j->ocdbt_sums = NULL;
+  ckpt_status st = checksums_add_ocdbt_files(j, sums, err);
+  if (st != CKPT_OK) {
+    cJSON_Delete(sums);
+    return st;
+  }
+  return item_files_end(j, j->group, sums, false, err);
+}
+
 ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   ckpt_engine *e = j->engine, *temp = NULL;
   ckpt_status st = CKPT_OK;
@@ -667,16 +737,17 @@ ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   }
   j->engine_used = e;
   if (st == CKPT_OK && j->ocdbt) {
-    /* _METADATA's text first (phase 2 writes it); the arrays go to the OCDBT databases. */
-    st = task_encode_metadata(j, err);
-    if (st == CKPT_OK)
-      st = ckpt_ocdbt_write(j, err);
+    /* The arrays go to the OCDBT databases, and the item files with them, in one group. */
+    const ckpt_ocdbt_write_jobs jobs = {.first = task_ocdbt_metadata,
+                                        .values_known = task_ocdbt_checksums,
+                                        .last = task_ocdbt_item_files};
+    st = ckpt_ocdbt_write(j, &jobs, err);
   } else if (st == CKPT_OK) {
     st = write_arrays(j, e, err);
   }
   if (st == CKPT_OK && j->multiprocess)
     st = write_process_file(j, err);
-  else if (st == CKPT_OK)
+  else if (st == CKPT_OK && !j->ocdbt)
     st = write_item_files(j, e, err);
   ckpt_engine_free(temp);
   j->engine_used = NULL;
@@ -739,6 +810,7 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
     free(j->extra[i].rel);
   free(j->extra);
   cJSON_Delete(j->strings);
+  cJSON_Delete(j->ocdbt_sums);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);
   free(j);

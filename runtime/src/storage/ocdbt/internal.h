@@ -45,6 +45,9 @@ struct ckpt_ocdbt {
    * nodes sharing children would otherwise cost exponentially many reads). */
   size_t n_seen, cap_seen;
   uint64_t (*seen)[2];
+  /* ckpt_ocdbt_memo_get/put (guarded by mu): the source bytes and the result last put. */
+  unsigned char *memo_src, *memo_result;
+  size_t memo_n, memo_result_len;
 };
 
 /* A node reference: where an encoded node is and the transitive path for its children. */

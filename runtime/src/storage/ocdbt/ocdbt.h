@@ -86,4 +86,13 @@ ckpt_status ckpt_ocdbt_read(ckpt_ocdbt *db, size_t i, void *buf, ckpt_error *err
 ckpt_status ckpt_ocdbt_read_key(ckpt_ocdbt *db, const char *key, size_t max, void **data, size_t *n,
                                 ckpt_error *err);
 
+/* A one-entry memo a reader of the database may keep with it: what it derived last from a
+ * value's bytes (the zarr reader: the decoded .zarray, so that 10,000 arrays with the same
+ * metadata are decoded once). put copies the source bytes and the result; get copies the result
+ * into out and returns true when src (n bytes) equals the bytes last put and out_len matches.
+ * Thread-safe (the database's mutex). put keeps the previous memo when out of memory. */
+bool ckpt_ocdbt_memo_get(ckpt_ocdbt *db, const void *src, size_t n, void *out, size_t out_len);
+void ckpt_ocdbt_memo_put(ckpt_ocdbt *db, const void *src, size_t n, const void *result,
+                         size_t result_len);
+
 #endif

@@ -6,11 +6,15 @@
  * the current data file for the chunks over the inline limit (a new file when the target size
  * would be passed) and submits one vectored write per file run straight from the chunks' bytes;
  * one job encodes the .zarray texts. Offsets are claimed under a mutex as the jobs finish, so
- * compressed sizes need not be known in advance and no chunk waits for another. The data files
- * are closed durably after the last job. Then, on this thread, the key table is sorted, the
- * process database's B+tree and manifest and the root database's (ckpt_ocdbt_merge_encode) are
- * encoded, and the second group writes those four files durably. Inline values stay in memory
- * (the snapshot's bytes or the chunk's small copy) until their leaf is encoded. */
+ * compressed sizes need not be known in advance and no chunk waits for another. Once every
+ * chunk is prepared and claimed, two jobs run while the data is still being written: the
+ * durable close of the data files, and the databases' job, which sorts the key table, encodes
+ * the process database's B+tree and manifest and the root database's (ckpt_ocdbt_merge_encode)
+ * and submits those four files durably. The caller's jobs (ckpt_ocdbt_write_jobs: the item's
+ * _METADATA and _CHECKSUMS) run in the same group, so the whole save is one group and one wait,
+ * its directories fsync'd once at its end: one round of fsyncs instead of three sequential
+ * groups (values; databases; item files). Inline values stay in memory (the snapshot's bytes
+ * or the chunk's small copy) until their leaf is encoded. */
 #include "storage/ocdbt/ocdbt_write.h"
 
 #include <fcntl.h>
@@ -206,24 +210,48 @@ static ckpt_status task_segment(void *arg, ckpt_error *err) {
   return st;
 }
 
+/* Whether two zarr v2 arrays have the same .zarray text: every field it is made of. */
+static bool same_zarray(const ckpt_zarr_meta *a, const ckpt_zarr_meta *b) {
+  if (a->zarr3 || b->zarr3 || a->dtype != b->dtype || a->big_endian != b->big_endian ||
+      a->ndim != b->ndim || a->compressor != b->compressor || a->level != b->level ||
+      a->separator != b->separator || a->fill_is_null != b->fill_is_null ||
+      memcmp(a->fill, b->fill, sizeof a->fill) != 0)
+    return false;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d] || a->chunks[d] != b->chunks[d])
+      return false;
+  return true;
+}
+
 /* Function job: every leaf's .zarray text (kept for its inline value and _CHECKSUMS); the rare
- * one over the inline limit goes to a data file like a chunk. */
+ * one over the inline limit goes to a data file like a chunk. A leaf with the same metadata as
+ * the one before it (a model's layers, the small state's 10,000 arrays) copies that text and
+ * CRC instead of encoding JSON again: encoding was most of this job's time. */
 static ckpt_status task_zarrays(void *arg, ckpt_error *err) {
   ocdbt_w *w = arg;
   ckpt_write_plan *j = w->j;
   for (size_t i = 0; i < j->n_leaves; i++) {
     ckpt_write_leaf *l = &j->leaves[i];
+    const ckpt_write_leaf *prev = i > 0 ? &j->leaves[i - 1] : NULL;
     size_t len;
-    ckpt_status st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &l->ztext, &len, err)
-                                 : ckpt_zarr_meta_encode(&l->zm, &l->ztext, &len, err);
-    if (st != CKPT_OK)
-      return st;
-    l->zcrc = ckpt_crc32c(0, l->ztext, len);
+    if (prev != NULL && prev->ztext != NULL && same_zarray(&prev->zm, &l->zm)) {
+      len = (size_t)prev->zbytes;
+      if ((l->ztext = malloc(len ? len : 1)) == NULL)
+        return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for a .zarray text");
+      memcpy(l->ztext, prev->ztext, len);
+      l->zcrc = prev->zcrc;
+    } else {
+      ckpt_status st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &l->ztext, &len, err)
+                                   : ckpt_zarr_meta_encode(&l->zm, &l->ztext, &len, err);
+      if (st != CKPT_OK)
+        return st;
+      l->zcrc = ckpt_crc32c(0, l->ztext, len);
+    }
     l->zbytes = len;
     if (is_inline(len))
       continue;
     pthread_mutex_lock(&w->mu);
-    st = claim(w, len, &l->zfile_index, &l->zoffset, err);
+    ckpt_status st = claim(w, len, &l->zfile_index, &l->zoffset, err);
     ckpt_engine_file *f = st == CKPT_OK ? w->files[l->zfile_index].f : NULL;
     pthread_mutex_unlock(&w->mu);
     if (st == CKPT_OK)
@@ -257,19 +285,29 @@ static ckpt_status end_group(ckpt_write_plan *j, ckpt_status st, ckpt_error *err
   return st == CKPT_OK ? wst : st;
 }
 
-/* The first group: values prepared, large ones written, data files durable. */
-static ckpt_status write_values(ocdbt_w *w, ckpt_error *err) {
+static ckpt_status task_databases(void *arg, ckpt_error *err);
+
+/* The save's one group: the caller's first job, values prepared and the large ones written,
+ * data files closed durably, the databases encoded and written, the caller's last job; waited
+ * for here. */
+static ckpt_status write_all(ocdbt_w *w, const ckpt_ocdbt_write_jobs *jobs, ckpt_error *err) {
   ckpt_write_plan *j = w->j;
   ckpt_engine *e = j->engine_used;
   w->segments = calloc(j->n_chunks ? j->n_chunks : 1, sizeof *w->segments);
   ckpt_future **done = calloc(j->n_chunks + 1, sizeof *done);
+  ckpt_future *first = NULL, *databases = NULL;
   ckpt_status st = CKPT_OK;
   if (w->segments == NULL || done == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (st == CKPT_OK)
     st = ckpt_engine_group_new(e, j->dir, &j->group, err);
+  if (st == CKPT_OK && jobs != NULL && jobs->first != NULL) {
+    ckpt_engine_job_opts o = {.label = "the caller's first job"};
+    st = ckpt_engine_call(j->group, jobs->first, j, &o, &first, err);
+  }
   size_t n_done = 0;
-  if (st == CKPT_OK) {
+  bool values = j->n_leaves > 0; /* no keys: no database (docs/format.md, "OCDBT") */
+  if (st == CKPT_OK && values) {
     ckpt_engine_job_opts o = {.label = "encoding .zarray values"};
     st = ckpt_engine_call(j->group, task_zarrays, w, &o, &done[n_done], err);
     n_done += st == CKPT_OK;
@@ -296,7 +334,7 @@ static ckpt_status write_values(ocdbt_w *w, ckpt_error *err) {
     }
     n_done++;
   }
-  {
+  if (values) {
     /* Also after a failed submission, so descriptors are closed (without fsync). */
     ckpt_engine_job_opts o = {.after = done, .n_after = n_done, .label = "closing OCDBT data"};
     if (j->group != NULL) {
@@ -305,6 +343,41 @@ static ckpt_status write_values(ocdbt_w *w, ckpt_error *err) {
       if (st == CKPT_OK)
         st = cst;
     }
+  }
+  /* The databases need every chunk's file and offset: after the segment jobs (which claim
+   * them), not after their writes. */
+  if (st == CKPT_OK && values) {
+    ckpt_engine_job_opts o = {.after = done, .n_after = n_done, .label = "OCDBT databases"};
+    st = ckpt_engine_call(j->group, task_databases, w, &o, &databases, err);
+  }
+  ckpt_future *known = NULL;
+  if (st == CKPT_OK && jobs != NULL && jobs->values_known != NULL) {
+    /* The segment jobs fill the CRCs and sizes, the .zarray job the texts' (done[]). */
+    ckpt_future **pre = malloc((n_done + 1) * sizeof *pre);
+    if (pre == NULL) {
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    } else {
+      memcpy(pre, done, n_done * sizeof *pre);
+      size_t n_pre = n_done;
+      if (first != NULL)
+        pre[n_pre++] = first;
+      ckpt_engine_job_opts o = {
+          .after = pre, .n_after = n_pre, .label = "the caller's job on the values"};
+      st = ckpt_engine_call(j->group, jobs->values_known, j, &o, &known, err);
+      free(pre);
+    }
+  }
+  if (st == CKPT_OK && jobs != NULL && jobs->last != NULL) {
+    ckpt_future *pre[3];
+    size_t n_pre = 0;
+    if (first != NULL)
+      pre[n_pre++] = first;
+    if (known != NULL)
+      pre[n_pre++] = known;
+    if (databases != NULL)
+      pre[n_pre++] = databases;
+    ckpt_engine_job_opts o = {.after = pre, .n_after = n_pre, .label = "the caller's last job"};
+    st = ckpt_engine_call(j->group, jobs->last, j, &o, NULL, err);
   }
   free(done);
   if (j->group != NULL)
@@ -509,7 +582,8 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The second group: the process database's nodes and manifest, the root database's. */
+/* The process database's nodes and manifest, the root database's, submitted to the save's
+ * group as durable files. */
 static ckpt_status write_databases(ocdbt_w *w, const key_table *t, ckpt_error *err) {
   ckpt_write_plan *j = w->j;
   ckpt_ocdbt_config pc, rc;
@@ -561,26 +635,33 @@ static ckpt_status write_databases(ocdbt_w *w, const key_table *t, ckpt_error *e
     st = add_file_sum(j, rnode_name, &rnodes, err);
   if (st == CKPT_OK)
     st = add_file_sum(j, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
+  /* All four in parallel: no order among them is needed, as the commit makes the whole
+   * checkpoint appear at once, after every file of the group is durable. */
   if (st == CKPT_OK)
-    st = ckpt_engine_group_new(j->engine_used, j->dir, &j->group, err);
-  if (st == CKPT_OK) {
-    /* All four in parallel: no order among them is needed, as the commit makes the whole
-     * checkpoint appear at once, after every file here is durable. */
     st = submit_buf(j->group, j->dir, prel, &pnodes, err);
-    if (st == CKPT_OK)
-      st = submit_buf(j->group, j->dir, rnode_name, &rnodes, err);
-    if (st == CKPT_OK)
-      st = submit_buf(j->group, j->dir, pman_rel, &pman, err);
-    if (st == CKPT_OK)
-      st = submit_buf(j->group, j->dir, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
-    st = end_group(j, st, err);
-  }
+  if (st == CKPT_OK)
+    st = submit_buf(j->group, j->dir, rnode_name, &rnodes, err);
+  if (st == CKPT_OK)
+    st = submit_buf(j->group, j->dir, pman_rel, &pman, err);
+  if (st == CKPT_OK)
+    st = submit_buf(j->group, j->dir, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
   ckpt_ocdbt_buf_free(&pnodes);
   ckpt_ocdbt_buf_free(&pman);
   ckpt_ocdbt_buf_free(&rnodes);
   ckpt_ocdbt_buf_free(&rman);
   free(names);
   free(ids);
+  return st;
+}
+
+/* Function job once every chunk is prepared and claimed: the key table and both databases. */
+static ckpt_status task_databases(void *arg, ckpt_error *err) {
+  ocdbt_w *w = arg;
+  key_table t = {0};
+  ckpt_status st = build_keys(w->j, &t, err);
+  if (st == CKPT_OK)
+    st = write_databases(w, &t, err);
+  key_table_free(&t);
   return st;
 }
 
@@ -597,26 +678,21 @@ static ckpt_status make_dir(ckpt_io *io, const char *parent, const char *name, c
   return st;
 }
 
-ckpt_status ckpt_ocdbt_write(ckpt_write_plan *j, ckpt_error *err) {
-  if (j->n_leaves == 0)
-    return CKPT_OK; /* no keys: no database (docs/format.md, "OCDBT") */
+ckpt_status ckpt_ocdbt_write(ckpt_write_plan *j, const ckpt_ocdbt_write_jobs *jobs,
+                             ckpt_error *err) {
   ocdbt_w w = {.j = j,
                .target = j->ocdbt_data_file_bytes ? j->ocdbt_data_file_bytes
                                                   : CKPT_OCDBT_TARGET_DATA_FILE_SIZE};
   pthread_mutex_init(&w.mu, NULL);
-  ckpt_status st = make_dir(j->io, j->dir, CKPT_OCDBT_PROCESS_DIR_PREFIX "0", &w.pdir, err);
-  if (st == CKPT_OK)
+  ckpt_status st = CKPT_OK;
+  if (j->n_leaves > 0) /* no keys: no database (docs/format.md, "OCDBT") */
+    st = make_dir(j->io, j->dir, CKPT_OCDBT_PROCESS_DIR_PREFIX "0", &w.pdir, err);
+  if (st == CKPT_OK && j->n_leaves > 0)
     st = make_dir(j->io, w.pdir, CKPT_OCDBT_DATA_DIR, NULL, err);
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && j->n_leaves > 0)
     st = make_dir(j->io, j->dir, CKPT_OCDBT_DATA_DIR, NULL, err);
   if (st == CKPT_OK)
-    st = write_values(&w, err);
-  key_table t = {0};
-  if (st == CKPT_OK)
-    st = build_keys(j, &t, err);
-  if (st == CKPT_OK)
-    st = write_databases(&w, &t, err);
-  key_table_free(&t);
+    st = write_all(&w, jobs, err);
   free(w.files);
   free(w.segments);
   free(w.pdir);

@@ -48,11 +48,29 @@ ckpt_status ckpt_ocdbt_merge_encode(const ckpt_ocdbt_process_table *tables, size
                                     ckpt_ocdbt_buf *nodes, ckpt_ocdbt_buf *manifest,
                                     ckpt_error *err);
 
+/* Work of the caller (the zarr writer's item files) run as jobs of the OCDBT writer's one
+ * engine group, so that all of a save's files are written and made durable together, with one
+ * wait. Each may be NULL, gets the plan as its argument and may submit writes to plan->group:
+ *   first         starts with the values, with no prerequisite (_METADATA, which does not
+ *                 depend on the data);
+ *   values_known  once `first` is done and every value's CRC and size are known, in parallel
+ *                 with the encoding of the databases (most of _CHECKSUMS);
+ *   last          once `values_known` is done and plan->ocdbt_files is known (the databases'
+ *                 files: the rest of _CHECKSUMS).
+ * The data may still be on its way to the disk while they run. */
+typedef struct ckpt_ocdbt_write_jobs {
+  ckpt_status (*first)(void *plan, ckpt_error *err);
+  ckpt_status (*values_known)(void *plan, ckpt_error *err);
+  ckpt_status (*last)(void *plan, ckpt_error *err);
+} ckpt_ocdbt_write_jobs;
+
 /* Writes every array of the plan (plan->ocdbt) as the process database of process 0 and the
- * root database over it, durably, on plan->engine_used. Fills each chunk's crc and bytes and
- * each leaf's zcrc and zbytes (for _CHECKSUMS), and plan->ocdbt_files (the small files written,
- * with their CRCs). Runs on the save's background thread. */
-ckpt_status ckpt_ocdbt_write(ckpt_write_plan *plan, ckpt_error *err);
+ * root database over it, durably, on plan->engine_used, in one engine group with the caller's
+ * jobs (NULL: none). Fills each chunk's crc and bytes and each leaf's zcrc and zbytes (for
+ * _CHECKSUMS), and plan->ocdbt_files (the small files written, with their CRCs). Returns once
+ * everything the group wrote is durable. Runs on the save's background thread. */
+ckpt_status ckpt_ocdbt_write(ckpt_write_plan *plan, const ckpt_ocdbt_write_jobs *jobs,
+                             ckpt_error *err);
 
 /* A database built key by key, synchronously through ckpt/io.h (the `ckpt convert` tool, which
  * has the values of an existing item rather than a write plan): values over the inline limit

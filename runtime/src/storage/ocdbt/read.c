@@ -24,6 +24,8 @@ void ckpt_ocdbt_close(ckpt_ocdbt *db) {
   }
   free(db->entries);
   free(db->seen);
+  free(db->memo_src);
+  free(db->memo_result);
   pthread_mutex_destroy(&db->mu);
   free(db->dir);
   free(db);
@@ -171,4 +173,36 @@ int ocdbt_cmp_entry(const void *a, const void *b) {
   if (c)
     return c;
   return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+/* ---------------------------------------------------------------- the reader's memo */
+
+bool ckpt_ocdbt_memo_get(ckpt_ocdbt *db, const void *src, size_t n, void *out, size_t out_len) {
+  pthread_mutex_lock(&db->mu);
+  bool hit = db->memo_src != NULL && db->memo_n == n && db->memo_result_len == out_len &&
+             memcmp(db->memo_src, src, n) == 0;
+  if (hit)
+    memcpy(out, db->memo_result, out_len);
+  pthread_mutex_unlock(&db->mu);
+  return hit;
+}
+
+void ckpt_ocdbt_memo_put(ckpt_ocdbt *db, const void *src, size_t n, const void *result,
+                         size_t result_len) {
+  unsigned char *s = malloc(n ? n : 1), *r = malloc(result_len ? result_len : 1);
+  if (s == NULL || r == NULL) { /* only a memo: the next value is decoded again */
+    free(s);
+    free(r);
+    return;
+  }
+  memcpy(s, src, n);
+  memcpy(r, result, result_len);
+  pthread_mutex_lock(&db->mu);
+  free(db->memo_src);
+  free(db->memo_result);
+  db->memo_src = s;
+  db->memo_n = n;
+  db->memo_result = r;
+  db->memo_result_len = result_len;
+  pthread_mutex_unlock(&db->mu);
 }
