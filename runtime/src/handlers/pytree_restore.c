@@ -984,9 +984,11 @@ static ckpt_status build_saved(rs_ctx *c, ckpt_tree **out, ckpt_error *err) {
 static bool reads_meta_file(const rs_ctx *c, const rs_leaf *l) {
   const ckpt_meta_entry *e = &c->meta.entries[l->entry];
   const char *vt = e->value_type;
-  if (ckpt_meta_is_empty_type(vt) ||
-      (e->skip_deserialize && !ckpt_meta_is_array_type(vt) && strcmp(vt, CKPT_VT_STRING) != 0) ||
-      strcmp(vt, CKPT_VT_PLACEHOLDER) == 0 || strcmp(vt, CKPT_VT_STRING) == 0)
+  if (c->aggregate != NULL && !ckpt_meta_is_empty_type(vt) &&
+      ckpt_meta_entry_aggregate(c->aggregate, e) != NULL)
+    return false; /* a value of the legacy aggregate file */
+  if (ckpt_meta_is_empty_type(vt) || e->skip_deserialize || strcmp(vt, CKPT_VT_PLACEHOLDER) == 0 ||
+      strcmp(vt, CKPT_VT_STRING) == 0)
     return false;
   ckpt_error local = CKPT_ERROR_INIT;
   return c->ocdbt == NULL && ckpt_path_check_name(e->param, "parameter name", &local) == CKPT_OK &&
