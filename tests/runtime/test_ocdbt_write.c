@@ -956,7 +956,10 @@ Test(ocdbt_write, every_failing_operation_of_a_split_save_is_reported) {
   ckpt_io_set_fault(io, NULL, NULL);
   char *pd = pt_fmt("%s/ocdbt.process_0/d", dir);
   size_t nf = 0;
-  free_names(names_in(pd, &nf), nf);
+  /* Two statements: in one call the count could be read before names_in sets it (the order
+   * arguments are evaluated in is unspecified), leaking the names. */
+  char **names = names_in(pd, &nf);
+  free_names(names, nf);
   cr_assert_eq(nf, 4u, "three value files and the nodes");
   free(pd);
   pt_rmtree(dir);

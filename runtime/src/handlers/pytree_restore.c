@@ -37,6 +37,11 @@ typedef struct rs_leaf {
   ckpt_zarr_dest *dest;
   ckpt_zarr_read_req req;
   bool has_req;
+  /* The array's metadata file, read ahead on the engine (read_array_metas): req.meta and the
+   * outcome, which prepare_array then takes instead of reading the file itself. */
+  bool meta_read;
+  ckpt_status meta_st;
+  ckpt_error *meta_err; /* owned; the error when meta_st is not CKPT_OK */
 } rs_leaf;
 
 typedef struct tgt_leaf {
@@ -80,6 +85,7 @@ static void ctx_free(rs_ctx *c) {
     ckpt_array_free(l->array);
     free(l->array_dir);
     free(l->dest);
+    free(l->meta_err);
   }
   free(c->leaves);
   free(c->sorted);
@@ -463,7 +469,8 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   ckpt_error local = CKPT_ERROR_INIT;
   if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK)
     return leaf_fail(c, l, CKPT_EUNSAFE, local.message, err);
-  l->array_dir = ckpt_path_join(c->dir, e->param);
+  if (l->array_dir == NULL)
+    l->array_dir = ckpt_path_join(c->dir, e->param);
   if (l->array_dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_zarr_read_req *r = &l->req;
@@ -475,6 +482,12 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   } else if (c->ocdbt != NULL) {
     st = ckpt_zarr_read_meta_ocdbt(c->ocdbt, e->param, c->checksums, &r->meta, err);
     r->ocdbt = c->ocdbt;
+  } else if (l->meta_read) {
+    /* read ahead (read_array_metas): the same call's result, reported here so errors come in
+     * the order of the leaves, as without the read-ahead */
+    st = l->meta_st;
+    if (st != CKPT_OK && err != NULL)
+      *err = *l->meta_err;
   } else {
     st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
   }
@@ -963,6 +976,80 @@ static ckpt_status build_saved(rs_ctx *c, ckpt_tree **out, ckpt_error *err) {
   return st;
 }
 
+/* ---------------------------------------------------------------- metadata read-ahead */
+
+/* Whether prepare_leaf will read l's metadata file from its array directory (an array leaf of
+ * the zarr directory layout, not packed, not in an OCDBT database): the same tests, in the
+ * same order, as prepare_leaf and prepare_array make before that read. */
+static bool reads_meta_file(const rs_ctx *c, const rs_leaf *l) {
+  const ckpt_meta_entry *e = &c->meta.entries[l->entry];
+  const char *vt = e->value_type;
+  if (c->aggregate != NULL && !ckpt_meta_is_empty_type(vt) &&
+      ckpt_meta_entry_aggregate(c->aggregate, e) != NULL)
+    return false; /* a value of the legacy aggregate file */
+  if (ckpt_meta_is_empty_type(vt) || e->skip_deserialize || strcmp(vt, CKPT_VT_PLACEHOLDER) == 0 ||
+      strcmp(vt, CKPT_VT_STRING) == 0)
+    return false;
+  ckpt_error local = CKPT_ERROR_INIT;
+  return c->ocdbt == NULL && ckpt_path_check_name(e->param, "parameter name", &local) == CKPT_OK &&
+         ckpt_packed_find(&c->packed, e->param) == NULL;
+}
+
+typedef struct meta_jobs {
+  rs_ctx *c;
+  rs_leaf **leaves;
+} meta_jobs;
+
+static ckpt_status meta_task(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
+  (void)scratch;
+  meta_jobs *j = ctx;
+  rs_leaf *l = j->leaves[i];
+  const char *param = j->c->meta.entries[l->entry].param;
+  ckpt_error local = CKPT_ERROR_INIT;
+  l->meta_st =
+      ckpt_zarr_read_meta(j->c->io, l->array_dir, param, j->c->checksums, &l->req.meta, &local);
+  if (l->meta_st != CKPT_OK) {
+    l->meta_err = malloc(sizeof *l->meta_err);
+    if (l->meta_err == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading array '%s'", param);
+    *l->meta_err = local;
+  }
+  l->meta_read = true;
+  return CKPT_OK;
+}
+
+/* Reads the metadata files (.zarray / zarr.json) of the leaves prepare_leaf will take, in
+ * order, as parallel tasks on the engine. Read one after the other on the calling thread they
+ * were each a synchronous device read (directory, inode and file block) when the checkpoint is
+ * not in the page cache: 300 in a row before the first chunk read started, for the llm state
+ * (docs/performance.md, "Cold restore"). Each outcome, error included, is kept in its leaf and
+ * reported by prepare_array, so what a restore reports does not change. */
+static ckpt_status read_array_metas(rs_ctx *c, ckpt_engine *engine, rs_leaf **order, size_t n,
+                                    ckpt_error *err) {
+  rs_leaf **list = malloc((n ? n : 1) * sizeof *list);
+  if (list == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  size_t k = 0;
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
+    rs_leaf *l = order[i];
+    if (l->meta_read || l->array_dir != NULL || !reads_meta_file(c, l))
+      continue;
+    l->array_dir = ckpt_path_join(c->dir, c->meta.entries[l->entry].param);
+    if (l->array_dir == NULL)
+      st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    else
+      list[k++] = l;
+  }
+  /* one file is read as fast in place as through a task */
+  if (st == CKPT_OK && k > 1) {
+    meta_jobs j = {c, list};
+    st = ckpt_task_run(engine, c->dir, k, meta_task, NULL, &j, err);
+  }
+  free(list);
+  return st;
+}
+
 /* ---------------------------------------------------------------- the restore */
 
 static ckpt_status task_read(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_error *err) {
@@ -988,6 +1075,8 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
   c.what = spec && spec->what ? spec->what : "PyTree restore";
   ckpt_zarr_chunk_task *tasks = NULL;
   size_t n_tasks = 0, cap_tasks = 0;
+  rs_leaf **order = NULL;
+  size_t n_order = 0;
   ckpt_status st;
   if (dir == NULL)
     return ckpt_error_set(err, CKPT_EINVAL, "%s: no directory", c.what);
@@ -1084,6 +1173,24 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
     st = match_target(&c, err);
     if (st != CKPT_OK)
       goto done;
+  }
+  /* the leaves to prepare, in the order they are prepared */
+  order = malloc((c.n_leaves + c.n_tgt + 1) * sizeof *order);
+  if (order == NULL) {
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    goto done;
+  }
+  if (spec && spec->target) {
+    for (size_t i = 0; i < c.n_tgt; i++)
+      if (c.tgt[i].saved != NULL)
+        order[n_order++] = c.tgt[i].saved;
+  } else {
+    for (size_t i = 0; i < c.n_leaves; i++)
+      if (c.leaves[i].matched)
+        order[n_order++] = &c.leaves[i];
+  }
+  st = read_array_metas(&c, engine, order, n_order, err);
+  if (spec && spec->target) {
     for (size_t i = 0; i < c.n_tgt && st == CKPT_OK; i++)
       if (c.tgt[i].saved != NULL)
         st = prepare_leaf(&c, c.tgt[i].saved, c.tgt[i].node, err);
@@ -1116,6 +1223,7 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
     st = build_saved(&c, out, err);
   }
 done:
+  free(order);
   free(tasks);
   ctx_free(&c);
   return st;
