@@ -149,7 +149,7 @@ static bool has_zarr_child(ckpt_io *io, const char *dir) {
       continue;
     char *sub = ckpt_path_join(dir, names[i]);
     found = sub != NULL && cli_kind_of(io, dir, names[i]) == CKPT_IO_KIND_DIR &&
-            is_file(io, sub, CKPT_ZARR_METADATA_FILE);
+            (is_file(io, sub, CKPT_ZARR_METADATA_FILE) || is_file(io, sub, CKPT_ZARR3_METADATA_FILE));
     free(sub);
   }
   ckpt_io_free_names(names, n);
@@ -167,10 +167,11 @@ static ckpt_status detect(ckpt_io *io, cli_item *it, int depth, ckpt_error *err)
     it->kind = CLI_ITEM_UNKNOWN;
     return CKPT_OK;
   }
-  /* A PyTree item without _METADATA (older Orbax) still has its legacy aggregate file or
-   * array_metadatas/ (storage/pytree_meta.h, ckpt_pytree_meta_read_any). */
+  /* A PyTree item without _METADATA (older Orbax) still has its legacy aggregate file,
+   * array_metadatas/ or its OCDBT database (storage/pytree_meta.h, ckpt_pytree_meta_read_any). */
   if (is_file(io, it->dir, CKPT_METADATA_FILE) || is_file(io, it->dir, CKPT_AGGREGATE_FILE) ||
-      cli_kind_of(io, it->dir, CKPT_ARRAY_METADATAS_DIR) == CKPT_IO_KIND_DIR)
+      cli_kind_of(io, it->dir, CKPT_ARRAY_METADATAS_DIR) == CKPT_IO_KIND_DIR ||
+      ckpt_ocdbt_present(io, it->dir))
     it->kind = CLI_ITEM_PYTREE;
   else if (is_file(io, it->dir, "proto.pbtxt"))
     it->kind = CLI_ITEM_PROTO;

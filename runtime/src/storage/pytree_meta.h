@@ -108,7 +108,7 @@ typedef enum ckpt_meta_source {
   CKPT_META_FROM_FILE,            /* _METADATA */
   CKPT_META_FROM_AGGREGATE,       /* the legacy msgpack `checkpoint` file (storage/aggregate.h) */
   CKPT_META_FROM_ARRAY_METADATAS, /* array_metadatas/process_0 (+ the zarr arrays present) */
-  CKPT_META_FROM_ZARRAYS          /* the zarr arrays (subdirectories with .zarray) alone */
+  CKPT_META_FROM_ZARRAYS          /* the zarr arrays alone (directories, or OCDBT keys) */
 } ckpt_meta_source;
 
 /* The tree of a PyTree item written by any Orbax version (pytree_meta_any.c): _METADATA when

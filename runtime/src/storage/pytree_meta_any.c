@@ -6,12 +6,16 @@
  * without either Orbax lists the item's arrays (its `utils.pytree_structure`): a parameter name
  * is the '.'-joined key path, so the rebuilt tree is nested dicts. The entries built here are
  * the ones Orbax's _METADATA has for the same trees — aggregated leaves are `skip_deserialize`
- * with their value type, stored leaves are not — so every reader handles one model. */
+ * with their value type, stored leaves are not — so every reader handles one model. An item
+ * whose arrays are in OCDBT (a manifest.ocdbt) lists them as the database's `<param>/.zarray`
+ * and `<param>/zarr.json` keys; a zarr.json (in the database or a directory) sets use_zarr3,
+ * which _METADATA would have said. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "storage/aggregate.h"
+#include "storage/ocdbt/ocdbt.h"
 #include "storage/pytree_meta.h"
 #include "storage/subdirs.h"
 #include "storage/zarr_io.h"
@@ -205,8 +209,59 @@ static ckpt_status param_dir_name_ok(const char *name, ckpt_error *err) {
   return ckpt_path_check_name(name, "parameter name", err);
 }
 
-/* The item's zarr arrays (subdirectories holding a .zarray) and its _strings.json leaves. */
-static ckpt_status from_files(ckpt_io *io, const char *dir, builder *b, ckpt_error *err) {
+/* The name before a key's last '/' when the rest is `name` and the name is one path part
+ * (Orbax's parameter names hold no '/'); NULL otherwise. Owned by the caller. */
+static char *array_key_param(const char *key, size_t len, const char *name) {
+  size_t nl = strlen(name);
+  if (len <= nl + 1 || strcmp(key + len - nl, name) != 0 || key[len - nl - 1] != '/')
+    return NULL;
+  size_t pl = len - nl - 1;
+  if (memchr(key, '/', pl) != NULL || memchr(key, '\0', pl) != NULL)
+    return NULL;
+  char *p = malloc(pl + 1);
+  if (p != NULL) {
+    memcpy(p, key, pl);
+    p[pl] = '\0';
+  }
+  return p;
+}
+
+/* The arrays in the item's OCDBT database: its `<param>/.zarray` (zarr v2) and
+ * `<param>/zarr.json` (zarr v3) keys. A database that does not open is the error (it names
+ * the missing or damaged file): its arrays cannot be read either. */
+static ckpt_status from_ocdbt(ckpt_io *io, const char *dir, builder *b, bool *zarr3,
+                              ckpt_error *err) {
+  ckpt_ocdbt *db = NULL;
+  ckpt_status st = ckpt_ocdbt_open(io, dir, &db, err);
+  size_t n = st == CKPT_OK ? ckpt_ocdbt_count(db) : 0;
+  for (size_t i = 0; i < n && st == CKPT_OK; i++) {
+    size_t len;
+    const char *key = ckpt_ocdbt_key(db, i, &len);
+    bool v3 = false;
+    char *param = array_key_param(key, len, ".zarray");
+    if (param == NULL) {
+      param = array_key_param(key, len, "zarr.json");
+      v3 = param != NULL;
+    }
+    if (param == NULL)
+      continue; /* a chunk, or a key that names no array */
+    st = param_dir_name_ok(param, err);
+    if (st == CKPT_OK)
+      st = add_param(b, param, CKPT_VT_NDARRAY, 0, NULL, err);
+    *zarr3 = *zarr3 || v3;
+    free(param);
+  }
+  if (st != CKPT_OK)
+    ckpt_error_prefix(err, "the OCDBT database of '%s' (no %s to say what it holds): ", dir,
+                      CKPT_METADATA_FILE);
+  ckpt_ocdbt_close(db);
+  return st;
+}
+
+/* The item's zarr arrays (subdirectories holding a .zarray, or a zarr v3 zarr.json) and its
+ * _strings.json leaves. */
+static ckpt_status from_files(ckpt_io *io, const char *dir, builder *b, bool *zarr3,
+                              ckpt_error *err) {
   char **names = NULL;
   size_t n = 0;
   ckpt_status st = ckpt_list_subdirs(io, dir, param_dir_name_ok, &names, &n, err);
@@ -219,6 +274,16 @@ static ckpt_status from_files(ckpt_io *io, const char *dir, builder *b, ckpt_err
       st = oom(err);
     else
       st = ckpt_io_stat(io, za, &kind, &size, err);
+    if (st == CKPT_OK && kind != CKPT_IO_KIND_FILE) {
+      free(za);
+      za = ckpt_path_join(sub, "zarr.json");
+      if (za == NULL)
+        st = oom(err);
+      else
+        st = ckpt_io_stat(io, za, &kind, &size, err);
+      if (st == CKPT_OK && kind == CKPT_IO_KIND_FILE)
+        *zarr3 = true;
+    }
     if (st == CKPT_OK && kind == CKPT_IO_KIND_FILE)
       st = add_param(b, names[i], CKPT_VT_NDARRAY, 0, NULL, err);
     free(za);
@@ -302,12 +367,17 @@ ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_
     bool found;
     st = from_array_metadatas(io, dir, &b, &found, err);
     *source = found ? CKPT_META_FROM_ARRAY_METADATAS : CKPT_META_FROM_ZARRAYS;
+    bool zarr3 = false;
+    meta->use_ocdbt = ckpt_ocdbt_present(io, dir);
+    if (st == CKPT_OK && meta->use_ocdbt)
+      st = from_ocdbt(io, dir, &b, &zarr3, err);
     if (st == CKPT_OK)
-      st = from_files(io, dir, &b, err);
+      st = from_files(io, dir, &b, &zarr3, err);
+    meta->use_zarr3 = zarr3;
     if (st == CKPT_OK && meta->n == 0)
       st = ckpt_error_set(err, CKPT_ENOENT,
                           "'%s' holds no PyTree: no %s, no legacy aggregate file '%s', no %s and "
-                          "no zarr arrays",
+                          "no zarr arrays (directories or OCDBT keys)",
                           dir, CKPT_METADATA_FILE, CKPT_AGGREGATE_FILE, CKPT_ARRAY_METADATAS_FILE);
     if (st == CKPT_OK)
       qsort(meta->entries, meta->n, sizeof *meta->entries, cmp_entry);
