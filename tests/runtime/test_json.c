@@ -148,6 +148,38 @@ Test(json_text, duplicate_keys_keep_last_value_at_first_position) {
   cJSON_Delete(v);
 }
 
+/* The loader skips its duplicate search while keys arrive strictly increasing (Orbax's sorted
+ * documents): a repeat right after its first, or after a sorted run, must still be found. */
+Test(json_text, duplicates_after_sorted_keys_are_still_merged) {
+  cJSON *v = load_ok("{\"a\": 1, \"b\": 2, \"b\": 3}");
+  cr_assert_eq(cJSON_GetArraySize(v), 2);
+  cr_assert_eq(cJSON_GetObjectItemCaseSensitive(v, "b")->valuedouble, 3.0);
+  cJSON_Delete(v);
+  v = load_ok("{\"a\": 1, \"b\": 2, \"c\": 3, \"a\": 4}");
+  cr_assert_eq(cJSON_GetArraySize(v), 3);
+  cr_assert_str_eq(v->child->string, "a");
+  cr_assert_eq(v->child->valuedouble, 4.0);
+  cJSON_Delete(v);
+  /* names and values with escapes (copied through the escape decoder) and without */
+  v = load_ok("{\"k\\u00e9\": \"v\\n\", \"k\\u00e9\": \"w\", \"z\": \"\"}");
+  cr_assert_eq(cJSON_GetArraySize(v), 2);
+  cr_assert_str_eq(v->child->string, "k\xc3\xa9");
+  cr_assert_str_eq(v->child->valuestring, "w");
+  cr_assert_str_eq(v->child->next->valuestring, "");
+  cJSON_Delete(v);
+  v = load_ok("{\"a\": 1, \"b\": {\"x\": 1, \"x\": 2}, \"c\": 3}");
+  cr_assert_eq(cJSON_GetArraySize(v), 3);
+  cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "b")), 1);
+  cJSON_Delete(v);
+  ckpt_error err = CKPT_ERROR_INIT;
+  v = NULL;
+  const char *text = "{\"a\": 1, \"b\": 2, \"b\": 3}";
+  cr_assert_eq(ckpt_json_load_opts(text, strlen(text), "metadata", CKPT_JSON_UNIQUE_KEYS, &v, &err),
+               CKPT_ECORRUPT);
+  cr_assert(strstr(err.message, "more than once"), "%s", err.message);
+  cr_assert_null(v);
+}
+
 Test(json_text, integers_beyond_2_53_are_kept_exactly) {
   cJSON *v = load_ok(
       "[9007199254740993, -9223372036854775809, 18446744073709551615, "

@@ -184,6 +184,40 @@ JR_NOINLINE static ckpt_status parse_string(reader *r, ckpt_tf_buf *b) {
   return CKPT_OK;
 }
 
+/* A string literal at pos (which is '"') as a malloc'ed, NUL-terminated string of exactly its
+ * length in *out (caller frees), to become a cJSON item's name or value as it is. Most strings
+ * have no escape: they are copied straight from the text; the others go through parse_string
+ * and its buffer is shrunk (it is at least 256 bytes: kept per item, that tripled the memory
+ * and the time of a large document). */
+static ckpt_status parse_string_owned(reader *r, char **out) {
+  *out = NULL;
+  size_t run = r->pos + 1;
+  while (run < r->n && r->s[run] != '"' && r->s[run] != '\\' && (unsigned char)r->s[run] >= 0x20)
+    run++;
+  if (run < r->n && r->s[run] == '"') {
+    size_t len = run - r->pos - 1, bad;
+    if (!ckpt_tf_utf8_valid((const uint8_t *)r->s + r->pos + 1, len, &bad))
+      return fail_at(r, r->pos + 1 + bad, "invalid UTF-8 in string");
+    char *str = malloc(len + 1);
+    if (!str)
+      return oom(r);
+    memcpy(str, r->s + r->pos + 1, len);
+    str[len] = '\0';
+    r->pos = run + 1;
+    *out = str;
+    return CKPT_OK;
+  }
+  ckpt_tf_buf b = CKPT_TF_BUF_INIT;
+  ckpt_status st = parse_string(r, &b);
+  if (st != CKPT_OK) {
+    ckpt_tf_buf_free(&b);
+    return st;
+  }
+  char *shrunk = realloc(b.data, b.len + 1);
+  *out = shrunk ? shrunk : b.data;
+  return CKPT_OK;
+}
+
 /* A number item with valueint saturated the way cJSON does, without the UB of casting NaN
  * or infinity to int. */
 static cJSON *make_number(double d) {
@@ -322,6 +356,8 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
     return oom(r);
   ckpt_status st = CKPT_OK;
   size_t n = 0;
+  const cJSON *last = NULL; /* the member added last */
+  bool sorted = true;       /* the keys so far are strictly increasing (so unique) */
   char fb[24];
   skip_ws(r);
   if (r->pos < r->n && r->s[r->pos] == '}') {
@@ -336,33 +372,39 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
                    open, found(r, fb, sizeof fb));
       break;
     }
-    ckpt_tf_buf key = CKPT_TF_BUF_INIT;
-    st = parse_string(r, &key);
-    if (st != CKPT_OK) {
-      ckpt_tf_buf_free(&key);
+    char *key;
+    st = parse_string_owned(r, &key);
+    if (st != CKPT_OK)
       break;
-    }
     skip_ws(r);
     if (r->pos >= r->n || r->s[r->pos] != ':') {
-      st = fail_at(r, r->pos, "expected ':' after object key \"%.60s\", found %s", key.data,
+      st = fail_at(r, r->pos, "expected ':' after object key \"%.60s\", found %s", key,
                    found(r, fb, sizeof fb));
-      ckpt_tf_buf_free(&key);
+      free(key);
       break;
     }
     r->pos++;
     cJSON *value = NULL;
     st = parse_value(r, &value, depth + 1);
     if (st != CKPT_OK) {
-      ckpt_tf_buf_free(&key);
+      free(key);
       break;
     }
-    int added = cJSON_AddItemToObject(obj, key.data, value);
-    ckpt_tf_buf_free(&key);
-    if (!added) {
+    /* Keys that arrive in strictly increasing order are unique: dedupe_members (a malloc and
+     * a sort of every key) is then skipped. Orbax's large flat documents (_METADATA's
+     * tree_metadata, _CHECKSUMS' arrays) come sorted, so this is one strcmp per member. */
+    if (sorted && last != NULL && strcmp(last->string, key) >= 0)
+      sorted = false;
+    /* The key becomes the member's name as it is (cJSON_AddItemToObject would copy it:
+     * item->string is malloc'ed and freed by cJSON_Delete), one allocation and copy fewer
+     * per member. value is new, so it has no name and no cJSON_StringIsConst. */
+    value->string = key;
+    if (!cJSON_AddItemToArray(obj, value)) {
       cJSON_Delete(value);
       st = oom(r);
       break;
     }
+    last = value;
     n++;
     skip_ws(r);
     if (r->pos < r->n && r->s[r->pos] == ',') {
@@ -377,7 +419,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
                  found(r, fb, sizeof fb));
     break;
   }
-  if (st == CKPT_OK && n > 1)
+  if (st == CKPT_OK && n > 1 && !sorted)
     st = dedupe_members(r, obj, n, open);
   if (st != CKPT_OK) {
     cJSON_Delete(obj);
@@ -446,15 +488,19 @@ static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
     case '[':
       return parse_array(r, out, depth);
     case '"': {
-      ckpt_tf_buf b = CKPT_TF_BUF_INIT;
-      ckpt_status st = parse_string(r, &b);
-      if (st == CKPT_OK) {
-        *out = cJSON_CreateString(b.data);
-        if (!*out)
-          st = oom(r);
+      char *str;
+      ckpt_status st = parse_string_owned(r, &str);
+      if (st != CKPT_OK)
+        return st;
+      /* The string becomes the item's as it is, rather than a copy of it: a reference item,
+       * then owned (without cJSON_IsReference, cJSON_Delete frees valuestring). */
+      *out = cJSON_CreateStringReference(str);
+      if (*out == NULL) {
+        free(str);
+        return oom(r);
       }
-      ckpt_tf_buf_free(&b);
-      return st;
+      (*out)->type &= ~cJSON_IsReference;
+      return CKPT_OK;
     }
     default:
       break;
