@@ -127,8 +127,8 @@ ckpt_status ckpt_manifest_write_noted(ckpt_io *io, const char *dir, const cJSON 
                                       const ckpt_file_sum *meta_sum, ckpt_error *err);
 /* The entry of one array, or NULL (also when s is NULL). Owned by s. */
 const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param);
-/* The whole document, for a caller that adds to it and writes it again (ckpt unpack): the
- * index does not see what is added. Owned by s. */
+/* The whole document as read (the fuzz target walks it); the index does not see changes made
+ * to it. Owned by s. */
 cJSON *ckpt_checksums_doc(ckpt_checksums *s);
 void ckpt_checksums_free(ckpt_checksums *s); /* NULL is a no-op */
 
