@@ -35,30 +35,6 @@ static ckpt_status save(const char *dir, const ckpt_tree *t, const save_opts *o,
   return ckpt_pytree_save_sync(NULL, false, dir, &spec, err);
 }
 
-static bool has(const char *dir, const char *name) {
-  char *p = pt_fmt("%s/%s", dir, name);
-  bool r = pt_exists(p);
-  free(p);
-  return r;
-}
-
-/* Restores dir (through the library's OCDBT reader) with and without a target and verifies it.
- * Without a target bytes come back as uint8 arrays and tuples as lists (as in Orbax), so only
- * the targeted restore is compared whole; the other must have the same leaf count. */
-static void roundtrip(const char *dir, const ckpt_tree *t) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *back = NULL;
-  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(ckpt_tree_count(back), ckpt_tree_count(t));
-  ckpt_tree_free(back);
-  cr_assert_eq(pt_restore(dir, t, &back, &err), CKPT_OK, "%s", err.message);
-  cr_assert(ckpt_tree_equal(t, back), "'%s' restores other values", dir);
-  ckpt_tree_free(back);
-  uint64_t n = 0;
-  cr_assert_eq(ckpt_pytree_verify(NULL, dir, &n, &err), CKPT_OK, "%s", err.message);
-  cr_assert_gt(n, 0);
-}
-
 /* The names in dir (not . and ..), sorted, count in *n. */
 static char **names_in(const char *dir, size_t *n) {
   DIR *d = opendir(dir);
@@ -156,12 +132,12 @@ Test(ocdbt_write, layout_keys_and_values_match_the_zarr_save) {
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
   o.ocdbt = false;
   cr_assert_eq(save(plain, t, &o, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   /* Orbax's files, no array directory. */
-  cr_assert(has(dir, "manifest.ocdbt") && has(dir, "d") &&
-            has(dir, "ocdbt.process_0/manifest.ocdbt") && has(dir, "ocdbt.process_0/d") &&
-            has(dir, "_METADATA") && has(dir, "_CHECKSUMS"));
-  cr_assert(!has(dir, "params.w") && !has(dir, "params.big") && !has(dir, "step"));
+  cr_assert(pt_has(dir, "manifest.ocdbt") && pt_has(dir, "d") &&
+            pt_has(dir, "ocdbt.process_0/manifest.ocdbt") && pt_has(dir, "ocdbt.process_0/d") &&
+            pt_has(dir, "_METADATA") && pt_has(dir, "_CHECKSUMS"));
+  cr_assert(!pt_has(dir, "params.w") && !pt_has(dir, "params.big") && !pt_has(dir, "step"));
   cJSON *meta = json_file(dir, "_METADATA");
   cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(meta, "use_ocdbt")));
   cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(meta, "use_zarr3")));
@@ -259,7 +235,7 @@ Test(ocdbt_write, values_up_to_1024_bytes_are_inline) {
   }
   cr_assert_eq(db.num_indirect_value_bytes, 1025 + 4096);
   ow_free(&db);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }
@@ -310,7 +286,7 @@ Test(ocdbt_write, data_files_split_at_the_target_size) {
     free(rel);
   }
   cr_assert_eq(value_files, 11u);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   for (int i = 0; i < 20; i++) {
     char name[16], key[32];
     snprintf(name, sizeof name, "a%02d", i);
@@ -375,7 +351,7 @@ Test(ocdbt_write, every_dtype_and_rank_round_trips) {
   ckpt_tree *t = pt_every_dtype_tree(true);
   save_opts o = {.ocdbt = true};
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }
@@ -403,7 +379,7 @@ Test(ocdbt_write, neighbours_with_equal_metadata_keep_their_own) {
   la.chunk_byte_size = 4 * 16 * 4;
   save_opts o = {.ocdbt = true, .la = &la, .n_la = 1};
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   ckpt_tree *back = NULL;
   cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
   const char *names[] = {"a0", "a1", "a2", "a3", "a4", "a5"};
@@ -456,7 +432,7 @@ Test(ocdbt_write, zero_copy_save_of_many_arrays) {
     cr_assert_eq(memcmp(ckpt_array_data(a), ckpt_array_data(w), 2048), 0, "%s differs", name);
   }
   ckpt_tree_free(back);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }
@@ -488,7 +464,7 @@ Test(ocdbt_write, item_without_arrays_has_no_database) {
   ckpt_tree_dict_set(t, "name", ckpt_tree_new_string("run"), &err);
   save_opts o = {.ocdbt = true};
   cr_assert_eq(save(dir, t, &o, &err), CKPT_OK, "%s", err.message);
-  cr_assert(!has(dir, "manifest.ocdbt") && !has(dir, "ocdbt.process_0") && !has(dir, "d"));
+  cr_assert(!pt_has(dir, "manifest.ocdbt") && !pt_has(dir, "ocdbt.process_0") && !pt_has(dir, "d"));
   cJSON *meta = json_file(dir, "_METADATA");
   cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(meta, "use_ocdbt")));
   cJSON_Delete(meta);
@@ -521,7 +497,7 @@ Test(ocdbt_write, damage_is_found) {
   ckpt_error_clear(&err);
   cr_assert_eq(ckpt_pytree_verify(NULL, dir, NULL, &err), CKPT_ECORRUPT, "%s", err.message);
   pt_flip(data, (long)big->offset + 100);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   char *node = pt_fmt("%s/%s", dir, db.root_file);
   pt_flip(node, 40);
   ckpt_error_clear(&err);
@@ -745,8 +721,8 @@ Test(ocdbt_write, checkpointer_options) {
       ckpt_checkpointer *c = make_ckptr(async, NULL, cases[k].ocdbt, cases[k].pack, false);
       ckpt_error err = CKPT_ERROR_INIT;
       cr_assert_eq(ckptr_save(c, path, t, &err), CKPT_OK, "%s", err.message);
-      cr_assert_eq(has(path, "manifest.ocdbt"), cases[k].want, "case %zu", k);
-      cr_assert_eq(has(path, "params.w/.zarray"), !cases[k].want, "case %zu", k);
+      cr_assert_eq(pt_has(path, "manifest.ocdbt"), cases[k].want, "case %zu", k);
+      cr_assert_eq(pt_has(path, "params.w/.zarray"), !cases[k].want, "case %zu", k);
       cJSON *meta = json_file(path, "_METADATA");
       cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItem(meta, "use_ocdbt")), cases[k].want);
       cJSON_Delete(meta);
@@ -765,8 +741,8 @@ Test(ocdbt_write, checkpointer_options) {
       ckpt_checkpointer *c = make_ckptr(async, NULL, oc == 1, 0, true);
       ckpt_error err = CKPT_ERROR_INIT;
       cr_assert_eq(ckptr_save(c, path, t, &err), CKPT_OK, "%s", err.message);
-      cr_assert_eq(has(path, "manifest.ocdbt"), oc == 1);
-      cr_assert_eq(has(path, "params.w/zarr.json"), oc == 0);
+      cr_assert_eq(pt_has(path, "manifest.ocdbt"), oc == 1);
+      cr_assert_eq(pt_has(path, "params.w/zarr.json"), oc == 0);
       cJSON *meta = json_file(path, "_METADATA");
       cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(meta, "use_zarr3")));
       cJSON_Delete(meta);
@@ -811,7 +787,7 @@ Test(ocdbt_write, tight_memory_budget) {
                          &err);
     }
     cr_assert_eq(ckptr_save(c, path, t, &err), CKPT_OK, "%s", err.message);
-    cr_assert(has(path, "manifest.ocdbt") && !has(path, "m00"));
+    cr_assert(pt_has(path, "manifest.ocdbt") && !pt_has(path, "m00"));
     expect_restore(c, path, t);
     cr_assert_eq(ckpt_checkpointer_close(c, &err), CKPT_OK, "%s", err.message);
     ckpt_tree_free(t);
@@ -840,8 +816,8 @@ Test(ocdbt_write, manager_passes_the_option) {
   ckpt_args_delete(&args->base);
   cr_assert_eq(ckpt_manager_wait_until_finished(m, &err), CKPT_OK, "%s", err.message);
   char *item = pt_fmt("%s/1/state", root);
-  cr_assert(has(item, "manifest.ocdbt") && has(item, "ocdbt.process_0/manifest.ocdbt"));
-  cr_assert(!has(item, "params.w"));
+  cr_assert(pt_has(item, "manifest.ocdbt") && pt_has(item, "ocdbt.process_0/manifest.ocdbt"));
+  cr_assert(!pt_has(item, "params.w"));
   free(item);
   ckpt_value v;
   cr_assert_eq(ckpt_manager_restore(m, 1, NULL, &v, &err), CKPT_OK, "%s", err.message);

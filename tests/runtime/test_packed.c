@@ -71,45 +71,20 @@ static ckpt_status save_packed(const char *dir, const ckpt_tree *t, uint64_t lim
   return CKPT_OK;
 }
 
-static bool has(const char *dir, const char *name) {
-  char *p = pt_fmt("%s/%s", dir, name);
-  bool r = pt_exists(p);
-  free(p);
-  return r;
-}
-
-/* Restores dir with and without a target and verifies it. Without a target bytes come back as
- * uint8 arrays and tuples as lists (as in Orbax), so only the targeted restore is compared
- * whole; the other must have the same leaf count. */
-static void roundtrip(const char *dir, const ckpt_tree *t) {
-  ckpt_error err = CKPT_ERROR_INIT;
-  ckpt_tree *back = NULL;
-  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
-  cr_assert_eq(ckpt_tree_count(back), ckpt_tree_count(t));
-  ckpt_tree_free(back);
-  /* and with the saved tree as target */
-  cr_assert_eq(pt_restore(dir, t, &back, &err), CKPT_OK, "%s", err.message);
-  cr_assert(ckpt_tree_equal(t, back));
-  ckpt_tree_free(back);
-  uint64_t n = 0;
-  cr_assert_eq(ckpt_pytree_verify(NULL, dir, &n, &err), CKPT_OK, "%s", err.message);
-  cr_assert_gt(n, 0);
-}
-
 Test(packed, mixed_item_round_trip_and_layout) {
   char *dir = pt_tmpdir();
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = pt_mixed_tree(1, false);
   ckpt_pytree_leaf_save la = {.param = "params.zeros", .compression = CKPT_COMPRESSION_ZSTD};
   cr_assert_eq(save_packed(dir, t, 4096, &la, 1, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   /* Small leaves are in the packed file, the 16 KiB one in its own zarr directory. */
-  cr_assert(has(dir, "_PACKED") && has(dir, "_PACKED.0"));
-  cr_assert(has(dir, "params.big/.zarray") && has(dir, "params.big/0.0"));
+  cr_assert(pt_has(dir, "_PACKED") && pt_has(dir, "_PACKED.0"));
+  cr_assert(pt_has(dir, "params.big/.zarray") && pt_has(dir, "params.big/0.0"));
   const char *packed[] = {"params.w", "params.bf", "params.empty", "params.zeros",
                           "step",     "lr",        "blob"};
   for (size_t i = 0; i < sizeof packed / sizeof *packed; i++)
-    cr_assert(!has(dir, packed[i]), "%s has a directory", packed[i]);
+    cr_assert(!pt_has(dir, packed[i]), "%s has a directory", packed[i]);
   /* The index: sorted compact JSON, zarray as the .zarray would be, compressed zero leaf. */
   char *p = pt_fmt("%s/_PACKED", dir);
   char *text = pt_read(p, NULL);
@@ -138,7 +113,7 @@ Test(packed, every_dtype_and_rank) {
   ckpt_error err = CKPT_ERROR_INIT;
   ckpt_tree *t = pt_every_dtype_tree(true);
   cr_assert_eq(save_packed(dir, t, 1 << 20, NULL, 0, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   /* Every chunk starts at a multiple of 64. */
   ckpt_packed_index idx;
   cr_assert_eq(ckpt_packed_read(NULL, dir, &idx, &err), CKPT_OK, "%s", err.message);
@@ -159,7 +134,7 @@ Test(packed, sharded_resharded_and_partial_restore) {
   int32_t src[24];
   ckpt_tree *t = pt_row_sharded_tree(src);
   cr_assert_eq(save_packed(dir, t, 4096, NULL, 0, &err), CKPT_OK, "%s", err.message);
-  cr_assert(!has(dir, "x"));
+  cr_assert(!pt_has(dir, "x"));
   ckpt_packed_index idx;
   cr_assert_eq(ckpt_packed_read(NULL, dir, &idx, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(ckpt_packed_find(&idx, "x")->n_chunks, 2);
@@ -228,7 +203,7 @@ Test(packed, corrupt_or_truncated_data_file) {
   pt_flip(data, 10); /* inside 'a' (offset 0) */
   expect_fail(dir, CKPT_ECORRUPT, "array 'a': chunk '0' is corrupt", false);
   pt_flip(data, 10);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   cr_assert_eq(truncate(data, 300), 0); /* 'b' starts at 256 and has 128 bytes */
   expect_fail(dir, CKPT_ECORRUPT, "array 'b': chunk '0': bytes 256..384 lie past the end", false);
   cr_assert_eq(unlink(data), 0);
@@ -333,7 +308,7 @@ Test(packed, reserved_names_cannot_be_parameters) {
   ckpt_tree_dict_set(t, "_PACKEDx", ckpt_tree_new_array(pt_array(CKPT_DTYPE_INT8, 1, s, 1)), &err);
   ckpt_error_clear(&err);
   cr_assert_eq(save_packed(dir, t, 16, NULL, 0, &err), CKPT_OK, "%s", err.message);
-  roundtrip(dir, t);
+  pt_roundtrip(dir, t);
   ckpt_tree_free(t);
   pt_rmtree(dir);
 }

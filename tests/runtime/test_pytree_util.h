@@ -221,6 +221,32 @@ static inline ckpt_status pt_restore(const char *dir, const ckpt_tree *target, c
   return ckpt_pytree_restore_io(NULL, dir, &spec, out, err);
 }
 
+/* True when dir/name exists. */
+static inline bool pt_has(const char *dir, const char *name) {
+  char *p = pt_fmt("%s/%s", dir, name);
+  bool r = pt_exists(p);
+  free(p);
+  return r;
+}
+
+/* Restores dir with and without a target and verifies it (the layouts' round trip: zarr v2,
+ * packed, OCDBT). Without a target bytes come back as uint8 arrays and tuples as lists (as in
+ * Orbax), so only the targeted restore is compared whole; the other must have the same leaf
+ * count. */
+static inline void pt_roundtrip(const char *dir, const ckpt_tree *t) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_tree *back = NULL;
+  cr_assert_eq(pt_restore(dir, NULL, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_tree_count(back), ckpt_tree_count(t));
+  ckpt_tree_free(back);
+  cr_assert_eq(pt_restore(dir, t, &back, &err), CKPT_OK, "%s", err.message);
+  cr_assert(ckpt_tree_equal(t, back), "'%s' restores other values", dir);
+  ckpt_tree_free(back);
+  uint64_t n = 0;
+  cr_assert_eq(ckpt_pytree_verify(NULL, dir, &n, &err), CKPT_OK, "%s", err.message);
+  cr_assert_gt(n, 0);
+}
+
 /* The resharding case shared by the layouts' tests (packed, OCDBT): {"x": a 6x4 int32 array
  * saved as two row shards (values i*7-30, filled into src), "y": int32 9}. Caller frees. */
 static inline ckpt_tree *pt_row_sharded_tree(int32_t src[24]) {
