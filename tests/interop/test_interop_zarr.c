@@ -20,70 +20,11 @@
 
 #include "ckpt/ckpt.h"
 #include "handlers/pytree.h"
-
-static char *fmt(const char *f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  char *s = NULL;
-  if (vasprintf(&s, f, ap) < 0)
-    s = NULL;
-  va_end(ap);
-  cr_assert_not_null(s);
-  return s;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
-static char *tmpdir(void) {
-  char t[] = "/tmp/ckpt_t1_interop_XXXXXX";
-  cr_assert_not_null(mkdtemp(t), "%s", strerror(errno));
-  return strdup(t);
-}
-
-static void rmtree(char *p) {
-  nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(p);
-}
+#include "interop_util.h"
 
 /* Runs zarr_peer.py; returns its exit status and output (caller frees). */
 static int peer(const char *args, char **out) {
-  char *cmd = fmt("%s %s/tests/interop/zarr_peer.py %s 2>&1", CKPT_PYTHON, CKPT_SOURCE_DIR, args);
-  FILE *p = popen(cmd, "r");
-  cr_assert_not_null(p);
-  size_t cap = 1 << 16, len = 0, got;
-  char *buf = malloc(cap);
-  while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0)
-    len += got;
-  buf[len] = '\0';
-  int st = pclose(p);
-  free(cmd);
-  *out = buf;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-  cr_assert_eq(fwrite(data, 1, n, f), n);
-  fclose(f);
-}
-
-static void *read_file(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  void *buf = malloc((size_t)len + 1);
-  cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return buf;
+  return run_peer("zarr_peer.py", args, out);
 }
 
 /* Deterministic contents with finite floats. */

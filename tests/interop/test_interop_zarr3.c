@@ -18,18 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "interop_util.h"
 #include "storage/zarr.h"
-
-static char *fmt(const char *f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  char *s = NULL;
-  if (vasprintf(&s, f, ap) < 0)
-    s = NULL;
-  va_end(ap);
-  cr_assert_not_null(s);
-  return s;
-}
 
 /* A short-lived path in one of a few static buffers (no free; valid for the next 7 calls). */
 static char *tp(const char *f, ...) {
@@ -44,41 +34,11 @@ static char *tp(const char *f, ...) {
   return b;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
 static int peer(const char *mode, const char *dir, char **out) {
-  char *cmd =
-      fmt("%s %s/tests/interop/zarr3_peer.py %s %s 2>&1", CKPT_PYTHON, CKPT_SOURCE_DIR, mode, dir);
-  FILE *p = popen(cmd, "r");
-  cr_assert_not_null(p);
-  size_t cap = 1 << 16, len = 0, got;
-  char *buf = malloc(cap);
-  while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0)
-    len += got;
-  buf[len] = '\0';
-  int st = pclose(p);
-  free(cmd);
-  *out = buf;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-  buf[len] = '\0';
-  fclose(f);
-  *n = (size_t)len;
-  return buf;
+  char *args = fmt("%s %s", mode, dir);
+  int st = run_peer("zarr3_peer.py", args, out);
+  free(args);
+  return st;
 }
 
 Test(interop_zarr3, codecs_both_ways_with_an_independent_peer) {
@@ -88,15 +48,15 @@ Test(interop_zarr3, codecs_both_ways_with_an_independent_peer) {
   cr_assert_eq(peer("make", t, &out), 0, "%s", out);
   free(out);
   size_t n;
-  char *cases = slurp(tp("%s/cases.txt", t), &n);
+  char *cases = read_file(tp("%s/cases.txt", t), &n);
   int count = 0;
   bool saw_missing = false;
   for (char *name = strtok(cases, "\n"); name != NULL; name = strtok(NULL, "\n"), count++) {
     ckpt_error err = CKPT_ERROR_INIT;
     size_t jn, bn, rn;
-    char *json = slurp(tp("%s/%s.json", t, name), &jn);
-    unsigned char *bin = slurp(tp("%s/%s.bin", t, name), &bn);
-    unsigned char *raw = slurp(tp("%s/%s.raw", t, name), &rn);
+    char *json = read_file(tp("%s/%s.json", t, name), &jn);
+    unsigned char *bin = read_file(tp("%s/%s.bin", t, name), &bn);
+    unsigned char *raw = read_file(tp("%s/%s.raw", t, name), &rn);
     ckpt_zarr_meta m;
     cr_assert_eq(ckpt_zarr3_meta_decode(json, jn, name, &m, &err), CKPT_OK, "%s", err.message);
     cr_assert_eq(ckpt_zarr_chunk_elements(&m) * ckpt_dtype_size(m.dtype), rn, "%s", name);
@@ -136,5 +96,5 @@ Test(interop_zarr3, codecs_both_ways_with_an_independent_peer) {
   cr_assert_eq(peer("check", t, &out), 0, "%s", out);
   free(out);
   free(cases);
-  nftw(t, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  nftw(t, interop_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
