@@ -99,17 +99,6 @@ cJSON *ckpt_checksums_append_array(cJSON *doc, const char *param) {
   return arrays != NULL ? cJSON_AddObjectToObject(arrays, param) : NULL;
 }
 
-bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
-                        uint64_t bytes) {
-  cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
-  if (arrays == NULL)
-    return false;
-  cJSON *a = cJSON_GetObjectItemCaseSensitive(arrays, param);
-  if (a == NULL)
-    a = cJSON_AddObjectToObject(arrays, param);
-  return a != NULL && ckpt_checksums_add_chunk(a, key, crc, bytes);
-}
-
 bool ckpt_checksums_add_file(cJSON *doc, const char *rel, uint32_t crc, uint64_t bytes) {
   cJSON *files = cJSON_GetObjectItemCaseSensitive(doc, "files");
   return files != NULL && ckpt_checksums_add_chunk(files, rel, crc, bytes);

@@ -73,10 +73,6 @@ cJSON *ckpt_checksums_new(void);
 /* Adds one metadata file's entry (path relative to the item directory); false when memory
  * runs out. */
 bool ckpt_checksums_add_file(cJSON *doc, const char *rel, uint32_t crc, uint64_t bytes);
-/* Adds one chunk's entry; false when memory runs out. Finding param's entry is linear in the
- * arrays added so far: a writer of many arrays uses the two calls below instead. */
-bool ckpt_checksums_add(cJSON *doc, const char *param, const char *key, uint32_t crc,
-                        uint64_t bytes);
 /* Appends an empty entry for param, which must not be in doc yet (no lookup: O(1)); owned by
  * doc. NULL when memory runs out. */
 cJSON *ckpt_checksums_append_array(cJSON *doc, const char *param);

@@ -32,10 +32,6 @@ static bool reserve(ckpt_tf_buf *b, size_t extra) {
   return true;
 }
 
-void ckpt_tf_buf_reserve(ckpt_tf_buf *b, size_t extra) {
-  reserve(b, extra);
-}
-
 void ckpt_tf_buf_append(ckpt_tf_buf *b, const void *data, size_t n) {
   if (!reserve(b, n))
     return;

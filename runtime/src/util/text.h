@@ -26,8 +26,6 @@ typedef struct ckpt_tf_buf {
 #define CKPT_TF_BUF_INIT \
   { NULL, 0, 0, false }
 
-/* Makes room for extra more bytes at once (a hint: appends grow the buffer anyway). */
-void ckpt_tf_buf_reserve(ckpt_tf_buf *b, size_t extra);
 void ckpt_tf_buf_append(ckpt_tf_buf *b, const void *data, size_t n);
 void ckpt_tf_buf_puts(ckpt_tf_buf *b, const char *s);
 void ckpt_tf_buf_putc(ckpt_tf_buf *b, char c);
