@@ -137,7 +137,8 @@ struct ckpt_write_plan {
   ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */
   size_t n_ocdbt_files;     /* OCDBT: the node and manifest files written, with their sums */
   ckpt_write_file_sum *ocdbt_files;
-  cJSON *ocdbt_sums; /* OCDBT: _CHECKSUMS between its two jobs (zarr_write.c), or NULL */
+  struct ckpt_sums_text *ocdbt_sums; /* OCDBT: _CHECKSUMS between its two jobs (zarr_write.c;
+                                      * storage/checksums_text.h), or NULL */
   /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
   char *meta_text;
   size_t meta_len;
