@@ -168,7 +168,7 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
       continue; /* no entry, as for a leaf nothing was written of */
     const ckpt_write_leaf *l = &j->leaves[li];
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
-    ckpt_zarr_grid(&l->zm, grid);
+    ckpt_zarr_grid(l->zm, grid);
     if (any)
       ckpt_tf_buf_putc(b, ',');
     any = true;
@@ -191,8 +191,8 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
       uint64_t linear;
       sum_at(j, first[li] + k, &leaf, &linear, &refs[k].crc, &refs[k].bytes);
       char *key = keys + k * CKPT_ZARR_KEY_MAX;
-      ckpt_zarr_chunk_index(&l->zm, grid, linear, index);
-      ckpt_zarr_chunk_key(&l->zm, index, key);
+      ckpt_zarr_chunk_index(l->zm, grid, linear, index);
+      ckpt_zarr_chunk_key(l->zm, index, key);
       refs[k].key = key;
     }
     if (n > 1)
@@ -234,7 +234,7 @@ ckpt_status ckpt_sums_text_begin(const ckpt_write_plan *j, const ckpt_file_sum *
   /* Each .zarray by its path, also when OCDBT holds it as the value of the key of that name. */
   for (size_t i = 0; st == CKPT_OK && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
-    st = add_file2(s, j->meta.entries[l->entry].param, ckpt_zarr_meta_file(&l->zm), l->zcrc,
+    st = add_file2(s, j->meta.entries[l->entry].param, ckpt_zarr_meta_file(l->zm), l->zcrc,
                    l->zbytes, err);
   }
   /* Multi-process: every process's array_metadatas/process_<i>. */

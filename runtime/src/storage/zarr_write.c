@@ -72,14 +72,14 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
     return st; /* another process's .zarray: the primary writes it */
   char *json;
   size_t len;
-  st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &json, &len, err)
-                   : ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
+  st = l->zm->zarr3 ? ckpt_zarr3_meta_encode(l->zm, &json, &len, err)
+                    : ckpt_zarr_meta_encode(l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
   /* its CRC now, from the text in hand: _CHECKSUMS covers it without reading it back */
   l->zcrc = ckpt_crc32c(0, json, len);
   l->zbytes = len;
-  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(&l->zm));
+  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(l->zm));
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
@@ -145,7 +145,7 @@ static ckpt_status submit_runs(ckpt_write_plan *j, uint64_t *reserved, ckpt_engi
 ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error *err) {
   ckpt_write_plan *j = ch->job;
   ckpt_write_leaf *l = &j->leaves[ch->leaf];
-  const ckpt_zarr_meta *m = &l->zm;
+  const ckpt_zarr_meta *m = l->zm;
   const ckpt_write_piece *sh = &l->shards[ch->shard];
   const char *param = j->meta.entries[l->entry].param;
   int nd = m->ndim;
@@ -410,7 +410,7 @@ static ckpt_status submit_arrays(ckpt_write_plan *j, ckpt_engine *e, bool small,
       ckpt_write_chunk *ch = &j->chunks[ci];
       /* The memory budget bounds the chunks between submission and durability: this thread
        * (never a worker) waits here while it is used up. */
-      const ckpt_zarr_meta *m = &j->leaves[li].zm;
+      const ckpt_zarr_meta *m = j->leaves[li].zm;
       ch->reserved = ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
       ckpt_engine_reserve(e, ch->reserved);
       n_after = 0;
@@ -724,6 +724,27 @@ ckpt_status ckpt_zarr_write_item_files(ckpt_write_plan *j, ckpt_error *err) {
 
 /* ---------------------------------------------------------------- the plan's end */
 
+const ckpt_zarr_meta *ckpt_write_plan_meta(ckpt_write_plan *j, const ckpt_zarr_meta *m) {
+  /* The last one only: equal neighbours are the common case (a model's layers, the small
+   * state's 10,000 arrays), and a search of every distinct one would cost more than it saves. */
+  if (j->n_metas > 0 && memcmp(j->metas[j->n_metas - 1], m, sizeof *m) == 0)
+    return j->metas[j->n_metas - 1];
+  if (j->n_metas == j->cap_metas) {
+    size_t cap = j->cap_metas ? 2 * j->cap_metas : 16;
+    ckpt_zarr_meta **v = realloc(j->metas, cap * sizeof *v);
+    if (v == NULL)
+      return NULL;
+    j->metas = v;
+    j->cap_metas = cap;
+  }
+  ckpt_zarr_meta *copy = malloc(sizeof *copy);
+  if (copy == NULL)
+    return NULL;
+  memcpy(copy, m, sizeof *copy);
+  j->metas[j->n_metas++] = copy;
+  return copy;
+}
+
 void ckpt_write_plan_free(ckpt_write_plan *j) {
   if (j == NULL)
     return;
@@ -732,7 +753,8 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
     for (size_t s = 0; s < l->n_shards; s++)
       if (l->shards[s].owned)
         ckpt_staging_release(l->shards[s].data, l->shards[s].pooled);
-    free(l->shards);
+    if (l->shards_own)
+      free(l->shards);
     free(l->dir);
     free(l->ztext);
   }
@@ -740,6 +762,10 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
   for (size_t i = 0; i < j->n_chunks; i++)
     free(j->chunks[i].own);
   free(j->chunks);
+  free(j->pieces);
+  for (size_t i = 0; i < j->n_metas; i++)
+    free(j->metas[i]);
+  free(j->metas);
   for (size_t i = 0; i < j->n_ocdbt_files; i++)
     free(j->ocdbt_files[i].rel);
   free(j->ocdbt_files);
