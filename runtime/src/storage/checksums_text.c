@@ -157,7 +157,11 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
                           j->dir, param, bad);
     order[i] = (leaf_ref){param, i};
   }
-  if (st == CKPT_OK)
+  /* Leaves usually come in the order of their names (a dict's): then no sort is needed. */
+  bool sorted = true;
+  for (size_t i = 1; sorted && i < nl; i++)
+    sorted = strcmp(order[i - 1].param, order[i].param) < 0;
+  if (st == CKPT_OK && !sorted)
     qsort(order, nl, sizeof *order, cmp_leaf_ref);
   ckpt_tf_buf *b = &s->arrays;
   ckpt_tf_buf_putc(b, '{');
