@@ -310,7 +310,9 @@ class Run:
         for name, err in self.build_failed.items():
             log(f"  {name} did not build: {err}")
         for st in self.states:
-            path = os.path.join(self.out_dir, f"{st}.manifest")
+            # QUICK's 1/16 states get names of their own, so a QUICK run never leaves scaled-down
+            # manifests where a full-size state is expected (profiling by hand uses them).
+            path = os.path.join(self.out_dir, f"{st}{'.quick' if self.quick else ''}.manifest")
             nbytes, narrays = state.write_manifest(st, self.scale, path)
             self.manifests[st] = (path, nbytes, narrays)
         data_parent = os.environ.get("BENCH_DIR") or os.path.join(self.out_dir, "data")
