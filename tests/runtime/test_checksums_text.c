@@ -90,3 +90,26 @@ Test(checksums_text, zarr_save_prints_what_the_json_writer_dumps) {
 Test(checksums_text, ocdbt_save_prints_what_the_json_writer_dumps) {
   save_and_compare(true);
 }
+
+/* A parameter name that is not UTF-8 cannot be a JSON key: the save fails, naming it, rather
+ * than writing a _CHECKSUMS no JSON reader accepts. */
+Test(checksums_text, name_not_utf8_fails_the_save) {
+  for (int ocdbt = 0; ocdbt < 2; ocdbt++) {
+    char *dir = pt_tmpdir();
+    ckpt_error err = CKPT_ERROR_INIT;
+    ckpt_tree *t = ckpt_tree_new_dict();
+    int64_t s1[1] = {3};
+    cr_assert_eq(
+        ckpt_tree_dict_set(t, "bad\xff",
+                           ckpt_tree_new_array(pt_array(CKPT_DTYPE_FLOAT32, 1, s1, 1)), &err),
+        CKPT_OK, "%s", err.message);
+    ckpt_pytree_save_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.tree = t;
+    spec.use_ocdbt = ocdbt;
+    cr_assert_eq(ckpt_pytree_save_sync(NULL, false, dir, &spec, &err), CKPT_EINVAL);
+    cr_assert(strstr(err.message, "UTF-8") != NULL, "%s", err.message);
+    ckpt_tree_free(t);
+    pt_rmtree(dir);
+  }
+}

@@ -72,6 +72,28 @@ static void pop_key(flat_ctx *c) {
   c->depth--;
 }
 
+/* n bytes for an entry's keys and strings from the plan's blocks (ckpt_pytree_meta.blocks),
+ * aligned for a pointer; NULL when out of memory. One block of 64 KiB holds a few hundred
+ * entries: one allocation where there were four or more per entry. */
+static void *meta_alloc(ckpt_pytree_meta *m, size_t n) {
+  const size_t align = sizeof(max_align_t);
+  n = (n + align - 1) / align * align;
+  ckpt_meta_block *b = m->blocks;
+  if (b == NULL || b->cap - b->used < n) {
+    size_t cap = n > ((size_t)64 << 10) ? n : (size_t)64 << 10;
+    b = malloc(sizeof *b + cap);
+    if (b == NULL)
+      return NULL;
+    b->next = m->blocks;
+    b->used = 0;
+    b->cap = cap;
+    m->blocks = b;
+  }
+  void *p = (unsigned char *)b->data + b->used;
+  b->used += n;
+  return p;
+}
+
 /* Appends a metadata entry for the current key stack. */
 static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, size_t *index,
                              ckpt_error *err) {
@@ -87,22 +109,29 @@ static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, siz
   ckpt_meta_entry *e = &m->entries[m->n];
   memset(e, 0, sizeof *e);
   m->n++;
-  e->keys = calloc(c->depth ? c->depth : 1, sizeof *e->keys);
-  e->value_type = strdup(value_type);
-  size_t plen = 1;
+  /* One piece of the plan's blocks: the keys, then the key strings, param and value type. */
+  size_t n_keys = c->depth ? c->depth : 1, keys_bytes = 0;
   for (size_t i = 0; i < c->depth; i++)
-    plen += strlen(c->stack[i].key) + 1;
-  e->param = malloc(plen);
-  if (e->keys == NULL || e->value_type == NULL || e->param == NULL)
+    keys_bytes += strlen(c->stack[i].key) + 1;
+  size_t plen = keys_bytes ? keys_bytes : 1; /* joined by '.': as long as the keys with NULs */
+  size_t vlen = strlen(value_type) + 1;
+  unsigned char *p = meta_alloc(m, n_keys * sizeof *e->keys + keys_bytes + plen + vlen);
+  if (p == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  e->keys = (ckpt_meta_key *)(void *)p;
+  memset(e->keys, 0, n_keys * sizeof *e->keys);
+  char *text = (char *)(p + n_keys * sizeof *e->keys);
+  e->param = text + keys_bytes;
+  e->value_type = e->param + plen;
+  memcpy(e->value_type, value_type, vlen);
   size_t pos = 0;
   for (size_t i = 0; i < c->depth; i++) {
-    e->keys[i].key = strdup(c->stack[i].key);
-    if (e->keys[i].key == NULL)
-      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    size_t l = strlen(c->stack[i].key);
+    memcpy(text, c->stack[i].key, l + 1);
+    e->keys[i].key = text;
+    text += l + 1;
     e->keys[i].key_type = c->stack[i].key_type;
     e->depth = i + 1;
-    size_t l = strlen(c->stack[i].key);
     if (i)
       e->param[pos++] = '.';
     memcpy(e->param + pos, c->stack[i].key, l);

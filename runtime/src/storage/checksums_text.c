@@ -24,7 +24,6 @@ struct ckpt_sums_text {
   ckpt_tf_buf names;  /* every file name, NUL-terminated, back to back */
   file_entry *files;
   size_t n_files, cap_files;
-  const char *dir; /* the item directory, for messages (the plan's) */
 };
 
 void ckpt_sums_text_free(ckpt_sums_text *s) {
@@ -36,8 +35,8 @@ void ckpt_sums_text_free(ckpt_sums_text *s) {
   free(s);
 }
 
-static ckpt_status oom(const ckpt_sums_text *s, ckpt_error *err) {
-  return ckpt_error_set(err, CKPT_ENOMEM, "'%s': out of memory building _CHECKSUMS", s->dir);
+static ckpt_status oom(ckpt_error *err) {
+  return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
 }
 
 /* Adds a file entry named a, or a + "/" + b when b is not NULL. */
@@ -47,7 +46,7 @@ static ckpt_status add_file2(ckpt_sums_text *s, const char *a, const char *b, ui
     size_t cap = s->cap_files ? 2 * s->cap_files : 16;
     file_entry *f = realloc(s->files, cap * sizeof *f);
     if (f == NULL)
-      return oom(s, err);
+      return oom(err);
     s->files = f;
     s->cap_files = cap;
   }
@@ -58,7 +57,7 @@ static ckpt_status add_file2(ckpt_sums_text *s, const char *a, const char *b, ui
     ckpt_tf_buf_puts(&s->names, b);
   }
   ckpt_tf_buf_append(&s->names, "", 1); /* the NUL */
-  return s->names.oom ? oom(s, err) : CKPT_OK;
+  return s->names.oom ? oom(err) : CKPT_OK;
 }
 
 ckpt_status ckpt_sums_text_add_file(ckpt_sums_text *s, const char *rel, uint32_t crc,
@@ -129,7 +128,7 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
   size_t cap_refs = 0;
   ckpt_status st = CKPT_OK;
   if (order == NULL || first == NULL || count == NULL)
-    st = oom(s, err);
+    st = oom(err);
   /* Each leaf's run of sums (consecutive: zarr_write.h). */
   size_t prev = SIZE_MAX;
   for (size_t i = 0; st == CKPT_OK && i < n_sums; i++) {
@@ -138,10 +137,9 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
     uint32_t crc;
     sum_at(j, i, &leaf, &linear, &crc, &bytes);
     if (leaf >= nl)
-      st = ckpt_error_set(err, CKPT_EINVAL, "'%s': a chunk sum names leaf %zu of %zu", j->dir, leaf,
-                          nl);
+      st = ckpt_error_set(err, CKPT_EINVAL, "a chunk sum names leaf %zu of %zu", leaf, nl);
     else if (leaf != prev && count[leaf] > 0)
-      st = ckpt_error_set(err, CKPT_EINVAL, "'%s': the chunks of '%s' are not consecutive", j->dir,
+      st = ckpt_error_set(err, CKPT_EINVAL, "the chunks of '%s' are not consecutive",
                           j->meta.entries[j->leaves[leaf].entry].param);
     else if (count[leaf]++ == 0)
       first[leaf] = i;
@@ -152,14 +150,14 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
     size_t bad;
     if (!ckpt_tf_utf8_valid((const uint8_t *)param, strlen(param), &bad))
       st = ckpt_error_set(err, CKPT_EINVAL,
-                          "'%s': parameter name '%s' is not valid UTF-8 (byte %zu): _CHECKSUMS "
-                          "cannot name it",
-                          j->dir, param, bad);
+                          "parameter name '%s' is not valid UTF-8 (byte %zu): _CHECKSUMS cannot "
+                          "name it",
+                          param, bad);
     order[i] = (leaf_ref){param, i};
   }
   /* Leaves usually come in the order of their names (a dict's): then no sort is needed. */
   bool sorted = true;
-  for (size_t i = 1; sorted && i < nl; i++)
+  for (size_t i = 1; st == CKPT_OK && sorted && i < nl; i++)
     sorted = strcmp(order[i - 1].param, order[i].param) < 0;
   if (st == CKPT_OK && !sorted)
     qsort(order, nl, sizeof *order, cmp_leaf_ref);
@@ -186,7 +184,7 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
       keys = malloc(n * CKPT_ZARR_KEY_MAX);
       cap_refs = refs != NULL && keys != NULL ? n : 0;
       if (cap_refs == 0) {
-        st = oom(s, err);
+        st = oom(err);
         break;
       }
     }
@@ -203,8 +201,8 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
       qsort(refs, n, sizeof *refs, cmp_chunk_ref);
     for (size_t k = 0; k < n; k++) {
       if (k > 0 && strcmp(refs[k - 1].key, refs[k].key) == 0) {
-        st = ckpt_error_set(err, CKPT_EINVAL, "'%s': chunk '%s' of '%s' is listed twice", j->dir,
-                            refs[k].key, order[o].param);
+        st = ckpt_error_set(err, CKPT_EINVAL, "chunk '%s' of '%s' is listed twice", refs[k].key,
+                            order[o].param);
         break;
       }
       if (k > 0)
@@ -215,7 +213,7 @@ static ckpt_status print_arrays(ckpt_sums_text *s, const ckpt_write_plan *j, ckp
   }
   ckpt_tf_buf_putc(b, '}');
   if (st == CKPT_OK && b->oom)
-    st = oom(s, err);
+    st = oom(err);
   free(order);
   free(first);
   free(count);
@@ -229,8 +227,7 @@ ckpt_status ckpt_sums_text_begin(const ckpt_write_plan *j, const ckpt_file_sum *
   *out = NULL;
   ckpt_sums_text *s = calloc(1, sizeof *s);
   if (s == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "'%s': out of memory building _CHECKSUMS", j->dir);
-  s->dir = j->dir;
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
   /* The metadata files, from the CRCs taken when their text was made (never read back). */
   ckpt_status st = add_file2(s, CKPT_METADATA_FILE, NULL, j->meta_crc, j->meta_len, err);
   if (st == CKPT_OK && strings->present)
@@ -270,15 +267,13 @@ ckpt_status ckpt_sums_text_finish(ckpt_sums_text *s, char **text, size_t *len, c
     const file_entry *f = &s->files[i];
     size_t bad;
     if (i > 0 && strcmp(s->files[i - 1].name, f->name) == 0) {
-      st = ckpt_error_set(err, CKPT_EINVAL, "'%s': file '%s' is listed twice in _CHECKSUMS", s->dir,
-                          f->name);
+      st = ckpt_error_set(err, CKPT_EINVAL, "file '%s' is listed twice in _CHECKSUMS", f->name);
       break;
     }
     if (!ckpt_tf_utf8_valid((const uint8_t *)f->name, strlen(f->name), &bad)) {
       st = ckpt_error_set(err, CKPT_EINVAL,
-                          "'%s': file name '%s' is not valid UTF-8 (byte %zu): _CHECKSUMS cannot "
-                          "name it",
-                          s->dir, f->name, bad);
+                          "file name '%s' is not valid UTF-8 (byte %zu): _CHECKSUMS cannot name it",
+                          f->name, bad);
       break;
     }
     if (i > 0)

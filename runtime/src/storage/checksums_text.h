@@ -10,7 +10,8 @@
  * Two steps, so that OCDBT can print the arrays while its databases are still being encoded:
  * begin prints every chunk's entry and lists the metadata files known then; files added later
  * (OCDBT's node and manifest files) join the list; finish sorts the list and prints the whole
- * document. Private to the zarr writer (zarr_write.c). */
+ * document. Messages name the parameter, chunk or file, not the item: the writer prefixes
+ * "while writing '<item>'". Private to the zarr writer (zarr_write.c). */
 #ifndef CKPT_STORAGE_CHECKSUMS_TEXT_H
 #define CKPT_STORAGE_CHECKSUMS_TEXT_H
 
