@@ -380,8 +380,12 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
     if (src->replica_id != 0)
       continue;
     ckpt_write_piece *dst = &l->shards[l->n_shards];
-    memcpy(dst->off, src->offset, sizeof dst->off);
-    memcpy(dst->shape, src->shape, sizeof dst->shape);
+    size_t box = (size_t)(a->ndim > 0 ? a->ndim : 1) * sizeof(int64_t);
+    if ((dst->off = meta_alloc(&j->meta, 2 * box)) == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    dst->shape = dst->off + (a->ndim > 0 ? a->ndim : 1);
+    memcpy(dst->off, src->offset, sizeof(int64_t) * (size_t)a->ndim);
+    memcpy(dst->shape, src->shape, sizeof(int64_t) * (size_t)a->ndim);
     uint64_t n = 1;
     for (int d = 0; d < a->ndim; d++)
       n *= (uint64_t)src->shape[d];
