@@ -74,6 +74,10 @@ typedef struct ckpt_pytree_meta {
   bool use_zarr3;
   bool store_array_data_equal_to_fill_value;
   cJSON *custom_metadata; /* owned; NULL when null or absent */
+  /* Set by ckpt_pytree_meta_parse: the entries' strings and key lists live in it (one free for
+   * 10,000 entries' 40,000 allocations), and ckpt_pytree_meta_free frees it whole. NULL when
+   * the entries were built one by one (malloc'ed, freed each). */
+  struct ckpt_arena *arena;
   /* The file as read by ckpt_pytree_meta_read (its CRC-32C and size, for _CHECKSUMS). */
   bool file_read;
   uint32_t file_crc;
