@@ -448,9 +448,13 @@ ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
         (packed == NULL || ckpt_packed_find(packed, meta->entries[i].param) == NULL))
       names[n++] = meta->entries[i].param;
   ckpt_sort(names, n, sizeof *names, cmp_str);
+  /* s->arrays is sorted by strcmp too: one walk along both lists finds each of its names */
+  size_t j = 0;
   for (size_t i = 0; i < s->n && st == CKPT_OK; i++) {
     const char *param = s->arrays[i]->string;
-    if (bsearch(&param, names, n, sizeof *names, cmp_str) == NULL)
+    while (j < n && strcmp(names[j], param) < 0)
+      j++;
+    if (j == n || strcmp(names[j], param) != 0)
       st = ckpt_error_set(err, CKPT_ECORRUPT,
                           "'%s' lists array '%s', but '%s/%s' has no array leaf '%s' (a leaf "
                           "deleted from %s or its value_type changed)",
