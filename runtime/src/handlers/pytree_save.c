@@ -23,6 +23,7 @@
 #include "io/snapshot_copy.h"
 #include "io/staging_pool.h"
 #include "storage/zarr_write.h"
+#include "util/arena.h"
 #include "util/path.h"
 
 /* ---------------------------------------------------------------- flattening */
@@ -72,26 +73,16 @@ static void pop_key(flat_ctx *c) {
   c->depth--;
 }
 
-/* n bytes for an entry's keys and strings from the plan's blocks (ckpt_pytree_meta.blocks),
- * aligned for a pointer; NULL when out of memory. One block of 64 KiB holds a few hundred
- * entries: one allocation where there were four or more per entry. */
+/* n bytes for an entry's keys and strings from the metadata's arena (ckpt_pytree_meta.arena,
+ * created on first use), aligned for any object; NULL when out of memory. One 64 KiB arena
+ * block holds a few hundred entries: one allocation where there were four or more per entry. */
 static void *meta_alloc(ckpt_pytree_meta *m, size_t n) {
-  const size_t align = sizeof(max_align_t);
-  n = (n + align - 1) / align * align;
-  ckpt_meta_block *b = m->blocks;
-  if (b == NULL || b->cap - b->used < n) {
-    size_t cap = n > ((size_t)64 << 10) ? n : (size_t)64 << 10;
-    b = malloc(sizeof *b + cap);
-    if (b == NULL)
+  if (m->arena == NULL) {
+    m->arena = calloc(1, sizeof *m->arena);
+    if (m->arena == NULL)
       return NULL;
-    b->next = m->blocks;
-    b->used = 0;
-    b->cap = cap;
-    m->blocks = b;
   }
-  void *p = (unsigned char *)b->data + b->used;
-  b->used += n;
-  return p;
+  return ckpt_arena_alloc(m->arena, n);
 }
 
 /* Appends a metadata entry for the current key stack. */
@@ -109,7 +100,7 @@ static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, siz
   ckpt_meta_entry *e = &m->entries[m->n];
   memset(e, 0, sizeof *e);
   m->n++;
-  /* One piece of the plan's blocks: the keys, then the key strings, param and value type. */
+  /* One piece of the metadata's arena: the keys, then the key strings, param and value type. */
   size_t n_keys = c->depth ? c->depth : 1, keys_bytes = 0;
   for (size_t i = 0; i < c->depth; i++)
     keys_bytes += strlen(c->stack[i].key) + 1;
