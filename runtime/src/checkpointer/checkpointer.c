@@ -93,12 +93,6 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
     return ckpt_error_set(err, CKPT_EINVAL,
                           "primary process %d is not a rank of the process group (size %d)",
                           o->primary, group_size);
-  if (group_size > 1 && (o->use_ocdbt || o->pack_arrays_up_to_bytes > 0))
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "%s with a process group of %d: ckpt writes OCDBT for one process only "
-                          "so far (docs/multiprocess.md, \"Limits\")",
-                          o->use_ocdbt ? "use_ocdbt" : "pack_arrays_up_to_bytes (selects OCDBT)",
-                          group_size);
   ckpt_checkpointer *c = calloc(1, sizeof *c);
   if (c == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a checkpointer");
