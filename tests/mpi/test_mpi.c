@@ -212,16 +212,23 @@ Test(mpi, zarr3_ocdbt_saved_by_4_primary_2) {
 }
 
 /* OCDBT, one rank's database write fails (rank 2 of 4, then the primary of 3): every rank's save
- * returns that error and nothing is committed or left behind. */
+ * returns that error and nothing is committed or left behind. Then async saves (the merge on
+ * the background thread beside the application's MPI), the third failing on the last rank. */
 Test(mpi, ocdbt_failing_rank_fails_the_save_everywhere) {
   need_mpi();
-  char args[600];
+  char args[600], root[512];
   snprintf(args, sizeof args, "fault '%s/of2' 2", tmp_dir);
   ranks(4, OCDBT_ENV, args);
   cr_assert(strstr(out, "process 2 of 4") != NULL && strstr(out, "ocdbt.process_2") != NULL,
             "%s", out);
   snprintf(args, sizeof args, "fault '%s/of0' 0", tmp_dir);
   ranks(3, OCDBT_ENV, args);
+  snprintf(root, sizeof root, "%s/ocdbt-async", tmp_dir);
+  cr_assert_eq(mkdir(root, 0777), 0);
+  snprintf(args, sizeof args, "async '%s'", root);
+  ranks(3, OCDBT_ENV, args);
+  snprintf(args, sizeof args, "%s/2", root);
+  cr_assert(!ckpt_is_finalized(NULL, args, CKPT_ATOMICITY_RENAME), "the failed save committed");
 }
 
 /* One rank's chunk write fails: every rank's save returns that error, naming the rank and the
@@ -246,7 +253,8 @@ Test(mpi, item_failing_on_one_process) {
   ranks(3, "", args);
 }
 
-/* Processes naming different paths are refused on every process, before anything is made. */
+/* Processes naming different paths, or storing the arrays in different layouts (OCDBT on one
+ * only), are refused on every process, before anything is made. */
 Test(mpi, processes_must_save_the_same_path) {
   need_mpi();
   char args[600];

@@ -13,7 +13,8 @@
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
- *   mpi_scenario mismatch DIR               the last rank saves elsewhere: every rank refuses
+ *   mpi_scenario mismatch DIR               the last rank saves elsewhere, then in another
+ *                                           array layout: every rank refuses
  *   mpi_scenario item-fail DIR              a Composite whose first item fails on the last rank
  *                                           only: no rank waits, every rank gets the error
  *   mpi_scenario composite DIR              a Composite of the tree and a JSON item: the
@@ -667,6 +668,19 @@ static int scenario_mismatch(const char *dir) {
   check_nothing_left(dir, "the refused save created %s or %s");
   if (exists(other))
     fail("the refused save created %s%s", other, NULL);
+  /* The last rank's checkpointer stores the arrays in OCDBT, the others' in zarr directories
+   * (the OCDBT merge's extra collective would leave them waiting): refused everywhere. */
+  int format = format_;
+  if (rank_ == size_ - 1)
+    format_ = format_ != 0 ? 0 : 1;
+  c = new_checkpointer(false, true);
+  format_ = format;
+  err = (ckpt_error)CKPT_ERROR_INIT;
+  st = c ? save_at(c, dir, &err) : CKPT_EINVAL;
+  if (st != CKPT_EINVAL || strstr(err.message, "another array layout") == NULL)
+    fail("a save in different array layouts returned %s: %s", ckpt_status_name(st), err.message);
+  ckpt_checkpointer_close(c, &err);
+  check_nothing_left(dir, "the refused save created %s or %s");
   if (failures == 0)
     ok("mismatch");
   return failures;
