@@ -21,7 +21,9 @@ Environment:
                    truncated once it ends and the whole directory removed after the last job:
                    no inode is freed while the run measures (bench_retire_file in
                    bench_common.h says why)
-  BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind)
+  BENCH_RESULTS=F  where results go (default bench/results.json; its run.quick says which kind);
+                   a copy of every run also goes to BUILD_DIR/bench/runs/<UTC time>[-quick].json,
+                   which bench/summarize.py reads for the median and range over runs
   CC               the compiler for the C programs (default cc)
   BENCH_SETTLE=S   seconds a full run waits, before it starts, after the previous run removed
                    its data (default 360; 0 = do not wait): see settle() below
@@ -308,7 +310,9 @@ class Run:
         for name, err in self.build_failed.items():
             log(f"  {name} did not build: {err}")
         for st in self.states:
-            path = os.path.join(self.out_dir, f"{st}.manifest")
+            # QUICK's 1/16 states get names of their own, so a QUICK run never leaves scaled-down
+            # manifests where a full-size state is expected (profiling by hand uses them).
+            path = os.path.join(self.out_dir, f"{st}{'.quick' if self.quick else ''}.manifest")
             nbytes, narrays = state.write_manifest(st, self.scale, path)
             self.manifests[st] = (path, nbytes, narrays)
         data_parent = os.environ.get("BENCH_DIR") or os.path.join(self.out_dir, "data")
@@ -341,9 +345,22 @@ class Run:
         with open(self.results_path, "w") as f:
             json.dump(results, f, indent=2)
             f.write("\n")
+        self.keep_in_history(results)
         print_table(results)
         log(f"results written to {self.results_path} ({time.monotonic() - started:.0f} s)")
         return 1 if self.failures else 0
+
+    def keep_in_history(self, results):
+        """A copy of every run's results in BUILD_DIR/bench/runs/, named by the UTC time it
+        ended (and "-quick" for QUICK runs), so bench/summarize.py can report the median and
+        range of several runs at different times (results.json holds only the last)."""
+        runs_dir = os.path.join(self.out_dir, "runs")
+        os.makedirs(runs_dir, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{stamp}{'-quick' if self.quick else ''}.json"
+        with open(os.path.join(runs_dir, name), "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
 
     def run_context(self, data_root, started):
         """The context pass after the last round: each CONTEXT_JOBS job once, as round index

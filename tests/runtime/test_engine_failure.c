@@ -409,7 +409,13 @@ Test(engine_options, environment_selects_backend_and_flush) {
   cr_assert_eq(ckpt_engine_new(NULL, &e, &err), CKPT_OK, "%s", err.message);
   cr_assert_eq(ckpt_engine_backend_used(e), CKPT_ENGINE_BACKEND_PWRITE);
   cr_assert_eq(ckpt_engine_flush_used(e), CKPT_ENGINE_FLUSH_END);
+  cr_assert_eq(ckpt_engine_durability_used(e), CKPT_ENGINE_DURABILITY_FSYNC, "the default");
   ckpt_engine_free(e);
+  setenv("CKPT_IO_DURABILITY", "syncfs", 1);
+  cr_assert_eq(ckpt_engine_new(NULL, &e, &err), CKPT_OK, "%s", err.message);
+  cr_assert_eq(ckpt_engine_durability_used(e), CKPT_ENGINE_DURABILITY_SYNCFS);
+  ckpt_engine_free(e);
+  unsetenv("CKPT_IO_DURABILITY");
   /* An explicit option wins over the environment. */
   ckpt_engine_options o;
   ckpt_engine_options_init(&o);

@@ -89,10 +89,9 @@ ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source
 bool ckpt_json_get_int64(const cJSON *v, int64_t *out);
 bool ckpt_json_get_uint64(const cJSON *v, uint64_t *out);
 
-/* Whole files through the I/O layer. write: dump (Python style) + ckpt_io_write_file. read: at
- * most max_bytes, parsed with the path as source. */
-ckpt_status ckpt_json_write_file(ckpt_io *io, const char *path, const cJSON *item, bool durable,
-                                 ckpt_error *err);
+/* A whole file through the I/O layer: at most max_bytes, parsed with the path as source.
+ * (Writers dump with ckpt_json_dump and write through their engine group or
+ * ckpt_io_write_file, which decide the durability.) */
 ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes, cJSON **out,
                                 ckpt_error *err);
 

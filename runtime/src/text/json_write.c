@@ -362,17 +362,3 @@ ckpt_status ckpt_json_dump(const cJSON *item, char **out, size_t *len, ckpt_erro
 ckpt_status ckpt_json_dump_compact(const cJSON *value, char **text, size_t *len, ckpt_error *err) {
   return ckpt_json_dumps(value, CKPT_JSON_STYLE_NLOHMANN, text, len, err);
 }
-
-ckpt_status ckpt_json_write_file(ckpt_io *io, const char *path, const cJSON *item, bool durable,
-                                 ckpt_error *err) {
-  char *text;
-  size_t len;
-  ckpt_status st = ckpt_json_dump(item, &text, &len, err);
-  if (st != CKPT_OK) {
-    ckpt_error_prefix(err, "while writing '%s': ", path ? path : "(null)");
-    return st;
-  }
-  st = ckpt_io_write_file(io, path, text, len, durable, err);
-  free(text);
-  return st;
-}
