@@ -7,6 +7,7 @@
 #include "handlers/op.h"
 #include "handlers/pytree.h"
 #include "handlers/pytree_multiprocess.h"
+#include "handlers/pytree_multiprocess_ocdbt.h"
 #include "storage/zarr_write.h"
 
 /* ---------------------------------------------------------------- multi-process layout

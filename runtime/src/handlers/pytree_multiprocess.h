@@ -7,11 +7,10 @@
  * sends the primary its chunk checksums, which the primary merges into _CHECKSUMS before it
  * writes the item files (ckpt_pt_finish_item, an agreed job: handlers/op.h). With OCDBT each
  * process also sends its database's key table, and the primary writes the root database over
- * them first (pytree_multiprocess_ocdbt.c). */
+ * them first (pytree_multiprocess_ocdbt.h). */
 #ifndef CKPT_SRC_HANDLERS_PYTREE_MULTIPROCESS_H
 #define CKPT_SRC_HANDLERS_PYTREE_MULTIPROCESS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,11 +44,5 @@ ckpt_status ckpt_pt_exchange_layouts(ckpt_process_group *pg, const ckpt_tree *tr
  * note_durable_ctx is the op): the gather of every process's chunk checksums onto the primary,
  * which merges them and writes the item files. */
 ckpt_status ckpt_pt_finish_item(void *arg, ckpt_error *err);
-
-struct ckpt_write_plan;
-/* Multi-process OCDBT (pytree_multiprocess_ocdbt.c), within ckpt_pt_finish_item on every
- * process: the gather of every process's database key table onto the primary, which checks
- * them and, when write, writes the root database over them (ckpt_ocdbt_write_root). */
-ckpt_status ckpt_pt_ocdbt_merge(struct ckpt_write_plan *plan, bool write, ckpt_error *err);
 
 #endif

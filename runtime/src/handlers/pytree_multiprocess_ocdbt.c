@@ -25,7 +25,7 @@
 
 #include "handlers/op.h"
 #include "handlers/pytree_multiprocess.h"
-#include "storage/ocdbt/ocdbt_write.h"
+#include "handlers/pytree_multiprocess_ocdbt.h"
 
 /* The longest key accepted from another process: far beyond "<param>/<chunk key>". */
 #define MAX_KEY_BYTES ((uint64_t)1 << 16)
@@ -46,7 +46,7 @@ static void put_str(ckpt_ocdbt_buf *b, const char *s, size_t n) {
 }
 
 /* This process's table (an empty one when it stored no key). */
-static void encode_table(const ckpt_write_plan *j, ckpt_ocdbt_buf *b) {
+void ckpt_pt_ocdbt_encode_table(const ckpt_write_plan *j, ckpt_ocdbt_buf *b) {
   const ckpt_ocdbt_process_db *db = j->ocdbt_db;
   size_t n_files = db ? db->n_files : 0, n = db ? db->n : 0;
   put_u64(b, (uint64_t)(int64_t)CKPT_OK);
@@ -133,16 +133,7 @@ static bool valid_sum_path(const char *s, uint32_t n, int r) {
          valid_file_name(rest, rn);
 }
 
-/* What the primary holds of every process's table. */
-typedef struct merged_tables {
-  int size;
-  ckpt_ocdbt_process_table *tables;
-  ckpt_ocdbt_kv **kvs;       /* per process; keys and inline values borrowed from the gather */
-  char (**names)[CKPT_OCDBT_DATA_NAME_HEX + 3];
-  const char ***files;       /* per process: pointers into names */
-} merged_tables;
-
-static void merged_free(merged_tables *m) {
+void ckpt_pt_ocdbt_tables_free(ckpt_pt_ocdbt_tables *m) {
   for (int r = 0; r < m->size; r++) {
     if (m->kvs != NULL)
       free(m->kvs[r]);
@@ -155,6 +146,7 @@ static void merged_free(merged_tables *m) {
   free(m->names);
   free(m->files);
   free(m->tables);
+  *m = (ckpt_pt_ocdbt_tables){0};
 }
 
 static ckpt_status malformed(const ckpt_write_plan *j, int r, const char *what, ckpt_error *err) {
@@ -167,7 +159,7 @@ static ckpt_status malformed(const ckpt_write_plan *j, int r, const char *what, 
 /* Parses process r's table (bytes p, n) into m's slot r; its database files' sums are appended
  * to the plan's ocdbt_files (the primary's own are there already). */
 static ckpt_status parse_table(ckpt_write_plan *j, int r, bool self, const unsigned char *p,
-                               size_t n, merged_tables *m, ckpt_error *err) {
+                               size_t n, ckpt_pt_ocdbt_tables *m, ckpt_error *err) {
   reader rd = {p, n, 0};
   uint64_t status, n_files, n_sums, n_keys;
   if (!get_u64(&rd, &status) || !get_u64(&rd, &n_files) || !get_u64(&rd, &n_sums) ||
@@ -249,11 +241,32 @@ static ckpt_status parse_table(ckpt_write_plan *j, int r, bool self, const unsig
   return CKPT_OK;
 }
 
+ckpt_status ckpt_pt_ocdbt_parse_tables(ckpt_write_plan *j, int self, const void *all,
+                                       const size_t *sizes, int size, ckpt_pt_ocdbt_tables *m,
+                                       ckpt_error *err) {
+  *m = (ckpt_pt_ocdbt_tables){.size = size};
+  m->tables = calloc((size_t)size, sizeof *m->tables);
+  m->kvs = calloc((size_t)size, sizeof *m->kvs);
+  m->names = calloc((size_t)size, sizeof *m->names);
+  m->files = calloc((size_t)size, sizeof *m->files);
+  ckpt_status st = CKPT_OK;
+  if (m->tables == NULL || m->kvs == NULL || m->names == NULL || m->files == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory merging the OCDBT databases");
+  size_t off = 0;
+  for (int r = 0; st == CKPT_OK && r < size; r++) {
+    st = parse_table(j, r, r == self, (const unsigned char *)all + off, sizes[r], m, err);
+    off += sizes[r];
+  }
+  if (st != CKPT_OK)
+    ckpt_pt_ocdbt_tables_free(m);
+  return st;
+}
+
 ckpt_status ckpt_pt_ocdbt_merge(ckpt_write_plan *j, bool write, ckpt_error *err) {
   ckpt_op *op = j->note_durable_ctx;
   ckpt_process_group *pg = ckpt_op_group(op);
   ckpt_ocdbt_buf b = {0};
-  encode_table(j, &b);
+  ckpt_pt_ocdbt_encode_table(j, &b);
   uint64_t failed[4] = {(uint64_t)(int64_t)CKPT_ENOMEM, 0, 0, 0};
   const void *mine = b.failed ? (const void *)failed : (const void *)b.p;
   size_t n = b.failed ? sizeof failed : b.n;
@@ -270,23 +283,12 @@ ckpt_status ckpt_pt_ocdbt_merge(ckpt_write_plan *j, bool write, ckpt_error *err)
     free(sizes);
     return st;
   }
-  int size = ckpt_process_group_size(pg);
-  merged_tables m = {.size = size};
-  m.tables = calloc((size_t)size, sizeof *m.tables);
-  m.kvs = calloc((size_t)size, sizeof *m.kvs);
-  m.names = calloc((size_t)size, sizeof *m.names);
-  m.files = calloc((size_t)size, sizeof *m.files);
-  if (m.tables == NULL || m.kvs == NULL || m.names == NULL || m.files == NULL)
-    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory merging the OCDBT databases");
-  size_t off = 0;
-  int me = ckpt_process_group_rank(pg);
-  for (int r = 0; st == CKPT_OK && r < size; r++) {
-    st = parse_table(j, r, r == me, (const unsigned char *)all + off, sizes[r], &m, err);
-    off += sizes[r];
-  }
+  ckpt_pt_ocdbt_tables m;
+  st = ckpt_pt_ocdbt_parse_tables(j, ckpt_process_group_rank(pg), all, sizes,
+                                  ckpt_process_group_size(pg), &m, err);
   if (st == CKPT_OK && write)
-    st = ckpt_ocdbt_write_root(j, m.tables, (size_t)size, err);
-  merged_free(&m);
+    st = ckpt_ocdbt_write_root(j, m.tables, (size_t)m.size, err);
+  ckpt_pt_ocdbt_tables_free(&m);
   free(all);
   free(sizes);
   return st;
