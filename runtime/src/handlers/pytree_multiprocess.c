@@ -292,7 +292,7 @@ static ckpt_status merge_sums(ckpt_write_plan *j, const unsigned char *all, cons
     size_t at = 0;
     for (size_t l = 0; st == CKPT_OK && l < j->n_leaves; l++) {
       int64_t grid[CKPT_MAX_RANK];
-      uint64_t want = ckpt_zarr_grid(&j->leaves[l].zm, grid), got = 0;
+      uint64_t want = ckpt_zarr_grid(j->leaves[l].zm, grid), got = 0;
       while (at < total && j->merged[at].leaf == l) {
         if (j->merged[at].linear >= want)
           st = ckpt_error_set(err, CKPT_ECORRUPT,

@@ -10,6 +10,8 @@
  * whether the arrays go to OCDBT (the use_ocdbt option) and relays the writer's durability
  * claims to the op. A multi-process save (docs/multiprocess.md) plans from every process's shard
  * layout and merges the processes' checksums: pytree_multiprocess.c. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,11 @@ typedef struct flat_ctx {
   const ckpt_pt_layout *global;
   size_t next_global;
   bool writes_replicated;
+  /* Each leaf's stored metadata is filled here before ckpt_write_plan_meta shares or copies
+   * it. Zeroed once with the context: a leaf clears only the fields before the zarr v3 spec,
+   * which is either never written (a v2 plan) or wholly rewritten (ckpt_zarr3_set_orbax), so
+   * equal metadata compares equal byte for byte, without clearing 1.8 KB per leaf. */
+  ckpt_zarr_meta scratch;
 } flat_ctx;
 
 static ckpt_status push_key(flat_ctx *c, const char *key, int type, ckpt_error *err) {
@@ -53,16 +60,38 @@ static ckpt_status push_key(flat_ctx *c, const char *key, int type, ckpt_error *
     c->stack = s;
     c->cap = cap;
   }
-  c->stack[c->depth].key = strdup(key);
-  if (c->stack[c->depth].key == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  /* Borrowed, not copied: the key lives in flatten's frame (the tree or its index buffer)
+   * until the matching pop_key, and add_entry copies what it keeps. */
+  c->stack[c->depth].key = (char *)(uintptr_t)key;
   c->stack[c->depth].key_type = type;
   c->depth++;
   return CKPT_OK;
 }
 
 static void pop_key(flat_ctx *c) {
-  free(c->stack[--c->depth].key);
+  c->depth--;
+}
+
+/* n bytes for an entry's keys and strings from the plan's blocks (ckpt_pytree_meta.blocks),
+ * aligned for a pointer; NULL when out of memory. One block of 64 KiB holds a few hundred
+ * entries: one allocation where there were four or more per entry. */
+static void *meta_alloc(ckpt_pytree_meta *m, size_t n) {
+  const size_t align = sizeof(max_align_t);
+  n = (n + align - 1) / align * align;
+  ckpt_meta_block *b = m->blocks;
+  if (b == NULL || b->cap - b->used < n) {
+    size_t cap = n > ((size_t)64 << 10) ? n : (size_t)64 << 10;
+    b = malloc(sizeof *b + cap);
+    if (b == NULL)
+      return NULL;
+    b->next = m->blocks;
+    b->used = 0;
+    b->cap = cap;
+    m->blocks = b;
+  }
+  void *p = (unsigned char *)b->data + b->used;
+  b->used += n;
+  return p;
 }
 
 /* Appends a metadata entry for the current key stack. */
@@ -80,22 +109,29 @@ static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, siz
   ckpt_meta_entry *e = &m->entries[m->n];
   memset(e, 0, sizeof *e);
   m->n++;
-  e->keys = calloc(c->depth ? c->depth : 1, sizeof *e->keys);
-  e->value_type = strdup(value_type);
-  size_t plen = 1;
+  /* One piece of the plan's blocks: the keys, then the key strings, param and value type. */
+  size_t n_keys = c->depth ? c->depth : 1, keys_bytes = 0;
   for (size_t i = 0; i < c->depth; i++)
-    plen += strlen(c->stack[i].key) + 1;
-  e->param = malloc(plen);
-  if (e->keys == NULL || e->value_type == NULL || e->param == NULL)
+    keys_bytes += strlen(c->stack[i].key) + 1;
+  size_t plen = keys_bytes ? keys_bytes : 1; /* joined by '.': as long as the keys with NULs */
+  size_t vlen = strlen(value_type) + 1;
+  unsigned char *p = meta_alloc(m, n_keys * sizeof *e->keys + keys_bytes + plen + vlen);
+  if (p == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  e->keys = (ckpt_meta_key *)(void *)p;
+  memset(e->keys, 0, n_keys * sizeof *e->keys);
+  char *text = (char *)(p + n_keys * sizeof *e->keys);
+  e->param = text + keys_bytes;
+  e->value_type = e->param + plen;
+  memcpy(e->value_type, value_type, vlen);
   size_t pos = 0;
   for (size_t i = 0; i < c->depth; i++) {
-    e->keys[i].key = strdup(c->stack[i].key);
-    if (e->keys[i].key == NULL)
-      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    size_t l = strlen(c->stack[i].key);
+    memcpy(text, c->stack[i].key, l + 1);
+    e->keys[i].key = text;
+    text += l + 1;
     e->keys[i].key_type = c->stack[i].key_type;
     e->depth = i + 1;
-    size_t l = strlen(c->stack[i].key);
     if (i)
       e->param[pos++] = '.';
     memcpy(e->param + pos, c->stack[i].key, l);
@@ -153,7 +189,7 @@ static const ckpt_pytree_leaf_save *find_leaf_args(const flat_ctx *c, const char
 
 static ckpt_status add_chunks(ckpt_write_plan *j, size_t leaf_index, ckpt_error *err) {
   ckpt_write_leaf *l = &j->leaves[leaf_index];
-  const ckpt_zarr_meta *m = &l->zm;
+  const ckpt_zarr_meta *m = l->zm;
   int nd = m->ndim;
   int64_t grid[CKPT_MAX_RANK];
   uint64_t total = ckpt_zarr_grid(m, grid);
@@ -254,10 +290,13 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   memset(l, 0, sizeof *l);
   l->job = j;
   l->entry = entry;
-  l->dir = ckpt_path_join(j->dir, e->param);
-  if (l->dir == NULL)
+  /* OCDBT has no array directories: no path to make. */
+  l->dir = j->ocdbt ? NULL : ckpt_path_join(j->dir, e->param);
+  if (!j->ocdbt && l->dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
-  ckpt_zarr_meta *m = &l->zm;
+  /* Filled in the context's scratch (flat_ctx says why), then shared or copied. */
+  ckpt_zarr_meta *m = &c->scratch;
+  memset(m, 0, offsetof(ckpt_zarr_meta, v3));
   m->dtype = (la && la->has_dtype) ? la->dtype : a->dtype;
   if (!ckpt_dtype_valid(m->dtype))
     return leaf_error(c, CKPT_EINVAL, "invalid save dtype", err);
@@ -278,15 +317,15 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   const ckpt_array *layout = a;
   ckpt_array view;
   if (c->global != NULL && !replicated) {
-    if (c->next_global >= c->global->n_leaves ||
-        c->global->leaves[c->next_global].ndim != a->ndim)
+    if (c->next_global >= c->global->n_leaves || c->global->leaves[c->next_global].ndim != a->ndim)
       return leaf_error(c, CKPT_EMISMATCH, "the processes' trees differ here", err);
     global_view(a, &c->global->leaves[c->next_global++], &view);
     layout = &view;
   }
   local = (ckpt_error)CKPT_ERROR_INIT;
-  st = ckpt_zarr_choose_chunks(layout, ckpt_dtype_size(m->dtype), target, la ? la->shard_axes : NULL,
-                               la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
+  st =
+      ckpt_zarr_choose_chunks(layout, ckpt_dtype_size(m->dtype), target, la ? la->shard_axes : NULL,
+                              la ? la->n_shard_axes : 0, e->param, m->chunks, &local);
   if (st != CKPT_OK)
     return leaf_error(c, st, local.message, err);
   if (j->meta.use_zarr3) {
@@ -298,6 +337,8 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
     int level = (la && la->compression_level != 0) ? la->compression_level : 3;
     ckpt_zarr3_set_orbax(m, comp == CKPT_COMPRESSION_NONE ? -1 : level, j->ocdbt ? '/' : '.');
   }
+  if ((l->zm = ckpt_write_plan_meta(j, m)) == NULL)
+    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
   /* Stored bytes before compression: which leaves are written first, as small,
    * does not depend on the data. */
   uint64_t bytes = ckpt_dtype_size(m->dtype);
@@ -322,9 +363,16 @@ static ckpt_status plan_array(flat_ctx *c, const ckpt_array *a, const char *valu
   size_t n0 = 0;
   for (size_t s = 0; s < a->n_shards; s++)
     n0 += a->shards[s].replica_id == 0;
-  l->shards = calloc(n0 ? n0 : 1, sizeof *l->shards);
-  if (l->shards == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+  if (n0 > 0 && j->cap_pieces - j->n_pieces >= n0) {
+    l->shards = j->pieces + j->n_pieces;
+    j->n_pieces += n0;
+    memset(l->shards, 0, n0 * sizeof *l->shards);
+  } else {
+    l->shards = calloc(n0 ? n0 : 1, sizeof *l->shards);
+    if (l->shards == NULL)
+      return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", c->what);
+    l->shards_own = true;
+  }
   bool copy = !c->zero_copy;
   l->src_dtype = copy ? m->dtype : a->dtype; /* a copy casts on the way */
   for (size_t s = 0; s < a->n_shards; s++) {
@@ -477,9 +525,13 @@ static ckpt_status check_collisions(ckpt_write_plan *j, const char *what,
   const ckpt_meta_entry **v = *sorted = malloc((n ? n : 1) * sizeof *v);
   if (v == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
-  for (size_t i = 0; i < n; i++)
+  bool in_order = true; /* a dict's leaves usually come in order: then no sort is needed */
+  for (size_t i = 0; i < n; i++) {
     v[i] = &j->meta.entries[i];
-  qsort(v, n, sizeof *v, cmp_param_ptr);
+    in_order = in_order && (i == 0 || strcmp(v[i - 1]->param, v[i]->param) < 0);
+  }
+  if (!in_order)
+    qsort(v, n, sizeof *v, cmp_param_ptr);
   ckpt_status st = CKPT_OK;
   for (size_t i = 1; i < n; i++) {
     if (strcmp(v[i - 1]->param, v[i]->param) != 0)
@@ -520,6 +572,7 @@ typedef struct staging_need {
   uint64_t total;
   size_t n_nodes; /* leaves and empty nodes (metadata entries) */
   size_t n_arrays;
+  size_t n_pieces; /* replica-0 shards of the arrays, one per scalar or bytes leaf */
 } staging_need;
 
 static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
@@ -531,9 +584,12 @@ static ckpt_status add_bytes(void *ctx, const char *const *path, size_t depth,
   need->n_nodes++;
   ckpt_node_kind kind = ckpt_tree_kind(node);
   need->n_arrays += kind == CKPT_NODE_ARRAY || kind == CKPT_NODE_SCALAR || kind == CKPT_NODE_BYTES;
+  need->n_pieces += kind == CKPT_NODE_SCALAR || kind == CKPT_NODE_BYTES;
   const ckpt_array *a = ckpt_tree_array(node);
   if (a == NULL)
     return CKPT_OK;
+  for (size_t s = 0; s < a->n_shards; s++)
+    need->n_pieces += a->shards[s].replica_id == 0;
   uint64_t *total = &need->total;
   if (!need->snapshot)
     return CKPT_OK;
@@ -637,6 +693,10 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
     j->cap_leaves = j->leaves ? need.n_arrays : 0;
     j->chunks = malloc(need.n_arrays * sizeof *j->chunks);
     j->cap_chunks = j->chunks ? need.n_arrays : 0;
+  }
+  if (need.n_pieces > 0) {
+    j->pieces = malloc(need.n_pieces * sizeof *j->pieces);
+    j->cap_pieces = j->pieces ? need.n_pieces : 0;
   }
   c.job = j;
   c.spec = spec;

@@ -46,13 +46,13 @@ ckpt_status ckpt_array_metadatas_encode(const ckpt_write_plan *j, char **text, s
   for (size_t i = 0; ok && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
     const ckpt_meta_entry *e = &j->meta.entries[l->entry];
-    if (l->zm.ndim == 0)
+    if (l->zm->ndim == 0)
       continue;
     const int64_t *write = l->n_shards > 0 ? l->shards[0].shape : e->write_shape;
     cJSON *item = cJSON_CreateObject();
     cJSON *meta = item != NULL ? cJSON_AddObjectToObject(item, "array_metadata") : NULL;
-    cJSON *ws = shape_json(write, l->zm.ndim);
-    cJSON *cs = shape_json(l->zm.chunks, l->zm.ndim);
+    cJSON *ws = shape_json(write, l->zm->ndim);
+    cJSON *cs = shape_json(l->zm->chunks, l->zm->ndim);
     ok = meta != NULL && ws != NULL && cs != NULL &&
          cJSON_AddStringToObject(meta, "param_name", e->param) != NULL &&
          cJSON_AddItemToObject(meta, "write_shape", ws) &&

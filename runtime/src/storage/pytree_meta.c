@@ -168,13 +168,18 @@ ckpt_status ckpt_pytree_meta_encode(const ckpt_pytree_meta *meta, char **text, s
 void ckpt_pytree_meta_free(ckpt_pytree_meta *meta) {
   if (meta == NULL)
     return;
-  for (size_t i = 0; i < meta->n; i++) {
+  for (size_t i = 0; meta->blocks == NULL && i < meta->n; i++) {
     ckpt_meta_entry *e = &meta->entries[i];
     for (size_t k = 0; k < e->depth; k++)
       free(e->keys[k].key);
     free(e->keys);
     free(e->param);
     free(e->value_type);
+  }
+  while (meta->blocks != NULL) {
+    ckpt_meta_block *b = meta->blocks;
+    meta->blocks = b->next;
+    free(b);
   }
   free(meta->entries);
   cJSON_Delete(meta->custom_metadata);

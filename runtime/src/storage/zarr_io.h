@@ -68,7 +68,9 @@ bool ckpt_zarr_frame_has_size(const void *stored, size_t n);
  * "algorithm": "crc32c", "arrays": {param: {chunk key: [crc32c, stored bytes], ...}},
  * "files": {path in the item: [crc32c, bytes], ...}}. "files" covers the item's metadata files
  * (_METADATA, _strings.json, _PACKED, every <param>/.zarray); items written before it existed
- * (and Orbax's) have none, and their metadata is then not checked (docs/format.md). */
+ * (and Orbax's) have none, and their metadata is then not checked (docs/format.md). A save's
+ * writer prints the same text straight from its plan instead (checksums_text.h); this tree is
+ * for the other writers (ckpt convert, the op's list of files). */
 cJSON *ckpt_checksums_new(void);
 /* Adds one metadata file's entry (path relative to the item directory); false when memory
  * runs out. */

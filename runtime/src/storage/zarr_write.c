@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io/staging_pool.h"
+#include "storage/checksums_text.h"
 #include "storage/ocdbt/ocdbt_write.h"
 #include "storage/zarr_io.h"
 #include "storage/zarr_write_internal.h"
@@ -71,14 +72,14 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
     return st; /* another process's .zarray: the primary writes it */
   char *json;
   size_t len;
-  st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &json, &len, err)
-                   : ckpt_zarr_meta_encode(&l->zm, &json, &len, err);
+  st = l->zm->zarr3 ? ckpt_zarr3_meta_encode(l->zm, &json, &len, err)
+                    : ckpt_zarr_meta_encode(l->zm, &json, &len, err);
   if (st != CKPT_OK)
     return st;
   /* its CRC now, from the text in hand: _CHECKSUMS covers it without reading it back */
   l->zcrc = ckpt_crc32c(0, json, len);
   l->zbytes = len;
-  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(&l->zm));
+  char *path = ckpt_path_join(l->dir, ckpt_zarr_meta_file(l->zm));
   if (path == NULL) {
     free(json);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory writing '%s'", l->dir);
@@ -144,7 +145,7 @@ static ckpt_status submit_runs(ckpt_write_plan *j, uint64_t *reserved, ckpt_engi
 ckpt_status ckpt_write_prepare_chunk(ckpt_write_chunk *ch, char *key, ckpt_error *err) {
   ckpt_write_plan *j = ch->job;
   ckpt_write_leaf *l = &j->leaves[ch->leaf];
-  const ckpt_zarr_meta *m = &l->zm;
+  const ckpt_zarr_meta *m = l->zm;
   const ckpt_write_piece *sh = &l->shards[ch->shard];
   const char *param = j->meta.entries[l->entry].param;
   int nd = m->ndim;
@@ -307,86 +308,14 @@ static size_t batch_files(void) {
   return n < 4 ? 4 : n > 512 ? 512 : n;
 }
 
-/* _CHECKSUMS as a document into *out (caller deletes). strings: _strings.json's CRC and size
- * (present false when there is none). With ocdbt_files, OCDBT's node and manifest files too
- * (without: the caller adds them once they are encoded, checksums_add_ocdbt_files). */
-static ckpt_status checksums_build(ckpt_write_plan *j, const ckpt_file_sum *strings,
-                                   bool ocdbt_files, cJSON **out, ckpt_error *err) {
-  *out = NULL;
-  cJSON *sums = ckpt_checksums_new();
-  bool ok = sums != NULL;
-  /* The metadata files, from the CRCs taken when their text was made (never read back). */
-  ok = ok && ckpt_checksums_add_file(sums, CKPT_METADATA_FILE, j->meta_crc, j->meta_len);
-  if (ok && strings->present)
-    ok = ckpt_checksums_add_file(sums, CKPT_STRINGS_FILE, strings->crc, strings->bytes);
-  /* OCDBT: its manifests and node files (the data files are covered chunk by chunk). */
-  for (size_t i = 0; ok && ocdbt_files && i < j->n_ocdbt_files; i++)
-    ok = ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
-                                 j->ocdbt_files[i].bytes);
-  /* Each .zarray by its path, also when OCDBT holds it as the value of the key of that name. */
-  char rel[CKPT_PATH_NAME_MAX + 16];
-  for (size_t i = 0; ok && i < j->n_leaves; i++) {
-    const ckpt_write_leaf *l = &j->leaves[i];
-    snprintf(rel, sizeof rel, "%s/%s", j->meta.entries[l->entry].param,
-             ckpt_zarr_meta_file(&l->zm));
-    ok = ckpt_checksums_add_file(sums, rel, l->zcrc, l->zbytes);
-  }
-  /* A leaf's chunks are consecutive and parameter names unique (zarr_write.h): each
-   * array's entry is appended once and kept while its chunks are added, with no lookup (a
-   * lookup per chunk made this quadratic in the number of arrays). */
-  cJSON *array = NULL;
-  size_t array_leaf = SIZE_MAX;
-  /* Multi-process: every process's files (array_metadatas/process_<i>) and chunks, merged
-   * by the handler in process order and sorted by leaf (so each leaf's are consecutive). */
-  for (size_t i = 0; ok && j->multiprocess && i < j->n_extra; i++)
-    ok = ckpt_checksums_add_file(sums, j->extra[i].rel, j->extra[i].crc, j->extra[i].bytes);
-  size_t n_sums = j->multiprocess ? j->n_merged : j->n_chunks;
-  for (size_t i = 0; ok && i < n_sums; i++) {
-    size_t leaf;
-    uint64_t linear, bytes;
-    uint32_t crc;
-    if (j->multiprocess) {
-      leaf = (size_t)j->merged[i].leaf;
-      linear = j->merged[i].linear;
-      crc = j->merged[i].crc;
-      bytes = j->merged[i].bytes;
-    } else {
-      leaf = j->chunks[i].leaf;
-      linear = j->chunks[i].linear;
-      crc = j->chunks[i].crc;
-      bytes = j->chunks[i].bytes;
-    }
-    const ckpt_write_leaf *l = &j->leaves[leaf];
-    if (leaf != array_leaf) {
-      array = ckpt_checksums_append_array(sums, j->meta.entries[l->entry].param);
-      array_leaf = leaf;
-      if (array == NULL) {
-        ok = false;
-        break;
-      }
-    }
-    int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
-    char key[CKPT_ZARR_KEY_MAX];
-    ckpt_zarr_grid(&l->zm, grid);
-    ckpt_zarr_chunk_index(&l->zm, grid, linear, index);
-    ckpt_zarr_chunk_key(&l->zm, index, key);
-    ok = ckpt_checksums_add_chunk(array, key, crc, bytes);
-  }
-  if (!ok) {
-    cJSON_Delete(sums);
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
-  }
-  *out = sums;
-  return CKPT_OK;
-}
-
-/* OCDBT's node and manifest files (plan->ocdbt_files) added to a _CHECKSUMS document. */
-static ckpt_status checksums_add_ocdbt_files(ckpt_write_plan *j, cJSON *sums, ckpt_error *err) {
-  for (size_t i = 0; i < j->n_ocdbt_files; i++)
-    if (!ckpt_checksums_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
-                                 j->ocdbt_files[i].bytes))
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
-  return CKPT_OK;
+/* OCDBT's node and manifest files (plan->ocdbt_files) added to a _CHECKSUMS text. */
+static ckpt_status checksums_add_ocdbt_files(ckpt_write_plan *j, ckpt_sums_text *sums,
+                                             ckpt_error *err) {
+  ckpt_status st = CKPT_OK;
+  for (size_t i = 0; st == CKPT_OK && i < j->n_ocdbt_files; i++)
+    st = ckpt_sums_text_add_file(sums, j->ocdbt_files[i].rel, j->ocdbt_files[i].crc,
+                                 j->ocdbt_files[i].bytes, err);
+  return st;
 }
 
 /* Submits dir/name with text (taken over). */
@@ -481,7 +410,7 @@ static ckpt_status submit_arrays(ckpt_write_plan *j, ckpt_engine *e, bool small,
       ckpt_write_chunk *ch = &j->chunks[ci];
       /* The memory budget bounds the chunks between submission and durability: this thread
        * (never a worker) waits here while it is used up. */
-      const ckpt_zarr_meta *m = &j->leaves[li].zm;
+      const ckpt_zarr_meta *m = j->leaves[li].zm;
       ch->reserved = ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
       ckpt_engine_reserve(e, ch->reserved);
       n_after = 0;
@@ -561,7 +490,7 @@ static ckpt_status write_arrays(ckpt_write_plan *j, ckpt_engine *e, ckpt_error *
 /* Submits phase 2's files to g: _strings.json, _CHECKSUMS and, with_metadata, _METADATA
  * (whose text phase 1 encoded); notes the item directory for the group's end. */
 static ckpt_status item_files_begin(ckpt_write_plan *j, ckpt_engine_group *g, bool ocdbt_files,
-                                    cJSON **sums, ckpt_error *err) {
+                                    ckpt_sums_text **sums, ckpt_error *err) {
   ckpt_status st = CKPT_OK;
   ckpt_file_sum strings = {false, 0, 0};
   if (j->strings != NULL) {
@@ -574,18 +503,24 @@ static ckpt_status item_files_begin(ckpt_write_plan *j, ckpt_engine_group *g, bo
       st = submit_item_file(j, g, CKPT_STRINGS_FILE, text, len, err);
   }
   if (st == CKPT_OK)
-    st = checksums_build(j, &strings, ocdbt_files, sums, err);
+    st = ckpt_sums_text_begin(j, &strings, sums, err);
+  if (st == CKPT_OK && ocdbt_files) {
+    st = checksums_add_ocdbt_files(j, *sums, err);
+    if (st != CKPT_OK) {
+      ckpt_sums_text_free(*sums);
+      *sums = NULL;
+    }
+  }
   return st;
 }
 
-/* The rest of phase 2's files: sums (deleted here) as _CHECKSUMS and, with_metadata,
+/* The rest of phase 2's files: sums (freed here) as _CHECKSUMS and, with_metadata,
  * _METADATA; notes the item directory for the group's end. */
-static ckpt_status item_files_end(ckpt_write_plan *j, ckpt_engine_group *g, cJSON *sums,
+static ckpt_status item_files_end(ckpt_write_plan *j, ckpt_engine_group *g, ckpt_sums_text *sums,
                                   bool with_metadata, ckpt_error *err) {
   char *text = NULL;
   size_t len = 0;
-  ckpt_status st = ckpt_json_dump_compact(sums, &text, &len, err);
-  cJSON_Delete(sums);
+  ckpt_status st = ckpt_sums_text_finish(sums, &text, &len, err);
   if (st == CKPT_OK && j->note_file != NULL) {
     char *path = ckpt_path_join(j->dir, CKPT_CHECKSUMS_FILE);
     if (path == NULL) { /* an unlisted file would read as corrupt: fail the save instead */
@@ -611,7 +546,7 @@ static ckpt_status item_files_end(ckpt_write_plan *j, ckpt_engine_group *g, cJSO
 
 static ckpt_status submit_item_files(ckpt_write_plan *j, ckpt_engine_group *g, bool with_metadata,
                                      ckpt_error *err) {
-  cJSON *sums = NULL;
+  ckpt_sums_text *sums = NULL;
   ckpt_status st = item_files_begin(j, g, true, &sums, err);
   return st == CKPT_OK ? item_files_end(j, g, sums, with_metadata, err) : st;
 }
@@ -712,11 +647,11 @@ static ckpt_status task_ocdbt_checksums(void *arg, ckpt_error *err) {
  * a phase of its own. */
 static ckpt_status task_ocdbt_item_files(void *arg, ckpt_error *err) {
   ckpt_write_plan *j = arg;
-  cJSON *sums = j->ocdbt_sums;
+  ckpt_sums_text *sums = j->ocdbt_sums;
   j->ocdbt_sums = NULL;
   ckpt_status st = checksums_add_ocdbt_files(j, sums, err);
   if (st != CKPT_OK) {
-    cJSON_Delete(sums);
+    ckpt_sums_text_free(sums);
     return st;
   }
   return item_files_end(j, j->group, sums, false, err);
@@ -790,6 +725,27 @@ ckpt_status ckpt_zarr_write_item_files(ckpt_write_plan *j, ckpt_error *err) {
 
 /* ---------------------------------------------------------------- the plan's end */
 
+const ckpt_zarr_meta *ckpt_write_plan_meta(ckpt_write_plan *j, const ckpt_zarr_meta *m) {
+  /* The last one only: equal neighbours are the common case (a model's layers, the small
+   * state's 10,000 arrays), and a search of every distinct one would cost more than it saves. */
+  if (j->n_metas > 0 && memcmp(j->metas[j->n_metas - 1], m, sizeof *m) == 0)
+    return j->metas[j->n_metas - 1];
+  if (j->n_metas == j->cap_metas) {
+    size_t cap = j->cap_metas ? 2 * j->cap_metas : 16;
+    ckpt_zarr_meta **v = realloc(j->metas, cap * sizeof *v);
+    if (v == NULL)
+      return NULL;
+    j->metas = v;
+    j->cap_metas = cap;
+  }
+  ckpt_zarr_meta *copy = malloc(sizeof *copy);
+  if (copy == NULL)
+    return NULL;
+  memcpy(copy, m, sizeof *copy);
+  j->metas[j->n_metas++] = copy;
+  return copy;
+}
+
 void ckpt_write_plan_free(ckpt_write_plan *j) {
   if (j == NULL)
     return;
@@ -798,7 +754,8 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
     for (size_t s = 0; s < l->n_shards; s++)
       if (l->shards[s].owned)
         ckpt_staging_release(l->shards[s].data, l->shards[s].pooled);
-    free(l->shards);
+    if (l->shards_own)
+      free(l->shards);
     free(l->dir);
     free(l->ztext);
   }
@@ -806,6 +763,10 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
   for (size_t i = 0; i < j->n_chunks; i++)
     free(j->chunks[i].own);
   free(j->chunks);
+  free(j->pieces);
+  for (size_t i = 0; i < j->n_metas; i++)
+    free(j->metas[i]);
+  free(j->metas);
   for (size_t i = 0; i < j->n_ocdbt_files; i++)
     free(j->ocdbt_files[i].rel);
   free(j->ocdbt_files);
@@ -815,7 +776,7 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
     free(j->extra[i].rel);
   free(j->extra);
   cJSON_Delete(j->strings);
-  cJSON_Delete(j->ocdbt_sums);
+  ckpt_sums_text_free(j->ocdbt_sums);
   ckpt_ocdbt_process_db_free(j->ocdbt_db);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);

@@ -42,13 +42,17 @@ typedef struct ckpt_write_piece {
 /* One stored array (an array, scalar or bytes leaf). */
 typedef struct ckpt_write_leaf {
   ckpt_write_plan *job;
-  size_t entry;          /* index into meta.entries (its param names the array) */
-  ckpt_zarr_meta zm;     /* as stored */
+  size_t entry; /* index into meta.entries (its param names the array) */
+  /* As stored: one of the plan's metas (below), shared by the leaves whose metadata is the
+   * same. Held by pointer because a ckpt_zarr_meta is 1.8 KB (the zarr v3 codec spec inside
+   * it), and 10,000 leaves each with its own touched 19.5 MB of fresh memory. */
+  const ckpt_zarr_meta *zm;
   ckpt_dtype src_dtype;  /* dtype of the snapshot pieces */
   uint64_t stored_bytes; /* the whole array at the stored dtype (UINT64_MAX: overflow) */
   size_t n_shards;
-  ckpt_write_piece *shards;
-  char *dir; /* <item>/<param> */
+  ckpt_write_piece *shards; /* in the plan's pieces, or malloc'ed when shards_own */
+  bool shards_own;
+  char *dir; /* <item>/<param>; NULL in an OCDBT plan (no array directories) */
   /* The writer's: */
   ckpt_engine_file *zfile; /* .zarray, opened by task_leaf; closed by task_close_batch */
   uint32_t zcrc;           /* .zarray's CRC-32C and size, for _CHECKSUMS' "files" */
@@ -73,7 +77,7 @@ typedef struct ckpt_write_chunk {
   uint64_t bytes;
   const unsigned char *data; /* the stored bytes, once prepared (own or the snapshot's) */
   bool prepared;
-  bool indirect; /* OCDBT: in a data file (else inline in the B+tree) */
+  bool indirect;      /* OCDBT: in a data file (else inline in the B+tree) */
   uint32_t data_file; /* OCDBT, indirect: which data file, and where in it */
   uint64_t offset;
 } ckpt_write_chunk;
@@ -111,6 +115,14 @@ struct ckpt_write_plan {
   ckpt_write_leaf *leaves;
   size_t n_chunks, cap_chunks;
   ckpt_write_chunk *chunks;
+  /* The distinct stored metadata of the leaves (each malloc'ed, owned): a leaf whose
+   * metadata equals the last one's shares it (ckpt_write_plan_meta). */
+  ckpt_zarr_meta **metas;
+  size_t n_metas, cap_metas;
+  /* The leaves' snapshot pieces, one block sized from the tree (malloc'ed, owned; a leaf that
+   * finds it full gets its own): one allocation instead of one per leaf. */
+  ckpt_write_piece *pieces;
+  size_t n_pieces, cap_pieces;
   cJSON *strings; /* param → value, or NULL */
   /* The arrays as OCDBT databases (storage/ocdbt/ocdbt_write.h) instead of zarr directories;
    * meta.use_ocdbt says the same to readers. */
@@ -141,7 +153,8 @@ struct ckpt_write_plan {
   ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */
   size_t n_ocdbt_files;     /* OCDBT: the node and manifest files written, with their sums */
   ckpt_write_file_sum *ocdbt_files;
-  cJSON *ocdbt_sums; /* OCDBT: _CHECKSUMS between its two jobs (zarr_write.c), or NULL */
+  struct ckpt_sums_text *ocdbt_sums; /* OCDBT: _CHECKSUMS between its two jobs (zarr_write.c;
+                                      * storage/checksums_text.h), or NULL */
   /* _METADATA's text, encoded during phase 1 off the critical path (owned; NULL until then). */
   char *meta_text;
   size_t meta_len;
@@ -164,6 +177,11 @@ char *ckpt_array_metadatas_rel(int process);
  * *text malloc'ed (caller frees). */
 ckpt_status ckpt_array_metadatas_encode(const ckpt_write_plan *plan, char **text, size_t *len,
                                         ckpt_error *err);
+
+/* The plan's copy of m for a leaf: the last one added when its bytes are the same (m and the
+ * plan's metas zeroed before they are filled, so padding compares equal), else a new one.
+ * NULL when out of memory. */
+const ckpt_zarr_meta *ckpt_write_plan_meta(ckpt_write_plan *plan, const ckpt_zarr_meta *m);
 
 /* Frees the plan, its snapshot buffers and everything the writer left (NULL is a no-op). */
 void ckpt_write_plan_free(ckpt_write_plan *plan);

@@ -244,15 +244,15 @@ static ckpt_status task_zarrays(void *arg, ckpt_error *err) {
     ckpt_write_leaf *l = &j->leaves[i];
     const ckpt_write_leaf *prev = i > 0 ? &j->leaves[i - 1] : NULL;
     size_t len;
-    if (prev != NULL && prev->ztext != NULL && same_zarray(&prev->zm, &l->zm)) {
+    if (prev != NULL && prev->ztext != NULL && (prev->zm == l->zm || same_zarray(prev->zm, l->zm))) {
       len = (size_t)prev->zbytes;
       if ((l->ztext = malloc(len ? len : 1)) == NULL)
         return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for a .zarray text");
       memcpy(l->ztext, prev->ztext, len);
       l->zcrc = prev->zcrc;
     } else {
-      ckpt_status st = l->zm.zarr3 ? ckpt_zarr3_meta_encode(&l->zm, &l->ztext, &len, err)
-                                   : ckpt_zarr_meta_encode(&l->zm, &l->ztext, &len, err);
+      ckpt_status st = l->zm->zarr3 ? ckpt_zarr3_meta_encode(l->zm, &l->ztext, &len, err)
+                                   : ckpt_zarr_meta_encode(l->zm, &l->ztext, &len, err);
       if (st != CKPT_OK)
         return st;
       l->zcrc = ckpt_crc32c(0, l->ztext, len);
@@ -318,7 +318,7 @@ static ckpt_status write_all(ocdbt_w *w, const ckpt_ocdbt_write_jobs *jobs, ckpt
     *g = (segment){.w = w, .lo = i};
     uint64_t raw = 0;
     while (i < j->n_chunks && (i == g->lo || raw < SEGMENT_BYTES)) {
-      const ckpt_zarr_meta *m = &j->leaves[j->chunks[i].leaf].zm;
+      const ckpt_zarr_meta *m = j->leaves[j->chunks[i].leaf].zm;
       raw += ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
       i++;
     }
@@ -427,7 +427,7 @@ static ckpt_status build_keys(ckpt_write_plan *j, key_table *t, ckpt_error *err)
   for (size_t i = 0; stores_zarrays(j) && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
     /* ".zarray", or "zarr.json" for zarr v3 */
-    char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(&l->zm));
+    char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(l->zm));
     if (k == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for OCDBT keys");
     t->keys[t->n] = k;
@@ -445,9 +445,9 @@ static ckpt_status build_keys(ckpt_write_plan *j, key_table *t, ckpt_error *err)
     const ckpt_write_leaf *l = &j->leaves[c->leaf];
     int64_t grid[CKPT_MAX_RANK], index[CKPT_MAX_RANK];
     char ck[CKPT_ZARR_KEY_MAX];
-    ckpt_zarr_grid(&l->zm, grid);
-    ckpt_zarr_chunk_index(&l->zm, grid, c->linear, index);
-    ckpt_zarr_chunk_key(&l->zm, index, ck);
+    ckpt_zarr_grid(l->zm, grid);
+    ckpt_zarr_chunk_index(l->zm, grid, c->linear, index);
+    ckpt_zarr_chunk_key(l->zm, index, ck);
     char *k = make_key(j->meta.entries[l->entry].param, ck);
     if (k == NULL)
       return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for OCDBT keys");
