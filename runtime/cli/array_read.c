@@ -60,7 +60,7 @@ ckpt_status cli_array_read(cli_array *a, const int64_t *off, const int64_t *shap
   req.packed = a->packed;
   req.ocdbt = a->ocdbt;
   req.name = a->name;
-  req.meta = a->meta;
+  req.meta = &a->meta;
   req.dtype = dtype;
   req.checksums = a->sums;
   req.require_checksums = a->require_sums;

@@ -147,6 +147,90 @@ Test(mpi, layout_identical_to_a_single_process_save) {
   }
 }
 
+/* `ckpt ARGS` (the tool); asserts it exits 0. */
+static void tool(const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", CKPT_TOOL_PATH, args);
+  int rc = run(cmd);
+  cr_assert_eq(rc, 0, "ckpt %s: exit %d\n%s", args, rc, out);
+}
+
+/* OCDBT (Orbax's default multi-host layout): 4 ranks each write their own database
+ * ocdbt.process_<i>/, the primary the root over all four. `ckpt verify` checks every process's
+ * chunks and database files; restored on 4, 3 and 1 ranks and by one process without MPI; the
+ * root's keys and values equal a single-process save's of the same global arrays (and `ckpt
+ * diff` finds no difference); `ckpt cat` reads a leaf. */
+#define OCDBT_ENV "-x MPI_SCENARIO_FORMAT=ocdbt"
+Test(mpi, ocdbt_saved_by_4_restores_on_4_3_1_and_alone) {
+  need_mpi();
+  char path[512], ref[512], args[1200];
+  snprintf(path, sizeof path, "%s/ocdbt4", tmp_dir);
+  snprintf(ref, sizeof ref, "%s/ocdbt-ref4", tmp_dir);
+  snprintf(args, sizeof args, "save '%s'", path);
+  ranks(4, OCDBT_ENV, args);
+  verify(path);
+  snprintf(args, sizeof args, "restore '%s'", path);
+  ranks(4, OCDBT_ENV, args);
+  ranks(3, OCDBT_ENV, args);
+  ranks(1, OCDBT_ENV, args);
+  snprintf(args, sizeof args, "restore-alone '%s'", path);
+  setenv("MPI_SCENARIO_FORMAT", "ocdbt", 1);
+  alone(args);
+  snprintf(args, sizeof args, "ref '%s' 4", ref);
+  alone(args);
+  snprintf(args, sizeof args, "compare-ocdbt '%s' '%s' 4 4", path, ref);
+  alone(args);
+  cr_assert(strstr(out, "values in 4 process databases") != NULL, "%s", out);
+  unsetenv("MPI_SCENARIO_FORMAT");
+  snprintf(args, sizeof args, "diff '%s' '%s'", path, ref);
+  tool(args);
+  snprintf(args, sizeof args, "cat '%s' m", path);
+  tool(args);
+  cr_assert(strstr(out, "[ 3 13 23 33 43 53]") != NULL, "ckpt cat m:\n%s", out);
+}
+
+/* zarr v3 values in OCDBT, 4 ranks with the primary on rank 2 (it writes every zarr.json key
+ * and the root): verified, restored on 3 ranks and alone, keys and values as one process's. */
+Test(mpi, zarr3_ocdbt_saved_by_4_primary_2) {
+  need_mpi();
+  char path[512], ref[512], args[1200];
+  snprintf(path, sizeof path, "%s/zarr3-4", tmp_dir);
+  snprintf(ref, sizeof ref, "%s/zarr3-ref4", tmp_dir);
+  snprintf(args, sizeof args, "save '%s'", path);
+  ranks(4, "-x MPI_SCENARIO_FORMAT=zarr3 -x MPI_SCENARIO_PRIMARY=2", args);
+  verify(path);
+  snprintf(args, sizeof args, "restore '%s'", path);
+  ranks(3, "-x MPI_SCENARIO_FORMAT=zarr3", args);
+  setenv("MPI_SCENARIO_FORMAT", "zarr3", 1);
+  snprintf(args, sizeof args, "restore-alone '%s'", path);
+  alone(args);
+  snprintf(args, sizeof args, "ref '%s' 4", ref);
+  alone(args);
+  snprintf(args, sizeof args, "compare-ocdbt '%s' '%s' 4 4", path, ref);
+  alone(args);
+  unsetenv("MPI_SCENARIO_FORMAT");
+}
+
+/* OCDBT, one rank's database write fails (rank 2 of 4, then the primary of 3): every rank's save
+ * returns that error and nothing is committed or left behind. Then async saves (the merge on
+ * the background thread beside the application's MPI), the third failing on the last rank. */
+Test(mpi, ocdbt_failing_rank_fails_the_save_everywhere) {
+  need_mpi();
+  char args[600], root[512];
+  snprintf(args, sizeof args, "fault '%s/of2' 2", tmp_dir);
+  ranks(4, OCDBT_ENV, args);
+  cr_assert(strstr(out, "process 2 of 4") != NULL && strstr(out, "ocdbt.process_2") != NULL,
+            "%s", out);
+  snprintf(args, sizeof args, "fault '%s/of0' 0", tmp_dir);
+  ranks(3, OCDBT_ENV, args);
+  snprintf(root, sizeof root, "%s/ocdbt-async", tmp_dir);
+  cr_assert_eq(mkdir(root, 0777), 0);
+  snprintf(args, sizeof args, "async '%s'", root);
+  ranks(3, OCDBT_ENV, args);
+  snprintf(args, sizeof args, "%s/2", root);
+  cr_assert(!ckpt_is_finalized(NULL, args, CKPT_ATOMICITY_RENAME), "the failed save committed");
+}
+
 /* One rank's chunk write fails: every rank's save returns that error, naming the rank and the
  * file, and nothing is committed or left behind (checked by every rank). */
 Test(mpi, failing_rank_fails_the_save_everywhere) {
@@ -169,7 +253,8 @@ Test(mpi, item_failing_on_one_process) {
   ranks(3, "", args);
 }
 
-/* Processes naming different paths are refused on every process, before anything is made. */
+/* Processes naming different paths, or storing the arrays in different layouts (OCDBT on one
+ * only), are refused on every process, before anything is made. */
 Test(mpi, processes_must_save_the_same_path) {
   need_mpi();
   char args[600];

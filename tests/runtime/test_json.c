@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "text/json.h"
+#include "util/arena.h"
 
 static char *dump_ok(const cJSON *item) {
   ckpt_error err = CKPT_ERROR_INIT;
@@ -323,4 +324,89 @@ Test(json_text, dump_refuses_what_python_could_not_read_back) {
   inv->type = cJSON_Invalid;
   dump_fails(inv, "invalid cJSON type");
   cJSON_Delete(inv);
+}
+
+/* ckpt_json_load_arena (the restore's loader for _METADATA and _CHECKSUMS) builds the same
+ * tree as ckpt_json_load, and fails the same way with the same message, for well-formed text,
+ * repeated keys, escapes, raw integers and every truncation and mutation of a document; the
+ * arena is freed whole afterwards (ASan finds a leak or a stray free). */
+/* Item for item: types, names, strings, numbers bit for bit (cJSON_Compare finds NaN and
+ * infinities unequal to themselves), in order. */
+static bool same_tree(const cJSON *a, const cJSON *b) {
+  for (; a != NULL && b != NULL; a = a->next, b = b->next) {
+    if ((a->type & 0xff) != (b->type & 0xff) || (a->string == NULL) != (b->string == NULL) ||
+        (a->string && strcmp(a->string, b->string) != 0) ||
+        (a->valuestring == NULL) != (b->valuestring == NULL) ||
+        (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0) ||
+        memcmp(&a->valuedouble, &b->valuedouble, sizeof a->valuedouble) != 0 ||
+        a->valueint != b->valueint || !same_tree(a->child, b->child))
+      return false;
+  }
+  return a == NULL && b == NULL;
+}
+
+static void same_as_heap_loader(const char *text, size_t len, unsigned flags) {
+  ckpt_error e1 = CKPT_ERROR_INIT, e2 = CKPT_ERROR_INIT;
+  cJSON *heap = NULL, *in_arena = NULL;
+  ckpt_arena arena = CKPT_ARENA_INIT;
+  ckpt_status s1 = ckpt_json_load_opts(text, len, "doc", flags, &heap, &e1);
+  ckpt_status s2 = ckpt_json_load_arena(text, len, "doc", flags, &arena, &in_arena, &e2);
+  cr_assert_eq(s1, s2, "'%.*s': %d vs %d", (int)len, text, (int)s1, (int)s2);
+  if (s1 != CKPT_OK) {
+    cr_assert_str_eq(e1.message, e2.message);
+    cr_assert_null(in_arena);
+  } else {
+    cr_assert(same_tree(heap, in_arena), "'%.*s' differs", (int)len, text);
+    char *a = dump_ok(heap), *b = dump_ok(in_arena);
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+  }
+  cJSON_Delete(heap);
+  ckpt_arena_free(&arena);
+}
+
+Test(json_text, arena_loader_matches_the_heap_loader) {
+  const char *docs[] = {
+      "{\"a\": 1, \"b\": 2, \"a\": 3, \"c\": 4, \"a\": 5}",
+      "{\"a\": 1, \"b\": {\"x\": 1, \"x\": [2, {\"y\": null}]}, \"c\": 3, \"a\": \"s\"}",
+      "{\"k\\u00e9\": \"v\\n\", \"k\\u00e9\": \"w\", \"z\": \"\", \"caf\xc3\xa9\": true}",
+      ("[9007199254740993, -9223372036854775809, 999999999999999, -999999999999999, "
+       "1000000000000000, -0, 0, 12, 1.5e3, NaN, -Infinity, false]"),
+      "\"top\"",
+      "{}",
+      "[]",
+  };
+  for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+    same_as_heap_loader(docs[i], strlen(docs[i]), 0);
+    same_as_heap_loader(docs[i], strlen(docs[i]), CKPT_JSON_UNIQUE_KEYS);
+  }
+  const char *text = "{\"arrays\": {\"a\": {\"0\": [3735928559, 4096]}, \"b\\t\": {}}, "
+                     "\"files\": {\"x/.zarray\": [1, 2]}, \"v\": [1, -2.5e-3, \"\\u00e9\"]}";
+  size_t n = strlen(text);
+  char *copy = malloc(n);
+  cr_assert_not_null(copy);
+  const char subs[] = {'\0', '{', '}', '[', ']', '"', '\\', ':', ',', '-', 'e', '.', '\xc3', '7'};
+  for (size_t k = 0; k <= n; k++)
+    same_as_heap_loader(text, k, CKPT_JSON_UNIQUE_KEYS);
+  for (size_t k = 0; k < n; k++) {
+    for (size_t j = 0; j < sizeof subs; j++) {
+      memcpy(copy, text, n);
+      copy[k] = subs[j];
+      same_as_heap_loader(copy, n, 0);
+    }
+  }
+  free(copy);
+}
+
+/* Integers of at most 15 digits are read without strtod: the same doubles. */
+Test(json_text, short_integers_are_exact) {
+  cJSON *v = load_ok("[999999999999999, -999999999999999, 123456789012345, 4294967295, -7, -0]");
+  cr_assert_eq(cJSON_GetArrayItem(v, 0)->valuedouble, 999999999999999.0);
+  cr_assert_eq(cJSON_GetArrayItem(v, 1)->valuedouble, -999999999999999.0);
+  cr_assert_eq(cJSON_GetArrayItem(v, 2)->valuedouble, 123456789012345.0);
+  cr_assert_eq(cJSON_GetArrayItem(v, 3)->valuedouble, 4294967295.0);
+  cr_assert_eq(cJSON_GetArrayItem(v, 4)->valueint, -7);
+  cr_assert(!signbit(cJSON_GetArrayItem(v, 5)->valuedouble));
+  cJSON_Delete(v);
 }

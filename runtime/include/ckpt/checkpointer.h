@@ -55,14 +55,15 @@ typedef struct ckpt_checkpointer_options {
    * checkpoint together (borrowed; must outlive the checkpointer). NULL: this process alone
    * (ckpt_process_group_single), exactly the single-process behaviour. Every process of the
    * group calls save, restore and close on its own checkpointer, with the same paths and the
-   * same tree structure; each writes only the replica-0 shards it holds. Not with use_ocdbt or
-   * pack_arrays_up_to_bytes (ckpt writes OCDBT for one process only so far). */
+   * same tree structure and the same use_ocdbt and use_zarr3; each writes only the replica-0
+   * shards it holds (with use_ocdbt into its own database ocdbt.process_<rank>/, the primary
+   * the root over all of them). use_zarr3 needs use_ocdbt here. */
   ckpt_process_group *process_group;
   /* Rank of the process that creates the directories, writes the metadata files and commits
    * (Orbax's MultiprocessingOptions.primary_host; default 0). */
   int primary;
   /* Orbax's use_ocdbt (docs/format.md, "OCDBT"): the arrays of PyTree items go into the item's
-   * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_0/) instead of a
+   * OCDBT databases (<item>/manifest.ocdbt, <item>/d/, <item>/ocdbt.process_<i>/) instead of a
    * zarr directory each; _METADATA says "use_ocdbt": true. false (the default for now): zarr v2
    * directories, Orbax's use_ocdbt=False layout. */
   bool use_ocdbt;

@@ -93,12 +93,6 @@ ckpt_status ckpt_checkpointer_new(const ckpt_handler_desc *handler,
     return ckpt_error_set(err, CKPT_EINVAL,
                           "primary process %d is not a rank of the process group (size %d)",
                           o->primary, group_size);
-  if (group_size > 1 && (o->use_ocdbt || o->pack_arrays_up_to_bytes > 0))
-    return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                          "%s with a process group of %d: ckpt writes OCDBT for one process only "
-                          "so far (docs/multiprocess.md, \"Limits\")",
-                          o->use_ocdbt ? "use_ocdbt" : "pack_arrays_up_to_bytes (selects OCDBT)",
-                          group_size);
   ckpt_checkpointer *c = calloc(1, sizeof *c);
   if (c == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory creating a checkpointer");
@@ -343,26 +337,32 @@ static ckpt_status check_save(ckpt_checkpointer *ckptr, const char *path, const 
 }
 
 /* Multi-process: every process must save the same path with the same force and name the same
- * primary (a process writing elsewhere would leave the checkpoint without its chunks). Checked
- * by an all-gather of the path's CRC-32C, force and the primary; a difference is every
- * process's CKPT_EINVAL. */
+ * primary (a process writing elsewhere would leave the checkpoint without its chunks), and
+ * store its arrays in the same layout (OCDBT adds a collective to the merge: a process without
+ * it would leave the others waiting). Checked by an all-gather of the path's CRC-32C, force,
+ * the primary and the layout options; a difference is every process's CKPT_EINVAL. */
 static ckpt_status same_everywhere(ckpt_checkpointer *c, const char *path, bool force,
                                    ckpt_error *err) {
   int size = ckpt_process_group_size(c->pg);
-  uint32_t mine[3] = {ckpt_crc32c(0, path, strlen(path)), force, (uint32_t)c->opts.primary};
+  uint32_t layout = (uint32_t)(c->opts.use_ocdbt || c->opts.pack_arrays_up_to_bytes > 0) |
+                    (uint32_t)c->opts.use_zarr3 << 1;
+  uint32_t mine[4] = {ckpt_crc32c(0, path, strlen(path)), force, (uint32_t)c->opts.primary,
+                      layout};
   uint32_t *all = malloc((size_t)size * sizeof mine);
   if (all == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory saving '%s' (the other processes "
                           "may wait)", path);
   ckpt_status st = ckpt_process_group_allgather(c->pg, mine, sizeof mine, all, err);
-  static const char *const what[3] = {"to another path", "with another force",
-                                      "with another primary"};
+  static const char *const what[4] = {"to another path", "with another force",
+                                      "with another primary",
+                                      "with another array layout (use_ocdbt, use_zarr3)"};
   for (int r = 1; st == CKPT_OK && r < size; r++)
-    for (int k = 0; st == CKPT_OK && k < 3; k++)
-      if (all[3 * r + k] != all[k])
+    for (int k = 0; st == CKPT_OK && k < 4; k++)
+      if (all[4 * r + k] != all[k])
         st = ckpt_error_set(err, CKPT_EINVAL,
                             "save of '%s': process %d saves %s than process 0 (every process "
-                            "must save the same path with the same force and primary)",
+                            "must save the same path with the same force, primary and array "
+                            "layout)",
                             path, r, what[k]);
   free(all);
   return st;

@@ -178,8 +178,12 @@ ckpt_status ckpt_tree_dict_set(ckpt_tree *dict, const char *key, ckpt_tree *chil
     return ckpt_error_set(err, CKPT_EINVAL, "tree_dict_set: %s",
                           key == NULL ? "NULL key" : "not a dict");
   }
-  bool found;
-  size_t at = dict_find(dict, key, &found);
+  bool found = false;
+  /* Keys usually arrive in order (a restore builds dicts from sorted names): appending after
+   * the last key needs one comparison, not a binary search. */
+  size_t at = dict->count > 0 && strcmp(dict->keys[dict->count - 1], key) < 0
+                  ? dict->count
+                  : dict_find(dict, key, &found);
   if (found) {
     ckpt_tree_free(dict->children[at]);
     dict->children[at] = child;

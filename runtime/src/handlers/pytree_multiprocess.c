@@ -7,6 +7,7 @@
 #include "handlers/op.h"
 #include "handlers/pytree.h"
 #include "handlers/pytree_multiprocess.h"
+#include "handlers/pytree_multiprocess_ocdbt.h"
 #include "storage/zarr_write.h"
 
 /* ---------------------------------------------------------------- multi-process layout
@@ -335,15 +336,23 @@ ckpt_status ckpt_pt_finish_item(void *arg, ckpt_error *err) {
   size_t *sizes = NULL;
   ckpt_process_group *pg = ckpt_op_group(op);
   ckpt_status st = ckpt_process_group_gatherv(pg, ckpt_op_primary(op), mine, n, &all, &sizes, err);
+  bool gathered = st == CKPT_OK; /* every process then joins the OCDBT gather too */
   free(w.v);
   if (st == CKPT_OK && w.oom && !j->primary) /* the primary reports it, naming this process */
     st = ckpt_error_set(err, CKPT_ENOMEM, "while merging '%s': out of memory", j->dir);
-  if (st == CKPT_OK && j->primary) {
+  if (st == CKPT_OK && j->primary)
     st = merge_sums(j, all, sizes, ckpt_process_group_size(pg), err);
-    /* An earlier item failed: take part, write nothing (the save is failing). */
-    if (st == CKPT_OK && !ckpt_op_agreed_failed(op))
-      st = ckpt_zarr_write_item_files(j, err);
+  /* An earlier item failed: take part, write nothing (the save is failing). */
+  bool write = st == CKPT_OK && !ckpt_op_agreed_failed(op);
+  if (gathered && j->ocdbt) {
+    /* The root database, before the item files whose _CHECKSUMS lists its files. */
+    ckpt_error scratch = CKPT_ERROR_INIT;
+    ckpt_status ost = ckpt_pt_ocdbt_merge(j, write, st == CKPT_OK ? err : &scratch);
+    if (st == CKPT_OK)
+      st = ost;
   }
+  if (st == CKPT_OK && j->primary && write)
+    st = ckpt_zarr_write_item_files(j, err);
   free(all);
   free(sizes);
   return st;

@@ -5,7 +5,9 @@
  * (ckpt_pt_exchange_layouts), so that every process chooses the same chunks from the global
  * sharding; after every process wrote its chunks (and the checkpointer agreed on it), each
  * sends the primary its chunk checksums, which the primary merges into _CHECKSUMS before it
- * writes the item files (ckpt_pt_finish_item, an agreed job: handlers/op.h). */
+ * writes the item files (ckpt_pt_finish_item, an agreed job: handlers/op.h). With OCDBT each
+ * process also sends its database's key table, and the primary writes the root database over
+ * them first (pytree_multiprocess_ocdbt.h). */
 #ifndef CKPT_SRC_HANDLERS_PYTREE_MULTIPROCESS_H
 #define CKPT_SRC_HANDLERS_PYTREE_MULTIPROCESS_H
 

@@ -15,7 +15,9 @@
 #include "handlers/pytree_internal.h"
 #include "io/engine.h"
 #include "handlers/op.h"
+#include "util/arena.h"
 #include "util/path.h"
+#include "util/sort.h"
 #include "storage/aggregate.h"
 #include "storage/ocdbt/ocdbt.h"
 #include "storage/packed.h"
@@ -26,26 +28,28 @@ typedef enum out_kind { OUT_NONE, OUT_ARRAY, OUT_SCALAR, OUT_BYTES, OUT_STRING, 
 
 typedef struct rs_leaf {
   size_t entry; /* index into meta.entries */
-  char *name;   /* parameter name after renames (owned) */
+  char *name;   /* parameter name after renames (in the context's arena) */
   bool renamed;
   bool matched; /* a target leaf (or no target) wants it */
   bool claimed; /* a non-placeholder target leaf takes its value */
   out_kind kind;
   ckpt_tree *node;   /* OUT_STRING / OUT_NODE result (owned until placed) */
   ckpt_array *array; /* OUT_ARRAY / OUT_SCALAR / OUT_BYTES destination (owned) */
-  char *array_dir;
-  ckpt_zarr_dest *dest;
+  char *array_dir;      /* in the context's arena */
+  ckpt_zarr_dest *dest; /* in the context's arena */
   ckpt_zarr_read_req req;
   bool has_req;
-  /* The array's metadata file, read ahead on the engine (read_array_metas): req.meta and the
-   * outcome, which prepare_array then takes instead of reading the file itself. */
+  /* The array's metadata file, read ahead on the engine (read_array_metas) into ahead (in the
+   * context's arena), and the outcome, which prepare_array then takes instead of reading the
+   * file itself. */
+  ckpt_zarr_meta *ahead;
   bool meta_read;
   ckpt_status meta_st;
   ckpt_error *meta_err; /* owned; the error when meta_st is not CKPT_OK */
 } rs_leaf;
 
 typedef struct tgt_leaf {
-  char *param;
+  char *param;         /* in the context's arena, as are keys and their strings */
   ckpt_meta_key *keys;
   size_t depth;
   const ckpt_tree *node;
@@ -69,10 +73,16 @@ typedef struct rs_ctx {
   rs_leaf *leaves;
   rs_leaf **sorted; /* matched-candidate leaves sorted by name */
   size_t n_sorted;
+  size_t next_hint; /* find_saved: the index after its last hit */
+  const ckpt_zarr_meta *last_meta; /* share_meta: the last array's (in the arena) */
   size_t n_tgt, cap_tgt;
   tgt_leaf *tgt;
-  ckpt_meta_key *stack;
+  ckpt_meta_key *stack; /* keys in the arena */
   size_t depth, cap_stack;
+  /* The per-leaf names, paths, keys and destination boxes: tens of thousands of small objects
+   * for a state of 10,000 arrays, freed at once rather than one by one (docs/performance.md,
+   * "OCDBT and the small state"). What goes to the caller (arrays, tree nodes) is malloc'ed. */
+  ckpt_arena arena;
 } rs_ctx;
 
 /* ---------------------------------------------------------------- cleanup */
@@ -80,27 +90,20 @@ typedef struct rs_ctx {
 static void ctx_free(rs_ctx *c) {
   for (size_t i = 0; i < c->n_leaves; i++) {
     rs_leaf *l = &c->leaves[i];
-    free(l->name);
-    ckpt_tree_free(l->node);
-    ckpt_array_free(l->array);
-    free(l->array_dir);
-    free(l->dest);
+    if (l->node != NULL)
+      ckpt_tree_free(l->node);
+    if (l->array != NULL)
+      ckpt_array_free(l->array);
     free(l->meta_err);
   }
   free(c->leaves);
   free(c->sorted);
-  for (size_t i = 0; i < c->n_tgt; i++) {
-    tgt_leaf *t = &c->tgt[i];
-    free(t->param);
-    for (size_t k = 0; k < t->depth; k++)
-      free(t->keys[k].key);
-    free(t->keys);
-    ckpt_tree_free(t->result);
-  }
+  for (size_t i = 0; i < c->n_tgt; i++)
+    if (c->tgt[i].result != NULL)
+      ckpt_tree_free(c->tgt[i].result);
   free(c->tgt);
-  for (size_t k = 0; k < c->depth; k++)
-    free(c->stack[k].key);
   free(c->stack);
+  ckpt_arena_free(&c->arena);
   ckpt_checksums_free(c->checksums);
   ckpt_packed_free(&c->packed);
   ckpt_ocdbt_close(c->ocdbt);
@@ -182,27 +185,29 @@ static ckpt_status apply_transforms(rs_ctx *c, ckpt_error *err) {
     rs_leaf *l = &c->leaves[i];
     const char *orig = c->meta.entries[l->entry].param;
     if (s == NULL || !s->has_transforms) {
-      l->name = strdup(orig);
+      l->name = ckpt_arena_strdup(&c->arena, orig);
     } else {
       bool done = false;
       for (size_t k = 0; k < nt && !done; k++) {
         regmatch_t m[11];
         if (regexec(&tf[k].re, orig, 11, m, 0) != 0)
           continue;
-        l->name = expand(s->transforms[k].replacement, orig, m);
+        char *renamed = expand(s->transforms[k].replacement, orig, m);
+        l->name = renamed != NULL ? ckpt_arena_strdup(&c->arena, renamed) : NULL;
+        free(renamed);
         l->renamed = true;
         done = true;
       }
       if (!done) {
         if (!s->transforms_default_to_original) {
           l->matched = false;
-          l->name = strdup("");
+          l->name = ckpt_arena_strdup(&c->arena, "");
           l->kind = OUT_NONE;
           if (l->name == NULL)
             goto oom;
           continue;
         }
-        l->name = strdup(orig);
+        l->name = ckpt_arena_strdup(&c->arena, orig);
       }
     }
     if (l->name == NULL)
@@ -230,7 +235,7 @@ static ckpt_status tgt_push(rs_ctx *c, const char *key, int type, ckpt_error *er
     c->stack = s;
     c->cap_stack = cap;
   }
-  c->stack[c->depth].key = strdup(key);
+  c->stack[c->depth].key = ckpt_arena_strdup(&c->arena, key);
   if (c->stack[c->depth].key == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   c->stack[c->depth].key_type = type;
@@ -250,18 +255,17 @@ static ckpt_status tgt_add(rs_ctx *c, const ckpt_tree *node, ckpt_error *err) {
   tgt_leaf *t = &c->tgt[c->n_tgt++];
   memset(t, 0, sizeof *t);
   t->node = node;
-  t->keys = calloc(c->depth ? c->depth : 1, sizeof *t->keys);
+  t->keys = ckpt_arena_calloc(&c->arena, (c->depth ? c->depth : 1) * sizeof *t->keys);
   size_t plen = 1;
   for (size_t i = 0; i < c->depth; i++)
     plen += strlen(c->stack[i].key) + 1;
-  t->param = malloc(plen);
+  t->param = ckpt_arena_alloc(&c->arena, plen);
   if (t->keys == NULL || t->param == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   size_t pos = 0;
   for (size_t i = 0; i < c->depth; i++) {
-    t->keys[i].key = strdup(c->stack[i].key);
-    if (t->keys[i].key == NULL)
-      return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+    /* the stack's strings stay in the arena until the restore ends: shared, not copied */
+    t->keys[i].key = c->stack[i].key;
     t->keys[i].key_type = c->stack[i].key_type;
     t->depth = i + 1;
     size_t l = strlen(c->stack[i].key);
@@ -287,7 +291,7 @@ static ckpt_status tgt_flatten(rs_ctx *c, const ckpt_tree *node, ckpt_error *err
     if (st != CKPT_OK)
       return st;
     st = tgt_flatten(c, ckpt_tree_child(node, i), err);
-    free(c->stack[--c->depth].key);
+    c->depth--; /* its key stays in the arena (tgt_add shares it) */
     if (st != CKPT_OK)
       return st;
   }
@@ -314,9 +318,17 @@ static size_t lower_bound(rs_ctx *c, const char *key) {
   return lo;
 }
 
+/* Lookups mostly come in sorted order (a target's leaves, flattened): the successor of the
+ * previous hit is tried before the binary search. */
 static rs_leaf *find_saved(rs_ctx *c, const char *name) {
-  size_t i = lower_bound(c, name);
-  return i < c->n_sorted && strcmp(c->sorted[i]->name, name) == 0 ? c->sorted[i] : NULL;
+  size_t i = c->next_hint;
+  if (!(i < c->n_sorted && strcmp(c->sorted[i]->name, name) == 0))
+    i = lower_bound(c, name);
+  if (i < c->n_sorted && strcmp(c->sorted[i]->name, name) == 0) {
+    c->next_hint = i + 1;
+    return c->sorted[i];
+  }
+  return NULL;
 }
 
 /* A bounded list of paths for a mismatch message. */
@@ -463,6 +475,20 @@ static ckpt_tree *empty_node(const char *vt) {
   return ckpt_tree_new_dict();
 }
 
+/* The arrays' metadata as the reads take it (ckpt_zarr_read_req.meta points to it): the
+ * previous array's when equal (a state of 10,000 arrays has a few distinct ones), else a copy
+ * in the arena. NULL when memory runs out. */
+static const ckpt_zarr_meta *share_meta(rs_ctx *c, const ckpt_zarr_meta *m) {
+  if (c->last_meta != NULL && memcmp(c->last_meta, m, sizeof *m) == 0)
+    return c->last_meta;
+  ckpt_zarr_meta *copy = ckpt_arena_alloc(&c->arena, sizeof *copy);
+  if (copy != NULL) {
+    memcpy(copy, m, sizeof *copy);
+    c->last_meta = copy;
+  }
+  return copy;
+}
+
 static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
                                  const ckpt_pytree_leaf_restore *la, ckpt_error *err) {
   const ckpt_meta_entry *e = &c->meta.entries[l->entry];
@@ -470,17 +496,20 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
   if (ckpt_path_check_name(e->param, "parameter name", &local) != CKPT_OK)
     return leaf_fail(c, l, CKPT_EUNSAFE, local.message, err);
   if (l->array_dir == NULL)
-    l->array_dir = ckpt_path_join(c->dir, e->param);
+    l->array_dir = ckpt_path_join_arena(&c->arena, c->dir, e->param);
   if (l->array_dir == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   ckpt_zarr_read_req *r = &l->req;
   ckpt_status st = CKPT_OK;
   const ckpt_packed_array *pa = ckpt_packed_find(&c->packed, e->param);
+  /* zeroed so that equal metadata compares equal byte for byte (share_meta) */
+  ckpt_zarr_meta read;
+  memset(&read, 0, sizeof read);
   if (pa != NULL) {
-    r->meta = pa->meta;
+    r->meta = &pa->meta;
     r->packed = pa;
   } else if (c->ocdbt != NULL) {
-    st = ckpt_zarr_read_meta_ocdbt(c->ocdbt, e->param, c->checksums, &r->meta, err);
+    st = ckpt_zarr_read_meta_ocdbt(c->ocdbt, e->param, c->checksums, &read, err);
     r->ocdbt = c->ocdbt;
   } else if (l->meta_read) {
     /* read ahead (read_array_metas): the same call's result, reported here so errors come in
@@ -488,14 +517,17 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
     st = l->meta_st;
     if (st != CKPT_OK && err != NULL)
       *err = *l->meta_err;
+    r->meta = l->ahead;
   } else {
-    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &r->meta, err);
+    st = ckpt_zarr_read_meta(c->io, l->array_dir, e->param, c->checksums, &read, err);
   }
+  if (st == CKPT_OK && r->meta == NULL && (r->meta = share_meta(c, &read)) == NULL)
+    st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (st == CKPT_OK && pa == NULL)
-    st = ckpt_zarr_check_format(&r->meta, c->meta.use_zarr3, e->param, err);
+    st = ckpt_zarr_check_format(r->meta, c->meta.use_zarr3, e->param, err);
   if (st != CKPT_OK)
     return st;
-  const ckpt_zarr_meta *m = &r->meta;
+  const ckpt_zarr_meta *m = r->meta;
   ckpt_node_kind tk = tnode ? ckpt_tree_kind(tnode) : CKPT_NODE_NONE;
   const ckpt_array *ta = tk == CKPT_NODE_ARRAY ? ckpt_tree_array(tnode) : NULL;
   ckpt_scalar tscalar;
@@ -588,7 +620,7 @@ static ckpt_status prepare_array(rs_ctx *c, rs_leaf *l, const ckpt_tree *tnode,
     return st;
   l->array = out;
   size_t nsh = ta ? ta->n_shards : 1;
-  l->dest = calloc(nsh ? nsh : 1, sizeof *l->dest);
+  l->dest = ckpt_arena_calloc(&c->arena, (nsh ? nsh : 1) * sizeof *l->dest);
   if (l->dest == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   if (ta) {
@@ -1007,7 +1039,7 @@ static ckpt_status meta_task(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
   const char *param = j->c->meta.entries[l->entry].param;
   ckpt_error local = CKPT_ERROR_INIT;
   l->meta_st =
-      ckpt_zarr_read_meta(j->c->io, l->array_dir, param, j->c->checksums, &l->req.meta, &local);
+      ckpt_zarr_read_meta(j->c->io, l->array_dir, param, j->c->checksums, l->ahead, &local);
   if (l->meta_st != CKPT_OK) {
     l->meta_err = malloc(sizeof *l->meta_err);
     if (l->meta_err == NULL)
@@ -1035,8 +1067,10 @@ static ckpt_status read_array_metas(rs_ctx *c, ckpt_engine *engine, rs_leaf **or
     rs_leaf *l = order[i];
     if (l->meta_read || l->array_dir != NULL || !reads_meta_file(c, l))
       continue;
-    l->array_dir = ckpt_path_join(c->dir, c->meta.entries[l->entry].param);
-    if (l->array_dir == NULL)
+    l->array_dir = ckpt_path_join_arena(&c->arena, c->dir, c->meta.entries[l->entry].param);
+    /* each task writes its own leaf's: the arena is the calling thread's only */
+    l->ahead = ckpt_arena_calloc(&c->arena, sizeof *l->ahead);
+    if (l->array_dir == NULL || l->ahead == NULL)
       st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
     else
       list[k++] = l;
@@ -1060,7 +1094,7 @@ static ckpt_status task_read(void *ctx, size_t i, ckpt_scratch *scratch, ckpt_er
 /* A chunk task's share of the memory budget: the chunk's decoded size. */
 static uint64_t task_weight(void *ctx, size_t i) {
   const ckpt_zarr_chunk_task *tasks = ctx;
-  const ckpt_zarr_meta *m = &tasks[i].req->meta;
+  const ckpt_zarr_meta *m = tasks[i].req->meta;
   return ckpt_zarr_chunk_elements(m) * (uint64_t)ckpt_dtype_size(m->dtype);
 }
 
@@ -1141,7 +1175,7 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
     }
     c.sorted[c.n_sorted++] = l;
   }
-  qsort(c.sorted, c.n_sorted, sizeof *c.sorted, cmp_leaf_name);
+  ckpt_sort(c.sorted, c.n_sorted, sizeof *c.sorted, cmp_leaf_name);
   for (size_t i = 1; i < c.n_sorted; i++) {
     if (strcmp(c.sorted[i - 1]->name, c.sorted[i]->name) == 0) {
       st = ckpt_error_set(err, CKPT_EINVAL,

@@ -23,6 +23,7 @@
 #include "io/snapshot_copy.h"
 #include "io/staging_pool.h"
 #include "storage/zarr_write.h"
+#include "util/arena.h"
 #include "util/path.h"
 
 /* ---------------------------------------------------------------- flattening */
@@ -72,26 +73,16 @@ static void pop_key(flat_ctx *c) {
   c->depth--;
 }
 
-/* n bytes for an entry's keys and strings from the plan's blocks (ckpt_pytree_meta.blocks),
- * aligned for a pointer; NULL when out of memory. One block of 64 KiB holds a few hundred
- * entries: one allocation where there were four or more per entry. */
+/* n bytes for an entry's keys and strings from the metadata's arena (ckpt_pytree_meta.arena,
+ * created on first use), aligned for any object; NULL when out of memory. One 64 KiB arena
+ * block holds a few hundred entries: one allocation where there were four or more per entry. */
 static void *meta_alloc(ckpt_pytree_meta *m, size_t n) {
-  const size_t align = sizeof(max_align_t);
-  n = (n + align - 1) / align * align;
-  ckpt_meta_block *b = m->blocks;
-  if (b == NULL || b->cap - b->used < n) {
-    size_t cap = n > ((size_t)64 << 10) ? n : (size_t)64 << 10;
-    b = malloc(sizeof *b + cap);
-    if (b == NULL)
+  if (m->arena == NULL) {
+    m->arena = calloc(1, sizeof *m->arena);
+    if (m->arena == NULL)
       return NULL;
-    b->next = m->blocks;
-    b->used = 0;
-    b->cap = cap;
-    m->blocks = b;
   }
-  void *p = (unsigned char *)b->data + b->used;
-  b->used += n;
-  return p;
+  return ckpt_arena_alloc(m->arena, n);
 }
 
 /* Appends a metadata entry for the current key stack. */
@@ -109,7 +100,7 @@ static ckpt_status add_entry(flat_ctx *c, const char *value_type, bool skip, siz
   ckpt_meta_entry *e = &m->entries[m->n];
   memset(e, 0, sizeof *e);
   m->n++;
-  /* One piece of the plan's blocks: the keys, then the key strings, param and value type. */
+  /* One piece of the metadata's arena: the keys, then the key strings, param and value type. */
   size_t n_keys = c->depth ? c->depth : 1, keys_bytes = 0;
   for (size_t i = 0; i < c->depth; i++)
     keys_bytes += strlen(c->stack[i].key) + 1;
@@ -635,18 +626,13 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   ckpt_pt_layout global = {0, NULL};
   bool multi = ckpt_op_multiprocess(op);
   if (multi) {
-    /* Each process would write its ocdbt.process_<i> and the primary merge them
-     * (ckpt_ocdbt_merge_encode); the writer writes process 0's database only so far. */
-    if (use_ocdbt || spec->use_ocdbt)
+    /* With OCDBT each process writes its ocdbt.process_<i> and the primary merges them
+     * (pytree_multiprocess_ocdbt.c). zarr v3 in directories (without OCDBT) is not written
+     * across processes yet: its chunk files are not tested beside other processes'. */
+    if ((use_zarr3 || spec->use_zarr3) && !(use_ocdbt || spec->use_ocdbt))
       return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                            "%s: OCDBT (use_ocdbt, or the deprecated pack_arrays_up_to_bytes) in a "
-                            "multi-process save is not written by this version of ckpt",
-                            what);
-    /* zarr v3's writer path is the single-process one; not yet tested across processes */
-    if (use_zarr3 || spec->use_zarr3)
-      return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                            "%s: zarr v3 (use_zarr3) in a multi-process save is not written by "
-                            "this version of ckpt",
+                            "%s: zarr v3 (use_zarr3) without OCDBT in a multi-process save is not "
+                            "written by this version of ckpt (use_ocdbt with use_zarr3 is)",
                             what);
     ckpt_status xs = ckpt_pt_exchange_layouts(ckpt_op_group(op), spec->tree, what, &global, err);
     if (xs != CKPT_OK)

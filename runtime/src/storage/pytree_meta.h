@@ -66,14 +66,6 @@ typedef struct ckpt_meta_entry {
   int64_t write_shape[CKPT_MAX_RANK];
 } ckpt_meta_entry;
 
-/* Memory for many entries' keys and strings at once (ckpt_pytree_meta.blocks): a save's plan
- * carves each entry's from the current block instead of four or more allocations per entry. */
-typedef struct ckpt_meta_block {
-  struct ckpt_meta_block *next;
-  size_t used, cap; /* bytes of data */
-  max_align_t data[];
-} ckpt_meta_block;
-
 typedef struct ckpt_pytree_meta {
   size_t n;
   ckpt_meta_entry *entries; /* in the order of the file (the tree's flatten order when ckpt
@@ -82,10 +74,11 @@ typedef struct ckpt_pytree_meta {
   bool use_zarr3;
   bool store_array_data_equal_to_fill_value;
   cJSON *custom_metadata; /* owned; NULL when null or absent */
-  /* Not NULL: every entry's keys, key strings, param and value_type lie in these blocks (a
-   * list, owned, freed whole) rather than in allocations of their own. The save's plan uses
-   * them; the reader does not. */
-  ckpt_meta_block *blocks;
+  /* Not NULL: every entry's strings and key lists live in it (one free for 10,000 entries'
+   * 40,000 allocations), and ckpt_pytree_meta_free frees it whole: set by
+   * ckpt_pytree_meta_parse and by a save's plan. NULL when the entries were built one by one
+   * (malloc'ed, freed each). */
+  struct ckpt_arena *arena;
   /* The file as read by ckpt_pytree_meta_read (its CRC-32C and size, for _CHECKSUMS). */
   bool file_read;
   uint32_t file_crc;

@@ -4,6 +4,7 @@
 #include "storage/zarr_io.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,10 @@
 #include "storage/packed.h"
 #include "storage/pytree_meta.h"
 #include "text/json.h"
+#include "util/arena.h"
 #include "util/crc32c.h"
 #include "util/path.h"
+#include "util/sort.h"
 
 ckpt_status ckpt_zarr_make_array_dir(ckpt_io *io, const char *array_dir, ckpt_error *err) {
   ckpt_error local = CKPT_ERROR_INIT;
@@ -130,7 +133,8 @@ bool ckpt_checksums_add_chunk(cJSON *a, const char *key, uint32_t crc, uint64_t 
 }
 
 struct ckpt_checksums {
-  cJSON *doc;
+  cJSON *doc;        /* its items live in arena (ckpt_json_load_arena) */
+  ckpt_arena arena;
   char *path; /* <item>/_CHECKSUMS, for messages */
   ckpt_file_sum self;
   size_t n;
@@ -138,10 +142,33 @@ struct ckpt_checksums {
   bool has_files;       /* doc has "files" */
   size_t n_files;
   const cJSON **files; /* the children of "files", sorted by name */
+  /* The index after the last hit of each lookup: a restore looks its arrays (and their
+   * metadata files) up in name order, so the successor of the last hit is tried before the
+   * binary search. Relaxed atomics because tasks on several threads look up in one index; a
+   * stale hint only costs the binary search it would have saved. */
+  atomic_size_t next_array, next_file;
 };
 
 static int cmp_entry_name(const void *a, const void *b) {
   return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The entry named name in v (sorted by name), or NULL; *hint as in struct ckpt_checksums
+ * (const only for the callers' sake: the index itself is never const). */
+static const cJSON *find_entry(const cJSON *const *v, size_t n, const char *name,
+                               const atomic_size_t *hint) {
+  atomic_size_t *h = (atomic_size_t *)hint;
+  size_t i = atomic_load_explicit(h, memory_order_relaxed);
+  if (!(i < n && strcmp(v[i]->string, name) == 0)) {
+    cJSON key = {.string = (char *)name};
+    const cJSON *kp = &key;
+    const cJSON *const *hit = bsearch(&kp, v, n, sizeof *v, cmp_entry_name);
+    if (hit == NULL)
+      return NULL;
+    i = (size_t)(hit - v);
+  }
+  atomic_store_explicit(h, i + 1, memory_order_relaxed);
+  return v[i];
 }
 
 /* The children of obj sorted by name in *out (malloc'ed); false when memory runs out or a
@@ -155,7 +182,7 @@ static bool sorted_children(const cJSON *obj, const cJSON ***out, size_t *n, con
     return false;
   *n = 0;
   cJSON_ArrayForEach(a, obj)(*out)[(*n)++] = a;
-  qsort(*out, *n, sizeof **out, cmp_entry_name);
+  ckpt_sort(*out, *n, sizeof **out, cmp_entry_name); /* written sorted */
   for (size_t i = 1; i < *n; i++) {
     if (strcmp((*out)[i - 1]->string, (*out)[i]->string) == 0) {
       *dup = (*out)[i]->string;
@@ -165,17 +192,22 @@ static bool sorted_children(const cJSON *obj, const cJSON ***out, size_t *n, con
   return true;
 }
 
-/* Indexes doc's arrays and files; takes doc (freed on failure). */
-static ckpt_status index_checksums(cJSON *doc, const char *path, ckpt_checksums **out,
-                                   ckpt_error *err) {
+/* Indexes doc's arrays and files; takes doc and the arena its items live in (freed on
+ * failure). */
+static ckpt_status index_checksums(cJSON *doc, ckpt_arena *arena, const char *path,
+                                   ckpt_checksums **out, ckpt_error *err) {
   const cJSON *arrays = cJSON_GetObjectItemCaseSensitive(doc, "arrays");
   const cJSON *files = cJSON_GetObjectItemCaseSensitive(doc, "files");
   ckpt_checksums *s = calloc(1, sizeof *s);
   if (s == NULL) {
-    cJSON_Delete(doc);
+    ckpt_arena_free(arena);
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
   }
+  atomic_init(&s->next_array, 0);
+  atomic_init(&s->next_file, 0);
   s->doc = doc;
+  s->arena = *arena;
+  *arena = (ckpt_arena)CKPT_ARENA_INIT;
   s->path = ckpt_path_join(path, "");
   if (s->path != NULL)
     s->path[strlen(s->path) - 1] = '\0';
@@ -201,7 +233,7 @@ static ckpt_status index_checksums(cJSON *doc, const char *path, ckpt_checksums 
 void ckpt_checksums_free(ckpt_checksums *s) {
   if (s == NULL)
     return;
-  cJSON_Delete(s->doc);
+  ckpt_arena_free(&s->arena); /* s->doc */
   free(s->arrays);
   free(s->files);
   free(s->path);
@@ -303,23 +335,35 @@ ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *
     st = ckpt_io_read_file(io, path, CKPT_CHECKSUMS_MAX, &data, &n, err);
   if (st == CKPT_OK) {
     cJSON *d = NULL;
-    /* "<path>:line:col: ..."; an array or chunk listed twice is damage, not "last one wins" */
-    st = ckpt_json_load_opts(data, n, path, CKPT_JSON_UNIQUE_KEYS, &d, err);
+    /* "<path>:line:col: ..."; an array or chunk listed twice is damage, not "last one wins".
+     * The document's items come from one arena, freed at once with the index: 20,000 entries
+     * of 4 items each for the small state, freed one by one before. */
+    ckpt_arena arena = CKPT_ARENA_INIT;
+    st = ckpt_json_load_arena(data, n, path, CKPT_JSON_UNIQUE_KEYS, &arena, &d, err);
     const cJSON *arrays = d ? cJSON_GetObjectItemCaseSensitive(d, "arrays") : NULL;
     const cJSON *alg = d ? cJSON_GetObjectItemCaseSensitive(d, "algorithm") : NULL;
-    /* the manifest has files only */
+    /* the manifest has files only: an empty "arrays", from the arena too (a constant name,
+     * so cJSON allocates nothing) */
     if (st == CKPT_OK && arrays == NULL && strcmp(name, CKPT_MANIFEST_FILE) == 0 &&
-        cJSON_AddObjectToObject(d, "arrays") != NULL)
-      arrays = cJSON_GetObjectItemCaseSensitive(d, "arrays");
+        cJSON_IsObject(d)) {
+      cJSON *empty = ckpt_arena_calloc(&arena, sizeof *empty);
+      if (empty == NULL) {
+        st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory reading '%s'", path);
+      } else {
+        empty->type = cJSON_Object;
+        if (cJSON_AddItemToObjectCS(d, "arrays", empty))
+          arrays = empty;
+      }
+    }
     if (st == CKPT_OK && (!cJSON_IsObject(arrays) || !cJSON_IsString(alg) ||
                           strcmp(alg->valuestring, "crc32c") != 0)) {
-      cJSON_Delete(d);
       st = ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed", path);
     } else if (st == CKPT_OK) {
-      st = index_checksums(d, path, out, err);
+      st = index_checksums(d, &arena, path, out, err); /* takes the arena */
       if (st == CKPT_OK)
         ckpt_file_sum_of(&(*out)->self, data, n);
     }
+    ckpt_arena_free(&arena); /* what a failure left */
   }
   free(data);
   free(path);
@@ -329,10 +373,8 @@ ckpt_status ckpt_checksums_read_named(ckpt_io *io, const char *dir, const char *
 const cJSON *ckpt_checksums_array(const ckpt_checksums *s, const char *param) {
   if (s == NULL || param == NULL)
     return NULL;
-  cJSON key = {.string = (char *)param};
-  const cJSON *kp = &key;
-  const cJSON *const *hit = bsearch(&kp, s->arrays, s->n, sizeof *s->arrays, cmp_entry_name);
-  return hit != NULL && cJSON_IsObject(*hit) ? *hit : NULL;
+  const cJSON *hit = find_entry(s->arrays, s->n, param, &s->next_array);
+  return hit != NULL && cJSON_IsObject(hit) ? hit : NULL;
 }
 
 bool ckpt_checksums_has_files(const ckpt_checksums *s) {
@@ -360,9 +402,7 @@ ckpt_status ckpt_checksums_check_file(const ckpt_checksums *s, const char *dir, 
                                       const ckpt_file_sum *sum, ckpt_error *err) {
   if (s == NULL || !s->has_files)
     return CKPT_OK;
-  cJSON key = {.string = (char *)rel};
-  const cJSON *kp = &key;
-  const cJSON *const *hit = bsearch(&kp, s->files, s->n_files, sizeof *s->files, cmp_entry_name);
+  const cJSON *hit = find_entry(s->files, s->n_files, rel, &s->next_file);
   if (hit == NULL && !sum->present)
     return CKPT_OK;
   if (hit == NULL)
@@ -370,7 +410,7 @@ ckpt_status ckpt_checksums_check_file(const ckpt_checksums *s, const char *dir, 
                           rel, s->path);
   uint32_t crc;
   uint64_t bytes;
-  if (!entry_values(*hit, &crc, &bytes))
+  if (!entry_values(hit, &crc, &bytes))
     return ckpt_error_set(err, CKPT_ECORRUPT, "'%s' is malformed (entry of file '%s')", s->path,
                           rel);
   if (!sum->present)
@@ -407,10 +447,14 @@ ckpt_status ckpt_checksums_check_item(const ckpt_checksums *s, const char *dir,
     if (ckpt_meta_is_array_type(meta->entries[i].value_type) &&
         (packed == NULL || ckpt_packed_find(packed, meta->entries[i].param) == NULL))
       names[n++] = meta->entries[i].param;
-  qsort(names, n, sizeof *names, cmp_str);
+  ckpt_sort(names, n, sizeof *names, cmp_str);
+  /* s->arrays is sorted by strcmp too: one walk along both lists finds each of its names */
+  size_t j = 0;
   for (size_t i = 0; i < s->n && st == CKPT_OK; i++) {
     const char *param = s->arrays[i]->string;
-    if (bsearch(&param, names, n, sizeof *names, cmp_str) == NULL)
+    while (j < n && strcmp(names[j], param) < 0)
+      j++;
+    if (j == n || strcmp(names[j], param) != 0)
       st = ckpt_error_set(err, CKPT_ECORRUPT,
                           "'%s' lists array '%s', but '%s/%s' has no array leaf '%s' (a leaf "
                           "deleted from %s or its value_type changed)",

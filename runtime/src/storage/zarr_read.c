@@ -48,7 +48,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 ckpt_status ckpt_zarr_plan_read(ckpt_zarr_read_req *req, ckpt_zarr_chunk_task **tasks,
                                 size_t *n_tasks, size_t *cap_tasks, ckpt_error *err) {
-  const ckpt_zarr_meta *m = &req->meta;
+  const ckpt_zarr_meta *m = req->meta;
   int nd = m->ndim;
   size_t esize = ckpt_dtype_size(req->dtype);
   int64_t zero[CKPT_MAX_RANK] = {0};
@@ -577,7 +577,7 @@ static ckpt_status chunk_direct(chunk_ctx *c, ckpt_zarr_dest *d, const int64_t *
 ckpt_status ckpt_zarr_run_read(const ckpt_zarr_chunk_task *task, ckpt_scratch *scratch,
                                ckpt_error *err) {
   ckpt_zarr_read_req *req = task->req;
-  const ckpt_zarr_meta *m = &req->meta;
+  const ckpt_zarr_meta *m = req->meta;
   int nd = m->ndim;
   chunk_ctx c;
   memset(&c, 0, sizeof c);

@@ -602,9 +602,10 @@ static void note_array_dirs(ckpt_write_plan *j) {
     j->note_durable(j->note_durable_ctx, j->leaves[i].dir); /* OCDBT: no array directories */
 }
 
-/* Phase 2's files, and OCDBT's entries of the item directory (ocdbt/ocdbt_write.h). */
+/* Phase 2's files, and OCDBT's entries of the item directory (ocdbt/ocdbt_write.h; with
+ * several processes the primary's merge notes them, ckpt_ocdbt_write_root). */
 static void note_item_files(ckpt_write_plan *j) {
-  bool db = j->ocdbt && j->n_leaves > 0;
+  bool db = j->ocdbt && j->n_leaves > 0 && !j->multiprocess;
   const char *item_files[] = {CKPT_STRINGS_FILE,
                               CKPT_CHECKSUMS_FILE,
                               CKPT_METADATA_FILE,
@@ -677,17 +678,17 @@ static ckpt_status use_engine(ckpt_write_plan *j, ckpt_engine **temp, ckpt_error
 ckpt_status ckpt_zarr_write(ckpt_write_plan *j, ckpt_error *err) {
   ckpt_engine *temp = NULL;
   ckpt_status st = CKPT_OK;
-  if (j->multiprocess && j->ocdbt) /* refused earlier by the handler; the writer's own guard */
-    st = ckpt_error_set(err, CKPT_EUNSUPPORTED, "OCDBT in a multi-process save");
-  if (st == CKPT_OK)
-    st = use_engine(j, &temp, err);
+  st = use_engine(j, &temp, err);
   ckpt_engine *e = j->engine_used;
   if (st == CKPT_OK && j->ocdbt) {
-    /* The arrays go to the OCDBT databases, and the item files with them, in one group. */
+    /* The arrays go to the OCDBT databases, and the item files with them, in one group. With
+     * several processes, this process's database only: _METADATA is encoded now (as for zarr
+     * directories) and the primary writes the item files after the merge. */
     const ckpt_ocdbt_write_jobs jobs = {.first = task_ocdbt_metadata,
                                         .values_known = task_ocdbt_checksums,
                                         .last = task_ocdbt_item_files};
-    st = ckpt_ocdbt_write(j, &jobs, err);
+    const ckpt_ocdbt_write_jobs multi_jobs = {.first = task_encode_metadata};
+    st = ckpt_ocdbt_write(j, j->multiprocess ? &multi_jobs : &jobs, err);
   } else if (st == CKPT_OK) {
     st = write_arrays(j, e, err);
   }
@@ -776,6 +777,7 @@ void ckpt_write_plan_free(ckpt_write_plan *j) {
   free(j->extra);
   cJSON_Delete(j->strings);
   ckpt_sums_text_free(j->ocdbt_sums);
+  ckpt_ocdbt_process_db_free(j->ocdbt_db);
   ckpt_pytree_meta_free(&j->meta);
   free(j->dir);
   free(j);

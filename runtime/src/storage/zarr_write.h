@@ -139,7 +139,10 @@ struct ckpt_write_plan {
    * writes its array directories, its chunk files (the chunks listed: those of its own
    * replica-0 shards) and array_metadatas/process_<process>; the primary (`primary` true) also
    * each .zarray. ckpt_zarr_write stops there, and once every process's chunk sums are merged
-   * into `merged` and `extra`, the primary runs ckpt_zarr_write_item_files. Not with OCDBT. */
+   * into `merged` and `extra`, the primary runs ckpt_zarr_write_item_files. With OCDBT each
+   * process writes its own database ocdbt.process_<process>/ (the primary's holds the .zarray
+   * keys) and keeps its key table in ocdbt_db; the primary writes the root database over all of
+   * them (ckpt_ocdbt_write_root) before the item files. */
   bool multiprocess;
   int process;
   bool primary;
@@ -148,6 +151,7 @@ struct ckpt_write_plan {
   ckpt_write_file_sum *extra; /* the other processes' array_metadatas files (owned) */
   size_t n_extra;
   ckpt_file_sum process_file; /* the writer's: array_metadatas/process_<process> as written */
+  struct ckpt_ocdbt_process_db *ocdbt_db; /* the writer's, multi-process OCDBT (or NULL) */
   /* The writer's: */
   ckpt_engine *engine_used; /* the one ckpt_zarr_write runs on */
   ckpt_engine_group *group; /* the chunk group, while ckpt_zarr_write runs */

@@ -82,6 +82,16 @@ ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJS
 #define CKPT_JSON_UNIQUE_KEYS 0x1u
 ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
                                 cJSON **out, ckpt_error *err);
+/* ckpt_json_load_opts with every item and string of *out allocated from arena (util/arena.h):
+ * the tree is freed with the arena (ckpt_arena_free), never with cJSON_Delete, and must not be
+ * edited with cJSON functions that free or reallocate (Delete, Replace, SetValuestring). Items
+ * may be added that the caller also allocates from the arena. For the large documents a
+ * restore reads and drops (_METADATA, _CHECKSUMS): one free of a few blocks instead of one
+ * per item. On failure the arena may hold part of a tree; the caller frees it as usual. */
+struct ckpt_arena;
+ckpt_status ckpt_json_load_arena(const char *text, size_t len, const char *source,
+                                 unsigned flags, struct ckpt_arena *arena, cJSON **out,
+                                 ckpt_error *err);
 
 /* An integer value exactly: a cJSON number holding an integer, or an integer literal kept as
  * a cJSON_Raw item (ckpt_json_load's form for those beyond 2^53). False for anything else,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "text/json.h"
+#include "util/arena.h"
 #include "util/text.h"
 
 /* Helpers with large locals stay out of the recursive frames, keeping deep nesting cheap. */
@@ -24,6 +25,9 @@ typedef struct reader {
   const char *source;
   unsigned flags; /* CKPT_JSON_UNIQUE_KEYS */
   ckpt_error *err;
+  /* ckpt_json_load_arena: items and strings come from here and are never freed one by one
+   * (NULL: each is malloc'ed, the tree is the caller's to cJSON_Delete). */
+  ckpt_arena *arena;
 } reader;
 
 #if defined(__GNUC__)
@@ -62,6 +66,42 @@ static const char *found(reader *r, char *buf, size_t size) {
   else
     snprintf(buf, size, "byte 0x%02x", c);
   return buf;
+}
+
+/* A new item of the given type: from the arena, or cJSON's allocator. */
+static cJSON *new_item(reader *r, int type) {
+  if (r->arena == NULL) {
+    switch (type) {
+      case cJSON_Object:
+        return cJSON_CreateObject();
+      case cJSON_Array:
+        return cJSON_CreateArray();
+      case cJSON_True:
+        return cJSON_CreateTrue();
+      case cJSON_False:
+        return cJSON_CreateFalse();
+      case cJSON_NULL:
+        return cJSON_CreateNull();
+      default:
+        return cJSON_CreateNumber(0);
+    }
+  }
+  cJSON *item = ckpt_arena_calloc(r->arena, sizeof *item);
+  if (item != NULL)
+    item->type = type;
+  return item;
+}
+
+/* Drops an item that is not part of the result (an error path, a repeated key): freed
+ * unless it lives in the arena, which goes as a whole. */
+static void drop_item(reader *r, cJSON *item) {
+  if (r->arena == NULL)
+    cJSON_Delete(item);
+}
+
+static void drop_string(reader *r, char *s) {
+  if (r->arena == NULL)
+    free(s);
 }
 
 static void skip_ws(reader *r) {
@@ -192,17 +232,20 @@ JR_NOINLINE static ckpt_status parse_string(reader *r, ckpt_tf_buf *b) {
 static ckpt_status parse_string_owned(reader *r, char **out) {
   *out = NULL;
   size_t run = r->pos + 1;
+  unsigned char any = 0; /* the bits of every byte: ASCII-only text needs no UTF-8 check */
   while (run < r->n && r->s[run] != '"' && r->s[run] != '\\' && (unsigned char)r->s[run] >= 0x20)
-    run++;
+    any |= (unsigned char)r->s[run++];
   if (run < r->n && r->s[run] == '"') {
     size_t len = run - r->pos - 1, bad;
-    if (!ckpt_tf_utf8_valid((const uint8_t *)r->s + r->pos + 1, len, &bad))
+    if ((any & 0x80) && !ckpt_tf_utf8_valid((const uint8_t *)r->s + r->pos + 1, len, &bad))
       return fail_at(r, r->pos + 1 + bad, "invalid UTF-8 in string");
-    char *str = malloc(len + 1);
+    char *str = r->arena ? ckpt_arena_strndup(r->arena, r->s + r->pos + 1, len) : malloc(len + 1);
     if (!str)
       return oom(r);
-    memcpy(str, r->s + r->pos + 1, len);
-    str[len] = '\0';
+    if (r->arena == NULL) {
+      memcpy(str, r->s + r->pos + 1, len);
+      str[len] = '\0';
+    }
     r->pos = run + 1;
     *out = str;
     return CKPT_OK;
@@ -213,6 +256,11 @@ static ckpt_status parse_string_owned(reader *r, char **out) {
     ckpt_tf_buf_free(&b);
     return st;
   }
+  if (r->arena != NULL) {
+    *out = ckpt_arena_strndup(r->arena, b.data, b.len);
+    ckpt_tf_buf_free(&b);
+    return *out ? CKPT_OK : oom(r);
+  }
   char *shrunk = realloc(b.data, b.len + 1);
   *out = shrunk ? shrunk : b.data;
   return CKPT_OK;
@@ -220,8 +268,8 @@ static ckpt_status parse_string_owned(reader *r, char **out) {
 
 /* A number item with valueint saturated the way cJSON does, without the UB of casting NaN
  * or infinity to int. */
-static cJSON *make_number(double d) {
-  cJSON *item = cJSON_CreateNumber(0);
+static cJSON *make_number(reader *r, double d) {
+  cJSON *item = new_item(r, cJSON_Number);
   if (!item)
     return NULL;
   item->valuedouble = d;
@@ -282,6 +330,18 @@ JR_NOINLINE static ckpt_status parse_number(reader *r, cJSON **out) {
       return fail_at(r, start, "invalid number (digits expected in exponent)");
   }
   size_t len = i - start;
+  size_t digits = len - (r->s[start] == '-');
+  if (integral && digits <= 15) {
+    /* Below 10^15 every integer is a double exactly, which is what strtod would return: the
+     * common case (sizes, CRCs, shapes) without strtod's general path. */
+    uint64_t v = 0;
+    for (size_t k = start + (r->s[start] == '-'); k < i; k++)
+      v = v * 10 + (uint64_t)(r->s[k] - '0');
+    double d = (double)v; /* "-0" is Python's int 0: integers have no signed zero */
+    *out = make_number(r, r->s[start] == '-' && v != 0 ? -d : d);
+    r->pos = i;
+    return *out ? CKPT_OK : oom(r);
+  }
   char small[64];
   char *lit = len < sizeof small ? small : malloc(len + 1);
   if (!lit)
@@ -291,10 +351,18 @@ JR_NOINLINE static ckpt_status parse_number(reader *r, cJSON **out) {
   double d = ckpt_tf_strtod(lit, NULL);
   if (integral && d == 0)
     d = 0.0; /* "-0" is Python's int 0: integers have no signed zero */
-  if (integral && !integer_is_exact(lit, len, d))
-    *out = cJSON_CreateRaw(lit); /* keep every digit rather than round */
-  else
-    *out = make_number(d);
+  if (integral && !integer_is_exact(lit, len, d)) {
+    /* keep every digit rather than round */
+    if (r->arena == NULL) {
+      *out = cJSON_CreateRaw(lit);
+    } else {
+      *out = new_item(r, cJSON_Raw);
+      if (*out != NULL && ((*out)->valuestring = ckpt_arena_strdup(r->arena, lit)) == NULL)
+        *out = NULL;
+    }
+  } else {
+    *out = make_number(r, d);
+  }
   if (lit != small)
     free(lit);
   r->pos = i;
@@ -339,9 +407,19 @@ JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n, s
     if (j - i > 1) {
       cJSON *first = refs[i].item, *last = refs[j - 1].item;
       for (size_t k = i + 1; k + 1 < j; k++)
-        cJSON_Delete(cJSON_DetachItemViaPointer(obj, refs[k].item));
+        drop_item(r, cJSON_DetachItemViaPointer(obj, refs[k].item));
       cJSON_DetachItemViaPointer(obj, last);
-      cJSON_ReplaceItemViaPointer(obj, first, last); /* deletes first; last keeps its key */
+      if (r->arena == NULL) {
+        cJSON_ReplaceItemViaPointer(obj, first, last); /* deletes first; last keeps its key */
+      } else {
+        /* first keeps its place and takes last's value (the keys are equal); nothing is
+         * freed, the arena goes as a whole */
+        first->type = last->type;
+        first->child = last->child;
+        first->valuestring = last->valuestring;
+        first->valueint = last->valueint;
+        first->valuedouble = last->valuedouble;
+      }
     }
     i = j;
   }
@@ -351,7 +429,7 @@ JR_NOINLINE static ckpt_status dedupe_members(reader *r, cJSON *obj, size_t n, s
 
 static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
   size_t open = r->pos++;
-  cJSON *obj = cJSON_CreateObject();
+  cJSON *obj = new_item(r, cJSON_Object);
   if (!obj)
     return oom(r);
   ckpt_status st = CKPT_OK;
@@ -380,14 +458,14 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
     if (r->pos >= r->n || r->s[r->pos] != ':') {
       st = fail_at(r, r->pos, "expected ':' after object key \"%.60s\", found %s", key,
                    found(r, fb, sizeof fb));
-      free(key);
+      drop_string(r, key);
       break;
     }
     r->pos++;
     cJSON *value = NULL;
     st = parse_value(r, &value, depth + 1);
     if (st != CKPT_OK) {
-      free(key);
+      drop_string(r, key);
       break;
     }
     /* Keys that arrive in strictly increasing order are unique: dedupe_members (a malloc and
@@ -400,7 +478,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
      * per member. value is new, so it has no name and no cJSON_StringIsConst. */
     value->string = key;
     if (!cJSON_AddItemToArray(obj, value)) {
-      cJSON_Delete(value);
+      drop_item(r, value);
       st = oom(r);
       break;
     }
@@ -422,7 +500,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
   if (st == CKPT_OK && n > 1 && !sorted)
     st = dedupe_members(r, obj, n, open);
   if (st != CKPT_OK) {
-    cJSON_Delete(obj);
+    drop_item(r, obj);
     return st;
   }
   *out = obj;
@@ -431,7 +509,7 @@ static ckpt_status parse_object(reader *r, cJSON **out, int depth) {
 
 static ckpt_status parse_array(reader *r, cJSON **out, int depth) {
   r->pos++;
-  cJSON *arr = cJSON_CreateArray();
+  cJSON *arr = new_item(r, cJSON_Array);
   if (!arr)
     return oom(r);
   ckpt_status st = CKPT_OK;
@@ -448,7 +526,7 @@ static ckpt_status parse_array(reader *r, cJSON **out, int depth) {
     if (st != CKPT_OK)
       break;
     if (!cJSON_AddItemToArray(arr, value)) {
-      cJSON_Delete(value);
+      drop_item(r, value);
       st = oom(r);
       break;
     }
@@ -466,7 +544,7 @@ static ckpt_status parse_array(reader *r, cJSON **out, int depth) {
     break;
   }
   if (st != CKPT_OK) {
-    cJSON_Delete(arr);
+    drop_item(r, arr);
     return st;
   }
   *out = arr;
@@ -494,6 +572,13 @@ static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
         return st;
       /* The string becomes the item's as it is, rather than a copy of it: a reference item,
        * then owned (without cJSON_IsReference, cJSON_Delete frees valuestring). */
+      if (r->arena != NULL) {
+        *out = new_item(r, cJSON_String);
+        if (*out == NULL)
+          return oom(r);
+        (*out)->valuestring = str;
+        return CKPT_OK;
+      }
       *out = cJSON_CreateStringReference(str);
       if (*out == NULL) {
         free(str);
@@ -506,17 +591,17 @@ static ckpt_status parse_value(reader *r, cJSON **out, int depth) {
       break;
   }
   if (match(r, "true"))
-    *out = cJSON_CreateTrue();
+    *out = new_item(r, cJSON_True);
   else if (match(r, "false"))
-    *out = cJSON_CreateFalse();
+    *out = new_item(r, cJSON_False);
   else if (match(r, "null"))
-    *out = cJSON_CreateNull();
+    *out = new_item(r, cJSON_NULL);
   else if (match(r, "NaN"))
-    *out = make_number(NAN);
+    *out = make_number(r, NAN);
   else if (match(r, "Infinity"))
-    *out = make_number(INFINITY);
+    *out = make_number(r, INFINITY);
   else if (match(r, "-Infinity"))
-    *out = make_number(-INFINITY);
+    *out = make_number(r, -INFINITY);
   else if (c == '-' || (c >= '0' && c <= '9'))
     return parse_number(r, out);
   else
@@ -529,8 +614,8 @@ ckpt_status ckpt_json_load(const char *text, size_t len, const char *source, cJS
   return ckpt_json_load_opts(text, len, source, 0, out, err);
 }
 
-ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
-                                cJSON **out, ckpt_error *err) {
+static ckpt_status load(const char *text, size_t len, const char *source, unsigned flags,
+                        ckpt_arena *arena, cJSON **out, ckpt_error *err) {
   if (out)
     *out = NULL;
   if (!source)
@@ -538,7 +623,7 @@ ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source
   if (!out || (!text && len))
     return ckpt_error_set(err, CKPT_EINVAL, "ckpt_json_load(%s): %s is NULL", source,
                           out ? "text" : "out");
-  reader r = {text ? text : "", len, 0, source, flags, err};
+  reader r = {text ? text : "", len, 0, source, flags, err, arena};
   if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
     return fail_at(&r, 0, "unexpected UTF-8 byte order mark");
   cJSON *v = NULL;
@@ -547,11 +632,28 @@ ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source
     return st;
   skip_ws(&r);
   if (r.pos < r.n) {
-    cJSON_Delete(v);
+    drop_item(&r, v);
     return fail_at(&r, r.pos, "extra data after the JSON value");
   }
   *out = v;
   return CKPT_OK;
+}
+
+ckpt_status ckpt_json_load_opts(const char *text, size_t len, const char *source, unsigned flags,
+                                cJSON **out, ckpt_error *err) {
+  return load(text, len, source, flags, NULL, out, err);
+}
+
+ckpt_status ckpt_json_load_arena(const char *text, size_t len, const char *source,
+                                 unsigned flags, struct ckpt_arena *arena, cJSON **out,
+                                 ckpt_error *err) {
+  if (arena == NULL) {
+    if (out)
+      *out = NULL;
+    return ckpt_error_set(err, CKPT_EINVAL, "ckpt_json_load_arena(%s): arena is NULL",
+                          source ? source : "<json>");
+  }
+  return load(text, len, source, flags, arena, out, err);
 }
 
 ckpt_status ckpt_json_read_file(ckpt_io *io, const char *path, size_t max_bytes, cJSON **out,

@@ -4,9 +4,12 @@
 
 #include "ckpt/layout.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/arena.h"
 
 static const char *const k_reserved[] = {
     "_METADATA",      "_CHECKSUMS",           "_strings.json",
@@ -73,6 +76,21 @@ static char *concat3(const char *a, const char *sep, const char *b) {
 char *ckpt_path_join(const char *dir, const char *name) {
   size_t n = strlen(dir);
   return concat3(dir, n == 0 || dir[n - 1] == '/' ? "" : "/", name);
+}
+
+char *ckpt_path_join_arena(ckpt_arena *a, const char *dir, const char *name) {
+  size_t x = strlen(dir), z = strlen(name);
+  size_t y = x == 0 || dir[x - 1] == '/' ? 0 : 1;
+  if (z > SIZE_MAX - x - y - 1)
+    return NULL;
+  char *p = ckpt_arena_alloc(a, x + y + z + 1);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, dir, x);
+  if (y)
+    p[x] = '/';
+  memcpy(p + x + y, name, z + 1);
+  return p;
 }
 
 char *ckpt_path_with_suffix(const char *path, const char *suffix) {

@@ -41,6 +41,10 @@ bool ckpt_path_is_reserved(const char *name);
 /* "dir/name"; no separator is added when dir is empty or already ends with '/'. name may itself
  * hold several components ("a/b"). */
 char *ckpt_path_join(const char *dir, const char *name);
+/* ckpt_path_join into an arena (util/arena.h; freed with it, not by the caller): for the
+ * per-leaf paths of a restore of thousands of arrays. */
+struct ckpt_arena;
+char *ckpt_path_join_arena(struct ckpt_arena *a, const char *dir, const char *name);
 /* path + suffix, e.g. "<path>.orbax-checkpoint-tmp" (no separator). */
 char *ckpt_path_with_suffix(const char *path, const char *suffix);
 /* path without trailing slashes ("/" stays "/"). */

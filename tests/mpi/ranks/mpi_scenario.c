@@ -13,7 +13,8 @@
  *   mpi_scenario async   ROOT               async saves while the ranks run their own
  *                                           MPI_Allreduce loop; the same outcome everywhere
  *   mpi_scenario thread-level X             MPI at MPI_THREAD_SERIALIZED: the group refuses
- *   mpi_scenario mismatch DIR               the last rank saves elsewhere: every rank refuses
+ *   mpi_scenario mismatch DIR               the last rank saves elsewhere, then in another
+ *                                           array layout: every rank refuses
  *   mpi_scenario item-fail DIR              a Composite whose first item fails on the last rank
  *                                           only: no rank waits, every rank gets the error
  *   mpi_scenario composite DIR              a Composite of the tree and a JSON item: the
@@ -23,7 +24,15 @@
  *                                           the primary (max_to_keep, best metric), the same
  *                                           step lists everywhere, SIGTERM on the last rank →
  *                                           every rank saves the same step and stops
+ *   mpi_scenario restore-alone DIR         one process (no MPI) restores and checks
+ *   mpi_scenario compare-ocdbt MULTI REF MIN N  the two root OCDBT databases hold the same
+ *                                           keys with the same values, the same _METADATA;
+ *                                           MULTI (saved by N ranks) refers to value files of
+ *                                           at least MIN process databases
  * MPI_SCENARIO_PRIMARY=<rank> in the environment makes that rank the primary.
+ * MPI_SCENARIO_FORMAT=ocdbt (or zarr3: OCDBT with zarr v3 values) saves with use_ocdbt (and
+ * use_zarr3), the tree then has a fourth array "big" (below) whose chunks are over OCDBT's
+ * inline limit, and a fault hits the first file a rank opens in its database.
  *
  * Each rank prints "rank R/N: ok ..." or "rank R/N: FAIL ..." and exits 1 on a failure, so the
  * driver reports which rank failed and why. The test tree (global arrays):
@@ -31,6 +40,7 @@
  *   m  int32   [4, 6]   m[r][c] = 10 c + r    columns split over the ranks
  *   b  int64   [5]      b[i] = 1000 + i       every rank holds it whole (replica id = rank)
  *   step int64 scalar   42
+ *   big  float32 [64, 40] big_at(r, c) (noisy)  rows split over the ranks (with a format)
  * A restore splits w by columns and m by rows instead, over however many ranks restore. */
 #include <errno.h>
 #include <signal.h>
@@ -45,11 +55,14 @@
 
 #include "ckpt/ckpt.h"
 #include "ckpt/mpi.h"
+#include "storage/ocdbt/ocdbt.h"
 #include "text/json.h"
 
 #include "rank_common.h"
 
 static int failures = 0;
+/* MPI_SCENARIO_FORMAT: 0 zarr v2 directories, 1 OCDBT, 2 OCDBT with zarr v3 values. */
+static int format_ = 0;
 
 static void fail(const char *fmt, const char *a, const char *b) {
   printf("rank %d/%d: FAIL ", rank_, size_);
@@ -64,6 +77,27 @@ static float w_at(int64_t r, int64_t c) {
 }
 static int32_t m_at(int64_t r, int64_t c) {
   return (int32_t)(10 * c + r);
+}
+static float big_at(int64_t r, int64_t c) {
+  /* noisy mantissas: zstd (zarr3) keeps each rank's chunk over OCDBT's inline limit */
+  return (float)(((uint64_t)r * 2654435761u + (uint64_t)c * 40503u) % 1000003u) / 7.0f;
+}
+#define BIG_ROWS 64
+#define BIG_COLS 40
+
+/* Adds rank `who` of `parts`'s rows of "big" (the OCDBT formats' fourth array). */
+static int add_big_shard(ckpt_array *big, int who, int parts) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  int64_t lo, n;
+  block(BIG_ROWS, parts, who, &lo, &n);
+  int64_t off[2] = {lo, 0}, shape[2] = {n, BIG_COLS};
+  if (ckpt_array_add_shard(big, off, shape, NULL, 0, &err) != CKPT_OK)
+    return fail("big shard: %s%s", err.message, NULL), 1;
+  float *d = big->shards[big->n_shards - 1].data;
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < BIG_COLS; c++)
+      d[r * BIG_COLS + c] = big_at(lo + r, c);
+  return 0;
 }
 
 /* Adds rank `who` of `parts`'s save shards to the arrays (the save layout). */
@@ -109,6 +143,15 @@ static ckpt_tree *save_tree(int first, int count, int parts) {
     if (add_save_shards(w, m, b, who, parts) != 0)
       return NULL;
   ckpt_tree *t = ckpt_tree_new_dict();
+  if (format_ != 0) {
+    int64_t bigs[2] = {BIG_ROWS, BIG_COLS};
+    ckpt_array *big;
+    ckpt_array_new_sharded(CKPT_DTYPE_FLOAT32, 2, bigs, &big, &err);
+    for (int who = first; who < first + count; who++)
+      if (add_big_shard(big, who, parts) != 0)
+        return NULL;
+    ckpt_tree_dict_set(t, "big", ckpt_tree_new_array(big), &err);
+  }
   ckpt_tree_dict_set(t, "w", ckpt_tree_new_array(w), &err);
   ckpt_tree_dict_set(t, "m", ckpt_tree_new_array(m), &err);
   ckpt_tree_dict_set(t, "b", ckpt_tree_new_array(b), &err);
@@ -123,12 +166,18 @@ static ckpt_tree *save_tree(int first, int count, int parts) {
 /* ---------------------------------------------------------------- fault injection */
 
 static atomic_int fault_mode = 0; /* 0 none, 1 EIO once, 2 SIGKILL */
+
+/* Where a fault hits: the array w's directory, or with OCDBT (no array directories) the
+ * process's own database. */
+static const char *fault_where(void) {
+  return format_ != 0 ? "/ocdbt.process_" : "/w/";
+}
 static atomic_int fault_fired = 0;
 
 static int fault_hook(void *arg, ckpt_io_op op, const char *path) {
   (void)arg;
   int mode = atomic_load(&fault_mode);
-  if (mode == 0 || op != CKPT_IO_OPEN || strstr(path, "/w/") == NULL)
+  if (mode == 0 || op != CKPT_IO_OPEN || strstr(path, fault_where()) == NULL)
     return 0;
   if (mode == 2)
     raise(SIGKILL);
@@ -149,6 +198,8 @@ static ckpt_checkpointer *new_checkpointer(bool async, bool with_group) {
   o.io = io;
   o.io_threads = 2;
   o.process_group = with_group ? pg : NULL;
+  o.use_ocdbt = format_ != 0;
+  o.use_zarr3 = format_ == 2;
   /* MPI_SCENARIO_PRIMARY (mpirun -x) moves the primary off rank 0. */
   const char *primary = getenv("MPI_SCENARIO_PRIMARY");
   o.primary = with_group && primary != NULL ? atoi(primary) : 0;
@@ -193,6 +244,17 @@ static int check_restored(const ckpt_tree *t, const char *path) {
         if (d[r * sh->shape[1] + c] != m_at(sh->offset[0] + r, sh->offset[1] + c))
           return fail("restore of %s: m holds a wrong value%s", path, NULL), 1;
   }
+  const ckpt_array *big = ckpt_tree_array(ckpt_tree_dict_get(t, "big"));
+  if (format_ != 0 && big == NULL)
+    return fail("restore of %s: big is missing%s", path, NULL), 1;
+  for (size_t s = 0; big != NULL && s < big->n_shards; s++) {
+    const ckpt_shard *sh = &big->shards[s];
+    const float *d = sh->data;
+    for (int64_t r = 0; r < sh->shape[0]; r++)
+      for (int64_t c = 0; c < sh->shape[1]; c++)
+        if (d[r * sh->shape[1] + c] != big_at(sh->offset[0] + r, sh->offset[1] + c))
+          return fail("restore of %s: big holds a wrong value%s", path, NULL), 1;
+  }
   const int64_t *bd = ckpt_array_data(b);
   for (int i = 0; bd != NULL && i < 5; i++)
     if (bd[i] != 1000 + i)
@@ -223,6 +285,15 @@ static int restore_and_check(const char *path) {
   ckpt_tree_dict_set(target, "m", ckpt_tree_new_array(m), &err);
   ckpt_tree_dict_set(target, "b", ckpt_tree_new_array(b), &err);
   ckpt_tree_dict_set(target, "step", ckpt_tree_new_int(CKPT_DTYPE_INT64, 0), &err);
+  if (format_ != 0) { /* big by columns */
+    int64_t bigs[2] = {BIG_ROWS, BIG_COLS};
+    ckpt_array *big;
+    ckpt_array_new_sharded(CKPT_DTYPE_FLOAT32, 2, bigs, &big, &err);
+    block(BIG_COLS, size_, rank_, &lo, &n);
+    int64_t boff[2] = {0, lo}, bshape[2] = {BIG_ROWS, n};
+    ckpt_array_add_shard(big, boff, bshape, NULL, 0, &err);
+    ckpt_tree_dict_set(target, "big", ckpt_tree_new_array(big), &err);
+  }
   ckpt_StandardRestore *r = ckpt_StandardRestore_new();
   r->item = target;
   r->strict = true;
@@ -350,6 +421,70 @@ static int compare_tree(const char *multi, const char *ref, int *n_files) {
   return bad;
 }
 
+/* ---------------------------------------------------------------- OCDBT comparison */
+
+/* The root databases of `multi` (saved by size_max processes) and `ref` (one process) hold the
+ * same keys with the same values; their _METADATA are the same bytes; and multi's root refers
+ * to value files in at least `parts` process databases (with OCDBT's zarr v2 values every rank
+ * wrote its rows of big as one value over the inline limit; zarr v3's smaller compressed chunks
+ * may all be inline). */
+static int compare_ocdbt(const char *multi, const char *ref, int parts, int size_max) {
+  ckpt_error err = CKPT_ERROR_INIT;
+  ckpt_ocdbt *a = NULL, *b = NULL;
+  if (ckpt_ocdbt_open(io, multi, &a, &err) != CKPT_OK || ckpt_ocdbt_open(io, ref, &b, &err) != CKPT_OK) {
+    fail("opening the root databases: %s%s", err.message, NULL);
+    ckpt_ocdbt_close(a);
+    return 1;
+  }
+  size_t n = ckpt_ocdbt_count(a);
+  if (n != ckpt_ocdbt_count(b) || n < 8)
+    fail("the root databases of %s and %s hold different numbers of keys", multi, ref);
+  for (size_t i = 0; failures == 0 && i < n; i++) {
+    size_t la, lb;
+    const char *ka = ckpt_ocdbt_key(a, i, &la), *kb = ckpt_ocdbt_key(b, i, &lb);
+    const ckpt_ocdbt_value *va = ckpt_ocdbt_value_at(a, i), *vb = ckpt_ocdbt_value_at(b, i);
+    if (la != lb || memcmp(ka, kb, la) != 0 || va->length != vb->length) {
+      fail("key %s differs from the single-process key %s", ka, kb);
+      break;
+    }
+    char *da = malloc(va->length + 1), *db = malloc(vb->length + 1);
+    if (ckpt_ocdbt_read(a, i, da, &err) != CKPT_OK || ckpt_ocdbt_read(b, i, db, &err) != CKPT_OK)
+      fail("reading a value: %s%s", err.message, NULL);
+    else if (memcmp(da, db, va->length) != 0)
+      fail("the value of %s differs from the single-process save's%s", ka, NULL);
+    free(da);
+    free(db);
+  }
+  bool seen[64] = {false};
+  int n_processes = 0;
+  for (size_t f = 0; f < ckpt_ocdbt_n_files(a); f++) {
+    const char *p = strstr(ckpt_ocdbt_file_path(a, (uint32_t)f), "/ocdbt.process_");
+    int k = p != NULL ? atoi(p + strlen("/ocdbt.process_")) : -1;
+    if (k >= 0 && k < 64 && !seen[k]) {
+      seen[k] = true;
+      n_processes++;
+    }
+  }
+  if (n_processes < parts || n_processes > size_max)
+    fail("the root database of %s refers to value files of %s process databases", multi,
+         n_processes < parts ? "too few" : "too many");
+  ckpt_ocdbt_close(a);
+  ckpt_ocdbt_close(b);
+  char pa[4200], pb[4200], *ta = NULL, *tb = NULL;
+  size_t na = 0, nb = 0;
+  snprintf(pa, sizeof pa, "%s/_METADATA", multi);
+  snprintf(pb, sizeof pb, "%s/_METADATA", ref);
+  read_all(pa, &ta, &na);
+  read_all(pb, &tb, &nb);
+  if (ta == NULL || tb == NULL || na != nb || memcmp(ta, tb, na) != 0)
+    fail("%s differs from %s", pa, pb);
+  free(ta);
+  free(tb);
+  if (failures == 0)
+    printf("compared %zu keys, values in %d process databases\n", n, n_processes);
+  return failures;
+}
+
 /* ---------------------------------------------------------------- scenarios */
 
 static int all_ok(int mine) {
@@ -415,7 +550,7 @@ static int scenario_fault(const char *dir, int bad_rank) {
   snprintf(want, sizeof want, "process %d of %d", bad_rank, size_);
   if (st == CKPT_OK)
     fail("the save of %s succeeded despite the fault on rank %s", dir, want);
-  else if (strstr(err.message, want) == NULL || strstr(err.message, "/w/") == NULL)
+  else if (strstr(err.message, want) == NULL || strstr(err.message, fault_where()) == NULL)
     fail("the error does not name the failing process and file: %s%s", err.message, NULL);
   ckpt_checkpointer_close(c, &err);
   check_nothing_left(dir, "something is left of the failed save: %s or %s");
@@ -533,6 +668,19 @@ static int scenario_mismatch(const char *dir) {
   check_nothing_left(dir, "the refused save created %s or %s");
   if (exists(other))
     fail("the refused save created %s%s", other, NULL);
+  /* The last rank's checkpointer stores the arrays in OCDBT, the others' in zarr directories
+   * (the OCDBT merge's extra collective would leave them waiting): refused everywhere. */
+  int format = format_;
+  if (rank_ == size_ - 1)
+    format_ = format_ != 0 ? 0 : 1;
+  c = new_checkpointer(false, true);
+  format_ = format;
+  err = (ckpt_error)CKPT_ERROR_INIT;
+  st = c ? save_at(c, dir, &err) : CKPT_EINVAL;
+  if (st != CKPT_EINVAL || strstr(err.message, "another array layout") == NULL)
+    fail("a save in different array layouts returned %s: %s", ckpt_status_name(st), err.message);
+  ckpt_checkpointer_close(c, &err);
+  check_nothing_left(dir, "the refused save created %s or %s");
   if (failures == 0)
     ok("mismatch");
   return failures;
@@ -778,7 +926,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *mode = argv[1];
-  bool alone = strcmp(mode, "compare") == 0 || strcmp(mode, "ref") == 0;
+  const char *format = getenv("MPI_SCENARIO_FORMAT");
+  format_ = format == NULL ? 0 : strcmp(format, "ocdbt") == 0 ? 1 : strcmp(format, "zarr3") == 0 ? 2 : 0;
+  bool alone = strcmp(mode, "compare") == 0 || strcmp(mode, "ref") == 0 ||
+               strcmp(mode, "restore-alone") == 0 || strcmp(mode, "compare-ocdbt") == 0;
   ckpt_error err = CKPT_ERROR_INIT;
   if (ckpt_io_new(&io, &err) != CKPT_OK)
     return 1;
@@ -786,6 +937,15 @@ int main(int argc, char **argv) {
   if (alone) {
     int rc = strcmp(mode, "ref") == 0 ? scenario_ref(argv[2], argc > 3 ? atoi(argv[3]) : 1)
                                       : 0;
+    if (strcmp(mode, "restore-alone") == 0 && restore_and_check(argv[2]) == 0)
+      ok("restore alone");
+    if (strcmp(mode, "compare-ocdbt") == 0 && argc > 5 &&
+        compare_ocdbt(argv[2], argv[3], atoi(argv[4]), atoi(argv[5])) == 0)
+      ok("OCDBT keys and values identical");
+    if (strcmp(mode, "compare-ocdbt") == 0 && argc <= 5)
+      fail("compare-ocdbt needs MULTI REF MIN_PROCESSES PROCESSES%s%s", NULL, NULL);
+    if (strcmp(mode, "restore-alone") == 0 || strcmp(mode, "compare-ocdbt") == 0)
+      rc = failures;
     if (strcmp(mode, "compare") == 0) {
       int n = 0;
       rc = argc > 3 ? compare_tree(argv[2], argv[3], &n) : 1;

@@ -61,7 +61,7 @@ static ckpt_status add_entry(ckpt_ocdbt *db, const char *prefix, size_t pl, cons
   }
   entry *e = &db->entries[db->n];
   memset(e, 0, sizeof *e);
-  e->key = malloc(pl + rl + 1);
+  e->key = ckpt_arena_alloc(&db->arena, pl + rl + 1);
   if (!e->key)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
   memcpy(e->key, prefix, pl);
@@ -255,7 +255,7 @@ static ckpt_status decode_btree(ckpt_ocdbt *db, const node_ref *r, ckpt_ocdbt_in
       e->v.length = len[i];
       if (kind[i] == CKPT_OCDBT_VALUE_INLINE) {
         e->v.is_inline = true;
-        e->owned = malloc(len[i] ? (size_t)len[i] : 1);
+        e->owned = ckpt_arena_alloc(&db->arena, len[i] ? (size_t)len[i] : 1);
         if (!e->owned) {
           st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
           break;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/path.h"
+#include "util/sort.h"
 
 typedef struct config {
   uint64_t kind;
@@ -134,7 +135,7 @@ static ckpt_status load_version(ckpt_ocdbt *db, version *ver, ckpt_error *err) {
   if (st != CKPT_OK)
     return st;
   if (db->n > 1)
-    qsort(db->entries, db->n, sizeof *db->entries, ocdbt_cmp_entry);
+    ckpt_sort(db->entries, db->n, sizeof *db->entries, ocdbt_cmp_entry); /* leaves in key order */
   for (size_t i = 1; i < db->n; i++)
     if (ocdbt_cmp_entry(&db->entries[i - 1], &db->entries[i]) == 0)
       return ckpt_error_set(err, CKPT_ECORRUPT, "'%s': key '%s' appears twice in the B+tree",

@@ -50,7 +50,7 @@ typedef struct segment {
 
 typedef struct ocdbt_w {
   ckpt_write_plan *j;
-  char *pdir; /* <item>/ocdbt.process_0 */
+  char *pdir; /* <item>/ocdbt.process_<j->process> (0 alone) */
   uint64_t target;
   pthread_mutex_t mu; /* guards files, n_files (claims and new files from the jobs) */
   data_file *files;
@@ -60,6 +60,16 @@ typedef struct ocdbt_w {
 } ocdbt_w;
 
 /* ---------------------------------------------------------------- values */
+
+/* In a multi-process save only the primary stores the .zarray keys (it writes every other piece
+ * of metadata too); the other processes store their chunks alone. */
+static bool stores_zarrays(const ckpt_write_plan *j) {
+  return !j->multiprocess || j->primary;
+}
+
+bool ckpt_ocdbt_plan_has_keys(const ckpt_write_plan *j) {
+  return j->n_chunks > 0 || (stores_zarrays(j) && j->n_leaves > 0);
+}
 
 static bool is_inline(uint64_t n) {
   return n <= CKPT_OCDBT_ORBAX_MAX_INLINE_VALUE_BYTES;
@@ -297,8 +307,8 @@ static ckpt_status write_all(ocdbt_w *w, const ckpt_ocdbt_write_jobs *jobs, ckpt
     st = ckpt_engine_call(j->group, jobs->first, j, &o, &first, err);
   }
   size_t n_done = 0;
-  bool values = j->n_leaves > 0; /* no keys: no database (docs/format.md, "OCDBT") */
-  if (st == CKPT_OK && values) {
+  bool values = ckpt_ocdbt_plan_has_keys(j); /* no keys: no database (docs/format.md, "OCDBT") */
+  if (st == CKPT_OK && values && stores_zarrays(j)) {
     ckpt_engine_job_opts o = {.label = "encoding .zarray values"};
     st = ckpt_engine_call(j->group, task_zarrays, w, &o, &done[n_done], err);
     n_done += st == CKPT_OK;
@@ -414,7 +424,7 @@ static ckpt_status build_keys(ckpt_write_plan *j, key_table *t, ckpt_error *err)
   t->keys = calloc(n ? n : 1, sizeof *t->keys);
   if (t->kvs == NULL || t->keys == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for %zu OCDBT keys", n);
-  for (size_t i = 0; i < j->n_leaves; i++) {
+  for (size_t i = 0; stores_zarrays(j) && i < j->n_leaves; i++) {
     const ckpt_write_leaf *l = &j->leaves[i];
     /* ".zarray", or "zarr.json" for zarr v3 */
     char *k = make_key(j->meta.entries[l->entry].param, ckpt_zarr_meta_file(l->zm));
@@ -608,33 +618,36 @@ static ckpt_status write_databases(ocdbt_w *w, const key_table *t, ckpt_error *e
   }
   if (st == CKPT_OK)
     st = ckpt_ocdbt_encode_manifest(&pc, pnode_name, &root, when, &pman, err);
-  if (st == CKPT_OK) {
+  /* Several processes: the primary writes the root once every database is durable
+   * (ckpt_ocdbt_write_root). */
+  bool with_root = !j->multiprocess;
+  if (st == CKPT_OK && with_root) {
     ckpt_ocdbt_process_table pt = {
         .process = 0, .n_files = w->n_files, .files = names, .n = t->n, .kvs = t->kvs};
     st = ckpt_ocdbt_merge_encode(&pt, 1, &rc, rnode_name, j->ocdbt_node_bytes, when, &rnodes, &rman,
                                  err);
   }
   char prel[CKPT_PATH_NAME_MAX], pman_rel[CKPT_PATH_NAME_MAX];
-  snprintf(prel, sizeof prel, "%s0/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX, pnode_name);
-  snprintf(pman_rel, sizeof pman_rel, "%s0/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX,
+  snprintf(prel, sizeof prel, "%s%d/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX, j->process, pnode_name);
+  snprintf(pman_rel, sizeof pman_rel, "%s%d/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX, j->process,
            CKPT_OCDBT_MANIFEST_FILE);
   if (st == CKPT_OK)
     st = add_file_sum(j, prel, &pnodes, err);
   if (st == CKPT_OK)
     st = add_file_sum(j, pman_rel, &pman, err);
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && with_root)
     st = add_file_sum(j, rnode_name, &rnodes, err);
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && with_root)
     st = add_file_sum(j, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
   /* All four in parallel: no order among them is needed, as the commit makes the whole
    * checkpoint appear at once, after every file of the group is durable. */
   if (st == CKPT_OK)
     st = submit_buf(j->group, j->dir, prel, &pnodes, err);
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && with_root)
     st = submit_buf(j->group, j->dir, rnode_name, &rnodes, err);
   if (st == CKPT_OK)
     st = submit_buf(j->group, j->dir, pman_rel, &pman, err);
-  if (st == CKPT_OK)
+  if (st == CKPT_OK && with_root)
     st = submit_buf(j->group, j->dir, CKPT_OCDBT_MANIFEST_FILE, &rman, err);
   ckpt_ocdbt_buf_free(&pnodes);
   ckpt_ocdbt_buf_free(&pman);
@@ -645,13 +658,46 @@ static ckpt_status write_databases(ocdbt_w *w, const key_table *t, ckpt_error *e
   return st;
 }
 
-/* Function job once every chunk is prepared and claimed: the key table and both databases. */
+void ckpt_ocdbt_process_db_free(ckpt_ocdbt_process_db *db) {
+  if (db == NULL)
+    return;
+  key_table t = {db->kvs, db->keys, db->n};
+  key_table_free(&t);
+  free(db->files);
+  free(db);
+}
+
+/* Multi-process: the key table and the value files' names handed to the plan for the merge
+ * (ckpt_ocdbt_process_db); t is emptied. */
+static ckpt_status keep_for_merge(ocdbt_w *w, key_table *t, ckpt_error *err) {
+  ckpt_ocdbt_process_db *db = calloc(1, sizeof *db);
+  if (db != NULL)
+    db->files = malloc((w->n_files ? w->n_files : 1) * sizeof *db->files);
+  if (db == NULL || db->files == NULL) {
+    free(db);
+    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory keeping the OCDBT keys for the merge");
+  }
+  for (size_t i = 0; i < w->n_files; i++)
+    memcpy(db->files[i], w->files[i].name, sizeof db->files[i]);
+  db->n_files = w->n_files;
+  db->kvs = t->kvs;
+  db->keys = t->keys;
+  db->n = t->n;
+  *t = (key_table){0};
+  w->j->ocdbt_db = db;
+  return CKPT_OK;
+}
+
+/* Function job once every chunk is prepared and claimed: the key table and both databases
+ * (several processes: this process's, its table kept for the primary's merge). */
 static ckpt_status task_databases(void *arg, ckpt_error *err) {
   ocdbt_w *w = arg;
   key_table t = {0};
   ckpt_status st = build_keys(w->j, &t, err);
   if (st == CKPT_OK)
     st = write_databases(w, &t, err);
+  if (st == CKPT_OK && w->j->multiprocess)
+    st = keep_for_merge(w, &t, err);
   key_table_free(&t);
   return st;
 }
@@ -676,11 +722,15 @@ ckpt_status ckpt_ocdbt_write(ckpt_write_plan *j, const ckpt_ocdbt_write_jobs *jo
                                                   : CKPT_OCDBT_TARGET_DATA_FILE_SIZE};
   pthread_mutex_init(&w.mu, NULL);
   ckpt_status st = CKPT_OK;
-  if (j->n_leaves > 0) /* no keys: no database (docs/format.md, "OCDBT") */
-    st = make_dir(j->io, j->dir, CKPT_OCDBT_PROCESS_DIR_PREFIX "0", &w.pdir, err);
-  if (st == CKPT_OK && j->n_leaves > 0)
+  bool keys = ckpt_ocdbt_plan_has_keys(j); /* no keys: no database (docs/format.md, "OCDBT") */
+  char pname[CKPT_PATH_NAME_MAX];
+  snprintf(pname, sizeof pname, "%s%d", CKPT_OCDBT_PROCESS_DIR_PREFIX, j->process);
+  if (keys)
+    st = make_dir(j->io, j->dir, pname, &w.pdir, err);
+  if (st == CKPT_OK && keys)
     st = make_dir(j->io, w.pdir, CKPT_OCDBT_DATA_DIR, NULL, err);
-  if (st == CKPT_OK && j->n_leaves > 0)
+  /* The root database's directory: the primary's, at the merge, with several processes. */
+  if (st == CKPT_OK && keys && !j->multiprocess)
     st = make_dir(j->io, j->dir, CKPT_OCDBT_DATA_DIR, NULL, err);
   if (st == CKPT_OK)
     st = write_all(&w, jobs, err);

@@ -65,7 +65,8 @@ typedef struct ckpt_ocdbt_write_jobs {
 } ckpt_ocdbt_write_jobs;
 
 /* Writes every array of the plan (plan->ocdbt) as the process database of process 0 and the
- * root database over it, durably, on plan->engine_used, in one engine group with the caller's
+ * root database over it (multi-process: only this process's database,
+ * ocdbt.process_<plan->process>/, kept in plan->ocdbt_db for the merge), durably, on plan->engine_used, in one engine group with the caller's
  * jobs (NULL: none). Fills each chunk's crc and bytes and each leaf's zcrc and zbytes (for
  * _CHECKSUMS), and plan->ocdbt_files (the small files written, with their CRCs). Returns once
  * everything the group wrote is durable. Runs on the save's background thread. */
@@ -87,6 +88,32 @@ ckpt_status ckpt_ocdbt_builder_finish(ckpt_ocdbt_builder *b, ckpt_error *err);
 /* After finish: the node and manifest files written (relative to the item), with their sums. */
 size_t ckpt_ocdbt_builder_files(const ckpt_ocdbt_builder *b, const ckpt_write_file_sum **sums);
 void ckpt_ocdbt_builder_free(ckpt_ocdbt_builder *b); /* NULL is a no-op */
+
+/* Multi-process saves (docs/multiprocess.md, docs/format.md "OCDBT: several processes"): what
+ * the writer keeps of this process's database ocdbt.process_<plan->process>/ for the handler's
+ * gather to the primary (plan->ocdbt_db; NULL when this process stored no key). kvs are sorted;
+ * their keys are owned here, their inline values borrowed from the plan (the chunks' bytes, the
+ * .zarray texts), which outlives the gather. files: the value files, "d/<32 hex>". */
+typedef struct ckpt_ocdbt_process_db {
+  size_t n;
+  ckpt_ocdbt_kv *kvs;
+  char **keys;
+  size_t n_files;
+  char (*files)[CKPT_OCDBT_DATA_NAME_HEX + 3];
+} ckpt_ocdbt_process_db;
+void ckpt_ocdbt_process_db_free(ckpt_ocdbt_process_db *db); /* NULL is a no-op */
+
+/* Whether the plan's process stores any key: every process its chunks, the primary (or a
+ * single process) also every leaf's .zarray / zarr.json. No key, no database. */
+bool ckpt_ocdbt_plan_has_keys(const ckpt_write_plan *plan);
+
+/* Multi-process saves, on the primary once every process's database is durable
+ * (storage/ocdbt/ocdbt_merge.c): the root database over the n_tables process tables
+ * (ckpt_ocdbt_merge_encode), its node file and manifest.ocdbt written durably (<item>/d
+ * created and fsync'd), their sums appended to plan->ocdbt_files for _CHECKSUMS, and the root's
+ * entries and each listed process directory reported to plan->note_durable. */
+ckpt_status ckpt_ocdbt_write_root(ckpt_write_plan *plan, const ckpt_ocdbt_process_table *tables,
+                                  size_t n_tables, ckpt_error *err);
 
 /* The paths (relative to the item directory) the OCDBT writer made durable, for the commit's
  * claims: the two top-level entries and the process directory. */

@@ -18,11 +18,8 @@ void ckpt_ocdbt_close(ckpt_ocdbt *db) {
     free(db->files[i].path);
   }
   free(db->files);
-  for (size_t i = 0; i < db->n; i++) {
-    free(db->entries[i].key);
-    free(db->entries[i].owned);
-  }
   free(db->entries);
+  ckpt_arena_free(&db->arena); /* the entries' keys and inline values */
   free(db->seen);
   free(db->memo_src);
   free(db->memo_result);
