@@ -32,8 +32,8 @@ typedef struct ckpt_write_plan ckpt_write_plan;
 
 /* A snapshot piece: one replica-0 shard of an array, the bytes its chunks are cut from. */
 typedef struct ckpt_write_piece {
-  /* The shard's offset and shape, ndim values each, carved from the plan's metadata blocks
-   * (ckpt_pytree_meta.blocks, freed with the plan): 32 bytes a piece instead of 528 with
+  /* The shard's offset and shape, ndim values each, carved from the plan's metadata arena
+   * (ckpt_pytree_meta.arena, freed with the plan): 32 bytes a piece instead of 528 with
    * CKPT_MAX_RANK-wide arrays, whose first touch (page faults of 5 MB for 10,000 leaves) was a
    * good part of a small state's plan. */
   int64_t *off;
