@@ -626,14 +626,10 @@ static ckpt_status plan_save(ckpt_io *io, ckpt_engine *engine, const ckpt_op *op
   ckpt_pt_layout global = {0, NULL};
   bool multi = ckpt_op_multiprocess(op);
   if (multi) {
-    /* With OCDBT each process writes its ocdbt.process_<i> and the primary merges them
-     * (pytree_multiprocess_ocdbt.c). zarr v3 in directories (without OCDBT) is not written
-     * across processes yet: its chunk files are not tested beside other processes'. */
-    if ((use_zarr3 || spec->use_zarr3) && !(use_ocdbt || spec->use_ocdbt))
-      return ckpt_error_set(err, CKPT_EUNSUPPORTED,
-                            "%s: zarr v3 (use_zarr3) without OCDBT in a multi-process save is not "
-                            "written by this version of ckpt (use_ocdbt with use_zarr3 is)",
-                            what);
+    /* In directories (zarr v2 or v3) each process writes the chunk files of its replica-0
+     * shards and the primary the array metadata (.zarray or zarr.json, task_leaf); with OCDBT
+     * each process writes its ocdbt.process_<i> and the primary merges them
+     * (pytree_multiprocess_ocdbt.c). */
     ckpt_status xs = ckpt_pt_exchange_layouts(ckpt_op_group(op), spec->tree, what, &global, err);
     if (xs != CKPT_OK)
       return xs;

@@ -69,7 +69,7 @@ static ckpt_status task_leaf(void *arg, ckpt_error *err) {
   ckpt_write_plan *j = l->job;
   ckpt_status st = ckpt_zarr_make_array_dir(j->io, l->dir, err);
   if (st != CKPT_OK || (j->multiprocess && !j->primary))
-    return st; /* another process's .zarray: the primary writes it */
+    return st; /* another process's .zarray or zarr.json: the primary writes it */
   char *json;
   size_t len;
   st = l->zm->zarr3 ? ckpt_zarr3_meta_encode(l->zm, &json, &len, err)

@@ -33,6 +33,7 @@
  * MPI_SCENARIO_FORMAT=ocdbt (or zarr3: OCDBT with zarr v3 values) saves with use_ocdbt (and
  * use_zarr3), the tree then has a fourth array "big" (below) whose chunks are over OCDBT's
  * inline limit, and a fault hits the first file a rank opens in its database.
+ * MPI_SCENARIO_FORMAT=zarr3-dir saves zarr v3 in directories (use_zarr3 alone), with "big" too.
  *
  * Each rank prints "rank R/N: ok ..." or "rank R/N: FAIL ..." and exits 1 on a failure, so the
  * driver reports which rank failed and why. The test tree (global arrays):
@@ -61,8 +62,12 @@
 #include "rank_common.h"
 
 static int failures = 0;
-/* MPI_SCENARIO_FORMAT: 0 zarr v2 directories, 1 OCDBT, 2 OCDBT with zarr v3 values. */
+/* MPI_SCENARIO_FORMAT: 0 zarr v2 directories, 1 OCDBT, 2 OCDBT with zarr v3 values, 3 zarr v3
+ * directories. */
 static int format_ = 0;
+static bool in_ocdbt(void) {
+  return format_ == 1 || format_ == 2;
+}
 
 static void fail(const char *fmt, const char *a, const char *b) {
   printf("rank %d/%d: FAIL ", rank_, size_);
@@ -170,7 +175,7 @@ static atomic_int fault_mode = 0; /* 0 none, 1 EIO once, 2 SIGKILL */
 /* Where a fault hits: the array w's directory, or with OCDBT (no array directories) the
  * process's own database. */
 static const char *fault_where(void) {
-  return format_ != 0 ? "/ocdbt.process_" : "/w/";
+  return in_ocdbt() ? "/ocdbt.process_" : "/w/";
 }
 static atomic_int fault_fired = 0;
 
@@ -198,8 +203,8 @@ static ckpt_checkpointer *new_checkpointer(bool async, bool with_group) {
   o.io = io;
   o.io_threads = 2;
   o.process_group = with_group ? pg : NULL;
-  o.use_ocdbt = format_ != 0;
-  o.use_zarr3 = format_ == 2;
+  o.use_ocdbt = in_ocdbt();
+  o.use_zarr3 = format_ == 2 || format_ == 3;
   /* MPI_SCENARIO_PRIMARY (mpirun -x) moves the primary off rank 0. */
   const char *primary = getenv("MPI_SCENARIO_PRIMARY");
   o.primary = with_group && primary != NULL ? atoi(primary) : 0;
@@ -927,7 +932,11 @@ int main(int argc, char **argv) {
   }
   const char *mode = argv[1];
   const char *format = getenv("MPI_SCENARIO_FORMAT");
-  format_ = format == NULL ? 0 : strcmp(format, "ocdbt") == 0 ? 1 : strcmp(format, "zarr3") == 0 ? 2 : 0;
+  format_ = format == NULL                    ? 0
+            : strcmp(format, "ocdbt") == 0     ? 1
+            : strcmp(format, "zarr3") == 0     ? 2
+            : strcmp(format, "zarr3-dir") == 0 ? 3
+                                               : 0;
   bool alone = strcmp(mode, "compare") == 0 || strcmp(mode, "ref") == 0 ||
                strcmp(mode, "restore-alone") == 0 || strcmp(mode, "compare-ocdbt") == 0;
   ckpt_error err = CKPT_ERROR_INIT;
