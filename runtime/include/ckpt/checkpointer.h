@@ -57,7 +57,7 @@ typedef struct ckpt_checkpointer_options {
    * group calls save, restore and close on its own checkpointer, with the same paths and the
    * same tree structure and the same use_ocdbt and use_zarr3; each writes only the replica-0
    * shards it holds (with use_ocdbt into its own database ocdbt.process_<rank>/, the primary
-   * the root over all of them). use_zarr3 needs use_ocdbt here. */
+   * the root over all of them), in either zarr version. */
   ckpt_process_group *process_group;
   /* Rank of the process that creates the directories, writes the metadata files and commits
    * (Orbax's MultiprocessingOptions.primary_host; default 0). */

@@ -171,7 +171,7 @@ typedef struct ckpt_manager_options {
    * reload, reached_preemption and close, in the same order (they are collectives). The
    * primary (Orbax's primary_host) creates the directory, discovers the steps, decides
    * should_save and retention, and is the only one to delete; the others follow its decisions.
-   * use_ocdbt (and use_zarr3 with it) as for ckpt_checkpointer_options.process_group. */
+   * use_ocdbt and use_zarr3 as for ckpt_checkpointer_options.process_group. */
   ckpt_process_group *process_group;
   int primary;
   /* Orbax's use_ocdbt and use_zarr3 for the steps' PyTree items (see
