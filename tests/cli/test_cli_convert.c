@@ -28,13 +28,6 @@ static void teardown(void) {
 
 TestSuite(cli_convert, .init = setup, .fini = teardown);
 
-static bool has(const char *ck, const char *rel) {
-  char *p = tc_join(ck, rel);
-  bool r = tc_exists(p);
-  free(p);
-  return r;
-}
-
 /* dst/rel and src/rel hold the same bytes. */
 static void assert_same_file(const char *a, const char *b, const char *rel) {
   char *x = tc_join(a, rel), *y = tc_join(b, rel);
@@ -69,8 +62,8 @@ static void verify_and_diff_clean(const char *ck, const char *other) {
 Test(cli_convert, zarr_to_ocdbt_and_back_is_the_zarr_save_byte_for_byte) {
   char *oc = tc_join(dir, "oc"), *back = tc_join(dir, "back");
   convert_ok(plain, oc, "ocdbt");
-  cr_assert(has(oc, "params/manifest.ocdbt") && has(oc, "params/ocdbt.process_0/manifest.ocdbt"));
-  cr_assert(!has(oc, "params/layer0.w"));
+  cr_assert(tc_has(oc, "params/manifest.ocdbt") && tc_has(oc, "params/ocdbt.process_0/manifest.ocdbt"));
+  cr_assert(!tc_has(oc, "params/layer0.w"));
   char *meta = tc_join(oc, "params/_METADATA");
   char *text = tc_read(meta, NULL);
   cr_assert(strstr(text, "\"use_ocdbt\": true"), "%s", text);
@@ -80,7 +73,7 @@ Test(cli_convert, zarr_to_ocdbt_and_back_is_the_zarr_save_byte_for_byte) {
   const char *same[] = {"_CHECKPOINT_METADATA", "config/metadata", "run/proto.pbtxt",
                         "params/commit_success.txt"};
   for (size_t i = 0; i < sizeof same / sizeof *same; i++)
-    if (has(plain, same[i]))
+    if (tc_has(plain, same[i]))
       assert_same_file(oc, plain, same[i]);
   verify_and_diff_clean(oc, plain);
   /* And back: the zarr save's files again. */
@@ -90,7 +83,7 @@ Test(cli_convert, zarr_to_ocdbt_and_back_is_the_zarr_save_byte_for_byte) {
                          "params/_CHECKSUMS"};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++)
     assert_same_file(back, plain, files[i]);
-  cr_assert(!has(back, "params/manifest.ocdbt") && !has(back, "params/d"));
+  cr_assert(!tc_has(back, "params/manifest.ocdbt") && !tc_has(back, "params/d"));
   verify_and_diff_clean(back, plain);
   /* zarr-python reads the converted arrays as it reads the saved ones. */
   char *x = tc_join(back, "params/layer0.w"), *y = tc_join(plain, "params/layer0.w");
@@ -112,7 +105,7 @@ Test(cli_convert, ocdbt_save_converts_to_zarr) {
   tc_use_ocdbt = true;
   tc_save_composite(saved, 0);
   tc_use_ocdbt = false;
-  cr_assert(has(saved, "params/manifest.ocdbt"));
+  cr_assert(tc_has(saved, "params/manifest.ocdbt"));
   convert_ok(saved, out, "zarr2");
   assert_same_file(out, plain, "params/layer1.w/0.0");
   assert_same_file(out, plain, "params/_METADATA");
@@ -129,8 +122,8 @@ Test(cli_convert, packed_item_converts_to_ocdbt) {
   pack_by_hand(item, arrays, 5);
   free(item);
   convert_ok(packed, out, "ocdbt");
-  cr_assert(!has(out, "params/_PACKED") && !has(out, "params/_PACKED.0"));
-  cr_assert(has(out, "params/manifest.ocdbt"));
+  cr_assert(!tc_has(out, "params/_PACKED") && !tc_has(out, "params/_PACKED.0"));
+  cr_assert(tc_has(out, "params/manifest.ocdbt"));
   verify_and_diff_clean(out, plain);
   free(packed);
   free(out);
@@ -148,8 +141,8 @@ Test(cli_convert, orbax_ocdbt_checkpoint_converts_to_zarr) {
   TC_TOOL(&r, "convert", "--to", "zarr2", fixture, out);
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
   tc_run_free(&r);
-  cr_assert(has(out, "a/.zarray") && has(out, "a/0") && has(out, "b.c/0"));
-  cr_assert(!has(out, "manifest.ocdbt") && !has(out, "ocdbt.process_0") && !has(out, "d"));
+  cr_assert(tc_has(out, "a/.zarray") && tc_has(out, "a/0") && tc_has(out, "b.c/0"));
+  cr_assert(!tc_has(out, "manifest.ocdbt") && !tc_has(out, "ocdbt.process_0") && !tc_has(out, "d"));
   /* Orbax's own files beside the arrays stay, byte for byte. */
   assert_same_file(out, fixture, "_sharding");
   assert_same_file(out, fixture, "_CHECKPOINT_METADATA");

@@ -33,13 +33,6 @@ TestSuite(cli_convert_layouts, .init = setup, .fini = teardown);
 static const char *const targets[] = {"zarr2", "zarr3", "ocdbt", "ocdbt+zarr2", "ocdbt+zarr3"};
 #define N_TARGETS (sizeof targets / sizeof targets[0])
 
-static bool has(const char *ck, const char *rel) {
-  char *p = tc_join(ck, rel);
-  bool r = tc_exists(p);
-  free(p);
-  return r;
-}
-
 /* The composite (variant 0) saved at path in layout `kind` (a target name, or "packed"). */
 static void save_source(const char *kind, const char *path) {
   tc_use_ocdbt = strncmp(kind, "ocdbt", 5) == 0;
@@ -81,11 +74,11 @@ static void assert_layout(const char *item, const char *to, bool v3_source, cons
   bool ocdbt = strncmp(to, "ocdbt", 5) == 0;
   bool v3 = strstr(to, "zarr3") != NULL || (strcmp(to, "ocdbt") == 0 && v3_source);
   char *adir = tc_join(item, arr);
-  cr_assert_eq(has(item, "manifest.ocdbt"), ocdbt, "%s (%s)", item, to);
+  cr_assert_eq(tc_has(item, "manifest.ocdbt"), ocdbt, "%s (%s)", item, to);
   cr_assert_eq(tc_exists(adir), !ocdbt, "%s (%s)", adir, to);
   if (!ocdbt) {
-    cr_assert(has(adir, v3 ? "zarr.json" : ".zarray"), "%s (%s)", adir, to);
-    cr_assert(!has(adir, v3 ? ".zarray" : "zarr.json"), "%s (%s)", adir, to);
+    cr_assert(tc_has(adir, v3 ? "zarr.json" : ".zarray"), "%s (%s)", adir, to);
+    cr_assert(!tc_has(adir, v3 ? ".zarray" : "zarr.json"), "%s (%s)", adir, to);
   }
   char *meta = tc_join(item, "_METADATA");
   char *text = tc_read(meta, NULL);

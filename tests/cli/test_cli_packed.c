@@ -35,17 +35,10 @@ static void teardown(void) {
 
 TestSuite(cli_packed, .init = setup, .fini = teardown);
 
-static bool has(const char *ck, const char *rel) {
-  char *p = tc_join(ck, rel);
-  bool r = tc_exists(p);
-  free(p);
-  return r;
-}
-
 Test(cli_packed, layout_is_packed) {
-  cr_assert(has(packed, "params/_PACKED") && has(packed, "params/_PACKED.0"));
-  cr_assert(!has(packed, "params/layer0.w") && !has(packed, "params/step"));
-  cr_assert(has(plain, "params/layer0.w/.zarray") && !has(plain, "params/_PACKED"));
+  cr_assert(tc_has(packed, "params/_PACKED") && tc_has(packed, "params/_PACKED.0"));
+  cr_assert(!tc_has(packed, "params/layer0.w") && !tc_has(packed, "params/step"));
+  cr_assert(tc_has(plain, "params/layer0.w/.zarray") && !tc_has(plain, "params/_PACKED"));
 }
 
 Test(cli_packed, ls_cat_verify_and_diff_agree_with_the_plain_layout) {
@@ -94,9 +87,9 @@ Test(cli_packed, unpack_gives_what_zarr_python_reads) {
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
   cr_assert(strstr(r.out, "\"items\": 1") && strstr(r.out, "\"to\": \"zarr2\""), "%s", r.out);
   tc_run_free(&r);
-  cr_assert(!has(out, "params/_PACKED") && !has(out, "params/_PACKED.0"));
-  cr_assert(has(out, "params/layer0.w/.zarray") && has(out, "params/layer0.w/0.0") &&
-            has(out, "params/layer0.w/1.0") && has(out, "config/metadata"));
+  cr_assert(!tc_has(out, "params/_PACKED") && !tc_has(out, "params/_PACKED.0"));
+  cr_assert(tc_has(out, "params/layer0.w/.zarray") && tc_has(out, "params/layer0.w/0.0") &&
+            tc_has(out, "params/layer0.w/1.0") && tc_has(out, "config/metadata"));
   /* Same files as the plain save where the layouts agree. */
   const char *same[] = {"params/_METADATA", "params/layer0.w/.zarray", "params/layer0.w/0.0",
                         "params/layer1.w/0.0", "params/step/0"};

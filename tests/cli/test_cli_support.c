@@ -86,6 +86,13 @@ bool tc_exists(const char *path) {
   return lstat(path, &st) == 0;
 }
 
+bool tc_has(const char *ck, const char *rel) {
+  char *p = tc_join(ck, rel);
+  bool r = tc_exists(p);
+  free(p);
+  return r;
+}
+
 void tc_flip_bit(const char *path, uint64_t offset) {
   int fd = open(path, O_RDWR);
   cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));

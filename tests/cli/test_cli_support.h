@@ -45,6 +45,8 @@ void tc_golden(const char *name, const char *text);
 char *tc_read(const char *path, size_t *len);
 void tc_write(const char *path, const void *data, size_t len);
 bool tc_exists(const char *path);
+/* tc_exists of rel below the checkpoint ck. */
+bool tc_has(const char *ck, const char *rel);
 
 /* ---- trees and checkpoints */
 

@@ -35,16 +35,9 @@ static void teardown(void) {
 
 TestSuite(cli_zarr3, .init = setup, .fini = teardown);
 
-static bool has(const char *ck, const char *rel) {
-  char *p = tc_join(ck, rel);
-  bool r = tc_exists(p);
-  free(p);
-  return r;
-}
-
 Test(cli_zarr3, layout_ls_cat_and_diff) {
-  cr_assert(has(v3, "params/layer0.w/zarr.json") && has(v3, "params/layer0.w/c.1.0"));
-  cr_assert(!has(v3, "params/layer0.w/.zarray"));
+  cr_assert(tc_has(v3, "params/layer0.w/zarr.json") && tc_has(v3, "params/layer0.w/c.1.0"));
+  cr_assert(!tc_has(v3, "params/layer0.w/.zarray"));
   tc_run a, b;
   TC_TOOL(&a, "ls", v3);
   cr_assert_eq(a.status, 0, "%s%s", a.out, a.err);
@@ -98,7 +91,7 @@ Test(cli_zarr3, convert_decodes_zarr3_sources) {
   TC_TOOL(&r, "convert", "--to", "zarr2", v3, out);
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
   tc_run_free(&r);
-  cr_assert(has(out, "params/layer0.w/.zarray") && !has(out, "params/layer0.w/zarr.json"));
+  cr_assert(tc_has(out, "params/layer0.w/.zarray") && !tc_has(out, "params/layer0.w/zarr.json"));
   TC_TOOL(&r, "diff", out, v2);
   cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
   cr_assert(strstr(r.out, "no differences"), "%s", r.out);
@@ -113,7 +106,7 @@ Test(cli_zarr3, in_ocdbt) {
   tc_save_composite(ck, 0);
   tc_use_zarr3 = false;
   tc_use_ocdbt = false;
-  cr_assert(has(ck, "params/manifest.ocdbt") && !has(ck, "params/layer0.w"));
+  cr_assert(tc_has(ck, "params/manifest.ocdbt") && !tc_has(ck, "params/layer0.w"));
   tc_run a, b;
   TC_TOOL(&a, "ls", ck);
   cr_assert_eq(a.status, 0, "%s%s", a.out, a.err);
