@@ -289,8 +289,8 @@ typedef struct cli_pytree {
   bool check_ok;           /* the restore's cross-checks passed: _CHECKSUMS agrees with
                             * _METADATA, _PACKED and _strings.json */
   ckpt_error check_err;    /* why not */
-  bool readable_ok;        /* the restore's other checks: not zarr3, and with use_ocdbt the
-                            * OCDBT database reads */
+  bool readable_ok;        /* the restore's other check: with use_ocdbt, the OCDBT database
+                            * reads */
   ckpt_error readable_err; /* why not */
 } cli_pytree;
 

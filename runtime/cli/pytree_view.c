@@ -143,10 +143,10 @@ ckpt_status cli_pytree_open(ckpt_io *io, const char *dir, bool stat, cli_pytree 
    * recorded, not fatal, so that listings still show a damaged item. */
   p->check_ok = ckpt_checksums_check_item(p->checksums, dir, &p->meta, p->packed,
                                           any_string ? &strings : NULL, &p->check_err) == CKPT_OK;
-  p->readable_ok = ckpt_pytree_meta_check_readable(&p->meta, dir, &p->readable_err) == CKPT_OK;
   /* An OCDBT database that does not read (a data file missing, damage) is recorded the same
    * way: the listing still shows the item, every array says why it cannot be read. */
-  if (p->readable_ok && p->meta.use_ocdbt)
+  p->readable_ok = true;
+  if (p->meta.use_ocdbt)
     p->readable_ok = ckpt_ocdbt_open(io, dir, &p->ocdbt, &p->readable_err) == CKPT_OK;
   p->leaves = calloc(p->meta.n ? p->meta.n : 1, sizeof *p->leaves);
   if (p->leaves == NULL)

@@ -234,8 +234,8 @@ typedef struct wire_outcome {
   char message[CKPT_ERROR_MESSAGE_MAX];
 } wire_outcome;
 
-/* err := the outcome of rank `from`, its message prefixed with the rank unless it is ours and
- * already there. */
+/* err := the outcome of rank `from`, its message prefixed with the rank unless that prefix is
+ * already there (an outcome agreed a second time, e.g. a save's joined by the manager). */
 static void take_outcome(ckpt_process_group *pg, int from, const wire_outcome *w,
                          ckpt_error *err) {
   if (err == NULL)
@@ -246,9 +246,13 @@ static void take_outcome(ckpt_process_group *pg, int from, const wire_outcome *w
   char msg[CKPT_ERROR_MESSAGE_MAX];
   memcpy(msg, w->message, sizeof msg);
   msg[sizeof msg - 1] = '\0';
-  /* The rank's prefix fits: the message is cut (at the end) rather than the prefix. */
-  snprintf(e.message, sizeof e.message, "process %d of %d: %.*s", from, pg->size,
-           (int)sizeof e.message - 64, msg[0] ? msg : ckpt_status_text(e.code));
+  char prefix[48];
+  snprintf(prefix, sizeof prefix, "process %d of %d: ", from, pg->size);
+  if (strncmp(msg, prefix, strlen(prefix)) == 0)
+    snprintf(e.message, sizeof e.message, "%s", msg);
+  else /* the rank's prefix fits: the message is cut (at the end) rather than the prefix */
+    snprintf(e.message, sizeof e.message, "%s%.*s", prefix, (int)sizeof e.message - 64,
+             msg[0] ? msg : ckpt_status_text(e.code));
   *err = e;
 }
 

@@ -62,14 +62,13 @@ ckpt_status ckpt_pt_aggregate_leaf(const ckpt_tree *v, const ckpt_tree *tnode,
     return *out ? CKPT_OK : CKPT_ENOMEM;
   }
   if (tk == CKPT_NODE_SCALAR && (v_scalar || (va != NULL && va->ndim == 0))) {
+    /* The leaf's dtype, else the target's, else the saved value's (vs is set only when the
+     * saved value is a number, not a 0-d array). */
     ckpt_scalar ts;
-    ckpt_dtype dt = vs.dtype;
-    if (tnode != NULL && ckpt_tree_scalar(tnode, &ts))
-      dt = ts.dtype;
-    if (va != NULL)
-      dt = tnode != NULL ? dt : va->dtype;
-    if (has_dt)
-      dt = la->dtype;
+    ckpt_dtype dt = has_dt                                            ? la->dtype
+                    : tnode != NULL && ckpt_tree_scalar(tnode, &ts) ? ts.dtype
+                    : va != NULL                                    ? va->dtype
+                                                                    : vs.dtype;
     unsigned char from[16] = {0}, to[16] = {0};
     ckpt_dtype from_dt = va != NULL ? va->dtype : vs.dtype;
     if (va != NULL)

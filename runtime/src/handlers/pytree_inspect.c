@@ -304,8 +304,6 @@ ckpt_status ckpt_pytree_verify(ckpt_io *io, const char *dir, uint64_t *n_chunks,
   if (st == CKPT_OK)
     st = ckpt_packed_check_meta(&packed, &meta, dir, err);
   if (st == CKPT_OK)
-    st = ckpt_pytree_meta_check_readable(&meta, dir, err);
-  if (st == CKPT_OK)
     st = ckpt_checksums_check_item(sums, dir, &meta, &packed, NULL, err);
   if (st == CKPT_OK && meta.use_ocdbt)
     st = ckpt_ocdbt_open(io, dir, &ocdbt, err);

@@ -1124,11 +1124,6 @@ static ckpt_status restore(const ckpt_op *op, ckpt_io *io, ckpt_engine *engine, 
     goto done;
   }
   /* the same checks, in the same storage functions, as `ckpt verify` runs */
-  st = ckpt_pytree_meta_check_readable(&c.meta, dir, err);
-  if (st != CKPT_OK) {
-    ckpt_error_prefix(err, "%s: ", c.what);
-    goto done;
-  }
   st = ckpt_checksums_read(c.io, dir, &c.checksums, err);
   if (st == CKPT_OK && op != NULL && op->manifest != NULL) {
     /* _CHECKSUMS itself, against the checkpoint's manifest: deleting or editing it must not

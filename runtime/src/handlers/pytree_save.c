@@ -25,6 +25,7 @@
 #include "storage/zarr_write.h"
 #include "util/arena.h"
 #include "util/path.h"
+#include "util/sort.h"
 
 /* ---------------------------------------------------------------- flattening */
 
@@ -520,13 +521,9 @@ static ckpt_status check_collisions(ckpt_write_plan *j, const char *what,
   const ckpt_meta_entry **v = *sorted = malloc((n ? n : 1) * sizeof *v);
   if (v == NULL)
     return ckpt_error_set(err, CKPT_ENOMEM, "%s: out of memory", what);
-  bool in_order = true; /* a dict's leaves usually come in order: then no sort is needed */
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++)
     v[i] = &j->meta.entries[i];
-    in_order = in_order && (i == 0 || strcmp(v[i - 1]->param, v[i]->param) < 0);
-  }
-  if (!in_order)
-    qsort(v, n, sizeof *v, cmp_param_ptr);
+  ckpt_sort(v, n, sizeof *v, cmp_param_ptr); /* a dict's leaves usually come in order: no sort */
   ckpt_status st = CKPT_OK;
   for (size_t i = 1; i < n; i++) {
     if (strcmp(v[i - 1]->param, v[i]->param) != 0)

@@ -12,11 +12,10 @@
 #include "storage/zarr_write.h"
 #include "text/json.h"
 
-#define ARRAY_METADATAS_DIR "array_metadatas"
 
 char *ckpt_array_metadatas_rel(int process) {
   char buf[64];
-  snprintf(buf, sizeof buf, ARRAY_METADATAS_DIR "/process_%d", process);
+  snprintf(buf, sizeof buf, CKPT_ARRAY_METADATAS_DIR "/process_%d", process);
   size_t n = strlen(buf) + 1;
   char *out = malloc(n);
   if (out != NULL)

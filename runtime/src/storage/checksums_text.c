@@ -227,7 +227,7 @@ ckpt_status ckpt_sums_text_begin(const ckpt_write_plan *j, const ckpt_file_sum *
   *out = NULL;
   ckpt_sums_text *s = calloc(1, sizeof *s);
   if (s == NULL)
-    return ckpt_error_set(err, CKPT_ENOMEM, "out of memory building _CHECKSUMS");
+    return oom(err);
   /* The metadata files, from the CRCs taken when their text was made (never read back). */
   ckpt_status st = add_file2(s, CKPT_METADATA_FILE, NULL, j->meta_crc, j->meta_len, err);
   if (st == CKPT_OK && strings->present)

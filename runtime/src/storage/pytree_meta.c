@@ -308,16 +308,6 @@ static ckpt_status check_unique_params(const ckpt_pytree_meta *meta, const char 
   return st;
 }
 
-ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const char *dir,
-                                            ckpt_error *err) {
-  /* use_ocdbt: the arrays are read from the item's OCDBT database (storage/ocdbt/ocdbt.h).
-   * use_zarr3: read too (each array's format is checked against it on read). */
-  (void)meta;
-  (void)dir;
-  (void)err;
-  return CKPT_OK;
-}
-
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
                                    ckpt_pytree_meta *meta, ckpt_error *err) {
   memset(meta, 0, sizeof *meta);

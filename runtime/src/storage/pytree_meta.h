@@ -133,12 +133,6 @@ ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_
 ckpt_status ckpt_pytree_strings_read(ckpt_io *io, const char *dir, cJSON **doc,
                                      ckpt_file_sum *sum, ckpt_error *err);
 
-/* Whether ckpt reads the item's arrays: it reads them all now — OCDBT (use_ocdbt,
- * storage/ocdbt/ocdbt.h) and zarr v3 (use_zarr3, storage/zarr3.h; each array's format is checked
- * against use_zarr3 as it is read, ckpt_zarr_check_format). Kept as the one place a future
- * layout ckpt cannot read would be refused. */
-ckpt_status ckpt_pytree_meta_check_readable(const ckpt_pytree_meta *meta, const char *dir,
-                                            ckpt_error *err);
 ckpt_status ckpt_pytree_meta_parse(const char *text, size_t len, const char *where,
                                    ckpt_pytree_meta *meta, ckpt_error *err);
 void ckpt_pytree_meta_free(ckpt_pytree_meta *meta);

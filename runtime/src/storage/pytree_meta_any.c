@@ -329,7 +329,10 @@ ckpt_status ckpt_pytree_meta_read_any(ckpt_io *io, const char *dir, ckpt_pytree_
     return ckpt_error_set(err, st, "%s", local.message);
   ckpt_tree *agg = NULL;
   ckpt_error agg_err = CKPT_ERROR_INIT;
-  ckpt_status ast = ckpt_aggregate_read(io, dir, &agg, &agg_err);
+  /* The aggregate file (up to gigabytes) is read only when someone uses it: the caller's
+   * values, or the tree when _METADATA is missing. */
+  ckpt_status ast = aggregate != NULL || !have_meta ? ckpt_aggregate_read(io, dir, &agg, &agg_err)
+                                                    : CKPT_ENOENT;
   if (ast != CKPT_OK && ast != CKPT_ENOENT) {
     ckpt_pytree_meta_free(meta);
     return ckpt_error_set(err, ast, "%s", agg_err.message);

@@ -230,9 +230,13 @@ static ckpt_status bb_encode(z3_ctx *x, const ckpt_zarr3_codec *c, size_t es,
       r = ZSTD_compress2(cc, buf, cap, in, n);
     }
     ZSTD_freeCCtx(cc);
-    if (buf == NULL || cc == NULL || ZSTD_isError(r)) {
+    if (buf == NULL || cc == NULL) {
       free(buf);
-      return ckpt_zarr3_fail(x, CKPT_ENOMEM, "zstd cannot compress %s", x->what);
+      return ckpt_zarr3_fail(x, CKPT_ENOMEM, "out of memory compressing %s with zstd", x->what);
+    }
+    if (ZSTD_isError(r)) {
+      free(buf);
+      return ckpt_zarr3_fail(x, CKPT_EIO, "zstd cannot compress it: %s", ZSTD_getErrorName(r));
     }
     *out = buf;
     *out_n = r;

@@ -531,7 +531,8 @@ ckpt_status ckpt_zarr_read_meta(ckpt_io *io, const char *array_dir, const char *
     }
   }
   if (st == CKPT_ENOENT)
-    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing", name, path);
+    st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': '%s' is missing (and no %s beside it)",
+                        name, path, CKPT_ZARR3_METADATA_FILE);
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
     *err = local;
   if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {
@@ -586,8 +587,8 @@ ckpt_status ckpt_zarr_read_meta_ocdbt(ckpt_ocdbt *db, const char *name, const ck
   }
   if (st == CKPT_ENOENT)
     st = ckpt_error_set(err, CKPT_EINCOMPLETE,
-                        "array '%s': key '%s' is missing from the OCDBT database '%s'", name, key,
-                        ckpt_ocdbt_dir(db));
+                        "array '%s': key '%s' (and '%s/%s') is missing from the OCDBT database "
+                        "'%s'", name, key, name, CKPT_ZARR3_METADATA_FILE, ckpt_ocdbt_dir(db));
   else if (st != CKPT_OK && err != NULL && err->code == CKPT_OK)
     *err = local;
   if (st == CKPT_OK && ckpt_checksums_has_files(sums)) {

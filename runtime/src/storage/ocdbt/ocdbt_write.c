@@ -220,19 +220,6 @@ static ckpt_status task_segment(void *arg, ckpt_error *err) {
   return st;
 }
 
-/* Whether two zarr v2 arrays have the same .zarray text: every field it is made of. */
-static bool same_zarray(const ckpt_zarr_meta *a, const ckpt_zarr_meta *b) {
-  if (a->zarr3 || b->zarr3 || a->dtype != b->dtype || a->big_endian != b->big_endian ||
-      a->ndim != b->ndim || a->compressor != b->compressor || a->level != b->level ||
-      a->separator != b->separator || a->fill_is_null != b->fill_is_null ||
-      memcmp(a->fill, b->fill, sizeof a->fill) != 0)
-    return false;
-  for (int d = 0; d < a->ndim; d++)
-    if (a->shape[d] != b->shape[d] || a->chunks[d] != b->chunks[d])
-      return false;
-  return true;
-}
-
 /* Function job: every leaf's .zarray text (kept for its inline value and _CHECKSUMS); the rare
  * one over the inline limit goes to a data file like a chunk. A leaf with the same metadata as
  * the one before it (a model's layers, the small state's 10,000 arrays) copies that text and
@@ -244,7 +231,9 @@ static ckpt_status task_zarrays(void *arg, ckpt_error *err) {
     ckpt_write_leaf *l = &j->leaves[i];
     const ckpt_write_leaf *prev = i > 0 ? &j->leaves[i - 1] : NULL;
     size_t len;
-    if (prev != NULL && prev->ztext != NULL && (prev->zm == l->zm || same_zarray(prev->zm, l->zm))) {
+    /* The plan shares one stored metadata between neighbours whose metadata is equal
+     * (ckpt_write_plan_meta), so equal pointers mean equal texts. */
+    if (prev != NULL && prev->ztext != NULL && prev->zm == l->zm) {
       len = (size_t)prev->zbytes;
       if ((l->ztext = malloc(len ? len : 1)) == NULL)
         return ckpt_error_set(err, CKPT_ENOMEM, "out of memory for a .zarray text");
@@ -757,7 +746,6 @@ struct ckpt_ocdbt_builder {
   ckpt_io *io;
   char *dir, *pdir; /* the item and <item>/ocdbt.process_0 */
   uint64_t target;
-  size_t node_bytes;
   built_kv *kvs;
   size_t n, cap;
   data_file *files; /* the value files: only name and size are used; fd below */
@@ -938,7 +926,7 @@ ckpt_status ckpt_ocdbt_builder_finish(ckpt_ocdbt_builder *b, ckpt_error *err) {
     ckpt_ocdbt_tree_opts o = {.files = ids,
                               .n_files = b->n_files,
                               .node_file = pnode,
-                              .target_node_bytes = b->node_bytes};
+                              .target_node_bytes = 0 /* the encoder's */};
     st = ckpt_ocdbt_build_tree(kvs, b->n, &o, &pnodes, &root, err);
   }
   if (st == CKPT_OK)
@@ -946,7 +934,7 @@ ckpt_status ckpt_ocdbt_builder_finish(ckpt_ocdbt_builder *b, ckpt_error *err) {
   if (st == CKPT_OK) {
     ckpt_ocdbt_process_table pt = {
         .process = 0, .n_files = b->n_files, .files = names, .n = b->n, .kvs = kvs};
-    st = ckpt_ocdbt_merge_encode(&pt, 1, &rc, rnode, b->node_bytes, when, &rnodes, &rman, err);
+    st = ckpt_ocdbt_merge_encode(&pt, 1, &rc, rnode, 0, when, &rnodes, &rman, err);
   }
   char prel[CKPT_PATH_NAME_MAX], pman_rel[CKPT_PATH_NAME_MAX];
   snprintf(prel, sizeof prel, "%s0/%s", CKPT_OCDBT_PROCESS_DIR_PREFIX, pnode);
