@@ -48,7 +48,8 @@ static const char help_convert[] =
     "  -h, --help   show this help\n"
     "\n"
     "Exit status: 0 done; 1 SRC is damaged (a chunk fails its checksum or does not decode, a\n"
-    "file is missing or truncated); 2 usage error, SRC missing, DST exists, I/O error.\n";
+    "file is missing or truncated) or holds a symlink; 2 usage error, SRC missing, DST exists,\n"
+    "a codec ckpt does not implement, I/O error.\n";
 
 static const char help_unpack[] =
     "Usage: ckpt unpack [--json] SRC DST\n"

@@ -157,7 +157,7 @@ static void check_pytree(vctx *c, const cli_item *it) {
   if (p->packed != NULL && p->packed->present)
     c->r->n_files += 1 + p->packed->n_files; /* _PACKED and its data files */
   /* the restore's own checks (storage/): _CHECKSUMS disagreeing with _METADATA, _PACKED or
-   * _strings.json is damage; OCDBT or zarr3 cannot be checked further */
+   * _strings.json is damage */
   if (!p->check_ok)
     problem_err(c, it->label, NULL, it->dir, &p->check_err);
   if (!p->readable_ok) {
