@@ -252,11 +252,11 @@ static ckpt_status read_chunk(conv_ctx *c, item_src *s, const char *param, const
   return st;
 }
 
-/* The chunk's bytes against the source's _CHECKSUMS entry (when it has one). */
+/* The chunk's bytes against its entry of the source's _CHECKSUMS (NULL: none). */
 static ckpt_status check_chunk(const item_src *s, const char *param, const char *key,
-                               const unsigned char *buf, size_t n, uint32_t *crc, ckpt_error *err) {
+                               const cJSON *entry, const unsigned char *buf, size_t n,
+                               uint32_t *crc, ckpt_error *err) {
   *crc = ckpt_crc32c(0, buf, n);
-  const cJSON *entry = cJSON_GetObjectItemCaseSensitive(ckpt_checksums_array(s->sums, param), key);
   if (entry == NULL)
     return CKPT_OK;
   uint64_t want_crc = 0, want_n = 0;
@@ -388,6 +388,7 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
   cJSON *entry = st == CKPT_OK ? ckpt_checksums_append_array(d->sums, param) : NULL;
   if (st == CKPT_OK && entry == NULL)
     st = ckpt_error_set(err, CKPT_ENOMEM, "out of memory");
+  const cJSON *src_sums = ckpt_checksums_array(s->sums, param); /* this array's entries */
   for (uint64_t linear = 0; st == CKPT_OK && linear < n_chunks; linear++) {
     int64_t index[CKPT_MAX_RANK];
     char key[CKPT_ZARR_KEY_MAX], tkey[CKPT_ZARR_KEY_MAX];
@@ -399,15 +400,15 @@ static ckpt_status convert_array(conv_ctx *c, item_src *s, item_dst *d, const ch
     st = read_chunk(c, s, param, key, linear, &buf, &cap, &n, &present, err);
     if (st != CKPT_OK)
       break;
-    bool listed = cJSON_GetObjectItemCaseSensitive(ckpt_checksums_array(s->sums, param), key);
+    const cJSON *listed = cJSON_GetObjectItemCaseSensitive(src_sums, key);
     if (!present) {
-      if (s->every_chunk || listed)
+      if (s->every_chunk || listed != NULL)
         st = ckpt_error_set(err, CKPT_EINCOMPLETE, "array '%s': chunk '%s' is missing in '%s'",
                             param, key, s->dir);
       continue; /* an older Orbax item: the chunk reads as the fill value, and stays absent */
     }
     uint32_t crc = 0;
-    st = check_chunk(s, param, key, buf, n, &crc, err);
+    st = check_chunk(s, param, key, listed, buf, n, &crc, err);
     const unsigned char *out = buf;
     size_t out_n = n;
     void *encoded = NULL;
